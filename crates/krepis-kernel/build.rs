@@ -1,0 +1,148 @@
+//! Generates, into OUT_DIR, everything the kernel compiles in:
+//!
+//! - `krepis.v1.rs`: prost types for `proto/krepis.proto`, compiled by protox
+//!   (pure Rust), so no build machine needs a system `protoc`;
+//! - `krepis.h`: the C header rendered by cbindgen from `src/`; the committed
+//!   `include/krepis.h` must equal it (tests/header.rs);
+//! - `abi_fingerprint.rs`: SHA-256 of the header's declarations, the digest of
+//!   the exported surface that `krepis_abi_fingerprint()` returns;
+//! - `build_info.rs`: target, profile, rustc, git commit and features.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    let proto_dir = manifest_dir.join("../../proto");
+
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed={}", proto_dir.display());
+    println!("cargo:rerun-if-env-changed=KREPIS_GIT_COMMIT");
+
+    compile_proto(&proto_dir);
+    let header = render_header(&manifest_dir);
+    fs::write(out_dir.join("krepis.h"), &header).expect("write krepis.h");
+    let fingerprint = abi_fingerprint(&header);
+    fs::write(
+        out_dir.join("abi_fingerprint.rs"),
+        format!("/// SHA-256 of the normalized declarations in krepis.h.\npub const ABI_FINGERPRINT: &::core::ffi::CStr = c\"{fingerprint}\";\n"),
+    )
+    .expect("write abi_fingerprint.rs");
+    write_build_info(&manifest_dir, &out_dir);
+}
+
+fn compile_proto(proto_dir: &Path) {
+    let descriptors = protox::compile(["krepis.proto"], [proto_dir]).unwrap_or_else(|err| {
+        panic!("Cannot compile proto/krepis.proto: {err}");
+    });
+    prost_build::Config::new()
+        .compile_fds(descriptors)
+        .unwrap_or_else(|err| panic!("Cannot generate prost code: {err}"));
+}
+
+fn render_header(manifest_dir: &Path) -> String {
+    let config = cbindgen::Config::from_file(manifest_dir.join("cbindgen.toml"))
+        .unwrap_or_else(|err| panic!("Cannot read cbindgen.toml: {err}"));
+    let bindings = cbindgen::Builder::new()
+        .with_crate(manifest_dir)
+        .with_config(config)
+        .generate()
+        .unwrap_or_else(|err| panic!("Cannot render krepis.h: {err}"));
+    let mut bytes = Vec::new();
+    bindings.write(&mut bytes);
+    String::from_utf8(bytes).expect("cbindgen writes UTF-8")
+}
+
+/// The ABI fingerprint: SHA-256 (lowercase hex) of the header with comments
+/// and preprocessor lines removed and every run of white space folded into
+/// one space. Constants such as `KREPIS_ABI_MAJOR` are `#define`s and so do
+/// not count: the fingerprint covers names, signatures and types only.
+/// tools/gen_ffi.ts computes the same digest from the committed header.
+fn abi_fingerprint(header: &str) -> String {
+    let digest = Sha256::digest(normalize_header(header).as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn normalize_header(header: &str) -> String {
+    let mut without_block_comments = String::with_capacity(header.len());
+    let mut rest = header;
+    while let Some(start) = rest.find("/*") {
+        without_block_comments.push_str(&rest[..start]);
+        match rest[start + 2..].find("*/") {
+            Some(end) => rest = &rest[start + 2 + end + 2..],
+            None => rest = "",
+        }
+    }
+    without_block_comments.push_str(rest);
+    let mut words = Vec::new();
+    for line in without_block_comments.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        if code.trim_start().starts_with('#') {
+            continue;
+        }
+        words.extend(code.split_whitespace());
+    }
+    words.join(" ")
+}
+
+fn write_build_info(manifest_dir: &Path, out_dir: &Path) {
+    let target = env::var("TARGET").unwrap_or_default();
+    let profile = env::var("PROFILE").unwrap_or_default();
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let rustc_version = command_output(Command::new(rustc).arg("--version")).unwrap_or_else(|| "unknown".into());
+    let git_commit = env::var("KREPIS_GIT_COMMIT")
+        .ok()
+        .filter(|commit| !commit.is_empty())
+        .or_else(|| git_commit(manifest_dir))
+        .unwrap_or_else(|| "unknown".into());
+    let mut features: Vec<String> = env::vars()
+        .filter_map(|(key, _)| key.strip_prefix("CARGO_FEATURE_").map(str::to_owned))
+        .map(|feature| feature.to_lowercase().replace('_', "-"))
+        .collect();
+    features.sort();
+    let source = format!(
+        "pub const TARGET: &str = {target:?};\n\
+         pub const PROFILE: &str = {profile:?};\n\
+         pub const RUSTC_VERSION: &str = {rustc_version:?};\n\
+         pub const GIT_COMMIT: &str = {git_commit:?};\n\
+         pub const FEATURES: &[&str] = &{features:?};\n"
+    );
+    fs::write(out_dir.join("build_info.rs"), source).expect("write build_info.rs");
+}
+
+/// The commit checked out at build time; the build script reruns when HEAD
+/// or the branch it points to moves.
+fn git_commit(dir: &Path) -> Option<String> {
+    let git_dir = command_output(
+        Command::new("git")
+            .current_dir(dir)
+            .args(["rev-parse", "--absolute-git-dir"]),
+    )?;
+    let head = Path::new(&git_dir).join("HEAD");
+    println!("cargo:rerun-if-changed={}", head.display());
+    if let Ok(contents) = fs::read_to_string(&head)
+        && let Some(reference) = contents.trim().strip_prefix("ref: ")
+    {
+        println!(
+            "cargo:rerun-if-changed={}",
+            Path::new(&git_dir).join(reference).display()
+        );
+    }
+    command_output(Command::new("git").current_dir(dir).args(["rev-parse", "HEAD"]))
+}
+
+fn command_output(command: &mut Command) -> Option<String> {
+    let output = command.output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}

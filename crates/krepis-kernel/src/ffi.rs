@@ -1,0 +1,75 @@
+//! Every conversion from a foreign pointer to a Rust reference lives here,
+//! each with its NULL and length checks.
+
+use crate::call::KrepisBuffer;
+use crate::result::KrepisResult;
+
+/// The largest request the kernel accepts, in bytes (64 MiB).
+pub const KREPIS_MAX_REQUEST_LEN: usize = 64 * 1024 * 1024;
+
+/// Borrows `len` bytes at `ptr`.
+///
+/// NULL with a length of zero is an empty slice; NULL with a non-zero
+/// length, or a length above [`KREPIS_MAX_REQUEST_LEN`], is refused.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
+/// unmodified for `'a`.
+pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], (KrepisResult, String)> {
+    if len > KREPIS_MAX_REQUEST_LEN {
+        return Err((
+            KrepisResult::InvalidLength,
+            format!("request length {len} exceeds the limit of {KREPIS_MAX_REQUEST_LEN} bytes"),
+        ));
+    }
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err((
+                KrepisResult::NullPointer,
+                format!("request is NULL but request_len is {len}"),
+            ))
+        };
+    }
+    // SAFETY: ptr is non-NULL, len is at most 64 MiB (so below isize::MAX),
+    // and the caller promises len readable bytes live for 'a.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Borrows the caller's output buffer.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a writable, aligned `KrepisBuffer` that no
+/// one else accesses for `'a`.
+pub unsafe fn out_buffer<'a>(ptr: *mut KrepisBuffer) -> Result<&'a mut KrepisBuffer, (KrepisResult, String)> {
+    // SAFETY: as_mut checks NULL; the caller promises a valid, exclusive,
+    // aligned KrepisBuffer otherwise.
+    unsafe { ptr.as_mut() }.ok_or_else(|| (KrepisResult::NullPointer, "response is NULL".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_with_zero_length_is_empty() {
+        // SAFETY: NULL with length 0 never dereferences.
+        assert_eq!(unsafe { request_bytes(std::ptr::null(), 0) }.unwrap(), &[] as &[u8]);
+    }
+
+    #[test]
+    fn null_with_a_length_is_refused() {
+        // SAFETY: the NULL check runs before any dereference.
+        let err = unsafe { request_bytes(std::ptr::null(), 3) }.unwrap_err();
+        assert_eq!(err.0, KrepisResult::NullPointer);
+    }
+
+    #[test]
+    fn oversized_length_is_refused() {
+        let byte = 0u8;
+        // SAFETY: the length check runs before any dereference.
+        let err = unsafe { request_bytes(&byte, usize::MAX) }.unwrap_err();
+        assert_eq!(err.0, KrepisResult::InvalidLength);
+    }
+}

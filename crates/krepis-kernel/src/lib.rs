@@ -1,0 +1,26 @@
+//! The Krepis kernel: a native library with a plain C ABI.
+//!
+//! Every export is `extern "C"`, prefixed `krepis_`, and runs inside the panic
+//! boundary of [`panic`]. The surface is rendered to `include/krepis.h` by
+//! cbindgen; the Deno loader's symbol table and the ABI fingerprint are
+//! generated from that header.
+//!
+//! Modules:
+//! - [`abi`]: ABI version, fingerprint and lock-step version exports;
+//! - [`call`]: the protobuf control-plane entry point and its buffer;
+//! - [`control`]: request handling in safe Rust (no pointers);
+//! - [`result`]: result codes; [`error`]: the last error message;
+//! - [`ffi`]: every pointer-to-Rust conversion, with NULL and length checks;
+//! - [`panic`]: the panic boundary.
+
+pub mod abi;
+pub mod build_info;
+pub mod call;
+pub mod control;
+pub mod error;
+pub mod ffi;
+pub mod panic;
+pub mod proto;
+pub mod result;
+
+pub use result::KrepisResult;
