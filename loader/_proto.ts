@@ -1,0 +1,36 @@
+import protobuf from "protobufjs/light.js";
+import { SCHEMA } from "./_schema.ts";
+
+const root = protobuf.Root.fromJSON(SCHEMA as protobuf.INamespace);
+
+/** `krepis.v1.Request`. */
+export const RequestType: protobuf.Type = root.lookupType("krepis.v1.Request");
+/** `krepis.v1.Response`. */
+export const ResponseType: protobuf.Type = root.lookupType("krepis.v1.Response");
+
+/** The fields of `krepis.v1.BuildInfo`, camel-cased by protobufjs. */
+export interface BuildInfoMessage {
+  version: string;
+  target: string;
+  profile: string;
+  rustc: string;
+  gitCommit: string;
+  features: string[];
+}
+
+/** A decoded `krepis.v1.Response`: `kind` names the set oneof field. */
+export interface ResponseMessage {
+  kind?: "buildInfo" | "echo";
+  buildInfo?: BuildInfoMessage;
+  echo?: { payload: Uint8Array };
+}
+
+/** Encodes a plain `krepis.v1.Request` object. */
+export function encodeRequest(request: Record<string, unknown>): Uint8Array {
+  return RequestType.encode(request).finish();
+}
+
+/** Decodes a `krepis.v1.Response`. */
+export function decodeResponse(bytes: Uint8Array): ResponseMessage {
+  return ResponseType.decode(bytes) as unknown as ResponseMessage;
+}

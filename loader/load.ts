@@ -1,0 +1,118 @@
+/**
+ * `load()`: open a kernel library, verify its ABI, return the typed API.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { type AbiInfo, LOADER_ABI } from "./abi.ts";
+import { Kernel } from "./kernel.ts";
+import { SYMBOLS } from "./_ffi.ts";
+import { checkAbi, noAbi } from "./_check_abi.ts";
+
+/** Options for {@linkcode load}. */
+export interface LoadOptions {
+  /**
+   * The kernel library to open (development builds, vendored copies). The
+   * ABI is checked all the same.
+   *
+   * @default {the value of `KREPIS_KERNEL_PATH`}
+   */
+  path?: string;
+}
+
+const PROBE = {
+  krepis_abi_version: SYMBOLS.krepis_abi_version,
+  krepis_abi_fingerprint: SYMBOLS.krepis_abi_fingerprint,
+} as const;
+
+/**
+ * Opens the kernel, checks its ABI before binding anything else, and
+ * returns the typed {@linkcode Kernel}.
+ *
+ * The library is first opened with only `krepis_abi_version` and
+ * `krepis_abi_fingerprint`; the rest of the symbol table is bound only after
+ * the major, the minor and the fingerprint were accepted.
+ *
+ * Requires `--allow-ffi` (and `--allow-env` to read `KREPIS_KERNEL_PATH`,
+ * `--allow-read` to check the file).
+ *
+ * @param options Which library to open.
+ * @returns The verified kernel. Close it (or `using`) when done.
+ * @throws {AbiMismatchError} When the library's ABI major differs, its minor
+ *   is older than the loader needs, its fingerprint differs, or it is not a
+ *   Krepis kernel.
+ * @throws {Deno.errors.NotFound} When the library file does not exist.
+ * @throws {Error} When no library is given, or the OS cannot open it.
+ *
+ * @example Loading a development build
+ * ```ts
+ * import { load } from "@krepis/loader";
+ *
+ * // KREPIS_KERNEL_PATH names a kernel built with `cargo build`.
+ * using kernel = await load({ path: Deno.env.get("KREPIS_KERNEL_PATH") });
+ * const info = kernel.buildInfo();
+ * console.log(`krepis ${kernel.version} (${info.target}), ABI ${kernel.abi.major}.${kernel.abi.minor}`);
+ * ```
+ */
+export async function load(options: LoadOptions = {}): Promise<Kernel> {
+  const given = options.path ?? readEnv("KREPIS_KERNEL_PATH");
+  if (!given) {
+    throw new Error(
+      "Cannot load the kernel: no library path was given\nHint: pass load({ path }) or set KREPIS_KERNEL_PATH to a kernel built with `cargo build -p krepis-kernel`",
+    );
+  }
+  // An absolute path: a bare file name would make the OS search its library
+  // path and could open some other file.
+  const path = resolve(given);
+  try {
+    await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(
+        `Cannot load kernel ${path}: no such file\nHint: build it with \`cargo build -p krepis-kernel\` or fix KREPIS_KERNEL_PATH`,
+      );
+    }
+    throw error;
+  }
+  const found = probeAbi(path);
+  checkAbi(path, LOADER_ABI, found);
+  let library: Deno.DynamicLibrary<typeof SYMBOLS>;
+  try {
+    library = Deno.dlopen(path, SYMBOLS);
+  } catch (error) {
+    throw noAbi(path, LOADER_ABI, error);
+  }
+  return new Kernel(library, path, found);
+}
+
+function probeAbi(path: string): AbiInfo {
+  let probe: Deno.DynamicLibrary<typeof PROBE>;
+  try {
+    probe = Deno.dlopen(path, PROBE);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/symbol/i.test(message)) throw noAbi(path, LOADER_ABI, error);
+    throw new Error(
+      `Cannot load kernel ${path}: the OS refused to open it (${message})\nHint: check that the file is a kernel library built for this platform`,
+      { cause: error },
+    );
+  }
+  try {
+    const packed = probe.symbols.krepis_abi_version();
+    const pointer = probe.symbols.krepis_abi_fingerprint();
+    const fingerprint = pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
+    return { major: packed >>> 16, minor: packed & 0xffff, fingerprint };
+  } finally {
+    probe.close();
+  }
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * `deno task gen`: regenerates every committed generated file.
+ *
+ * 1. builds the kernel, whose build script renders `krepis.h` with cbindgen,
+ *    and copies it to `crates/krepis-kernel/include/krepis.h`;
+ * 2. renders `loader/_ffi.ts` from that header;
+ * 3. renders `loader/_schema.ts` from `proto/krepis.proto`.
+ *
+ * With `--check`, writes nothing and exits 1 naming the stale files.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
+import { formatTs } from "./format.ts";
+import { renderFfiModule } from "./gen_ffi.ts";
+import { renderSchemaModule } from "./gen_schema.ts";
+
+/** Repository-relative paths of the generated files. */
+export const GENERATED = {
+  header: "crates/krepis-kernel/include/krepis.h",
+  ffi: "loader/_ffi.ts",
+  schema: "loader/_schema.ts",
+  proto: "proto/krepis.proto",
+} as const;
+
+/**
+ * Renders every generated file from its source.
+ *
+ * @param header The header text (as cbindgen renders it now).
+ * @returns Map of repository-relative path to expected contents.
+ */
+export async function renderAll(header: string): Promise<Map<string, string>> {
+  const proto = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.proto}`);
+  return new Map([
+    [GENERATED.header, header],
+    [GENERATED.ffi, await formatTs(await renderFfiModule(header))],
+    [GENERATED.schema, await formatTs(renderSchemaModule(proto))],
+  ]);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ args: Deno.args, options: { check: { type: "boolean" } } });
+  const { outDir } = await cargoBuild();
+  const files = await renderAll(await Deno.readTextFile(`${outDir}/krepis.h`));
+  const stale: string[] = [];
+  for (const [path, contents] of files) {
+    const current = await Deno.readTextFile(`${REPO_ROOT}/${path}`).catch(() => null);
+    if (current === contents) continue;
+    stale.push(path);
+    if (!values.check) await Deno.writeTextFile(`${REPO_ROOT}/${path}`, contents);
+  }
+  if (values.check && stale.length > 0) {
+    console.error(`Cannot accept generated files: stale ${stale.join(", ")}`);
+    console.error("Run `deno task gen` and commit the result");
+    Deno.exit(1);
+  }
+  console.log(stale.length ? `gen: wrote ${stale.join(", ")}` : "gen: everything up to date");
+}
