@@ -22,7 +22,7 @@ export interface BuildInfoMessage {
 export interface ResponseMessage {
   kind?: "buildInfo" | "echo";
   buildInfo?: BuildInfoMessage;
-  echo?: { payload: Uint8Array };
+  echo?: { payload: Uint8Array | number[] };
 }
 
 /** Encodes a plain `krepis.v1.Request` object. */

@@ -112,7 +112,9 @@ export class Kernel implements Disposable {
     if (response.kind !== "echo" || !response.echo) {
       throw new Error(`Cannot echo: the kernel answered ${response.kind ?? "nothing"}`);
     }
-    return response.echo.payload;
+    // protobufjs leaves an absent (empty) bytes field as its default `[]`.
+    const echoed = response.echo.payload;
+    return echoed instanceof Uint8Array ? echoed : new Uint8Array(echoed);
   }
 
   /**

@@ -26,6 +26,8 @@ export interface CargoBuildOptions {
   pkg?: string;
   /** Extra environment for cargo. @default {{}} */
   env?: Record<string, string>;
+  /** Pass `--locked` (Cargo.lock must not change). @default {true} */
+  locked?: boolean;
   /** Print cargo's progress on stderr. @default {true} */
   verbose?: boolean;
 }
@@ -41,9 +43,16 @@ export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace
  * @throws {Error} When cargo fails or reports no cdylib.
  */
 export async function cargoBuild(options: CargoBuildOptions = {}): Promise<KernelBuild> {
-  const { profile = "dev", cwd = REPO_ROOT, pkg = "krepis-kernel", env = {}, verbose = true } =
-    options;
-  const args = ["build", "--locked", "-p", pkg, "--message-format=json-render-diagnostics"];
+  const {
+    profile = "dev",
+    cwd = REPO_ROOT,
+    pkg = "krepis-kernel",
+    env = {},
+    locked = true,
+    verbose = true,
+  } = options;
+  const args = ["build", "-p", pkg, "--message-format=json-render-diagnostics"];
+  if (locked) args.push("--locked");
   if (profile === "release") args.push("--release");
   const output = await new Deno.Command("cargo", {
     args,

@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { AbiMismatchError, KernelError, load, LOADER_ABI } from "./mod.ts";
+import { kernelPath } from "../tests/_kernel.ts";
+
+const encoder = new TextEncoder();
+
+Deno.test("load() opens a real build and reports the verified ABI", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  assert.deepEqual(kernel.abi, { ...LOADER_ABI });
+  assert.deepEqual(kernel.version, "0.1.0");
+  assert(!kernel.closed);
+});
+
+Deno.test("load() reads KREPIS_KERNEL_PATH when no path is given", async () => {
+  const path = await kernelPath();
+  await withEnv("KREPIS_KERNEL_PATH", path, async () => {
+    using kernel = await load();
+    assert.equal(kernel.path, path);
+  });
+});
+
+Deno.test("buildInfo() describes the build that was loaded", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  const info = kernel.buildInfo();
+  assert.deepEqual(info.version, kernel.version);
+  assert.deepEqual(info.target, `${Deno.build.arch}-unknown-linux-gnu`);
+  assert.deepEqual(info.profile, "debug");
+  assert.match(info.rustc, /^rustc \d+\.\d+\.\d+/);
+  assert.match(info.gitCommit, /^([0-9a-f]{40}|unknown)$/);
+  assert(Array.isArray(info.features));
+});
+
+Deno.test("echo() round-trips empty, small and 1 MiB payloads", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  assert.deepEqual(kernel.echo(new Uint8Array()), new Uint8Array());
+  assert.deepEqual(new TextDecoder().decode(kernel.echo(encoder.encode("héllo"))), "héllo");
+  const big = new Uint8Array(1 << 20).map((_, i) => i * 7);
+  assert.deepEqual(kernel.echo(big), big);
+});
+
+Deno.test("callRaw() turns malformed bytes into MALFORMED_REQUEST", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  const error = assertThrowsKernel(() => kernel.callRaw(new Uint8Array([0xff, 0xff, 0xff])));
+  assert.deepEqual([error.code, error.codeName], [3, "MALFORMED_REQUEST"]);
+  assert.match(
+    error.message,
+    /^Cannot complete the kernel call: MALFORMED_REQUEST: request is not/,
+  );
+});
+
+Deno.test("callRaw() answers UNKNOWN_REQUEST to a request with no known kind", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  assert.deepEqual(
+    assertThrowsKernel(() => kernel.callRaw(new Uint8Array())).codeName,
+    "UNKNOWN_REQUEST",
+  );
+  // Field 15 (varint): a request kind from a newer schema.
+  assert.deepEqual(assertThrowsKernel(() => kernel.callRaw(new Uint8Array([0x78, 1]))).code, 4);
+});
+
+Deno.test("a Fail request returns FAILED with its message, a panic is caught as PANIC", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  // krepis.v1.Request { fail: { message: "boom" } }
+  const fail = new Uint8Array([0x1a, 0x06, 0x0a, 0x04, ...encoder.encode("boom")]);
+  const failed = assertThrowsKernel(() => kernel.callRaw(fail));
+  assert.deepEqual([failed.codeName, failed.message.endsWith(": boom")], ["FAILED", true]);
+  // ... and with panic = true
+  const panic = new Uint8Array([0x1a, 0x08, 0x0a, 0x04, ...encoder.encode("boom"), 0x10, 0x01]);
+  const panicked = assertThrowsKernel(() => kernel.callRaw(panic));
+  assert.deepEqual(panicked.codeName, "PANIC");
+  assert.match(panicked.message, /kernel panicked: boom$/);
+  // The kernel is still usable after a caught panic.
+  assert.deepEqual(kernel.echo(encoder.encode("ok")), encoder.encode("ok"));
+});
+
+Deno.test("a closed Kernel throws instead of calling into the unloaded library", async () => {
+  const kernel = await load({ path: await kernelPath() });
+  kernel.close();
+  kernel.close();
+  assert(kernel.closed);
+  for (const call of [() => kernel.echo(new Uint8Array(1)), () => kernel.buildInfo()]) {
+    let error: unknown;
+    try {
+      call();
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof Error);
+    assert.match(error.message, /^Cannot call (echo|buildInfo)\(\): the kernel was closed\nHint: /);
+  }
+});
+
+Deno.test("using disposes the Kernel at the end of the block", async () => {
+  let escaped;
+  {
+    using kernel = await load({ path: await kernelPath() });
+    escaped = kernel;
+  }
+  assert(escaped.closed);
+});
+
+Deno.test("load() without a path says how to give one", async () => {
+  await withEnv("KREPIS_KERNEL_PATH", undefined, async () => {
+    await assert.rejects(() => load(), (e: Error) => {
+      assert.match(
+        e.message,
+        /^Cannot load the kernel: no library path was given\nHint: .*KREPIS_KERNEL_PATH/,
+      );
+      return true;
+    });
+  });
+});
+
+Deno.test("load() reports a missing file as NotFound", async () => {
+  await assert.rejects(() => load({ path: "/nonexistent/libkrepis_kernel.so" }), (e: Error) => {
+    assert.ok(e instanceof Deno.errors.NotFound);
+    assert.match(
+      e.message,
+      /^Cannot load kernel \/nonexistent\/libkrepis_kernel.so: no such file\nHint: /,
+    );
+    return true;
+  });
+});
+
+Deno.test("load() refuses a file that is not a library", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".so" });
+  try {
+    await Deno.writeTextFile(path, "<html>not a library</html>");
+    await assert.rejects(() => load({ path }), (e: Error) => {
+      assert(!(e instanceof AbiMismatchError));
+      assert.match(e.message, /^Cannot load kernel .*: the OS refused to open it/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("load() refuses a library that exports no Krepis ABI", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/libother.so`;
+    await Deno.writeTextFile(`${dir}/other.c`, "int other_function(void) { return 1; }\n");
+    const cc = await new Deno.Command("cc", {
+      args: ["-shared", "-fPIC", "-o", path, `${dir}/other.c`],
+    }).output();
+    assert(cc.success, new TextDecoder().decode(cc.stderr));
+    await assert.rejects(() => load({ path }), (e: Error) => {
+      assert.ok(e instanceof AbiMismatchError);
+      assert.equal(e.found, null);
+      assert.match(e.message, /exports no krepis_abi_version/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function assertThrowsKernel(call: () => unknown): KernelError {
+  try {
+    call();
+  } catch (error) {
+    assert.ok(error instanceof KernelError);
+    return error;
+  }
+  throw new Error("expected a KernelError");
+}
+
+/** Runs `body` with `name` set to `value` (or unset), then restores it. */
+async function withEnv(name: string, value: string | undefined, body: () => Promise<void>) {
+  const saved = Deno.env.get(name);
+  if (value === undefined) Deno.env.delete(name);
+  else Deno.env.set(name, value);
+  try {
+    await body();
+  } finally {
+    if (saved === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, saved);
+  }
+}

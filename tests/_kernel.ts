@@ -1,0 +1,20 @@
+/**
+ * Test helper: the kernel library the tests load, built once per process.
+ *
+ * `KREPIS_TEST_KERNEL` names a prebuilt library (the gate builds it first);
+ * otherwise `cargo build` runs here (a no-op when it is fresh).
+ *
+ * @module
+ */
+
+import { cargoBuild, type KernelBuild } from "../tools/cargo_build.ts";
+
+let build: Promise<KernelBuild> | undefined;
+
+/** The path of a real debug build of the kernel for this machine. */
+export async function kernelPath(): Promise<string> {
+  const prebuilt = Deno.env.get("KREPIS_TEST_KERNEL");
+  if (prebuilt) return prebuilt;
+  build ??= cargoBuild({ verbose: false });
+  return (await build).library;
+}

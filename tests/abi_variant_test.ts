@@ -1,0 +1,86 @@
+/**
+ * Builds real kernel variants from a patched copy of the workspace and checks
+ * that the loader refuses each: one with another ABI major, one with the same
+ * ABI number but another exported surface (so another fingerprint).
+ */
+
+import assert from "node:assert/strict";
+import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+import { AbiMismatchError, load, LOADER_ABI } from "../loader/mod.ts";
+
+const ABI_RS = "crates/krepis-kernel/src/abi.rs";
+
+/** Copies the workspace, renames the kernel package, applies `patch` to abi.rs, builds it. */
+async function buildVariant(name: string, patch: (abiRs: string) => string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: `krepis-${name}-` });
+  const copy = async (path: string) => {
+    await new Deno.Command("cp", { args: ["-R", `${REPO_ROOT}/${path}`, `${dir}/${path}`] })
+      .output();
+  };
+  await Deno.mkdir(`${dir}/crates`);
+  for (const path of ["Cargo.toml", "Cargo.lock", "proto", "crates/krepis-kernel"]) {
+    await copy(path);
+  }
+  const manifest = `${dir}/crates/krepis-kernel/Cargo.toml`;
+  const original = await Deno.readTextFile(manifest);
+  await Deno.writeTextFile(
+    manifest,
+    original.replace('name = "krepis-kernel"', `name = "${name}"`),
+  );
+  const abiRs = await Deno.readTextFile(`${dir}/${ABI_RS}`);
+  const patched = patch(abiRs);
+  assert.notEqual(patched, abiRs, `the ${name} patch changed nothing`);
+  await Deno.writeTextFile(`${dir}/${ABI_RS}`, patched);
+  // Share the repository's target directory: dependencies are built once; the
+  // renamed package gets its own library file and cannot clobber the real one.
+  const { library } = await cargoBuild({
+    cwd: dir,
+    pkg: name,
+    locked: false,
+    verbose: false,
+    env: { CARGO_TARGET_DIR: `${REPO_ROOT}/target` },
+  });
+  await Deno.remove(dir, { recursive: true });
+  return library;
+}
+
+Deno.test("load() refuses a real kernel built with another ABI major", async () => {
+  const path = await buildVariant("krepis-kernel-abi-major", (source) =>
+    source.replace(
+      `KREPIS_ABI_MAJOR: u16 = ${LOADER_ABI.major};`,
+      `KREPIS_ABI_MAJOR: u16 = ${LOADER_ABI.major + 1};`,
+    ));
+  await assert.rejects(() => load({ path }), (error: unknown) => {
+    assert.ok(error instanceof AbiMismatchError);
+    assert.equal(error.found?.major, LOADER_ABI.major + 1);
+    assert.match(
+      error.message,
+      new RegExp(
+        `^Cannot load kernel .*: its ABI major ${LOADER_ABI.major + 1} is not ${LOADER_ABI.major};`,
+      ),
+    );
+    assert.match(error.message, /\nHint: /);
+    return true;
+  });
+});
+
+Deno.test("load() refuses a real kernel with the same ABI number but another surface", async () => {
+  const path = await buildVariant("krepis-kernel-abi-surface", (source) =>
+    `${source}
+/// An export the loader does not know: same ABI number, another surface.
+#[unsafe(no_mangle)]
+pub extern "C" fn krepis_variant_extra() -> u32 {
+    guard_value(0, || 7)
+}
+`);
+  await assert.rejects(() => load({ path }), (error: unknown) => {
+    assert.ok(error instanceof AbiMismatchError);
+    assert.deepEqual([error.found?.major, error.found?.minor], [
+      LOADER_ABI.major,
+      LOADER_ABI.minor,
+    ]);
+    assert.notEqual(error.found?.fingerprint, LOADER_ABI.fingerprint);
+    assert.match(error.message, /: its ABI fingerprint [0-9a-f]{64} is not [0-9a-f]{64};/);
+    return true;
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * The C ABI from outside Deno: a C program compiled with the system C
+ * compiler against include/krepis.h, and a Python ctypes script, both call
+ * the same build the loader opens, and agree with it.
+ */
+
+import assert from "node:assert/strict";
+import { dirname } from "node:path";
+import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { load } from "../loader/mod.ts";
+import { kernelPath } from "./_kernel.ts";
+
+async function run(command: string, args: string[]): Promise<string> {
+  const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.ok(output.success, `${command} ${args.join(" ")} failed:\n${stderr}`);
+  return new TextDecoder().decode(output.stdout);
+}
+
+async function loaderView() {
+  using kernel = await load({ path: await kernelPath() });
+  return {
+    version: kernel.version,
+    abi: (kernel.abi.major << 16) | kernel.abi.minor,
+    fingerprint: kernel.abi.fingerprint,
+  };
+}
+
+Deno.test("a C program built against krepis.h calls every export of the same build", async () => {
+  const library = await kernelPath();
+  const dir = await Deno.makeTempDir();
+  try {
+    const exe = `${dir}/abi_client`;
+    await run("cc", [
+      "-std=c11",
+      "-Wall",
+      "-Wextra",
+      "-Werror",
+      "-I",
+      `${REPO_ROOT}/crates/krepis-kernel/include`,
+      `${REPO_ROOT}/tests/clients/abi_client.c`,
+      "-o",
+      exe,
+      library,
+      `-Wl,-rpath,${dirname(library)}`,
+    ]);
+    const seen = JSON.parse(await run(exe, []));
+    assert.deepEqual(
+      { version: seen.version, abi: seen.abi, fingerprint: seen.fingerprint },
+      await loaderView(),
+    );
+    assert.match(seen.malformed, /^request is not a valid krepis\.v1\.Request: /);
+    assert.equal(seen.panic, "kernel panicked: x");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a Python ctypes script calls the same build", async () => {
+  const library = await kernelPath();
+  const seen = JSON.parse(
+    await run("python3", [`${REPO_ROOT}/tests/clients/abi_client.py`, library]),
+  );
+  assert.deepEqual(
+    { version: seen.version, abi: seen.abi, fingerprint: seen.fingerprint },
+    await loaderView(),
+  );
+  assert.equal(seen.echo, "py");
+  assert.match(seen.malformed, /^request is not a valid krepis\.v1\.Request: /);
+});

@@ -1,0 +1,58 @@
+/**
+ * Generated files must match what their sources render today: the loader's
+ * symbol table and fingerprint (from krepis.h) and its schema (from
+ * krepis.proto). The header itself is checked by `cargo test`
+ * (crates/krepis-kernel/tests/header.rs).
+ */
+
+import assert from "node:assert/strict";
+import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+import { GENERATED, renderAll } from "../tools/gen.ts";
+import { abiFingerprint, parseHeader, renderFfiModule } from "../tools/gen_ffi.ts";
+
+Deno.test("loader/_ffi.ts and loader/_schema.ts are not stale", async () => {
+  const { outDir } = await cargoBuild({ verbose: false });
+  const files = await renderAll(await Deno.readTextFile(`${outDir}/krepis.h`));
+  for (const [path, expected] of files) {
+    const committed = await Deno.readTextFile(`${REPO_ROOT}/${path}`);
+    assert.ok(
+      committed === expected,
+      `${path} is stale: run \`deno task gen\` and commit the result`,
+    );
+  }
+});
+
+Deno.test("the symbol table follows the header: an added export appears with its Deno types", async () => {
+  const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
+  const changed = header.replace(
+    "const char *krepis_last_error(void);",
+    "const char *krepis_last_error(void);\n\nint64_t krepis_extra(const uint8_t *data, size_t len);",
+  );
+  assert.notEqual(changed, header);
+  const abi = await parseHeader(changed);
+  assert.deepEqual(abi.functions.at(-1), {
+    name: "krepis_extra",
+    returns: "int64_t",
+    params: [{ type: "const uint8_t *", name: "data" }, { type: "size_t", name: "len" }],
+  });
+  assert.match(
+    await renderFfiModule(changed),
+    /krepis_extra: \{ parameters: \["buffer", "usize"\], result: "i64" \}/,
+  );
+});
+
+Deno.test("the fingerprint ignores comments and defines but not signatures", async () => {
+  const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
+  const base = await abiFingerprint(header);
+  const recommented = header.replaceAll("// ", "//  changed: ").replace(
+    "#define KREPIS_ABI_MINOR 0",
+    "#define KREPIS_ABI_MINOR 9",
+  );
+  assert.equal(await abiFingerprint(recommented), base);
+  const resigned = header.replace(
+    "uint32_t krepis_abi_version(void);",
+    "uint64_t krepis_abi_version(void);",
+  );
+  assert.notEqual(resigned, header);
+  assert.notEqual(await abiFingerprint(resigned), base);
+});
