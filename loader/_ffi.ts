@@ -8,7 +8,7 @@ export const ABI_MAJOR = 1;
 export const ABI_MINOR = 0;
 
 /** SHA-256 of the header's normalized declarations. */
-export const ABI_FINGERPRINT = "c8d5f5820167e26727ef14069d2d99c7dba72491fc8330afe892609be0f88b7b";
+export const ABI_FINGERPRINT = "e2e1c95e702066208fec97851a03aa3f9235ac472b6d2522e53d6ae5228c0c44";
 
 /** Every kernel export, typed for `Deno.dlopen`. */
 export const SYMBOLS = {
@@ -22,6 +22,8 @@ export const SYMBOLS = {
   krepis_call: { parameters: ["buffer", "usize", "buffer"], result: "u32" },
   /** `void krepis_buffer_free(struct KrepisBuffer * buffer)` */
   krepis_buffer_free: { parameters: ["buffer"], result: "void" },
+  /** `KrepisResult krepis_buffer_take(struct KrepisBuffer * buffer, uint8_t * dest, size_t dest_len)` */
+  krepis_buffer_take: { parameters: ["buffer", "buffer", "usize"], result: "u32" },
   /** `const char * krepis_last_error(void)` */
   krepis_last_error: { parameters: [], result: "pointer" },
 } as const;

@@ -7,6 +7,7 @@
 import type { AbiInfo } from "./abi.ts";
 import { KernelError } from "./errors.ts";
 import { RESULT_NAMES, type SYMBOLS } from "./_ffi.ts";
+import { allocate } from "./_pool.ts";
 import { decodeResponse, encodeRequest, type ResponseMessage } from "./_proto.ts";
 
 /** How and from what the loaded kernel was built. */
@@ -103,7 +104,8 @@ export class Kernel implements Disposable {
    * Sends `payload` through the kernel and back (a protobuf round trip).
    *
    * @param payload Bytes to send.
-   * @returns The bytes the kernel sent back.
+   * @returns The bytes the kernel sent back (a view that may share an
+   *   `ArrayBuffer` with other results: use `byteOffset`/`byteLength`).
    * @throws {KernelError} When the kernel refuses the request.
    * @throws {Error} When the kernel was closed.
    */
@@ -122,7 +124,8 @@ export class Kernel implements Disposable {
    * `krepis.v1.Response`: the low-level control plane.
    *
    * @param request An encoded request (any bytes: the kernel validates them).
-   * @returns The encoded response, copied out of kernel memory.
+   * @returns The encoded response, copied out of kernel memory. Small results
+   *   may share an `ArrayBuffer` with others: use `byteOffset`/`byteLength`.
    * @throws {KernelError} With the kernel's result code, e.g.
    *   `MALFORMED_REQUEST`, `UNKNOWN_REQUEST`, `FAILED` or `PANIC`.
    * @throws {Error} When the kernel was closed.
@@ -138,12 +141,17 @@ export class Kernel implements Disposable {
       throw new KernelError(`Cannot complete the kernel call: ${name}: ${message}`, code, name);
     }
     const length = Number(this.#response[1]);
-    const bytes = new Uint8Array(length);
-    if (length > 0) {
-      const pointer = Deno.UnsafePointer.create(this.#response[0]);
-      new Deno.UnsafePointerView(nonNull(pointer, "krepis_call")).copyInto(bytes);
+    const bytes = allocate(length);
+    // One call copies the kernel's bytes into ours and frees them: cheaper
+    // than reading through a pointer view and freeing separately.
+    const taken = symbols.krepis_buffer_take(this.#responseBytes, bytes, BigInt(length));
+    if (taken !== 0) {
+      throw new KernelError(
+        `Cannot copy the kernel's answer: ${RESULT_NAMES[taken] ?? taken}`,
+        taken,
+        RESULT_NAMES[taken] ?? `code ${taken}`,
+      );
     }
-    symbols.krepis_buffer_free(this.#responseBytes);
     return bytes;
   }
 

@@ -178,3 +178,12 @@ async function withEnv(name: string, value: string | undefined, body: () => Prom
     else Deno.env.set(name, saved);
   }
 }
+
+Deno.test("echo() results are independent copies, not views of reused memory", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  const first = kernel.echo(encoder.encode("first"));
+  const second = kernel.echo(encoder.encode("second"));
+  first.fill(0);
+  assert.equal(new TextDecoder().decode(second), "second");
+  assert.equal(new TextDecoder().decode(kernel.echo(encoder.encode("third"))), "third");
+});

@@ -35,6 +35,12 @@ int main(void) {
   krepis_buffer_free(&out);  /* a second free is a no-op */
   krepis_buffer_free(NULL);  /* so is NULL */
 
+  uint8_t copy[sizeof echo];
+  CHECK(krepis_call(echo, sizeof echo, &out) == KREPIS_RESULT_OK, "echo again");
+  CHECK(krepis_buffer_take(&out, copy, 2) == KREPIS_RESULT_INVALID_LENGTH, "take refuses a short dest");
+  CHECK(krepis_buffer_take(&out, copy, sizeof copy) == KREPIS_RESULT_OK, "take copies");
+  CHECK(memcmp(copy, echo, sizeof echo) == 0 && out.ptr == NULL, "take copied and freed");
+
   const uint8_t malformed[] = {0xff, 0xff, 0xff};
   rc = krepis_call(malformed, sizeof malformed, &out);
   CHECK(rc == KREPIS_RESULT_MALFORMED_REQUEST, "malformed bytes are refused");

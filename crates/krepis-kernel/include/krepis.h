@@ -99,6 +99,20 @@ KrepisResult krepis_call(const uint8_t *request, size_t request_len, struct Krep
 // `krepis_call()` (or zeroed) and not modified since.
 void krepis_buffer_free(struct KrepisBuffer *buffer);
 
+// Copies a buffer filled by `krepis_call()` into caller memory, then frees
+// it: one call instead of a read through a foreign pointer plus
+// `krepis_buffer_free()`.
+//
+// `dest` must hold at least `buffer->len` bytes; otherwise nothing is copied
+// or freed and `KREPIS_RESULT_INVALID_LENGTH` is returned. `dest` may be
+// NULL only when the buffer is empty.
+//
+// # Safety
+// `buffer` must be NULL or point to a `KrepisBuffer` filled by
+// `krepis_call()` (or zeroed); `dest` must point to `dest_len` writable
+// bytes that do not overlap the buffer.
+KrepisResult krepis_buffer_take(struct KrepisBuffer *buffer, uint8_t *dest, size_t dest_len);
+
 // The message of the last failed call on this thread, or "" after a call
 // that succeeded.
 //

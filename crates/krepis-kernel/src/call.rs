@@ -87,6 +87,50 @@ pub unsafe extern "C" fn krepis_buffer_free(buffer: *mut KrepisBuffer) {
     });
 }
 
+/// Copies a buffer filled by `krepis_call()` into caller memory, then frees
+/// it: one call instead of a read through a foreign pointer plus
+/// `krepis_buffer_free()`.
+///
+/// `dest` must hold at least `buffer->len` bytes; otherwise nothing is copied
+/// or freed and `KREPIS_RESULT_INVALID_LENGTH` is returned. `dest` may be
+/// NULL only when the buffer is empty.
+///
+/// # Safety
+/// `buffer` must be NULL or point to a `KrepisBuffer` filled by
+/// `krepis_call()` (or zeroed); `dest` must point to `dest_len` writable
+/// bytes that do not overlap the buffer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn krepis_buffer_take(buffer: *mut KrepisBuffer, dest: *mut u8, dest_len: usize) -> KrepisResult {
+    guard(|| {
+        // SAFETY: NULL is checked by as_mut; otherwise the caller promises a
+        // valid KrepisBuffer.
+        let Some(source) = (unsafe { buffer.as_mut() }) else {
+            set_last_error("buffer is NULL");
+            return KrepisResult::NullPointer;
+        };
+        if source.len > dest_len {
+            set_last_error(&format!(
+                "dest_len {dest_len} is smaller than the buffer's {} bytes",
+                source.len
+            ));
+            return KrepisResult::InvalidLength;
+        }
+        if source.len > 0 {
+            if dest.is_null() || source.ptr.is_null() {
+                set_last_error("dest or the buffer is NULL");
+                return KrepisResult::NullPointer;
+            }
+            // SAFETY: source holds len initialized bytes (from krepis_call);
+            // dest holds at least len writable bytes and does not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(source.ptr, dest, source.len) };
+        }
+        // SAFETY: buffer is a valid KrepisBuffer, as checked above.
+        unsafe { krepis_buffer_free(buffer) };
+        clear_last_error();
+        KrepisResult::Ok
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +181,34 @@ mod tests {
             krepis_buffer_free(std::ptr::null_mut());
         }
         assert!(out.ptr.is_null());
+    }
+
+    #[test]
+    fn take_copies_then_frees_and_refuses_a_short_destination() {
+        let request = [0x12, 0x04, 0x0a, 0x02, b'h', b'i'];
+        let mut out = empty();
+        // SAFETY: request and out are valid for the call.
+        assert_eq!(
+            unsafe { krepis_call(request.as_ptr(), request.len(), &mut out) },
+            KrepisResult::Ok
+        );
+        let mut short = [0u8; 2];
+        // SAFETY: short has 2 writable bytes; out came from krepis_call.
+        let result = unsafe { krepis_buffer_take(&mut out, short.as_mut_ptr(), short.len()) };
+        assert_eq!(result, KrepisResult::InvalidLength);
+        assert!(!out.ptr.is_null(), "nothing is freed on failure");
+        let mut dest = [0u8; 6];
+        // SAFETY: dest has 6 writable bytes; out came from krepis_call.
+        assert_eq!(
+            unsafe { krepis_buffer_take(&mut out, dest.as_mut_ptr(), dest.len()) },
+            KrepisResult::Ok
+        );
+        assert_eq!(dest, request, "an Echo response encodes like its request");
+        assert!(out.ptr.is_null());
+        // SAFETY: NULL buffer is part of the contract.
+        assert_eq!(
+            unsafe { krepis_buffer_take(std::ptr::null_mut(), dest.as_mut_ptr(), 0) },
+            KrepisResult::NullPointer
+        );
     }
 }

@@ -1,0 +1,48 @@
+/**
+ * `deno task bench`: builds the release kernel, runs the benchmarks with
+ * `deno bench`, and prints each result with its ratio to the baseline
+ * measured in the same run.
+ *
+ * @module
+ */
+
+import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+
+const { library } = await cargoBuild({ profile: "release" });
+const output = await new Deno.Command(Deno.execPath(), {
+  args: ["bench", "--allow-all", "--json", `${REPO_ROOT}/bench/`],
+  env: { KREPIS_BENCH_KERNEL: library },
+  stdout: "piped",
+  stderr: "inherit",
+}).output();
+if (!output.success) {
+  console.error(`Cannot run the benchmarks: deno bench exited with ${output.code}`);
+  Deno.exit(1);
+}
+
+interface BenchResult {
+  name: string;
+  group?: string;
+  baseline: boolean;
+  results: { ok?: { avg: number; p75: number; p99: number; n: number } }[];
+}
+const report = JSON.parse(new TextDecoder().decode(output.stdout)) as { benches: BenchResult[] };
+const groups = Map.groupBy(report.benches, (bench) => bench.group ?? "");
+console.log(`kernel: ${library}\n`);
+for (const [group, benches] of groups) {
+  const baseline = benches.find((bench) => bench.baseline)?.results[0].ok?.avg;
+  console.log(`group ${group || "(none)"}`);
+  for (const bench of benches) {
+    const ok = bench.results[0].ok;
+    if (!ok) {
+      console.log(`  ${bench.name}: failed`);
+      continue;
+    }
+    const ratio = baseline ? `${(ok.avg / baseline).toFixed(1)}x baseline` : "";
+    console.log(
+      `  ${ok.avg.toFixed(1).padStart(9)} ns/call  p99 ${ok.p99.toFixed(0).padStart(6)} ns  ${
+        ratio.padEnd(16)
+      } ${bench.name}`,
+    );
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * `deno task test`: the one gate. Runs every check in order, keeps going
+ * after a failure so one run shows them all, and exits non-zero if any
+ * failed. The last line reads `gate: N passed, N failed`.
+ *
+ * @module
+ */
+
+import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
+
+interface Step {
+  name: string;
+  run: () => Promise<boolean>;
+}
+
+function command(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+) {
+  return async () => {
+    const status = await new Deno.Command(cmd, {
+      args,
+      cwd: options.cwd ?? REPO_ROOT,
+      env: options.env,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    return status.success;
+  };
+}
+
+const deno = Deno.execPath();
+let kernel = "";
+
+const steps: Step[] = [
+  { name: "deno fmt --check", run: command(deno, ["fmt", "--check"]) },
+  { name: "deno lint", run: command(deno, ["lint"]) },
+  { name: "deno check", run: command(deno, ["check", "."]) },
+  { name: "cargo fmt --check", run: command("cargo", ["fmt", "--all", "--check"]) },
+  {
+    name: "cargo clippy -D warnings",
+    run: command("cargo", ["clippy", "--locked", "--all-targets", "--", "-D", "warnings"]),
+  },
+  {
+    name: "cargo test (kernel units, header staleness)",
+    run: command("cargo", ["test", "--locked"]),
+  },
+  {
+    name: "cargo build (the kernel the Deno tests load)",
+    run: async () => {
+      kernel = (await cargoBuild()).library;
+      return true;
+    },
+  },
+  {
+    name: "deno test --doc (loader, ABI variants, C/Python clients, versions, codegen)",
+    run: () =>
+      command(deno, ["test", "--allow-all", "--doc"], {
+        env: { KREPIS_TEST_KERNEL: kernel, KREPIS_KERNEL_PATH: kernel },
+      })(),
+  },
+  {
+    name: "deno publish --dry-run (loader: no slow types, license)",
+    run: command(deno, ["publish", "--dry-run", "--allow-dirty"], { cwd: `${REPO_ROOT}/loader` }),
+  },
+];
+
+const results: { name: string; ok: boolean; seconds: number }[] = [];
+for (const step of steps) {
+  console.log(`\n=== ${step.name}`);
+  const started = performance.now();
+  let ok: boolean;
+  try {
+    ok = await step.run();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    ok = false;
+  }
+  results.push({ name: step.name, ok, seconds: (performance.now() - started) / 1000 });
+}
+
+console.log("\n=== summary");
+for (const result of results) {
+  console.log(
+    `${result.ok ? "ok  " : "FAIL"} ${result.seconds.toFixed(1).padStart(6)}s  ${result.name}`,
+  );
+}
+const failed = results.filter((result) => !result.ok).length;
+console.log(`gate: ${results.length - failed} passed, ${failed} failed`);
+Deno.exit(failed === 0 ? 0 : 1);
