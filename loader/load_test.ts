@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { dirname } from "node:path";
 import { AbiMismatchError, KernelError, load, LOADER_ABI } from "./mod.ts";
 import { kernelPath } from "../tests/_kernel.ts";
 
@@ -137,14 +138,8 @@ Deno.test("load() refuses a file that is not a library", async () => {
 });
 
 Deno.test("load() refuses a library that exports no Krepis ABI", async () => {
-  const dir = await Deno.makeTempDir();
+  const path = await compileLibrary("int other_function(void) { return 1; }\n");
   try {
-    const path = `${dir}/libother.so`;
-    await Deno.writeTextFile(`${dir}/other.c`, "int other_function(void) { return 1; }\n");
-    const cc = await new Deno.Command("cc", {
-      args: ["-shared", "-fPIC", "-o", path, `${dir}/other.c`],
-    }).output();
-    assert(cc.success, new TextDecoder().decode(cc.stderr));
     await assert.rejects(() => load({ path }), (e: Error) => {
       assert.ok(e instanceof AbiMismatchError);
       assert.equal(e.found, null);
@@ -152,9 +147,41 @@ Deno.test("load() refuses a library that exports no Krepis ABI", async () => {
       return true;
     });
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(dirname(path), { recursive: true });
   }
 });
+
+Deno.test("load() checks the ABI before binding anything else", async () => {
+  // Only the two probe symbols exist: binding the full table first would fail
+  // with "exports no ..." instead of naming the ABI major.
+  const path = await compileLibrary(`
+    unsigned int krepis_abi_version(void) { return 7u << 16; }
+    const char *krepis_abi_fingerprint(void) { return "${"0".repeat(64)}"; }
+  `);
+  try {
+    await assert.rejects(() => load({ path }), (e: Error) => {
+      assert.ok(e instanceof AbiMismatchError);
+      assert.deepEqual(e.found, { major: 7, minor: 0, fingerprint: "0".repeat(64) });
+      assert.match(e.message, /: its ABI major 7 is not 1; found ABI 7\.0 .*expected 1\.0 /);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dirname(path), { recursive: true });
+  }
+});
+
+/** Compiles C source into a shared library with the system C compiler. */
+async function compileLibrary(source: string): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/libfixture.so`;
+  await Deno.writeTextFile(`${dir}/fixture.c`, source);
+  const cc = await new Deno.Command("cc", {
+    args: ["-shared", "-fPIC", "-o", path, `${dir}/fixture.c`],
+  }).output();
+  assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+  await Deno.remove(`${dir}/fixture.c`);
+  return path;
+}
 
 function assertThrowsKernel(call: () => unknown): KernelError {
   try {

@@ -108,11 +108,11 @@ fn write_build_info(manifest_dir: &Path, out_dir: &Path) {
         .collect();
     features.sort();
     let source = format!(
-        "pub const TARGET: &str = {target:?};\n\
-         pub const PROFILE: &str = {profile:?};\n\
-         pub const RUSTC_VERSION: &str = {rustc_version:?};\n\
-         pub const GIT_COMMIT: &str = {git_commit:?};\n\
-         pub const FEATURES: &[&str] = &{features:?};\n"
+        "/// The Rust target triple.\npub const TARGET: &str = {target:?};\n\
+         /// The cargo profile (debug or release).\npub const PROFILE: &str = {profile:?};\n\
+         /// `rustc --version` of the compiler.\npub const RUSTC_VERSION: &str = {rustc_version:?};\n\
+         /// The git commit built, or \"unknown\".\npub const GIT_COMMIT: &str = {git_commit:?};\n\
+         /// Enabled cargo features.\npub const FEATURES: &[&str] = &{features:?};\n"
     );
     fs::write(out_dir.join("build_info.rs"), source).expect("write build_info.rs");
 }

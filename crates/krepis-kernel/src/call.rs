@@ -169,10 +169,8 @@ mod tests {
         let request = [0x12, 0x04, 0x0a, 0x02, b'h', b'i'];
         let mut out = empty();
         // SAFETY: request and out are valid for the call.
-        assert_eq!(
-            unsafe { krepis_call(request.as_ptr(), request.len(), &mut out) },
-            KrepisResult::Ok
-        );
+        let result = unsafe { krepis_call(request.as_ptr(), request.len(), &mut out) };
+        assert_eq!(result, KrepisResult::Ok);
         assert_eq!(last_error(), "");
         // SAFETY: out was filled by krepis_call; freeing resets it.
         unsafe {
@@ -188,10 +186,8 @@ mod tests {
         let request = [0x12, 0x04, 0x0a, 0x02, b'h', b'i'];
         let mut out = empty();
         // SAFETY: request and out are valid for the call.
-        assert_eq!(
-            unsafe { krepis_call(request.as_ptr(), request.len(), &mut out) },
-            KrepisResult::Ok
-        );
+        let result = unsafe { krepis_call(request.as_ptr(), request.len(), &mut out) };
+        assert_eq!(result, KrepisResult::Ok);
         let mut short = [0u8; 2];
         // SAFETY: short has 2 writable bytes; out came from krepis_call.
         let result = unsafe { krepis_buffer_take(&mut out, short.as_mut_ptr(), short.len()) };
@@ -199,16 +195,12 @@ mod tests {
         assert!(!out.ptr.is_null(), "nothing is freed on failure");
         let mut dest = [0u8; 6];
         // SAFETY: dest has 6 writable bytes; out came from krepis_call.
-        assert_eq!(
-            unsafe { krepis_buffer_take(&mut out, dest.as_mut_ptr(), dest.len()) },
-            KrepisResult::Ok
-        );
+        let result = unsafe { krepis_buffer_take(&mut out, dest.as_mut_ptr(), dest.len()) };
+        assert_eq!(result, KrepisResult::Ok);
         assert_eq!(dest, request, "an Echo response encodes like its request");
         assert!(out.ptr.is_null());
         // SAFETY: NULL buffer is part of the contract.
-        assert_eq!(
-            unsafe { krepis_buffer_take(std::ptr::null_mut(), dest.as_mut_ptr(), 0) },
-            KrepisResult::NullPointer
-        );
+        let result = unsafe { krepis_buffer_take(std::ptr::null_mut(), dest.as_mut_ptr(), 0) };
+        assert_eq!(result, KrepisResult::NullPointer);
     }
 }
