@@ -1,5 +1,6 @@
 import protobuf from "protobufjs/light.js";
 import { SCHEMA } from "./_schema.ts";
+import type { BuildInfo } from "./kernel.ts";
 
 const root = protobuf.Root.fromJSON(SCHEMA as protobuf.INamespace);
 
@@ -8,20 +9,10 @@ export const RequestType: protobuf.Type = root.lookupType("krepis.v1.Request");
 /** `krepis.v1.Response`. */
 export const ResponseType: protobuf.Type = root.lookupType("krepis.v1.Response");
 
-/** The fields of `krepis.v1.BuildInfo`, camel-cased by protobufjs. */
-export interface BuildInfoMessage {
-  version: string;
-  target: string;
-  profile: string;
-  rustc: string;
-  gitCommit: string;
-  features: string[];
-}
-
 /** A decoded `krepis.v1.Response`: `kind` names the set oneof field. */
 export interface ResponseMessage {
   kind?: "buildInfo" | "echo";
-  buildInfo?: BuildInfoMessage;
+  buildInfo?: BuildInfo;
   echo?: { payload: Uint8Array | number[] };
 }
 
