@@ -38,6 +38,24 @@ export function checkAbi(path: string, expected: AbiInfo, found: AbiInfo): void 
   );
 }
 
+/** A kernel with an accepted (newer-minor) ABI lacks a symbol the loader binds. */
+export function missingSymbols(
+  path: string,
+  expected: AbiInfo,
+  found: AbiInfo,
+  cause: unknown,
+): AbiMismatchError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  const error = new AbiMismatchError(
+    `Cannot load kernel ${path}: its ABI ${found.major}.${found.minor} lacks a symbol this loader binds (${detail})\n${HINT}`,
+    path,
+    expected,
+    found,
+  );
+  error.cause = cause;
+  return error;
+}
+
 /** The library exports no Krepis ABI probe symbols. */
 export function noAbi(path: string, expected: AbiInfo, cause: unknown): AbiMismatchError {
   const detail = cause instanceof Error ? cause.message : String(cause);

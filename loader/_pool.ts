@@ -19,7 +19,9 @@ let offset = 0;
  */
 export function allocate(size: number): Uint8Array {
   if (size > MAX_POOLED) return new Uint8Array(size);
-  if (offset + size > SLAB_SIZE) {
+  // A caller may transfer a result's buffer (postMessage, structuredClone),
+  // which detaches the whole slab: start a new one.
+  if (offset + size > SLAB_SIZE || slab.buffer.detached) {
     slab = new Uint8Array(SLAB_SIZE);
     offset = 0;
   }

@@ -22,9 +22,11 @@ export interface AbiInfo {
  *
  * @example Printing the ABI the loader expects
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LOADER_ABI } from "@krepis/loader";
  *
  * console.log(`ABI ${LOADER_ABI.major}.${LOADER_ABI.minor}`);
+ * assert.match(LOADER_ABI.fingerprint, /^[0-9a-f]{64}$/);
  * ```
  */
 export const LOADER_ABI: Readonly<AbiInfo> = Object.freeze({

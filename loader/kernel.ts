@@ -8,6 +8,7 @@ import type { AbiInfo } from "./abi.ts";
 import { KernelError } from "./errors.ts";
 import { RESULT_NAMES, type SYMBOLS } from "./_ffi.ts";
 import { allocate } from "./_pool.ts";
+import { KERNEL_TOKEN } from "./_token.ts";
 import { decodeResponse, encodeRequest, type ResponseMessage } from "./_proto.ts";
 
 /** How and from what the loaded kernel was built. */
@@ -39,7 +40,7 @@ type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
  * ```ts ignore
  * import { load } from "@krepis/loader";
  *
- * using kernel = load();
+ * using kernel = await load();
  * console.log(kernel.version, kernel.buildInfo().target);
  * ```
  */
@@ -57,13 +58,21 @@ export class Kernel implements Disposable {
   #responseBytes = new Uint8Array(this.#response.buffer);
 
   /**
-   * Wraps an opened library. Use `load()`, which verifies the ABI first.
+   * Wraps an opened library. Only `load()` can construct a Kernel: it
+   * verifies the ABI first.
    *
+   * @param token The loader's internal token.
    * @param library The library, opened with the loader's symbol table.
    * @param path The file it was opened from.
    * @param abi The verified ABI.
+   * @throws {TypeError} When called from outside the loader.
    */
-  constructor(library: Library, path: string, abi: AbiInfo) {
+  constructor(token: symbol, library: Library, path: string, abi: AbiInfo) {
+    if (token !== KERNEL_TOKEN) {
+      throw new TypeError(
+        "Cannot construct a Kernel directly: it would skip the ABI check\nHint: use load()",
+      );
+    }
     this.#library = library;
     this.path = path;
     this.abi = Object.freeze({ ...abi });
@@ -133,26 +142,32 @@ export class Kernel implements Disposable {
   callRaw(request: Uint8Array): Uint8Array {
     const symbols = this.#open("callRaw()");
     const code = symbols.krepis_call(request, BigInt(request.length), this.#responseBytes);
-    if (code !== 0) {
-      const message = Deno.UnsafePointerView.getCString(
-        nonNull(symbols.krepis_last_error(), "krepis_last_error"),
-      );
-      const name = RESULT_NAMES[code] ?? `code ${code}`;
-      throw new KernelError(`Cannot complete the kernel call: ${name}: ${message}`, code, name);
+    if (code !== 0) throw this.#error(symbols, code);
+    let taken = -1;
+    try {
+      const length = Number(this.#response[1]);
+      const bytes = allocate(length);
+      // One call copies the kernel's bytes into ours and frees them: cheaper
+      // than reading through a pointer view and freeing separately.
+      taken = symbols.krepis_buffer_take(this.#responseBytes, bytes, BigInt(length));
+      if (taken !== 0) throw this.#error(symbols, taken);
+      return bytes;
+    } finally {
+      // Whatever failed above, the kernel's buffer is not leaked.
+      if (taken !== 0) symbols.krepis_buffer_free(this.#responseBytes);
     }
-    const length = Number(this.#response[1]);
-    const bytes = allocate(length);
-    // One call copies the kernel's bytes into ours and frees them: cheaper
-    // than reading through a pointer view and freeing separately.
-    const taken = symbols.krepis_buffer_take(this.#responseBytes, bytes, BigInt(length));
-    if (taken !== 0) {
-      throw new KernelError(
-        `Cannot copy the kernel's answer: ${RESULT_NAMES[taken] ?? taken}`,
-        taken,
-        RESULT_NAMES[taken] ?? `code ${taken}`,
-      );
-    }
-    return bytes;
+  }
+
+  #error(symbols: Library["symbols"], code: number): KernelError {
+    const message = Deno.UnsafePointerView.getCString(
+      nonNull(symbols.krepis_last_error(), "krepis_last_error"),
+    );
+    const name = RESULT_NAMES[code] ?? `code ${code}`;
+    // The kernel's messages already read "Cannot …"; a Fail request's is
+    // the caller's own text.
+    const [first, ...rest] = message.split("\n");
+    const lead = first.startsWith("Cannot ") ? first : `Cannot complete the kernel call: ${first}`;
+    return new KernelError([`${lead} (${name})`, ...rest].join("\n"), code, name);
   }
 
   /**

@@ -8,7 +8,8 @@ import { resolve } from "node:path";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
 import { Kernel } from "./kernel.ts";
 import { SYMBOLS } from "./_ffi.ts";
-import { checkAbi, noAbi } from "./_check_abi.ts";
+import { checkAbi, missingSymbols, noAbi } from "./_check_abi.ts";
+import { KERNEL_TOKEN } from "./_token.ts";
 
 /** Options for {@linkcode load}. */
 export interface LoadOptions {
@@ -75,18 +76,21 @@ export async function load(options: LoadOptions = {}): Promise<Kernel> {
     }
     throw error;
   }
-  const found = probeAbi(path);
+  // The probe stays open until the full table is bound, so the OS hands back
+  // the image that was checked even if the file is replaced meanwhile.
+  using probe = openProbe(path);
+  const found = readAbi(probe);
   checkAbi(path, LOADER_ABI, found);
   let library: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     library = Deno.dlopen(path, SYMBOLS);
   } catch (error) {
-    throw noAbi(path, LOADER_ABI, error);
+    throw missingSymbols(path, LOADER_ABI, found, error);
   }
-  return new Kernel(library, path, found);
+  return new Kernel(KERNEL_TOKEN, library, path, found);
 }
 
-function probeAbi(path: string): AbiInfo {
+function openProbe(path: string): Deno.DynamicLibrary<typeof PROBE> & Disposable {
   let probe: Deno.DynamicLibrary<typeof PROBE>;
   try {
     probe = Deno.dlopen(path, PROBE);
@@ -98,14 +102,14 @@ function probeAbi(path: string): AbiInfo {
       { cause: error },
     );
   }
-  try {
-    const packed = probe.symbols.krepis_abi_version();
-    const pointer = probe.symbols.krepis_abi_fingerprint();
-    const fingerprint = pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
-    return { major: packed >>> 16, minor: packed & 0xffff, fingerprint };
-  } finally {
-    probe.close();
-  }
+  return Object.assign(probe, { [Symbol.dispose]: () => probe.close() });
+}
+
+function readAbi(probe: Deno.DynamicLibrary<typeof PROBE>): AbiInfo {
+  const packed = probe.symbols.krepis_abi_version();
+  const pointer = probe.symbols.krepis_abi_fingerprint();
+  const fingerprint = pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
+  return { major: packed >>> 16, minor: packed & 0xffff, fingerprint };
 }
 
 function readEnv(name: string): string | undefined {

@@ -13,9 +13,24 @@ const ABI_RS = "crates/krepis-kernel/src/abi.rs";
 /** Copies the workspace, renames the kernel package, applies `patch` to abi.rs, builds it. */
 async function buildVariant(name: string, patch: (abiRs: string) => string): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: `krepis-${name}-` });
+  try {
+    return await buildIn(dir, name, patch);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function buildIn(
+  dir: string,
+  name: string,
+  patch: (abiRs: string) => string,
+): Promise<string> {
   const copy = async (path: string) => {
-    await new Deno.Command("cp", { args: ["-R", `${REPO_ROOT}/${path}`, `${dir}/${path}`] })
+    const cp = await new Deno.Command("cp", {
+      args: ["-R", `${REPO_ROOT}/${path}`, `${dir}/${path}`],
+    })
       .output();
+    assert.ok(cp.success, `cp ${path}: ${new TextDecoder().decode(cp.stderr)}`);
   };
   await Deno.mkdir(`${dir}/crates`);
   for (const path of ["Cargo.toml", "Cargo.lock", "proto", "crates/krepis-kernel"]) {
@@ -40,7 +55,6 @@ async function buildVariant(name: string, patch: (abiRs: string) => string): Pro
     verbose: false,
     env: { CARGO_TARGET_DIR: `${REPO_ROOT}/target` },
   });
-  await Deno.remove(dir, { recursive: true });
   return library;
 }
 

@@ -50,8 +50,11 @@ Deno.test("a C program built against krepis.h calls every export of the same bui
       { version: seen.version, abi: seen.abi, fingerprint: seen.fingerprint },
       await loaderView(),
     );
-    assert.match(seen.malformed, /^request is not a valid krepis\.v1\.Request: /);
-    assert.equal(seen.panic, "kernel panicked: x");
+    assert.match(
+      seen.malformed,
+      /^Cannot decode the request: it is not a valid krepis\.v1\.Request /,
+    );
+    assert.equal(seen.panic, "Cannot complete the call: the kernel panicked: x");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -67,5 +70,8 @@ Deno.test("a Python ctypes script calls the same build", async () => {
     await loaderView(),
   );
   assert.equal(seen.echo, "py");
-  assert.match(seen.malformed, /^request is not a valid krepis\.v1\.Request: /);
+  assert.match(
+    seen.malformed,
+    /^Cannot decode the request: it is not a valid krepis\.v1\.Request /,
+  );
 });

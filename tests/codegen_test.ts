@@ -10,7 +10,7 @@ import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
 import { GENERATED, renderAll } from "../tools/gen.ts";
 import { abiFingerprint, parseHeader, renderFfiModule } from "../tools/gen_ffi.ts";
 
-Deno.test("loader/_ffi.ts and loader/_schema.ts are not stale", async () => {
+Deno.test("loader/_ffi.ts, loader/_schema.ts and loader/_targets.ts are not stale", async () => {
   const { outDir } = await cargoBuild({ verbose: false });
   const files = await renderAll(await Deno.readTextFile(`${outDir}/krepis.h`));
   for (const [path, expected] of files) {
@@ -22,6 +22,8 @@ Deno.test("loader/_ffi.ts and loader/_schema.ts are not stale", async () => {
   }
 });
 
+const proto = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.proto}`);
+
 Deno.test("the symbol table follows the header: an added export appears with its Deno types", async () => {
   const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
   const changed = header.replace(
@@ -29,30 +31,39 @@ Deno.test("the symbol table follows the header: an added export appears with its
     "const char *krepis_last_error(void);\n\nint64_t krepis_extra(const uint8_t *data, size_t len);",
   );
   assert.notEqual(changed, header);
-  const abi = await parseHeader(changed);
+  const abi = await parseHeader(changed, proto);
   assert.deepEqual(abi.functions.at(-1), {
     name: "krepis_extra",
     returns: "int64_t",
     params: [{ type: "const uint8_t *", name: "data" }, { type: "size_t", name: "len" }],
   });
   assert.match(
-    await renderFfiModule(changed),
+    await renderFfiModule(changed, proto),
     /krepis_extra: \{ parameters: \["buffer", "usize"\], result: "i64" \}/,
   );
 });
 
 Deno.test("the fingerprint ignores comments and defines but not signatures", async () => {
   const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
-  const base = await abiFingerprint(header);
+  const base = await abiFingerprint(header, proto);
   const recommented = header.replaceAll("// ", "//  changed: ").replace(
     "#define KREPIS_ABI_MINOR 0",
     "#define KREPIS_ABI_MINOR 9",
   );
-  assert.equal(await abiFingerprint(recommented), base);
+  assert.equal(await abiFingerprint(recommented, proto), base);
   const resigned = header.replace(
     "uint32_t krepis_abi_version(void);",
     "uint64_t krepis_abi_version(void);",
   );
   assert.notEqual(resigned, header);
-  assert.notEqual(await abiFingerprint(resigned), base);
+  assert.notEqual(await abiFingerprint(resigned, proto), base);
+});
+
+Deno.test("the fingerprint covers the control-plane schema: a renumbered field changes it", async () => {
+  const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
+  const renumbered = proto.replace("bytes payload = 1;", "bytes payload = 7;");
+  assert.notEqual(renumbered, proto);
+  assert.notEqual(await abiFingerprint(header, renumbered), await abiFingerprint(header, proto));
+  const recommented = proto.replaceAll("// ", "// reworded: ");
+  assert.equal(await abiFingerprint(header, recommented), await abiFingerprint(header, proto));
 });

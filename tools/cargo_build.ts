@@ -3,7 +3,6 @@
  * library and the build script's outputs landed.
  *
  * Used by `deno task gen`, `deno task demo`, the tests and the benchmarks.
- * (The cross-target build with cargo-zigbuild is `deno task build`.)
  *
  * @module
  */

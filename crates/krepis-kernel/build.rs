@@ -29,7 +29,8 @@ fn main() {
     compile_proto(&proto_dir);
     let header = render_header(&manifest_dir);
     fs::write(out_dir.join("krepis.h"), &header).expect("write krepis.h");
-    let fingerprint = abi_fingerprint(&header);
+    let proto = fs::read_to_string(proto_dir.join("krepis.proto")).expect("read proto/krepis.proto");
+    let fingerprint = abi_fingerprint(&header, &proto);
     fs::write(
         out_dir.join("abi_fingerprint.rs"),
         format!("/// SHA-256 of the normalized declarations in krepis.h.\npub const ABI_FINGERPRINT: &::core::ffi::CStr = c\"{fingerprint}\";\n"),
@@ -60,13 +61,16 @@ fn render_header(manifest_dir: &Path) -> String {
     String::from_utf8(bytes).expect("cbindgen writes UTF-8")
 }
 
-/// The ABI fingerprint: SHA-256 (lowercase hex) of the header with comments
-/// and preprocessor lines removed and every run of white space folded into
-/// one space. Constants such as `KREPIS_ABI_MAJOR` are `#define`s and so do
-/// not count: the fingerprint covers names, signatures and types only.
-/// tools/gen_ffi.ts computes the same digest from the committed header.
-fn abi_fingerprint(header: &str) -> String {
-    let digest = Sha256::digest(normalize_header(header).as_bytes());
+/// The ABI fingerprint: SHA-256 (lowercase hex) of the header's declarations
+/// and the control-plane schema, each with comments and preprocessor lines
+/// removed and every run of white space folded into one space, joined by a
+/// newline. Constants such as `KREPIS_ABI_MAJOR` are `#define`s and so do
+/// not count: the fingerprint covers names, signatures, types and the
+/// protobuf messages the kernel speaks. tools/gen_ffi.ts computes the same
+/// digest from the committed header and schema.
+fn abi_fingerprint(header: &str, proto: &str) -> String {
+    let surface = format!("{}\n{}", normalize_header(header), normalize_header(proto));
+    let digest = Sha256::digest(surface.as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

@@ -32,7 +32,8 @@ pub extern "C" fn krepis_abi_version() -> u32 {
 }
 
 /// The ABI fingerprint: SHA-256, as 64 lowercase hex digits, of the
-/// normalized declarations of krepis.h (names, signatures and types).
+/// normalized declarations of krepis.h (names, signatures and types) and of
+/// the control-plane schema krepis.proto.
 ///
 /// Two kernels with the same ABI version but another exported surface have
 /// different fingerprints. The string is static and NUL-terminated.

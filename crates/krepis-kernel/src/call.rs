@@ -105,19 +105,19 @@ pub unsafe extern "C" fn krepis_buffer_take(buffer: *mut KrepisBuffer, dest: *mu
         // SAFETY: NULL is checked by as_mut; otherwise the caller promises a
         // valid KrepisBuffer.
         let Some(source) = (unsafe { buffer.as_mut() }) else {
-            set_last_error("buffer is NULL");
+            set_last_error("Cannot copy the buffer: buffer is NULL");
             return KrepisResult::NullPointer;
         };
         if source.len > dest_len {
             set_last_error(&format!(
-                "dest_len {dest_len} is smaller than the buffer's {} bytes",
+                "Cannot copy the buffer: dest_len {dest_len} is smaller than its {} bytes",
                 source.len
             ));
             return KrepisResult::InvalidLength;
         }
         if source.len > 0 {
             if dest.is_null() || source.ptr.is_null() {
-                set_last_error("dest or the buffer is NULL");
+                set_last_error("Cannot copy the buffer: dest or the buffer is NULL");
                 return KrepisResult::NullPointer;
             }
             // SAFETY: source holds len initialized bytes (from krepis_call);
@@ -148,7 +148,7 @@ mod tests {
         // SAFETY: NULL response is part of the contract.
         let result = unsafe { krepis_call(std::ptr::null(), 0, std::ptr::null_mut()) };
         assert_eq!(result, KrepisResult::NullPointer);
-        assert_eq!(last_error(), "response is NULL");
+        assert_eq!(last_error(), "Cannot write the response: response is NULL");
     }
 
     #[test]
@@ -159,7 +159,7 @@ mod tests {
         // SAFETY: request and out are valid for the call.
         let result = unsafe { krepis_call(request.as_ptr(), request.len(), &mut out) };
         assert_eq!(result, KrepisResult::Panic);
-        assert_eq!(last_error(), "kernel panicked: x");
+        assert_eq!(last_error(), "Cannot complete the call: the kernel panicked: x");
         assert!(out.ptr.is_null(), "outputs are written only on success");
     }
 

@@ -15,7 +15,7 @@ pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
     let request = Request::decode(bytes).map_err(|err| {
         (
             KrepisResult::MalformedRequest,
-            format!("request is not a valid krepis.v1.Request: {err}"),
+            format!("Cannot decode the request: it is not a valid krepis.v1.Request ({err})"),
         )
     })?;
     let kind = match request.kind {
@@ -30,7 +30,7 @@ pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
         None => {
             return Err((
                 KrepisResult::UnknownRequest,
-                "request sets no kind this kernel knows (is the kernel older than the caller?)".to_owned(),
+                "Cannot handle the request: it sets no request kind this kernel knows\nHint: the caller is newer than the kernel; use a kernel from the same release".to_owned(),
             ));
         }
     };

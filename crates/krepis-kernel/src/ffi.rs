@@ -19,7 +19,7 @@ pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], 
     if len > KREPIS_MAX_REQUEST_LEN {
         return Err((
             KrepisResult::InvalidLength,
-            format!("request length {len} exceeds the limit of {KREPIS_MAX_REQUEST_LEN} bytes"),
+            format!("Cannot read the request: its length {len} exceeds the limit of {KREPIS_MAX_REQUEST_LEN} bytes"),
         ));
     }
     if ptr.is_null() {
@@ -28,7 +28,7 @@ pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], 
         } else {
             Err((
                 KrepisResult::NullPointer,
-                format!("request is NULL but request_len is {len}"),
+                format!("Cannot read the request: request is NULL but request_len is {len}"),
             ))
         };
     }
@@ -45,7 +45,12 @@ pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], 
 pub unsafe fn out_buffer<'a>(ptr: *mut KrepisBuffer) -> Result<&'a mut KrepisBuffer, (KrepisResult, String)> {
     // SAFETY: as_mut checks NULL; the caller promises a valid, exclusive,
     // aligned KrepisBuffer otherwise.
-    unsafe { ptr.as_mut() }.ok_or_else(|| (KrepisResult::NullPointer, "response is NULL".to_owned()))
+    unsafe { ptr.as_mut() }.ok_or_else(|| {
+        (
+            KrepisResult::NullPointer,
+            "Cannot write the response: response is NULL".to_owned(),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ pub fn guard(body: impl FnOnce() -> KrepisResult) -> KrepisResult {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => result,
         Err(payload) => {
-            set_last_error(&format!("kernel panicked: {}", panic_message(&*payload)));
+            set_last_error(&format!(
+                "Cannot complete the call: the kernel panicked: {}",
+                panic_message(&*payload)
+            ));
             KrepisResult::Panic
         }
     }

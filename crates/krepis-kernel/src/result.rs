@@ -38,9 +38,33 @@ impl KrepisResult {
     }
 }
 
+/// Codes that belonged to retired variants. They are never given to a new
+/// variant; add a number here when a variant is removed.
+pub const RETIRED_CODES: &[u32] = &[];
+
 #[cfg(test)]
 mod tests {
     use super::KrepisResult::*;
+    use super::RETIRED_CODES;
+
+    #[test]
+    fn no_variant_takes_a_retired_code() {
+        for code in [
+            Ok,
+            NullPointer,
+            InvalidLength,
+            MalformedRequest,
+            UnknownRequest,
+            Failed,
+            Panic,
+        ] {
+            assert!(
+                !RETIRED_CODES.contains(&(code as u32)),
+                "{} reuses a retired code",
+                code.name()
+            );
+        }
+    }
 
     #[test]
     fn codes_are_never_renumbered() {
