@@ -16,6 +16,7 @@ import type { AbiInfo } from "./abi.ts";
  *
  * @example Telling an ABI mismatch apart
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AbiMismatchError } from "@krepis/loader";
  *
  * const error = new AbiMismatchError(
@@ -24,7 +25,7 @@ import type { AbiInfo } from "./abi.ts";
  *   { major: 1, minor: 0, fingerprint: "a".repeat(64) },
  *   { major: 2, minor: 0, fingerprint: "b".repeat(64) },
  * );
- * console.assert(error instanceof AbiMismatchError && error.found?.major === 2);
+ * assert.ok(error instanceof Error && error.found?.major === 2);
  * ```
  */
 export class AbiMismatchError extends Error {
@@ -55,10 +56,11 @@ export class AbiMismatchError extends Error {
  *
  * @example Reading the code of a failed call
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KernelError } from "@krepis/loader";
  *
  * const error = new KernelError("Cannot call the kernel: boom", 5, "FAILED");
- * console.assert(error.code === 5 && error.codeName === "FAILED");
+ * assert.deepEqual([error.code, error.codeName], [5, "FAILED"]);
  * ```
  */
 export class KernelError extends Error {
@@ -77,5 +79,83 @@ export class KernelError extends Error {
     this.name = "KernelError";
     this.code = code;
     this.codeName = codeName;
+  }
+}
+
+/**
+ * No kernel is shipped for this machine (or for the target asked for).
+ *
+ * @example Listing what is supported
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UnsupportedPlatformError } from "@krepis/loader";
+ *
+ * const error = new UnsupportedPlatformError("Cannot find a kernel: linux/riscv64", "linux/riscv64", ["x86_64-unknown-linux-gnu"]);
+ * assert.deepEqual(error.supported, ["x86_64-unknown-linux-gnu"]);
+ * ```
+ */
+export class UnsupportedPlatformError extends Error {
+  /** The platform found, e.g. `"linux/riscv64 (gnu)"`, or the triple asked for. */
+  readonly platform: string;
+  /** The triples that are supported. */
+  readonly supported: readonly string[];
+
+  /**
+   * @param message The full message, hint included.
+   * @param platform The platform found.
+   * @param supported The supported triples.
+   */
+  constructor(message: string, platform: string, supported: readonly string[]) {
+    super(message);
+    this.name = "UnsupportedPlatformError";
+    this.platform = platform;
+    this.supported = supported;
+  }
+}
+
+/**
+ * Bytes did not match a trusted checksum, or a manifest or signature could
+ * not be trusted. Nothing unverified was cached or loaded.
+ *
+ * @example Catching an integrity failure
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IntegrityError } from "@krepis/loader";
+ *
+ * const error = new IntegrityError("Cannot verify libkrepis_kernel.so: SHA-256 mismatch");
+ * assert.equal(error.name, "IntegrityError");
+ * ```
+ */
+export class IntegrityError extends Error {
+  /**
+   * @param message The full message, hint included.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "IntegrityError";
+  }
+}
+
+/**
+ * Offline mode (`KREPIS_OFFLINE=1` or `offline: true`) and the kernel is not
+ * in the cache.
+ *
+ * @example Recognizing an offline miss
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OfflineError } from "@krepis/loader";
+ *
+ * const error = new OfflineError("Cannot install the kernel offline: not cached");
+ * assert.equal(error.name, "OfflineError");
+ * ```
+ */
+export class OfflineError extends Error {
+  /**
+   * @param message The full message, hint included.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "OfflineError";
   }
 }

@@ -21,3 +21,6 @@ export * from "./abi.ts";
 export * from "./errors.ts";
 export * from "./kernel.ts";
 export * from "./load.ts";
+export * from "./platform.ts";
+export * from "./manifest.ts";
+export * from "./minisign.ts";

@@ -4,7 +4,8 @@
  * 1. builds the kernel, whose build script renders `krepis.h` with cbindgen,
  *    and copies it to `crates/krepis-kernel/include/krepis.h`;
  * 2. renders `loader/_ffi.ts` from that header;
- * 3. renders `loader/_schema.ts` from `proto/krepis.proto`.
+ * 3. renders `loader/_schema.ts` from `proto/krepis.proto`;
+ * 4. renders `loader/_targets.ts` from `matrix/targets.json`.
  *
  * With `--check`, writes nothing and exits 1 naming the stale files.
  *
@@ -16,6 +17,7 @@ import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
 import { formatTs } from "./format.ts";
 import { renderFfiModule } from "./gen_ffi.ts";
 import { renderSchemaModule } from "./gen_schema.ts";
+import { renderTargetsModule } from "./gen_targets.ts";
 
 /** Repository-relative paths of the generated files. */
 export const GENERATED = {
@@ -23,6 +25,8 @@ export const GENERATED = {
   ffi: "loader/_ffi.ts",
   schema: "loader/_schema.ts",
   proto: "proto/krepis.proto",
+  targetTable: "matrix/targets.json",
+  targets: "loader/_targets.ts",
 } as const;
 
 /**
@@ -33,10 +37,12 @@ export const GENERATED = {
  */
 export async function renderAll(header: string): Promise<Map<string, string>> {
   const proto = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.proto}`);
+  const targetTable = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.targetTable}`);
   return new Map([
     [GENERATED.header, header],
-    [GENERATED.ffi, await formatTs(await renderFfiModule(header))],
+    [GENERATED.ffi, await formatTs(await renderFfiModule(header, proto))],
     [GENERATED.schema, await formatTs(renderSchemaModule(proto))],
+    [GENERATED.targets, await formatTs(renderTargetsModule(targetTable))],
   ]);
 }
 

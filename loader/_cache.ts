@@ -1,0 +1,237 @@
+/**
+ * The on-disk cache. Layout under the root:
+ *
+ * ```
+ * <root>/<version>/manifest.json(.minisig)   the verified, signed manifest
+ * <root>/<version>/<triple>/.lock             cross-process install lock
+ * <root>/<version>/<triple>/<sha256>/<file>   the library (read-only)
+ * <root>/<version>/<triple>/<sha256>/<file>.stamp.json
+ * <root>/<version>/<triple>/<sha256>/<file>.<ext>.partial   resumable download
+ * ```
+ *
+ * A file at its final path is complete and verified: writes go to an
+ * exclusively created temp file in the same directory, are fsynced, then
+ * renamed. An installed file is never written in place.
+ */
+
+import { dirname, join } from "node:path";
+import { sha256File } from "./_hash.ts";
+
+/** The paths of one cache entry. */
+export interface EntryPaths {
+  /** `<root>/<version>/<triple>` */
+  targetDir: string;
+  /** The install lock. */
+  lock: string;
+  /** `<targetDir>/<sha256>` */
+  dir: string;
+  /** The library. */
+  file: string;
+  /** Its stamp. */
+  stamp: string;
+}
+
+/** Where a library with this version, target and content hash lives. */
+export function entryPaths(
+  root: string,
+  version: string,
+  triple: string,
+  sha256: string,
+  file: string,
+): EntryPaths {
+  const targetDir = join(root, version, triple);
+  const dir = join(targetDir, sha256);
+  return {
+    targetDir,
+    lock: join(targetDir, ".lock"),
+    dir,
+    file: join(dir, file),
+    stamp: join(dir, `${file}.stamp.json`),
+  };
+}
+
+/** What was recorded when a library was installed. */
+export interface Stamp {
+  size: number;
+  mtimeMs: number;
+  ino: number | null;
+  sha256: string;
+}
+
+/**
+ * Creates `dir` (and parents) readable only by this user, and refuses a
+ * cache root that other users can write to or that another user owns.
+ */
+export async function ensurePrivateDir(root: string, dir: string = root): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const info = await Deno.stat(root);
+  if (Deno.build.os === "windows" || info.mode === null) return;
+  const uid = Deno.uid();
+  if ((info.mode & 0o022) !== 0) {
+    throw new Error(
+      `Cannot use the cache directory ${root}: it is writable by other users (mode ${
+        (info.mode & 0o777).toString(8)
+      })\nHint: run \`chmod go-w ${root}\` or set KREPIS_CACHE_DIR to a private directory`,
+    );
+  }
+  if (uid !== null && info.uid !== null && info.uid !== uid) {
+    throw new Error(
+      `Cannot use the cache directory ${root}: it belongs to user ${info.uid}, not ${uid}\nHint: set KREPIS_CACHE_DIR to a directory you own`,
+    );
+  }
+}
+
+/** Runs `body` holding the exclusive cross-process lock at `path`. */
+export async function withLock<T>(path: string, body: () => Promise<T>): Promise<T> {
+  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  using file = await Deno.open(path, { read: true, write: true, create: true });
+  await file.lock(true);
+  try {
+    return await body();
+  } finally {
+    await file.unlock();
+  }
+}
+
+/** Removes temp files left by killed writers. Call only while holding the lock. */
+export async function removeStaleTemps(dir: string): Promise<void> {
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.startsWith(".") && entry.name.endsWith(".tmp")) {
+        await Deno.remove(join(dir, entry.name)).catch(() => {});
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** An exclusively created temp file next to its final path. */
+export interface TempFile {
+  path: string;
+  file: Deno.FsFile;
+}
+
+/**
+ * Creates a temp file beside `finalPath` with `createNew` (O_EXCL), so a
+ * planted file or symlink at that name makes it fail rather than be
+ * followed.
+ */
+export async function createTemp(finalPath: string): Promise<TempFile> {
+  const suffix = crypto.getRandomValues(new Uint32Array(2)).join("-");
+  const path = join(
+    dirname(finalPath),
+    `.${finalPath.split(/[\\/]/).pop()}.${Deno.pid}-${suffix}.tmp`,
+  );
+  const file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+  return { path, file };
+}
+
+/**
+ * Makes a fully written temp file durable and moves it to `finalPath`:
+ * fsync, close, rename (atomic, replaces the directory entry and never the
+ * file another process has open), then `mode` and a directory fsync.
+ */
+export async function commitTemp(temp: TempFile, finalPath: string, mode: number): Promise<void> {
+  await temp.file.sync();
+  temp.file.close();
+  if (Deno.build.os !== "windows") await Deno.chmod(temp.path, mode);
+  await Deno.rename(temp.path, finalPath);
+  await syncDir(dirname(finalPath));
+}
+
+/** Writes `bytes` to `finalPath` atomically (temp, fsync, rename). */
+export async function writeAtomic(
+  finalPath: string,
+  bytes: Uint8Array,
+  mode = 0o444,
+): Promise<void> {
+  const temp = await createTemp(finalPath);
+  try {
+    await temp.file.write(bytes).then(async (n) => {
+      let written = n;
+      while (written < bytes.length) written += await temp.file.write(bytes.subarray(written));
+    });
+    await commitTemp(temp, finalPath, mode);
+  } catch (error) {
+    await discardTemp(temp);
+    throw error;
+  }
+}
+
+/** Closes and removes a temp file after a failure. */
+export async function discardTemp(temp: TempFile): Promise<void> {
+  try {
+    temp.file.close();
+  } catch {
+    // already closed
+  }
+  await Deno.remove(temp.path).catch(() => {});
+}
+
+async function syncDir(dir: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  try {
+    using handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the rename is still atomic.
+  }
+}
+
+/** Records size, mtime, inode and hash of an installed file. */
+export async function writeStamp(paths: EntryPaths, sha256: string): Promise<void> {
+  const info = await Deno.lstat(paths.file);
+  const stamp: Stamp = {
+    size: info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+    ino: info.ino,
+    sha256,
+  };
+  await writeAtomic(paths.stamp, new TextEncoder().encode(JSON.stringify(stamp)), 0o444);
+}
+
+/** How thoroughly a cached file is checked before use. */
+export type VerifyMode = "stamp" | "full";
+
+/**
+ * Whether the cached library is present and still the verified bytes.
+ *
+ * - `"stamp"`: a regular file (not a symlink) whose size, mtime and inode
+ *   match the stamp recorded at install, and whose stamp names the expected
+ *   hash; without a stamp, falls back to a full re-hash.
+ * - `"full"`: re-hashes the file.
+ */
+export async function isCachedValid(
+  paths: EntryPaths,
+  expected: { size: number; sha256: string },
+  mode: VerifyMode,
+): Promise<boolean> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(paths.file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+  if (!info.isFile || info.size !== expected.size) return false;
+  if (mode === "stamp") {
+    const stamp = await readStamp(paths.stamp);
+    if (stamp) {
+      return stamp.sha256 === expected.sha256 && stamp.size === info.size &&
+        stamp.mtimeMs === (info.mtime?.getTime() ?? 0) && stamp.ino === info.ino;
+    }
+  }
+  return await sha256File(paths.file) === expected.sha256;
+}
+
+async function readStamp(path: string): Promise<Stamp | null> {
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isFile) return null;
+    const stamp = JSON.parse(await Deno.readTextFile(path)) as Stamp;
+    return typeof stamp.sha256 === "string" && typeof stamp.size === "number" ? stamp : null;
+  } catch {
+    return null;
+  }
+}

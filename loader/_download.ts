@@ -1,0 +1,406 @@
+/**
+ * One verified, resumable, decompressing download into a temp file.
+ *
+ * Network bytes are appended to `<file>.<ext>.partial` (so a later attempt or
+ * run can resume with `Range`), hashed, and decompressed on the fly into the
+ * temp file, whose bytes are hashed and counted too. Never more bytes than
+ * the manifest's sizes are accepted. The temp file is complete and verified
+ * when this returns; the caller renames it into place.
+ */
+
+import zlib from "node:zlib";
+import type { Hash } from "node:crypto";
+import { IntegrityError } from "./errors.ts";
+import { fetchFollowing, HttpStatusError, TimeoutError } from "./_http.ts";
+import { sha256 } from "./_hash.ts";
+import type { Compression } from "./manifest.ts";
+
+/** One copy of the library that can be fetched. */
+export interface Candidate {
+  url: URL;
+  /** How it is compressed, or null for the library itself. */
+  compression: Compression | null;
+  /** Bytes and SHA-256 of what is transferred. */
+  size: number;
+  sha256: string;
+}
+
+/** Retry and timeout settings. */
+export interface Tuning {
+  attempts: number;
+  baseDelayMs: number;
+  connectMs: number;
+  idleMs: number;
+  /** Absolute time (ms since epoch) after which no new attempt starts and transfers abort. */
+  deadline: number;
+}
+
+/** Bytes received so far of one file. */
+export interface Progress {
+  /** The file being fetched. */
+  file: string;
+  /** Bytes received (including resumed ones). */
+  received: number;
+  /** Bytes expected. */
+  total: number;
+}
+
+/** An attempt that failed in a way another attempt may fix. */
+class Retryable extends Error {}
+
+/** The disk (not the network) failed: no retry. */
+export class DiskError extends Error {}
+
+/**
+ * Downloads `candidate`, verifying it against its own hash and the library
+ * (`raw`) against its hash, into `out`. Retries network errors, timeouts,
+ * truncation and 5xx with exponential backoff; never 4xx, integrity or disk
+ * failures.
+ */
+export async function downloadVerified(
+  candidate: Candidate,
+  raw: { size: number; sha256: string },
+  partialPath: string,
+  out: Deno.FsFile,
+  tuning: Tuning,
+  onProgress: (progress: Progress) => void,
+): Promise<void> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= tuning.attempts; attempt++) {
+    if (Date.now() >= tuning.deadline) break;
+    try {
+      await attemptOnce(candidate, raw, partialPath, out, tuning, onProgress);
+      await Deno.remove(partialPath).catch(() => {});
+      return;
+    } catch (error) {
+      lastError = error;
+      if (!isRetryable(error)) {
+        if (error instanceof IntegrityError) await Deno.remove(partialPath).catch(() => {});
+        throw error;
+      }
+      if (attempt < tuning.attempts) {
+        const delay = Math.random() * tuning.baseDelayMs * 2 ** (attempt - 1);
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(delay, Math.max(0, tuning.deadline - Date.now())))
+        );
+      }
+    }
+  }
+  const reason = lastError instanceof Error
+    ? lastError.message.split("\n")[0]
+    : "the deadline passed";
+  const error = new Error(
+    `Cannot download ${candidate.url.href}: ${reason} (gave up after ${tuning.attempts} attempts or the deadline)\nHint: check the network and KREPIS_MIRROR; with a warm cache, KREPIS_OFFLINE=1 avoids the network`,
+    { cause: lastError },
+  );
+  if (lastError instanceof TimeoutError) throw new TimeoutError(error.message);
+  throw error;
+}
+
+function isRetryable(error: unknown): boolean {
+  if (error instanceof Retryable || error instanceof TimeoutError) return true;
+  if (error instanceof HttpStatusError) return error.status >= 500;
+  // fetch() rejects with TypeError on connection failures; Deno's network
+  // errors (reset, refused, body interrupted) likewise.
+  return error instanceof TypeError || error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionRefused || error instanceof Deno.errors.UnexpectedEof ||
+    (error instanceof Error && error.name === "AbortError");
+}
+
+async function attemptOnce(
+  candidate: Candidate,
+  raw: { size: number; sha256: string },
+  partialPath: string,
+  out: Deno.FsFile,
+  tuning: Tuning,
+  onProgress: (progress: Progress) => void,
+): Promise<void> {
+  const name = candidate.url.pathname.split("/").pop() ?? candidate.url.href;
+  await out.truncate(0);
+  await out.seek(0, Deno.SeekMode.Start);
+  let have = await usablePartialSize(partialPath, candidate.size);
+  let sink = new Sink(candidate, raw, out);
+  if (have > 0) await replay(partialPath, sink);
+  if (have === candidate.size) {
+    // A complete partial from an earlier run: use it only if it verifies.
+    if (sink.compressedDigest() === candidate.sha256) {
+      onProgress({ file: name, received: have, total: candidate.size });
+      return await sink.finish();
+    }
+    await sink.abandon();
+    await Deno.remove(partialPath);
+    have = 0;
+    await out.truncate(0);
+    await out.seek(0, Deno.SeekMode.Start);
+    sink = new Sink(candidate, raw, out);
+  }
+
+  const controller = new AbortController();
+  const headers: Record<string, string> = { "accept-encoding": "identity" };
+  if (have > 0) headers.range = `bytes=${have}-`;
+  const { response } = await fetchFollowing(candidate.url, headers, tuning.connectMs, controller);
+  const status = response.status;
+  if (status === 416 && have > 0) {
+    await response.body?.cancel();
+    await Deno.remove(partialPath).catch(() => {});
+    throw new Retryable(`the server refused to resume ${name} (416)`);
+  }
+  if (status !== 200 && status !== 206) {
+    await response.body?.cancel();
+    const message =
+      `Cannot download ${candidate.url.href}: the server answered ${status} ${response.statusText}`;
+    throw new HttpStatusError(
+      status >= 500
+        ? message
+        : `${message}\nHint: check KREPIS_MIRROR; the release may not carry this file`,
+      status,
+    );
+  }
+  const resumed = status === 206 && have > 0 &&
+    (response.headers.get("content-range") ?? "").startsWith(`bytes ${have}-`);
+  if (!resumed && have > 0) {
+    // The server ignored (or garbled) our Range: start over from byte 0.
+    await sink.abandon();
+    await Deno.remove(partialPath).catch(() => {});
+    have = 0;
+    await out.truncate(0);
+    await out.seek(0, Deno.SeekMode.Start);
+    sink = new Sink(candidate, raw, out);
+  }
+  const announced = Number(response.headers.get("content-length") ?? NaN);
+  if (Number.isFinite(announced) && have + announced > candidate.size) {
+    await response.body?.cancel();
+    throw new IntegrityError(
+      `Cannot download ${name}: the server announces ${
+        have + announced
+      } bytes, the manifest says ${candidate.size}\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+    );
+  }
+  if (!response.body) throw new Retryable(`the server sent no body for ${name}`);
+
+  using partial = await openPartial(partialPath, have > 0);
+  const reader = response.body.getReader();
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  let idleFired = false;
+  const armIdle = () => {
+    clearTimeout(idle);
+    const remaining = Math.min(tuning.idleMs, tuning.deadline - Date.now());
+    idle = setTimeout(() => {
+      idleFired = true;
+      controller.abort();
+    }, Math.max(0, remaining));
+  };
+  try {
+    armIdle();
+    while (true) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (idleFired) {
+          throw new TimeoutError(
+            `Cannot download ${name}: no data for ${tuning.idleMs} ms (or the deadline passed)`,
+          );
+        }
+        throw error;
+      }
+      if (chunk.done) break;
+      armIdle();
+      const bytes = chunk.value;
+      if (have + bytes.length > candidate.size) {
+        await reader.cancel().catch(() => {});
+        throw new IntegrityError(
+          `Cannot download ${name}: the server sent more than the ${candidate.size} bytes the manifest lists\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+        );
+      }
+      await writeAll(partial, bytes);
+      have += bytes.length;
+      await sink.push(bytes);
+      onProgress({ file: name, received: have, total: candidate.size });
+    }
+  } finally {
+    clearTimeout(idle);
+  }
+  if (have < candidate.size) {
+    throw new Retryable(`the transfer of ${name} ended at ${have} of ${candidate.size} bytes`);
+  }
+  await partial.sync();
+  if (sink.compressedDigest() !== candidate.sha256) {
+    await sink.abandon();
+    throw new IntegrityError(
+      `Cannot verify ${name}: its SHA-256 ${sink.compressedDigest()} is not ${candidate.sha256} from the verified manifest\nHint: the release host serves damaged or foreign bytes; nothing was cached. Retry later or use another KREPIS_MIRROR`,
+    );
+  }
+  await sink.finish();
+}
+
+/** Size of a usable partial file, after removing one that is not a regular file or too big. */
+async function usablePartialSize(path: string, limit: number): Promise<number> {
+  try {
+    const info = await Deno.lstat(path);
+    if (info.isFile && info.size <= limit) return info.size;
+    await Deno.remove(path, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return 0;
+}
+
+async function openPartial(path: string, append: boolean): Promise<Deno.FsFile> {
+  // usablePartialSize removed anything that is not a regular file.
+  return await Deno.open(
+    path,
+    append ? { append: true } : { write: true, create: true, truncate: true, mode: 0o600 },
+  )
+    .catch((error) => {
+      throw diskError(error, path);
+    });
+}
+
+async function replay(path: string, sink: Sink): Promise<void> {
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(1 << 20);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    await sink.push(buffer.slice(0, n));
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  try {
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+  } catch (error) {
+    throw diskError(error, "the cache");
+  }
+}
+
+function diskError(error: unknown, where: string): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const full = /No space left|os error 28|ENOSPC|quota/i.test(message);
+  return new DiskError(
+    `Cannot write to ${where}: ${full ? "the disk is full" : message}\nHint: ${
+      full
+        ? "free some space or point KREPIS_CACHE_DIR at a disk with room"
+        : "check KREPIS_CACHE_DIR"
+    }`,
+    { cause: error },
+  );
+}
+
+/**
+ * Where transferred bytes go: hashed as transferred, decompressed, and the
+ * library's bytes hashed, counted and written to the temp file.
+ */
+class Sink {
+  #compressedHash: Hash = sha256();
+  #rawHash: Hash = sha256();
+  #rawBytes = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #failure: Error | null = null;
+  #decompressor: zlib.ZstdDecompress | zlib.Gunzip | null;
+  #ended: Promise<void>;
+  #digest: string | null = null;
+
+  constructor(
+    readonly candidate: Candidate,
+    readonly raw: { size: number; sha256: string },
+    readonly out: Deno.FsFile,
+  ) {
+    const compression = candidate.compression;
+    this.#decompressor = compression === "zstd"
+      ? zlib.createZstdDecompress()
+      : compression === "gzip"
+      ? zlib.createGunzip()
+      : null;
+    const d = this.#decompressor;
+    this.#ended = d
+      ? new Promise<void>((resolve) => {
+        d.on("data", (chunk: Uint8Array) => this.#raw(chunk));
+        d.on("end", () => resolve());
+        d.on("close", () => resolve());
+        d.on("error", (error: Error) => {
+          this.#fail(
+            new IntegrityError(
+              `Cannot decompress ${this.#name()}: ${error.message}\nHint: the release host serves damaged bytes; nothing was cached`,
+            ),
+          );
+          resolve();
+        });
+      })
+      : Promise.resolve();
+  }
+
+  async push(bytes: Uint8Array): Promise<void> {
+    this.#throwIfFailed();
+    this.#compressedHash.update(bytes);
+    const d = this.#decompressor;
+    if (d) {
+      if (!d.write(bytes)) {
+        await new Promise<void>((resolve) => {
+          d.once("drain", () => resolve());
+          d.once("close", () => resolve());
+        });
+      }
+    } else {
+      this.#raw(bytes);
+    }
+    await this.#writing;
+    this.#throwIfFailed();
+  }
+
+  compressedDigest(): string {
+    this.#digest ??= this.#compressedHash.copy().digest("hex");
+    return this.#digest;
+  }
+
+  async finish(): Promise<void> {
+    this.#decompressor?.end();
+    await this.#ended;
+    await this.#writing;
+    this.#throwIfFailed();
+    const digest = this.#rawHash.digest("hex");
+    if (this.#rawBytes !== this.raw.size || digest !== this.raw.sha256) {
+      throw new IntegrityError(
+        `Cannot verify ${this.#name()}: the library it holds has ${this.#rawBytes} bytes with SHA-256 ${digest}, not ${this.raw.size} bytes with ${this.raw.sha256}\nHint: the release host serves damaged or foreign bytes; nothing was cached`,
+      );
+    }
+  }
+
+  async abandon(): Promise<void> {
+    this.#decompressor?.destroy();
+    await this.#writing.catch(() => {});
+  }
+
+  #raw(chunk: Uint8Array) {
+    if (this.#failure) return;
+    this.#rawBytes += chunk.length;
+    if (this.#rawBytes > this.raw.size) {
+      this.#fail(
+        new IntegrityError(
+          `Cannot verify ${this.#name()}: it decompresses to more than the ${this.raw.size} bytes the manifest lists\nHint: the release host serves damaged or foreign bytes; nothing was cached`,
+        ),
+      );
+      return;
+    }
+    this.#rawHash.update(chunk);
+    const copy = chunk.slice();
+    this.#writing = this.#writing.then(() => writeAll(this.out, copy)).catch((error) =>
+      this.#fail(error)
+    );
+  }
+
+  #fail(error: Error) {
+    this.#failure ??= error;
+    this.#decompressor?.destroy();
+  }
+
+  #throwIfFailed() {
+    if (this.#failure) throw this.#failure;
+  }
+
+  #name(): string {
+    return this.candidate.url.pathname.split("/").pop() ?? this.candidate.url.href;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Where the kernel cache lives.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { readEnv } from "./_env.ts";
+
+/**
+ * The cache root: `KREPIS_CACHE_DIR`, else the OS cache directory plus
+ * `krepis` (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on
+ * macOS, `%LOCALAPPDATA%` on Windows).
+ *
+ * @returns An absolute path (not created).
+ * @throws {Error} When neither `KREPIS_CACHE_DIR` nor a home directory is known.
+ *
+ * @example Printing the cache root
+ * ```ts
+ * import { cacheRoot } from "@krepis/loader";
+ *
+ * console.log(cacheRoot());
+ * ```
+ */
+export function cacheRoot(): string {
+  const explicit = readEnv("KREPIS_CACHE_DIR");
+  if (explicit) return explicit;
+  const home = readEnv("HOME") ?? readEnv("USERPROFILE");
+  let base: string | undefined;
+  if (Deno.build.os === "windows") base = readEnv("LOCALAPPDATA");
+  else if (Deno.build.os === "darwin") base = home && join(home, "Library", "Caches");
+  else base = readEnv("XDG_CACHE_HOME") ?? (home && join(home, ".cache"));
+  if (!base) {
+    throw new Error(
+      "Cannot find a cache directory: no home directory is set\nHint: set KREPIS_CACHE_DIR to a directory only you can write",
+    );
+  }
+  return join(base, "krepis");
+}

@@ -1,0 +1,508 @@
+/**
+ * `install()`: find the kernel for a target, fetch it from a release host,
+ * prove it is the right bytes, and cache it safely.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import denoJson from "./deno.json" with { type: "json" };
+import {
+  AbiMismatchError,
+  IntegrityError,
+  OfflineError,
+  UnsupportedPlatformError,
+} from "./errors.ts";
+import { LOADER_ABI } from "./abi.ts";
+import { cacheRoot } from "./cache_dir.ts";
+import {
+  COMPRESSIONS,
+  type Manifest,
+  type ManifestTarget,
+  MAX_MANIFEST_SIZE,
+  parseManifest,
+} from "./manifest.ts";
+import { type MinisignPublicKey, parseMinisignPublicKey, verifyMinisign } from "./minisign.ts";
+import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
+import { readEnv } from "./_env.ts";
+import { PINNED, type PinnedChecksums } from "./_pinned.ts";
+import { PROJECT_KEYS } from "./_keys.ts";
+import { checkUrl, fetchFollowing } from "./_http.ts";
+import {
+  commitTemp,
+  createTemp,
+  discardTemp,
+  ensurePrivateDir,
+  entryPaths,
+  isCachedValid,
+  removeStaleTemps,
+  type VerifyMode,
+  withLock,
+  writeAtomic,
+  writeStamp,
+} from "./_cache.ts";
+import { type Candidate, DiskError, downloadVerified, type Progress } from "./_download.ts";
+
+export type { Progress } from "./_download.ts";
+export type { PinnedChecksums, PinnedFile } from "./_pinned.ts";
+
+/** The version of this loader, and of the kernel it loads (lock-step). */
+export const VERSION: string = denoJson.version;
+
+/** Where releases are downloaded from unless `KREPIS_MIRROR` says otherwise. */
+export const DEFAULT_MIRROR = "https://github.com/krepis/krepis/releases/download";
+
+/** Options for {@linkcode install}. */
+export interface InstallOptions {
+  /** The release version. @default {this loader's version} */
+  version?: string;
+  /** The target: a triple or a table entry. @default {this machine's target} */
+  target?: string | TargetInfo;
+  /** Release host base URL; files at `<mirror>/v<version>/<file>`. @default {`KREPIS_MIRROR`, else the GitHub releases of the project} */
+  mirror?: string;
+  /** Cache root. @default {`KREPIS_CACHE_DIR`, else the OS cache directory + `krepis`} */
+  cacheDir?: string;
+  /** Use the cache only. @default {`KREPIS_OFFLINE=1`} */
+  offline?: boolean;
+  /** Extra trusted minisign public keys (base64 line or `.pub` text). @default {`KREPIS_TRUSTED_KEY`, if set} */
+  trustedKeys?: string[];
+  /** How a cached file is checked: recorded stamp, or a full re-hash. @default {"stamp"} */
+  verify?: VerifyMode;
+  /** Checksums trusted without a signature. @default {the checksums pinned in this package} */
+  pinned?: PinnedChecksums;
+  /** Refuse a release whose manifest ABI this loader cannot use. @default {true} */
+  checkAbi?: boolean;
+  /** Download attempts per file (network errors, timeouts, 5xx). @default {4} */
+  attempts?: number;
+  /** First retry delay in ms; doubles per attempt, with jitter. @default {250} */
+  retryDelayMs?: number;
+  /** Time allowed for response headers, per request. @default {15000} */
+  connectTimeoutMs?: number;
+  /** Time allowed without receiving a byte. @default {15000} */
+  idleTimeoutMs?: number;
+  /** Time allowed for the whole install. @default {300000} */
+  deadlineMs?: number;
+  /** Called as bytes arrive. @default {no progress reports} */
+  onProgress?: (progress: Progress) => void;
+}
+
+/** A verified, cached kernel library. */
+export interface Installation {
+  /** The cached library's path. */
+  path: string;
+  /** Its release version. */
+  version: string;
+  /** Its target. */
+  target: TargetInfo;
+  /** Bytes of the library. */
+  size: number;
+  /** Its verified SHA-256. */
+  sha256: string;
+  /** What vouched for the hash: the pinned checksums or a signature by key `<id>`. */
+  trust: string;
+  /** The ABI the release manifest declares (null when trusted by pin alone, offline). */
+  abi: Manifest["abi"] | null;
+  /** Whether bytes were downloaded (false: served from the cache). */
+  downloaded: boolean;
+  /** The URL the bytes came from, when downloaded. */
+  source: string | null;
+}
+
+/**
+ * Makes the kernel for a target available in the cache and returns its path.
+ *
+ * Trust comes from (a) checksums pinned in this package for its own version,
+ * or (b) a `manifest.json` whose minisign signature verifies against a
+ * trusted key (the project's, `trustedKeys`, or `KREPIS_TRUSTED_KEY`). There
+ * is no way to skip verification.
+ *
+ * A warm cache needs no network: the signed manifest is cached beside the
+ * library and re-verified, and the library is checked against the stamp
+ * recorded at install (or re-hashed with `verify: "full"`). A stale or
+ * damaged file is downloaded again (or refused when offline). Concurrent
+ * installers (threads or processes) wait on one lock and download once.
+ *
+ * @param options What to install and from where.
+ * @returns The verified, cached library.
+ * @throws {UnsupportedPlatformError} For a target that is not shipped, or
+ *   missing from the release.
+ * @throws {IntegrityError} When no trusted checksum exists or bytes, sizes,
+ *   manifest or signature do not verify.
+ * @throws {AbiMismatchError} When the release's ABI is not this loader's.
+ * @throws {OfflineError} When offline and the kernel is not cached.
+ * @throws {Deno.errors.TimedOut} When the host stops answering.
+ * @throws {Error} For network failures after retries, HTTP errors, URL
+ *   policy (https only, except loopback), an unsafe cache directory, or a
+ *   full disk.
+ *
+ * @example Pre-downloading the kernel for a Linux arm64 image
+ * ```ts ignore
+ * import { install } from "@krepis/loader";
+ *
+ * const { path, sha256 } = await install({ target: "aarch64-unknown-linux-gnu" });
+ * console.log(path, sha256);
+ * ```
+ */
+export async function install(options: InstallOptions = {}): Promise<Installation> {
+  const version = options.version ?? VERSION;
+  const target = typeof options.target === "string"
+    ? targetByTriple(options.target)
+    : options.target ?? resolveTarget();
+  const root = options.cacheDir ?? cacheRoot();
+  const offline = options.offline ?? readEnv("KREPIS_OFFLINE") === "1";
+  const mode = options.verify ?? "stamp";
+  const pinned = options.pinned ?? PINNED;
+  const pin = pinned.version === version ? pinned.targets[target.triple] : undefined;
+  const keys = trustedKeys(options.trustedKeys);
+  const checkAbi = options.checkAbi ?? true;
+  await ensurePrivateDir(root);
+
+  // 1. The warm path: no network, no lock.
+  const cached = await cachedTrust(root, version, target, keys, pin);
+  if (cached) {
+    if (checkAbi && cached.abi) refuseAbi(cached.abi, version);
+    const paths = entryPaths(root, version, target.triple, cached.sha256, target.file);
+    if (await isCachedValid(paths, cached, mode)) {
+      return { ...cached, path: paths.file, version, target, downloaded: false, source: null };
+    }
+  }
+  if (offline) {
+    throw new OfflineError(
+      `Cannot install the kernel ${version} for ${target.triple} offline: it is not in the cache at ${root}${
+        cached ? " (the cached copy failed verification)" : ""
+      }\nHint: run \`krepis init\` with network access first, or unset KREPIS_OFFLINE`,
+    );
+  }
+
+  // 2. The cold path, one installer at a time per version and target.
+  const mirror = new URL(
+    `${(options.mirror ?? readEnv("KREPIS_MIRROR") ?? DEFAULT_MIRROR).replace(/\/+$/, "")}/`,
+  );
+  checkUrl(mirror);
+  const base = new URL(`v${version}/`, mirror);
+  const lockPath = entryPaths(root, version, target.triple, "-", target.file).lock;
+  await ensurePrivateDir(root, join(root, version, target.triple));
+  return await withLock(lockPath, async () => {
+    // Another installer may have finished while we waited.
+    const again = await cachedTrust(root, version, target, keys, pin);
+    if (again) {
+      const paths = entryPaths(root, version, target.triple, again.sha256, target.file);
+      if (await isCachedValid(paths, again, mode)) {
+        if (checkAbi && again.abi) refuseAbi(again.abi, version);
+        return { ...again, path: paths.file, version, target, downloaded: false, source: null };
+      }
+    }
+    const tuning = {
+      attempts: options.attempts ?? 4,
+      baseDelayMs: options.retryDelayMs ?? 250,
+      connectMs: options.connectTimeoutMs ?? 15_000,
+      idleMs: options.idleTimeoutMs ?? 15_000,
+      deadline: Date.now() + (options.deadlineMs ?? 300_000),
+    };
+    const { manifest, manifestBytes, signature, trust } = await fetchManifest(
+      base,
+      version,
+      keys,
+      pin,
+      tuning,
+    );
+    if (checkAbi) refuseAbi(manifest.abi, version);
+    const entry = releaseEntry(manifest, target, pin);
+    if (trust !== "pinned") {
+      await ensurePrivateDir(root, join(root, version));
+      await writeAtomic(
+        join(root, version, "manifest.json.minisig"),
+        new TextEncoder().encode(signature!),
+        0o644,
+      );
+      await writeAtomic(join(root, version, "manifest.json"), manifestBytes, 0o644);
+    }
+    const paths = entryPaths(root, version, target.triple, entry.sha256, target.file);
+    await ensurePrivateDir(root, paths.dir);
+    await removeStaleTemps(paths.dir);
+    const source = await fetchLibrary(
+      base,
+      entry,
+      paths.file,
+      tuning,
+      options.onProgress ?? (() => {}),
+    );
+    await writeStamp(paths, entry.sha256);
+    return {
+      path: paths.file,
+      version,
+      target,
+      size: entry.size,
+      sha256: entry.sha256,
+      trust,
+      abi: manifest.abi,
+      downloaded: true,
+      source,
+    };
+  });
+}
+
+function trustedKeys(extra: string[] | undefined): MinisignPublicKey[] {
+  const texts = [...PROJECT_KEYS, ...(extra ?? [])];
+  const fromEnv = readEnv("KREPIS_TRUSTED_KEY");
+  if (fromEnv && extra === undefined) texts.push(fromEnv);
+  return texts.map((text) => parseMinisignPublicKey(text));
+}
+
+function refuseAbi(abi: Manifest["abi"], version: string): void {
+  if (abi.major === LOADER_ABI.major && abi.minor >= LOADER_ABI.minor) return;
+  throw new AbiMismatchError(
+    `Cannot install release ${version}: its ABI ${abi.major}.${abi.minor} does not fit this loader's ABI ${LOADER_ABI.major}.${LOADER_ABI.minor}\nHint: use @krepis/loader ${version}, or install version ${VERSION} that matches this loader`,
+    `v${version}`,
+    LOADER_ABI,
+    abi,
+  );
+}
+
+/** Trust for a cached entry without the network: a pin, or the cached signed manifest. */
+async function cachedTrust(
+  root: string,
+  version: string,
+  target: TargetInfo,
+  keys: MinisignPublicKey[],
+  pin: { size: number; sha256: string } | undefined,
+): Promise<{ size: number; sha256: string; trust: string; abi: Manifest["abi"] | null } | null> {
+  let manifest: Manifest | null = null;
+  let trust = "";
+  try {
+    const bytes = await Deno.readFile(join(root, version, "manifest.json"));
+    const signature = await Deno.readTextFile(join(root, version, "manifest.json.minisig"));
+    const verified = await verifyMinisign(bytes, signature, keys, "manifest.json");
+    manifest = parseManifest(new TextDecoder().decode(bytes));
+    trust = `signature by key ${verified.keyId}`;
+  } catch {
+    manifest = null; // absent, damaged or no longer trusted: as if not cached
+  }
+  if (pin) {
+    return { size: pin.size, sha256: pin.sha256, trust: "pinned", abi: manifest?.abi ?? null };
+  }
+  if (!manifest || manifest.version !== version) return null;
+  const entry = manifest.targets.find((t) => t.triple === target.triple);
+  if (!entry || entry.file !== target.file) return null;
+  return { size: entry.size, sha256: entry.sha256, trust, abi: manifest.abi };
+}
+
+async function fetchManifest(
+  base: URL,
+  version: string,
+  keys: MinisignPublicKey[],
+  pin: { size: number; sha256: string } | undefined,
+  tuning: { connectMs: number; deadline: number; attempts: number; baseDelayMs: number },
+): Promise<
+  { manifest: Manifest; manifestBytes: Uint8Array; signature: string | null; trust: string }
+> {
+  const manifestBytes = await fetchSmall(new URL("manifest.json", base), tuning);
+  const signatureBytes = await fetchSmall(new URL("manifest.json.minisig", base), tuning).catch(
+    (error) => {
+      if (pin) return null; // the pin is enough; compressed copies are checked against it
+      throw error;
+    },
+  );
+  let trust = "pinned";
+  let signature: string | null = null;
+  if (signatureBytes) {
+    signature = new TextDecoder().decode(signatureBytes);
+    try {
+      const verified = await verifyMinisign(
+        manifestBytes,
+        signature,
+        keys,
+        `manifest.json of v${version}`,
+      );
+      trust = `signature by key ${verified.keyId}`;
+    } catch (error) {
+      if (!pin) throw error;
+      signature = null;
+    }
+  }
+  const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
+  if (manifest.version !== version) {
+    throw new IntegrityError(
+      `Cannot use the manifest at ${base.href}: it describes version ${manifest.version}, not ${version}\nHint: the release host serves another release under v${version}; check KREPIS_MIRROR`,
+    );
+  }
+  return { manifest, manifestBytes, signature, trust };
+}
+
+/** Fetches a small file (manifest, signature) in full, with retries. */
+async function fetchSmall(
+  url: URL,
+  tuning: { connectMs: number; deadline: number; attempts: number; baseDelayMs: number },
+): Promise<Uint8Array> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= tuning.attempts && Date.now() < tuning.deadline; attempt++) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), Math.max(0, tuning.deadline - Date.now()));
+    try {
+      const { response } = await fetchFollowing(url, {}, tuning.connectMs, controller);
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        const error = new Error(
+          `Cannot download ${url.href}: the server answered ${response.status} ${response.statusText}\nHint: check KREPIS_MIRROR and that release ${
+            url.pathname.split("/").at(-2)
+          } exists there`,
+        );
+        if (response.status < 500) throw Object.assign(error, { final: true });
+        throw error;
+      }
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (bytes.length > MAX_MANIFEST_SIZE) {
+        throw Object.assign(
+          new IntegrityError(
+            `Cannot read ${url.href}: it is larger than ${MAX_MANIFEST_SIZE} bytes`,
+          ),
+          { final: true },
+        );
+      }
+      return bytes;
+    } catch (error) {
+      lastError = error;
+      if (
+        (error as { final?: boolean }).final ||
+        (error instanceof Error && error.message.includes("only https://"))
+      ) {
+        throw error;
+      }
+      if (
+        error instanceof Error && error.message.startsWith("Cannot download") &&
+        error.message.includes("redirects")
+      ) {
+        throw error;
+      }
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.random() * tuning.baseDelayMs * 2 ** (attempt - 1))
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const reason = lastError instanceof Error
+    ? lastError.message.split("\n")[0]
+    : "the deadline passed";
+  throw new Error(
+    `Cannot download ${url.href}: ${reason}\nHint: check the network and KREPIS_MIRROR`,
+    {
+      cause: lastError,
+    },
+  );
+}
+
+/** The manifest entry for the target, checked against the loader's own table and pin. */
+function releaseEntry(
+  manifest: Manifest,
+  target: TargetInfo,
+  pin: { size: number; sha256: string } | undefined,
+) {
+  const entry = manifest.targets.find((t) => t.triple === target.triple);
+  if (!entry) {
+    throw new UnsupportedPlatformError(
+      `Cannot install the kernel for ${target.triple}: release ${manifest.version} does not include it (it has ${
+        manifest.targets.map((t) => t.triple).join(", ") || "no targets"
+      })\nHint: build the kernel yourself and set KREPIS_KERNEL_PATH, or use a release that ships ${target.triple}`,
+      target.triple,
+      manifest.targets.map((t) => t.triple),
+    );
+  }
+  const mismatch = (field: string, found: unknown, expected: unknown) =>
+    new IntegrityError(
+      `Cannot use the manifest entry for ${target.triple}: its ${field} is ${
+        JSON.stringify(found)
+      }, the loader expects ${
+        JSON.stringify(expected)
+      }\nHint: the manifest does not match this loader's target table; use the matching @krepis/loader release`,
+    );
+  if (entry.file !== target.file) throw mismatch("file", entry.file, target.file);
+  if (entry.os !== target.os || entry.arch !== target.arch || entry.libc !== target.libc) {
+    throw mismatch(
+      "platform",
+      `${entry.os}/${entry.arch}/${entry.libc}`,
+      `${target.os}/${target.arch}/${target.libc}`,
+    );
+  }
+  for (const name of COMPRESSIONS) {
+    const copy = entry.compressed[name];
+    const expected = `${target.file}.${name === "zstd" ? "zst" : "gz"}`;
+    if (copy && copy.file !== expected) {
+      throw mismatch(`compressed.${name}.file`, copy.file, expected);
+    }
+  }
+  if (pin && (entry.sha256 !== pin.sha256 || entry.size !== pin.size)) {
+    throw new IntegrityError(
+      `Cannot use the manifest entry for ${target.triple}: its checksum ${entry.sha256} is not the one pinned in @krepis/loader (${pin.sha256})\nHint: the release host serves a different build than this loader was released with`,
+    );
+  }
+  return entry;
+}
+
+/** Downloads the library (zstd, then gzip, then raw) into its final cache path. */
+async function fetchLibrary(
+  base: URL,
+  entry: ManifestTarget,
+  finalPath: string,
+  tuning: Parameters<typeof downloadVerified>[4],
+  onProgress: (progress: Progress) => void,
+): Promise<string> {
+  const candidates: Candidate[] = [];
+  if (typeof zlibHasZstd === "boolean" ? zlibHasZstd : true) {
+    const zstd = entry.compressed.zstd;
+    if (zstd) {
+      candidates.push({
+        url: new URL(zstd.file, base),
+        compression: "zstd",
+        size: zstd.size,
+        sha256: zstd.sha256,
+      });
+    }
+  }
+  const gzip = entry.compressed.gzip;
+  if (gzip) {
+    candidates.push({
+      url: new URL(gzip.file, base),
+      compression: "gzip",
+      size: gzip.size,
+      sha256: gzip.sha256,
+    });
+  }
+  candidates.push({
+    url: new URL(entry.file, base),
+    compression: null,
+    size: entry.size,
+    sha256: entry.sha256,
+  });
+
+  for (const [i, candidate] of candidates.entries()) {
+    const temp = await createTemp(finalPath).catch((error) => {
+      throw new DiskError(
+        `Cannot create a temp file beside ${finalPath}: ${error.message}\nHint: check KREPIS_CACHE_DIR`,
+        { cause: error },
+      );
+    });
+    const partial = `${finalPath}${
+      candidate.compression ? `.${candidate.compression}` : ""
+    }.partial`;
+    try {
+      await downloadVerified(candidate, entry, partial, temp.file, tuning, onProgress);
+      await commitTemp(temp, finalPath, 0o444).catch((error) => {
+        throw new DiskError(`Cannot move the kernel into the cache: ${error.message}`, {
+          cause: error,
+        });
+      });
+      return candidate.url.href;
+    } catch (error) {
+      await discardTemp(temp);
+      if (error instanceof DiskError) await Deno.remove(partial).catch(() => {});
+      // Fall back to the next copy only when this one is missing (404/410).
+      const missing = (error as { status?: number }).status === 404 ||
+        (error as { status?: number }).status === 410;
+      if (!missing || i === candidates.length - 1) throw error;
+    }
+  }
+  throw new Error("unreachable");
+}
+
+const zlibHasZstd: boolean = true;
