@@ -5,17 +5,19 @@
  */
 
 import { resolve } from "node:path";
+import { install, type InstallOptions } from "./install.ts";
+import { readEnv } from "./_env.ts";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
 import { Kernel } from "./kernel.ts";
 import { SYMBOLS } from "./_ffi.ts";
 import { checkAbi, missingSymbols, noAbi } from "./_check_abi.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
 
-/** Options for {@linkcode load}. */
-export interface LoadOptions {
+/** Options for {@linkcode load}: where to find the kernel. */
+export interface LoadOptions extends InstallOptions {
   /**
-   * The kernel library to open (development builds, vendored copies). The
-   * ABI is checked all the same.
+   * A kernel library to open instead of the release binary (development
+   * builds). Nothing is downloaded; the ABI is checked all the same.
    *
    * @default {the value of `KREPIS_KERNEL_PATH`}
    */
@@ -28,23 +30,30 @@ const PROBE = {
 } as const;
 
 /**
- * Opens the kernel, checks its ABI before binding anything else, and
+ * Finds the kernel, checks its ABI before binding anything else, and
  * returns the typed {@linkcode Kernel}.
  *
- * The library is first opened with only `krepis_abi_version` and
+ * Without `path` (or `KREPIS_KERNEL_PATH`), the release binary for this
+ * machine is installed first with {@linkcode install}: fetched, verified
+ * against a trusted checksum, and cached; a warm cache needs no network.
+ *
+ * The library is then opened with only `krepis_abi_version` and
  * `krepis_abi_fingerprint`; the rest of the symbol table is bound only after
  * the major, the minor and the fingerprint were accepted.
  *
- * Requires `--allow-ffi` (and `--allow-env` to read `KREPIS_KERNEL_PATH`,
- * `--allow-read` to check the file).
+ * Requires `--allow-ffi`, `--allow-read`, `--allow-env`, and for downloads
+ * `--allow-net` and `--allow-write` (the cache).
  *
- * @param options Which library to open.
+ * @param options Which library to open, or how to install it.
  * @returns The verified kernel. Close it (or `using`) when done.
  * @throws {AbiMismatchError} When the library's ABI major differs, its minor
  *   is older than the loader needs, its fingerprint differs, or it is not a
  *   Krepis kernel.
+ * @throws {UnsupportedPlatformError} When no kernel is shipped for this machine.
+ * @throws {IntegrityError} When downloaded bytes or the manifest do not verify.
+ * @throws {OfflineError} When offline and the kernel is not cached.
  * @throws {Deno.errors.NotFound} When the library file does not exist.
- * @throws {Error} When no library is given, or the OS cannot open it.
+ * @throws {Error} When the OS cannot open it, or the download fails.
  *
  * @example Loading a development build
  * ```ts
@@ -57,12 +66,7 @@ const PROBE = {
  * ```
  */
 export async function load(options: LoadOptions = {}): Promise<Kernel> {
-  const given = options.path ?? readEnv("KREPIS_KERNEL_PATH");
-  if (!given) {
-    throw new Error(
-      "Cannot load the kernel: no library path was given\nHint: pass load({ path }) or set KREPIS_KERNEL_PATH to a kernel built with `cargo build -p krepis-kernel`",
-    );
-  }
+  const given = options.path ?? readEnv("KREPIS_KERNEL_PATH") ?? (await install(options)).path;
   // An absolute path: a bare file name would make the OS search its library
   // path and could open some other file.
   const path = resolve(given);
@@ -110,13 +114,4 @@ function readAbi(probe: Deno.DynamicLibrary<typeof PROBE>): AbiInfo {
   const pointer = probe.symbols.krepis_abi_fingerprint();
   const fingerprint = pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
   return { major: packed >>> 16, minor: packed & 0xffff, fingerprint };
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) return undefined;
-    throw error;
-  }
 }

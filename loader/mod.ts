@@ -24,3 +24,5 @@ export * from "./load.ts";
 export * from "./platform.ts";
 export * from "./manifest.ts";
 export * from "./minisign.ts";
+export * from "./cache_dir.ts";
+export * from "./install.ts";

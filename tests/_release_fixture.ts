@@ -1,0 +1,77 @@
+/**
+ * Test helper: a real, signed release directory of the kernel built for this
+ * machine, made once per test process with a throwaway key.
+ *
+ * @module
+ */
+
+import { LOADER_ABI, type Manifest, resolveTarget, VERSION } from "../loader/mod.ts";
+import {
+  generateSigningKey,
+  publicKeyBase64,
+  publicKeyFile,
+  type SigningKey,
+} from "../release/minisign_sign.ts";
+import { writeRelease } from "../release/write_release.ts";
+import { kernelPath } from "./_kernel.ts";
+
+/** A release directory in mirror layout. */
+export interface ReleaseFixture {
+  /** Mirror root: files at `<dir>/v<version>/<file>`. */
+  dir: string;
+  /** `<dir>/v<version>`. */
+  versionDir: string;
+  /** The throwaway key. */
+  key: SigningKey;
+  /** Its public key, minisign base64 (for `KREPIS_TRUSTED_KEY`). */
+  publicKey: string;
+  /** `<dir>/key.pub`. */
+  publicKeyPath: string;
+  /** The manifest written. */
+  manifest: Manifest;
+  /** This machine's entry in it. */
+  entry: Manifest["targets"][number];
+}
+
+let made: Promise<ReleaseFixture> | undefined;
+
+/** The shared release fixture (do not modify its files; copy them). */
+export function releaseFixture(): Promise<ReleaseFixture> {
+  made ??= makeRelease();
+  return made;
+}
+
+/** Writes a new signed release of this machine's kernel into a temp dir. */
+export async function makeRelease(): Promise<ReleaseFixture> {
+  const dir = await Deno.makeTempDir({ prefix: "krepis-release-" });
+  const key = await generateSigningKey();
+  const target = resolveTarget();
+  const manifest = await writeRelease({
+    outDir: dir,
+    version: VERSION,
+    abi: { ...LOADER_ABI },
+    artifacts: [{ triple: target.triple, library: await kernelPath() }],
+    key,
+  });
+  const publicKeyPath = `${dir}/key.pub`;
+  await Deno.writeTextFile(publicKeyPath, publicKeyFile(key));
+  return {
+    dir,
+    versionDir: `${dir}/v${VERSION}`,
+    key,
+    publicKey: publicKeyBase64(key),
+    publicKeyPath,
+    manifest,
+    entry: manifest.targets[0],
+  };
+}
+
+/** A copy of the fixture's mirror directory that a test may damage. */
+export async function copyRelease(fixture: ReleaseFixture): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "krepis-mirror-" });
+  const cp = await new Deno.Command("cp", { args: ["-R", `${fixture.dir}/.`, dir] }).output();
+  if (!cp.success) {
+    throw new Error(`Cannot copy the release fixture: ${new TextDecoder().decode(cp.stderr)}`);
+  }
+  return dir;
+}

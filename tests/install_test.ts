@@ -1,0 +1,186 @@
+/**
+ * install() and load() against a real signed release served on loopback:
+ * the happy path, the warm cache, offline mode and the trust rules.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  install,
+  type InstallOptions,
+  IntegrityError,
+  load,
+  OfflineError,
+  resolveTarget,
+  UnsupportedPlatformError,
+  VERSION,
+} from "../loader/mod.ts";
+import { ReleaseHost } from "./_release_host.ts";
+import { releaseFixture } from "./_release_fixture.ts";
+
+const target = resolveTarget();
+
+async function setup() {
+  const fixture = await releaseFixture();
+  const host = ReleaseHost.start(fixture.dir);
+  const cacheDir = await Deno.makeTempDir({ prefix: "krepis-cache-" });
+  const options: InstallOptions = {
+    mirror: host.url,
+    cacheDir,
+    trustedKeys: [fixture.publicKey],
+    attempts: 3,
+    retryDelayMs: 1,
+    connectTimeoutMs: 2000,
+    idleTimeoutMs: 1000,
+  };
+  return {
+    fixture,
+    host,
+    cacheDir,
+    options,
+    async [Symbol.asyncDispose]() {
+      await host.close();
+      await Deno.remove(cacheDir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("install() fetches the zstd copy, verifies it and caches it read-only", async () => {
+  await using t = await setup();
+  const installed = await install(t.options);
+  assert.equal(installed.downloaded, true);
+  assert.equal(installed.sha256, t.fixture.entry.sha256);
+  assert.match(installed.trust, /^signature by key [0-9A-F]{16}$/);
+  assert.equal(installed.source, `${t.host.url}/v${VERSION}/${target.file}.zst`);
+  assert.equal(
+    installed.path,
+    `${t.cacheDir}/${VERSION}/${target.triple}/${installed.sha256}/${target.file}`,
+  );
+  const bytes = await Deno.readFile(installed.path);
+  assert.equal(createHash("sha256").update(bytes).digest("hex"), t.fixture.entry.sha256);
+  assert.equal((await Deno.stat(installed.path)).mode! & 0o777, 0o444);
+  assert.equal((await Deno.stat(t.cacheDir)).mode! & 0o077, 0);
+  // Only the manifest, its signature and the zstd copy were fetched.
+  assert.deepEqual(t.host.served.map((s) => s.path.split("/").pop()), [
+    "manifest.json",
+    "manifest.json.minisig",
+    `${target.file}.zst`,
+  ]);
+  const leftovers = [
+    ...Deno.readDirSync(`${t.cacheDir}/${VERSION}/${target.triple}/${installed.sha256}`),
+  ].map((e) => e.name).sort();
+  assert.deepEqual(leftovers, [target.file, `${target.file}.stamp.json`]);
+});
+
+Deno.test("a warm cache needs no network: install() and load() serve it without a request", async () => {
+  await using t = await setup();
+  await install(t.options);
+  const before = t.host.served.length;
+  const again = await install(t.options);
+  assert.equal(again.downloaded, false);
+  using kernel = await load(t.options);
+  assert.equal(kernel.path, again.path);
+  assert.equal(kernel.buildInfo().version, VERSION);
+  assert.equal(t.host.served.length, before);
+});
+
+Deno.test("offline: a cached kernel loads, a missing one is an OfflineError", async () => {
+  await using t = await setup();
+  await assert.rejects(() => install({ ...t.options, offline: true }), (e: Error) => {
+    assert.ok(e instanceof OfflineError);
+    assert.match(
+      e.message,
+      /^Cannot install the kernel .* offline: it is not in the cache at .*\nHint: run `krepis init`/,
+    );
+    return true;
+  });
+  assert.equal(t.host.served.length, 0);
+  await install(t.options);
+  const offline = await install({
+    ...t.options,
+    offline: true,
+    mirror: "https://unreachable.invalid",
+  });
+  assert.equal(offline.downloaded, false);
+});
+
+Deno.test("gzip is used when the zstd copy is missing (404), the raw file when both are", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file }) =>
+    file.endsWith(".zst") ? new Response("no", { status: 404 }) : undefined;
+  assert.equal((await install(t.options)).source, `${t.host.url}/v${VERSION}/${target.file}.gz`);
+  await Deno.remove(t.cacheDir, { recursive: true });
+  t.host.fault = ({ file }) =>
+    /\.(zst|gz)$/.test(file) ? new Response("no", { status: 404 }) : undefined;
+  assert.equal((await install(t.options)).source, `${t.host.url}/v${VERSION}/${target.file}`);
+});
+
+Deno.test("no trusted key and no pinned checksum: the manifest is refused", async () => {
+  await using t = await setup();
+  await assert.rejects(() => install({ ...t.options, trustedKeys: [] }), (e: Error) => {
+    assert.ok(e instanceof IntegrityError);
+    assert.match(
+      e.message,
+      /^Cannot verify the signature of manifest.json of v.*: it was made with key [0-9A-F]{16}, which is not trusted \(no keys are trusted\)\nHint: set KREPIS_TRUSTED_KEY/,
+    );
+    return true;
+  });
+  assert.deepEqual([...Deno.readDirSync(t.cacheDir)].filter((e) => e.isFile), []);
+});
+
+Deno.test("pinned checksums trust the bytes without a signature, and refuse other bytes", async () => {
+  await using t = await setup();
+  const pinned = {
+    version: VERSION,
+    targets: { [target.triple]: { size: t.fixture.entry.size, sha256: t.fixture.entry.sha256 } },
+  };
+  const installed = await install({ ...t.options, trustedKeys: [], pinned });
+  assert.equal(installed.trust, "pinned");
+  await Deno.remove(t.cacheDir, { recursive: true });
+  const wrong = {
+    version: VERSION,
+    targets: { [target.triple]: { size: t.fixture.entry.size, sha256: "0".repeat(64) } },
+  };
+  await assert.rejects(
+    () => install({ ...t.options, trustedKeys: [], pinned: wrong }),
+    (e: Error) => {
+      assert.ok(e instanceof IntegrityError);
+      assert.match(e.message, /is not the one pinned in @krepis\/loader/);
+      return true;
+    },
+  );
+});
+
+Deno.test("install() refuses a target the release does not include, naming what it has", async () => {
+  await using t = await setup();
+  const other = target.triple === "aarch64-apple-darwin"
+    ? "x86_64-apple-darwin"
+    : "aarch64-apple-darwin";
+  await assert.rejects(() => install({ ...t.options, target: other }), (e: Error) => {
+    assert.ok(e instanceof UnsupportedPlatformError);
+    assert.match(
+      e.message,
+      new RegExp(
+        `^Cannot install the kernel for ${other}: release ${VERSION} does not include it \\(it has ${target.triple}\\)\\nHint: `,
+      ),
+    );
+    return true;
+  });
+});
+
+Deno.test("a cache directory writable by other users is refused", async () => {
+  await using t = await setup();
+  await Deno.chmod(t.cacheDir, 0o777);
+  await assert.rejects(
+    () => install(t.options),
+    /^Error: Cannot use the cache directory .*: it is writable by other users \(mode 777\)\nHint: run `chmod go-w/,
+  );
+});
+
+Deno.test("plain http is refused except on loopback", async () => {
+  await using t = await setup();
+  await assert.rejects(
+    () => install({ ...t.options, mirror: "http://example.invalid/releases" }),
+    /^Error: Cannot download from http:\/\/example.invalid\/releases\/: only https:\/\/ is allowed \(plain http only on loopback\)\nHint: set KREPIS_MIRROR/,
+  );
+});
