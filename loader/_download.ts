@@ -178,8 +178,49 @@ async function attemptOnce(
   }
   if (!response.body) throw new Retryable(`the server sent no body for ${name}`);
 
+  try {
+    have = await receive(
+      response.body,
+      candidate,
+      partialPath,
+      have,
+      sink,
+      controller,
+      tuning,
+      onProgress,
+    );
+  } catch (error) {
+    // Close the connection: an endless or stalled body must not keep flowing.
+    controller.abort();
+    throw error;
+  }
+  if (have < candidate.size) {
+    throw new Retryable(`the transfer of ${name} ended at ${have} of ${candidate.size} bytes`);
+  }
+  if (sink.compressedDigest() !== candidate.sha256) {
+    await sink.abandon();
+    throw new IntegrityError(
+      `Cannot verify ${name}: its SHA-256 ${sink.compressedDigest()} is not ${candidate.sha256} from the verified manifest\nHint: the release host serves damaged or foreign bytes; nothing was cached. Retry later or use another KREPIS_MIRROR`,
+    );
+  }
+  await sink.finish();
+}
+
+/** Reads the body into the partial file and the sink; returns the bytes now held. */
+async function receive(
+  body: ReadableStream<Uint8Array>,
+  candidate: Candidate,
+  partialPath: string,
+  start: number,
+  sink: Sink,
+  controller: AbortController,
+  tuning: Tuning,
+  onProgress: (progress: Progress) => void,
+): Promise<number> {
+  const name = candidate.url.pathname.split("/").pop() ?? candidate.url.href;
+  let have = start;
   using partial = await openPartial(partialPath, have > 0);
-  const reader = response.body.getReader();
+  const reader = body.getReader();
   let idle: ReturnType<typeof setTimeout> | undefined;
   let idleFired = false;
   const armIdle = () => {
@@ -221,17 +262,8 @@ async function attemptOnce(
   } finally {
     clearTimeout(idle);
   }
-  if (have < candidate.size) {
-    throw new Retryable(`the transfer of ${name} ended at ${have} of ${candidate.size} bytes`);
-  }
   await partial.sync();
-  if (sink.compressedDigest() !== candidate.sha256) {
-    await sink.abandon();
-    throw new IntegrityError(
-      `Cannot verify ${name}: its SHA-256 ${sink.compressedDigest()} is not ${candidate.sha256} from the verified manifest\nHint: the release host serves damaged or foreign bytes; nothing was cached. Retry later or use another KREPIS_MIRROR`,
-    );
-  }
-  await sink.finish();
+  return have;
 }
 
 /** Size of a usable partial file, after removing one that is not a regular file or too big. */

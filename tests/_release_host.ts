@@ -120,8 +120,17 @@ export function partialBody(
   return new ReadableStream({
     start(controller) {
       controller.enqueue(bytes);
-      if (then === "close") controller.error(new Error("connection dropped by the test host"));
-      else signal?.addEventListener("abort", () => controller.close());
+      const end = () => {
+        try {
+          if (then === "close") controller.error(new Error("connection dropped by the test host"));
+          else controller.close();
+        } catch {
+          // the client already went away
+        }
+      };
+      // Let the first bytes reach the client before the connection drops.
+      if (then === "close") setTimeout(end, 50);
+      else signal?.addEventListener("abort", end);
     },
   });
 }

@@ -1,0 +1,425 @@
+/**
+ * Every fault we know of, injected by a release host on loopback. Each case
+ * ends with a correct recovery or a clear error, and never with an
+ * unverified file cached or loaded.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  formatManifest,
+  install,
+  type InstallOptions,
+  IntegrityError,
+  load,
+  parseManifest,
+  resolveTarget,
+  UnsupportedPlatformError,
+  VERSION,
+} from "../loader/mod.ts";
+import { signMinisign } from "../release/minisign_sign.ts";
+import { partialBody, ReleaseHost } from "./_release_host.ts";
+import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
+
+const target = resolveTarget();
+const zst = `${target.file}.zst`;
+
+async function setup() {
+  const fixture = await releaseFixture();
+  const host = ReleaseHost.start(fixture.dir);
+  const cacheDir = await Deno.makeTempDir({ prefix: "krepis-cache-" });
+  const options: InstallOptions = {
+    mirror: host.url,
+    cacheDir,
+    trustedKeys: [fixture.publicKey],
+    attempts: 3,
+    retryDelayMs: 1,
+    connectTimeoutMs: 2000,
+    idleTimeoutMs: 300,
+  };
+  const entryDir = join(cacheDir, VERSION, target.triple, fixture.entry.sha256);
+  return {
+    fixture,
+    host,
+    cacheDir,
+    options,
+    entryDir,
+    finalPath: join(entryDir, target.file),
+    async [Symbol.asyncDispose]() {
+      await host.close();
+      await Deno.remove(cacheDir, { recursive: true });
+    },
+  };
+}
+
+/** Every file under `dir`, relative. */
+function walk(dir: string, prefix = ""): string[] {
+  const out: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+      if (entry.isDirectory) out.push(...walk(join(dir, entry.name), path));
+      else out.push(path);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return out;
+}
+
+/** Nothing unverified was left where the loader would use it, and no temp file remains. */
+function assertNothingCached(cacheDir: string) {
+  const files = walk(cacheDir);
+  assert.deepEqual(
+    files.filter((f) => f.endsWith(`/${target.file}`) || f.endsWith(".tmp")),
+    [],
+    files.join("\n"),
+  );
+}
+
+async function assertIntegrity(promise: Promise<unknown>, pattern: RegExp) {
+  await assert.rejects(promise, (e: Error) => {
+    assert.ok(e instanceof IntegrityError, `${e.name}: ${e.message}`);
+    assert.match(e.message, pattern);
+    assert.match(e.message, /^Cannot [^\n]*\nHint: /);
+    return true;
+  });
+}
+
+function flipped(bytes: Uint8Array, at = Math.floor(bytes.length / 2)): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(bytes);
+  copy[at] ^= 0x01;
+  return copy;
+}
+
+async function signedManifest(fixture: ReleaseFixture, edit: (m: Record<string, unknown>) => void) {
+  const manifest = JSON.parse(await Deno.readTextFile(`${fixture.versionDir}/manifest.json`));
+  edit(manifest);
+  const bytes = new TextEncoder().encode(JSON.stringify(manifest));
+  const signature = await signMinisign(fixture.key, bytes, "file:manifest.json");
+  return { bytes, signature };
+}
+
+Deno.test("fault: one byte flipped in the download is refused, nothing cached", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file, body }) => file === zst ? new Response(flipped(body!)) : undefined;
+  await assertIntegrity(install(t.options), /^Cannot (verify|decompress) .*\.zst/);
+  assertNothingCached(t.cacheDir);
+  assert.equal(t.host.requestsFor(zst).length, 1, "an integrity failure is not retried");
+});
+
+Deno.test("fault: another target's file served under this name is refused", async () => {
+  await using t = await setup();
+  // Another file of the same release: the gzip copy served for the zstd one.
+  t.host.fault = ({ file }) =>
+    file === zst
+      ? new Response(Deno.readFileSync(`${t.fixture.versionDir}/${target.file}.gz`))
+      : undefined;
+  await assertIntegrity(install(t.options), /\.zst/);
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: another version's manifest under v<version>/ is refused", async () => {
+  await using t = await setup();
+  const other = await signedManifest(t.fixture, (m) => (m.version = "0.0.9"));
+  t.host.fault = ({ file }) =>
+    file === "manifest.json"
+      ? new Response(other.bytes)
+      : file === "manifest.json.minisig"
+      ? new Response(other.signature)
+      : undefined;
+  await assertIntegrity(install(t.options), /: it describes version 0\.0\.9, not /);
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: a truncated body is resumed with Range and completes", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file, body, count }) =>
+    file === zst && count === 0
+      ? new Response(partialBody(body!.slice(0, 1000), "close"))
+      : undefined;
+  const installed = await install(t.options);
+  assert.equal(installed.sha256, t.fixture.entry.sha256);
+  const requests = t.host.requestsFor(zst);
+  assert.deepEqual(requests.map((r) => [r.range, r.status]), [[null, 200], ["bytes=1000-", 206]]);
+});
+
+Deno.test("fault: an endless body is cut off at the manifest size + 1", async () => {
+  await using t = await setup();
+  let sent = 0;
+  t.host.fault = ({ file }) => {
+    // Compressed copies missing: the raw file (no decompressor to choke
+    // first) is fetched, and its endless body must hit the size cap.
+    if (file.endsWith(".zst") || file.endsWith(".gz")) return new Response("no", { status: 404 });
+    if (file !== target.file) return undefined;
+    const chunk = new Uint8Array(64 * 1024);
+    return new Response(
+      new ReadableStream({
+        pull(controller) {
+          sent += chunk.length;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+  };
+  await assertIntegrity(
+    install(t.options),
+    /the server sent more than the \d+ bytes the manifest lists/,
+  );
+  assert.ok(
+    // The host keeps producing until socket buffers fill after the client
+    // cut the connection; an endless read would never end at all.
+    sent < t.fixture.entry.size + 32 * 1024 * 1024,
+    `the host sent ${sent} bytes`,
+  );
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: a Content-Length above the manifest size is refused before reading", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file, body }) =>
+    file === zst ? new Response(new Uint8Array([...body!, ...body!])) : undefined;
+  await assertIntegrity(
+    install(t.options),
+    /the server announces \d+ bytes, the manifest says \d+/,
+  );
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: a server that stalls mid-body times out, then the retry resumes", async () => {
+  await using t = await setup();
+  const release = new AbortController();
+  t.host.fault = ({ file, body, count }) =>
+    file === zst && count === 0
+      ? new Response(partialBody(body!.slice(0, 4096), "stall", release.signal))
+      : undefined;
+  try {
+    const installed = await install(t.options);
+    assert.equal(installed.sha256, t.fixture.entry.sha256);
+    assert.deepEqual(t.host.requestsFor(zst).map((r) => r.range), [null, "bytes=4096-"]);
+  } finally {
+    release.abort();
+  }
+});
+
+Deno.test("fault: a server that always stalls ends in a TimedOut error, nothing cached", async () => {
+  await using t = await setup();
+  const release = new AbortController();
+  t.host.fault = ({ file, body }) =>
+    file === zst
+      ? new Response(partialBody(body!.slice(0, 10), "stall", release.signal))
+      : undefined;
+  try {
+    await assert.rejects(install({ ...t.options, attempts: 2 }), (e: Error) => {
+      assert.ok(e instanceof Deno.errors.TimedOut, `${e.name}: ${e.message}`);
+      assert.match(e.message, /^Cannot download .*\.zst: .*no data for 300 ms.*\nHint: /);
+      return true;
+    });
+  } finally {
+    release.abort();
+  }
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: 404 for the manifest is a clear error, not retried", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file }) =>
+    file === "manifest.json" ? new Response("gone", { status: 404 }) : undefined;
+  await assert.rejects(
+    install(t.options),
+    /^Error: Cannot download .*manifest.json: the server answered 404 Not Found\nHint: check KREPIS_MIRROR/,
+  );
+  assert.equal(t.host.requestsFor("manifest.json").length, 1);
+});
+
+Deno.test("fault: an HTML error page with status 200 is refused (manifest and library)", async () => {
+  await using t = await setup();
+  const html = () => new Response("<html><body>Service unavailable</body></html>", { status: 200 });
+  t.host.fault = ({ file }) => file === "manifest.json" ? html() : undefined;
+  await assertIntegrity(install(t.options), /^Cannot verify the signature of manifest.json/);
+  t.host.fault = ({ file }) => file === zst ? html() : undefined;
+  await assertIntegrity(install(t.options), /\.zst/);
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: 503, 503, then 200 succeeds after two retries", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file, count }) =>
+    file === zst && count < 2 ? new Response("busy", { status: 503 }) : undefined;
+  const installed = await install(t.options);
+  assert.equal(installed.sha256, t.fixture.entry.sha256);
+  assert.deepEqual(t.host.requestsFor(zst).map((r) => r.status), [503, 503, 200]);
+});
+
+Deno.test("fault: a redirect to plain http off loopback is refused", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file }) =>
+    file === zst ? Response.redirect(`http://mirror.example.invalid/${zst}`, 302) : undefined;
+  await assert.rejects(
+    install(t.options),
+    /^Error: Cannot download from http:\/\/mirror.example.invalid\/.*: only https:\/\/ is allowed/,
+  );
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: a Range request answered with 200 starts over and completes", async () => {
+  await using t = await setup();
+  t.host.fault = ({ file, body, count, request }) => {
+    if (file !== zst) return undefined;
+    if (count === 0) return new Response(partialBody(body!.slice(0, 2000), "close"));
+    assert.equal(request.headers.get("range"), "bytes=2000-");
+    return new Response(body); // ignores the Range
+  };
+  const installed = await install(t.options);
+  assert.equal(installed.sha256, t.fixture.entry.sha256);
+  assert.deepEqual(t.host.requestsFor(zst).map((r) => r.status), [200, 200]);
+});
+
+Deno.test("fault: a complete .partial left behind is verified and used without a download", async () => {
+  await using t = await setup();
+  await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
+  await Deno.copyFile(`${t.fixture.versionDir}/${zst}`, `${t.finalPath}.zstd.partial`);
+  const installed = await install(t.options);
+  assert.equal(installed.sha256, t.fixture.entry.sha256);
+  assert.equal(t.host.requestsFor(zst).length, 0);
+  assert.ok(!walk(t.cacheDir).some((f) => f.endsWith(".partial")));
+});
+
+Deno.test("fault: a complete but wrong .partial is discarded and downloaded afresh", async () => {
+  await using t = await setup();
+  await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
+  await Deno.writeFile(
+    `${t.finalPath}.zstd.partial`,
+    flipped(await Deno.readFile(`${t.fixture.versionDir}/${zst}`)),
+  );
+  const installed = await install(t.options);
+  assert.equal(installed.sha256, t.fixture.entry.sha256);
+  assert.deepEqual(t.host.requestsFor(zst).map((r) => r.range), [null]);
+});
+
+Deno.test("fault: a byte flipped in the cached file later is caught and the file replaced", async () => {
+  await using t = await setup();
+  await install(t.options);
+  const good = await Deno.readFile(t.finalPath);
+  await Deno.chmod(t.finalPath, 0o644);
+  await Deno.writeFile(t.finalPath, flipped(good));
+  const again = await install(t.options);
+  assert.equal(again.downloaded, true, "the stamp (mtime) no longer matches");
+  assert.deepEqual(await Deno.readFile(t.finalPath), good);
+  // A flip that restores size and mtime passes the stamp, not a full check.
+  await Deno.chmod(t.finalPath, 0o644);
+  const stat = await Deno.stat(t.finalPath);
+  await Deno.writeFile(t.finalPath, flipped(good));
+  await Deno.utime(t.finalPath, stat.atime!, stat.mtime!);
+  const stampOnly = await install(t.options);
+  const full = await install({ ...t.options, verify: "full" });
+  assert.equal(full.downloaded, true, "verify: full re-hashes");
+  assert.deepEqual(await Deno.readFile(t.finalPath), good);
+  assert.equal(stampOnly.sha256, full.sha256);
+  using kernel = await load(t.options);
+  assert.equal(kernel.version, VERSION);
+});
+
+Deno.test("fault: the same flip with the stamp intact is refused offline under verify: full", async () => {
+  await using t = await setup();
+  await install(t.options);
+  const good = await Deno.readFile(t.finalPath);
+  await Deno.chmod(t.finalPath, 0o644);
+  const stat = await Deno.stat(t.finalPath);
+  await Deno.writeFile(t.finalPath, flipped(good));
+  await Deno.utime(t.finalPath, stat.atime!, stat.mtime!);
+  await assert.rejects(
+    install({ ...t.options, offline: true, verify: "full" }),
+    /the cached copy failed verification/,
+  );
+});
+
+Deno.test("fault: symlinks planted at the partial and final paths are replaced, never followed", async () => {
+  await using t = await setup();
+  const victim = join(t.cacheDir, "victim.txt");
+  await Deno.writeTextFile(victim, "keep me");
+  await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
+  await Deno.symlink(victim, `${t.finalPath}.zstd.partial`);
+  await Deno.symlink(victim, t.finalPath);
+  const installed = await install(t.options);
+  assert.equal(installed.downloaded, true);
+  assert.equal(await Deno.readTextFile(victim), "keep me");
+  assert.ok((await Deno.lstat(t.finalPath)).isFile);
+  assert.equal(installed.sha256, t.fixture.entry.sha256);
+});
+
+Deno.test("fault: a manifest with a bad signature is refused", async () => {
+  await using t = await setup();
+  const original = await Deno.readFile(`${t.fixture.versionDir}/manifest.json`);
+  const tampered = new TextEncoder().encode(
+    new TextDecoder().decode(original).replace('"size": ', '"size":  '),
+  );
+  t.host.fault = ({ file }) => file === "manifest.json" ? new Response(tampered) : undefined;
+  await assertIntegrity(
+    install(t.options),
+    /^Cannot verify the signature of manifest.json .*: the signature by key [0-9A-F]{16} does not match its contents/,
+  );
+  assertNothingCached(t.cacheDir);
+});
+
+Deno.test("fault: a signed manifest without this target is a clear UnsupportedPlatformError", async () => {
+  await using t = await setup();
+  const other = await signedManifest(t.fixture, (m) => (m.targets = []));
+  t.host.fault = ({ file }) =>
+    file === "manifest.json"
+      ? new Response(other.bytes)
+      : file.endsWith(".minisig")
+      ? new Response(other.signature)
+      : undefined;
+  await assert.rejects(
+    install(t.options),
+    (e: Error) => e instanceof UnsupportedPlatformError && /does not include it/.test(e.message),
+  );
+});
+
+Deno.test("fault: a signed manifest with a ../ file name is refused", async () => {
+  await using t = await setup();
+  const other = await signedManifest(t.fixture, (m) => {
+    (m.targets as { file: string }[])[0].file = `../../${target.file}`;
+  });
+  t.host.fault = ({ file }) =>
+    file === "manifest.json"
+      ? new Response(other.bytes)
+      : file.endsWith(".minisig")
+      ? new Response(other.signature)
+      : undefined;
+  await assertIntegrity(
+    install(t.options),
+    /: targets\[0\]\.file is "\.\.\/\.\.\/.*", not a plain file name/,
+  );
+});
+
+Deno.test("fault: a signed manifest with an unknown schema version is refused", async () => {
+  await using t = await setup();
+  const other = await signedManifest(t.fixture, (m) => (m.schema = 2));
+  t.host.fault = ({ file }) =>
+    file === "manifest.json"
+      ? new Response(other.bytes)
+      : file.endsWith(".minisig")
+      ? new Response(other.signature)
+      : undefined;
+  await assertIntegrity(
+    install(t.options),
+    /^Cannot read the release manifest: schema 2 is not the supported schema 1/,
+  );
+});
+
+Deno.test("parseManifest() names the malformed field; formatManifest() round-trips", async () => {
+  const fixture = await releaseFixture();
+  const text = await Deno.readTextFile(`${fixture.versionDir}/manifest.json`);
+  assert.equal(formatManifest(parseManifest(text)), text);
+  const broken = JSON.parse(text);
+  broken.targets[0].compressed.zstd.sha256 = "XYZ";
+  assert.throws(
+    () => parseManifest(JSON.stringify(broken)),
+    /targets\[0\]\.compressed\.zstd\.sha256 is "XYZ", not 64 lowercase hex digits/,
+  );
+  delete broken.abi;
+  assert.throws(() => parseManifest(JSON.stringify(broken)), /: abi is not an object/);
+  assert.throws(() => parseManifest("<html>"), /: the manifest is not JSON/);
+});
