@@ -11,7 +11,7 @@
 import zlib from "node:zlib";
 import type { Hash } from "node:crypto";
 import { IntegrityError } from "./errors.ts";
-import { fetchFollowing, HttpStatusError, TimeoutError } from "./_http.ts";
+import { describe, fetchFollowing, HttpStatusError, TimeoutError } from "./_http.ts";
 import { sha256 } from "./_hash.ts";
 import type { Compression } from "./manifest.ts";
 
@@ -86,9 +86,7 @@ export async function downloadVerified(
       }
     }
   }
-  const reason = lastError instanceof Error
-    ? lastError.message.split("\n")[0]
-    : "the deadline passed";
+  const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
   const error = new Error(
     `Cannot download ${candidate.url.href}: ${reason} (gave up after ${tuning.attempts} attempts or the deadline)\nHint: check the network and KREPIS_MIRROR; with a warm cache, KREPIS_OFFLINE=1 avoids the network`,
     { cause: lastError },
@@ -371,8 +369,13 @@ class Sink {
     if (d) {
       if (!d.write(bytes)) {
         await new Promise<void>((resolve) => {
-          d.once("drain", () => resolve());
-          d.once("close", () => resolve());
+          const done = () => {
+            d.off("drain", done);
+            d.off("close", done);
+            resolve();
+          };
+          d.on("drain", done);
+          d.on("close", done);
         });
       }
     } else {

@@ -6,6 +6,14 @@
 
 const MAX_REDIRECTS = 5;
 
+/** An error's message with its cause (fetch's "fetch failed" says little alone). */
+export function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const first = error.message.split("\n")[0];
+  const cause = error.cause instanceof Error ? error.cause.message.split("\n")[0] : "";
+  return cause && !first.includes(cause) ? `${first} (${cause})` : first;
+}
+
 /** Whether a URL's host is a loopback address. */
 export function isLoopback(url: URL): boolean {
   const host = url.hostname.replace(/^\[|\]$/g, "");

@@ -27,7 +27,7 @@ import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
 import { readEnv } from "./_env.ts";
 import { PINNED, type PinnedChecksums } from "./_pinned.ts";
 import { PROJECT_KEYS } from "./_keys.ts";
-import { checkUrl, fetchFollowing } from "./_http.ts";
+import { checkUrl, describe, fetchFollowing } from "./_http.ts";
 import {
   commitTemp,
   createTemp,
@@ -381,9 +381,7 @@ async function fetchSmall(
       clearTimeout(timer);
     }
   }
-  const reason = lastError instanceof Error
-    ? lastError.message.split("\n")[0]
-    : "the deadline passed";
+  const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
   throw new Error(
     `Cannot download ${url.href}: ${reason}\nHint: check the network and KREPIS_MIRROR`,
     {

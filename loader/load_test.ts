@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { AbiMismatchError, Kernel, KernelError, load, LOADER_ABI } from "./mod.ts";
+import { AbiMismatchError, Kernel, KernelError, load, LOADER_ABI, OfflineError } from "./mod.ts";
 import { kernelPath } from "../tests/_kernel.ts";
+import { withEnv } from "../tests/_env.ts";
 
 const encoder = new TextEncoder();
 
@@ -100,16 +101,22 @@ Deno.test("using disposes the Kernel at the end of the block", async () => {
   assert(escaped.closed);
 });
 
-Deno.test("load() without a path says how to give one", async () => {
-  await withEnv("KREPIS_KERNEL_PATH", undefined, async () => {
-    await assert.rejects(() => load(), (e: Error) => {
-      assert.match(
-        e.message,
-        /^Cannot load the kernel: no library path was given\nHint: .*KREPIS_KERNEL_PATH/,
-      );
-      return true;
+Deno.test("load() without a path installs, and offline with an empty cache says so", async () => {
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    await withEnv("KREPIS_KERNEL_PATH", undefined, async () => {
+      await assert.rejects(() => load({ offline: true, cacheDir }), (e: Error) => {
+        assert.ok(e instanceof OfflineError);
+        assert.match(
+          e.message,
+          /^Cannot install the kernel .* offline: it is not in the cache at .*\nHint: /,
+        );
+        return true;
+      });
     });
-  });
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
 });
 
 Deno.test("load() reports a missing file as NotFound", async () => {
@@ -191,19 +198,6 @@ function assertThrowsKernel(call: () => unknown): KernelError {
     return error;
   }
   throw new Error("expected a KernelError");
-}
-
-/** Runs `body` with `name` set to `value` (or unset), then restores it. */
-async function withEnv(name: string, value: string | undefined, body: () => Promise<void>) {
-  const saved = Deno.env.get(name);
-  if (value === undefined) Deno.env.delete(name);
-  else Deno.env.set(name, value);
-  try {
-    await body();
-  } finally {
-    if (saved === undefined) Deno.env.delete(name);
-    else Deno.env.set(name, saved);
-  }
 }
 
 Deno.test("echo() results are independent copies, not views of reused memory", async () => {

@@ -20,6 +20,7 @@ import {
 import { signMinisign } from "../release/minisign_sign.ts";
 import { partialBody, ReleaseHost } from "./_release_host.ts";
 import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
+import { withEnv } from "./_env.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
@@ -316,7 +317,8 @@ Deno.test("fault: a byte flipped in the cached file later is caught and the file
   assert.equal(full.downloaded, true, "verify: full re-hashes");
   assert.deepEqual(await Deno.readFile(t.finalPath), good);
   assert.equal(stampOnly.sha256, full.sha256);
-  using kernel = await load(t.options);
+  using kernel = await withEnv("KREPIS_KERNEL_PATH", undefined, () => load(t.options));
+  assert.equal(kernel.path, t.finalPath);
   assert.equal(kernel.version, VERSION);
 });
 

@@ -17,6 +17,7 @@ import {
 } from "../loader/mod.ts";
 import { ReleaseHost } from "./_release_host.ts";
 import { releaseFixture } from "./_release_fixture.ts";
+import { withEnv } from "./_env.ts";
 
 const target = resolveTarget();
 
@@ -78,7 +79,7 @@ Deno.test("a warm cache needs no network: install() and load() serve it without 
   const before = t.host.served.length;
   const again = await install(t.options);
   assert.equal(again.downloaded, false);
-  using kernel = await load(t.options);
+  using kernel = await withEnv("KREPIS_KERNEL_PATH", undefined, () => load(t.options));
   assert.equal(kernel.path, again.path);
   assert.equal(kernel.buildInfo().version, VERSION);
   assert.equal(t.host.served.length, before);

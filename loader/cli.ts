@@ -1,0 +1,430 @@
+/**
+ * The `krepis` command line: pre-download, inspect and maintain the kernel
+ * cache.
+ *
+ * ```sh
+ * deno install -g -A -n krepis jsr:@krepis/loader/cli
+ * krepis init            # fetch, verify and cache the kernel for this machine
+ * krepis init --all      # ... for every target (e.g. in a Docker image build)
+ * krepis info            # platform, target, cache root, cached versions, ABI
+ * krepis verify          # re-hash everything in the cache
+ * krepis cache ls | prune | clean
+ * ```
+ *
+ * Options: `--target <triple>`, `--all`, `--offline`, `--json`,
+ * `--mirror <url>`, `--cache-dir <dir>`, `--trusted-key <base64>`.
+ * Environment: `KREPIS_CACHE_DIR`, `KREPIS_MIRROR`, `KREPIS_OFFLINE=1`,
+ * `KREPIS_TRUSTED_KEY`, `NO_COLOR`.
+ *
+ * Exit codes:
+ *
+ * | code | meaning |
+ * | --- | --- |
+ * | 0 | success |
+ * | 1 | unexpected failure |
+ * | 2 | usage error |
+ * | 3 | platform or target not supported (`UnsupportedPlatformError`) |
+ * | 4 | integrity failure: bytes, manifest or signature did not verify (`IntegrityError`) |
+ * | 5 | ABI mismatch (`AbiMismatchError`) |
+ * | 6 | offline and not cached (`OfflineError`) |
+ * | 7 | network: host unreachable, timed out, or an HTTP error |
+ * | 8 | cache: unsafe cache directory, or the disk is full |
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import {
+  AbiMismatchError,
+  IntegrityError,
+  OfflineError,
+  UnsupportedPlatformError,
+} from "./errors.ts";
+import { install, type Installation, type InstallOptions, VERSION } from "./install.ts";
+import { load } from "./load.ts";
+import { cacheRoot } from "./cache_dir.ts";
+import { currentPlatform, resolveTarget, supportedTriples } from "./platform.ts";
+import { LOADER_ABI } from "./abi.ts";
+import { formatBytes, progressView } from "./_progress.ts";
+import { sha256File } from "./_hash.ts";
+import { readEnv } from "./_env.ts";
+
+/** Exit codes of the `krepis` command, one per failure class. */
+export const EXIT_CODES = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  unsupported: 3,
+  integrity: 4,
+  abi: 5,
+  offline: 6,
+  network: 7,
+  cache: 8,
+} as const;
+
+const USAGE = `Usage: krepis <command> [options]
+
+Commands:
+  init              fetch, verify and cache the kernel for this machine
+  info              show platform, target, cache root, cached versions and ABI
+  verify            re-hash every cached kernel (removes damaged ones)
+  cache ls          list cached versions and targets
+  cache prune       remove every version but ${VERSION}
+  cache clean       remove the whole cache
+
+Options:
+  --target <triple> a target other than this machine's (init)
+  --all             every target in the table (init)
+  --offline         use the cache only (also KREPIS_OFFLINE=1)
+  --json            print one JSON document on stdout
+  --mirror <url>    release host (also KREPIS_MIRROR)
+  --cache-dir <dir> cache root (also KREPIS_CACHE_DIR)
+  --trusted-key <k> extra minisign public key (also KREPIS_TRUSTED_KEY)
+  --verify full     re-hash cached files instead of the stamp check (init)
+`;
+
+/** Where the CLI writes. */
+export interface CliIo {
+  stdout: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
+  stderr: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args Command-line arguments (without the program name).
+ * @param io Where to write.
+ * @returns The exit code.
+ */
+export async function main(
+  args: string[],
+  io: CliIo = { stdout: Deno.stdout, stderr: Deno.stderr },
+): Promise<number> {
+  const encoder = new TextEncoder();
+  const out = (text: string) => io.stdout.writeSync(encoder.encode(text));
+  const err = (text: string) => io.stderr.writeSync(encoder.encode(text));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        target: { type: "string" },
+        all: { type: "boolean" },
+        offline: { type: "boolean" },
+        json: { type: "boolean" },
+        mirror: { type: "string" },
+        "cache-dir": { type: "string" },
+        "trusted-key": { type: "string", multiple: true },
+        verify: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    err(`Cannot parse the arguments: ${(error as Error).message}\nHint: run \`krepis --help\`\n`);
+    return EXIT_CODES.usage;
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) {
+    (values.help ? out : err)(USAGE);
+    return values.help ? EXIT_CODES.ok : EXIT_CODES.usage;
+  }
+  if (values.verify !== undefined && values.verify !== "full" && values.verify !== "stamp") {
+    err(`Cannot parse the arguments: --verify takes "full" or "stamp", not "${values.verify}"\n`);
+    return EXIT_CODES.usage;
+  }
+  const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
+  const json = values.json ?? false;
+  const options: InstallOptions = {
+    mirror: values.mirror,
+    cacheDir: values["cache-dir"],
+    offline: values.offline || undefined,
+    trustedKeys: values["trusted-key"]
+      ? [
+        ...values["trusted-key"],
+        ...(readEnv("KREPIS_TRUSTED_KEY") ? [readEnv("KREPIS_TRUSTED_KEY")!] : []),
+      ]
+      : undefined,
+    verify: values.verify as "full" | "stamp" | undefined,
+  };
+  const [command, sub] = positionals;
+  try {
+    switch (command) {
+      case "init":
+        return await init(options, values.target, values.all ?? false, json, io, out, err);
+      case "info":
+        return await info(options, json, out);
+      case "verify":
+        return await verify(options.cacheDir ?? cacheRoot(), json, out);
+      case "cache":
+        return await cache(sub, options.cacheDir ?? cacheRoot(), json, out, err);
+      default:
+        err(`Cannot run "${command}": no such command\nHint: run \`krepis --help\`\n`);
+        return EXIT_CODES.usage;
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const label = color ? "\x1b[31merror\x1b[0m" : "error";
+    if (json) out(`${JSON.stringify({ ok: false, error: message, code: exitCode(error) })}\n`);
+    err(`${label}: ${message}\n`);
+    return exitCode(error);
+  }
+}
+
+/** The exit code for a failure. */
+export function exitCode(error: unknown): number {
+  if (error instanceof UnsupportedPlatformError) return EXIT_CODES.unsupported;
+  if (error instanceof IntegrityError) return EXIT_CODES.integrity;
+  if (error instanceof AbiMismatchError) return EXIT_CODES.abi;
+  if (error instanceof OfflineError) return EXIT_CODES.offline;
+  const message = error instanceof Error ? error.message : "";
+  if (error instanceof Deno.errors.TimedOut || message.startsWith("Cannot download")) {
+    return EXIT_CODES.network;
+  }
+  if (
+    /^Cannot (use the cache directory|write to|create a temp file|move the kernel)/.test(message)
+  ) {
+    return EXIT_CODES.cache;
+  }
+  return EXIT_CODES.failure;
+}
+
+async function init(
+  options: InstallOptions,
+  triple: string | undefined,
+  all: boolean,
+  json: boolean,
+  io: CliIo,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Promise<number> {
+  if (triple && all) {
+    err("Cannot parse the arguments: --target and --all exclude each other\n");
+    return EXIT_CODES.usage;
+  }
+  const targets = all ? supportedTriples() : [triple ?? resolveTarget().triple];
+  const view = progressView(io.stderr, io.stderr.isTerminal(), json);
+  const results: (Installation | { target: string; error: string; code: number })[] = [];
+  let code: number = EXIT_CODES.ok;
+  for (const target of targets) {
+    const started = performance.now();
+    try {
+      const installed = await install({ ...options, target, onProgress: (p) => view.update(p) });
+      view.done();
+      results.push(installed);
+      if (!json) {
+        const ms = (performance.now() - started).toFixed(0);
+        out(
+          `${
+            installed.downloaded ? "installed" : "cached"
+          } ${installed.target.triple} ${installed.version} (${
+            formatBytes(installed.size)
+          }, sha256 ${installed.sha256}, ${installed.trust}${
+            installed.downloaded ? `, ${ms} ms` : ""
+          })\n  ${installed.path}\n`,
+        );
+      }
+    } catch (error) {
+      view.done();
+      if (!all) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      results.push({ target, error: message, code: exitCode(error) });
+      err(`error: ${message}\n`);
+      code = exitCode(error);
+    }
+  }
+  if (json) out(`${JSON.stringify({ ok: code === 0, installed: results }, null, 2)}\n`);
+  return code;
+}
+
+async function info(
+  options: InstallOptions,
+  json: boolean,
+  out: (text: string) => void,
+): Promise<number> {
+  const platform = currentPlatform();
+  let target: string | null = null;
+  let targetError: string | null = null;
+  try {
+    target = resolveTarget(platform).triple;
+  } catch (error) {
+    targetError = (error as Error).message.split("\n")[0];
+  }
+  const root = options.cacheDir ?? cacheRoot();
+  const cached = await listCache(root);
+  let kernel: Record<string, unknown> | null = null;
+  if (target) {
+    try {
+      const installed = await install({ ...options, offline: true });
+      using loaded = await load({ ...options, offline: true, path: installed.path });
+      kernel = {
+        path: installed.path,
+        sha256: installed.sha256,
+        trust: installed.trust,
+        abi: loaded.abi,
+      };
+    } catch (error) {
+      kernel = { error: (error as Error).message.split("\n")[0] };
+    }
+  }
+  const report = {
+    version: VERSION,
+    platform,
+    target,
+    targetError,
+    cacheRoot: root,
+    cached,
+    loaderAbi: LOADER_ABI,
+    kernel,
+  };
+  if (json) {
+    out(`${JSON.stringify(report, null, 2)}\n`);
+    return EXIT_CODES.ok;
+  }
+  const abi = kernel && "abi" in kernel ? kernel.abi as typeof LOADER_ABI : null;
+  out(
+    [
+      `krepis ${VERSION}`,
+      `platform     ${platform.os}/${platform.arch}${platform.libc ? ` (${platform.libc})` : ""}`,
+      `target       ${target ?? targetError}`,
+      `cache root   ${root}`,
+      `cached       ${
+        cached.length ? cached.map((c) => `${c.version}/${c.target}`).join(", ") : "(nothing)"
+      }`,
+      `loader ABI   ${LOADER_ABI.major}.${LOADER_ABI.minor} (${
+        LOADER_ABI.fingerprint.slice(0, 16)
+      }…)`,
+      `kernel       ${
+        abi
+          ? `ABI ${abi.major}.${abi.minor} verified (${(kernel!.path as string)})`
+          : `not available: ${(kernel?.error as string | undefined) ?? "no target"}`
+      }`,
+    ].join("\n") + "\n",
+  );
+  return EXIT_CODES.ok;
+}
+
+interface CacheEntry {
+  version: string;
+  target: string;
+  sha256: string;
+  file: string;
+  path: string;
+  size: number;
+}
+
+async function listCache(root: string): Promise<CacheEntry[]> {
+  const entries: CacheEntry[] = [];
+  for (const version of await dirs(root)) {
+    for (const target of await dirs(join(root, version))) {
+      for (const sha256 of await dirs(join(root, version, target))) {
+        for await (const file of Deno.readDir(join(root, version, target, sha256))) {
+          if (!file.isFile || file.name.endsWith(".stamp.json") || file.name.endsWith(".partial")) {
+            continue;
+          }
+          if (file.name.startsWith(".")) continue;
+          const path = join(root, version, target, sha256, file.name);
+          entries.push({
+            version,
+            target,
+            sha256,
+            file: file.name,
+            path,
+            size: (await Deno.stat(path)).size,
+          });
+        }
+      }
+    }
+  }
+  return entries;
+}
+
+async function dirs(path: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) if (entry.isDirectory) names.push(entry.name);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names.sort();
+}
+
+async function verify(root: string, json: boolean, out: (text: string) => void): Promise<number> {
+  const results = [];
+  for (const entry of await listCache(root)) {
+    const actual = await sha256File(entry.path);
+    const ok = actual === entry.sha256;
+    if (!ok) {
+      await Deno.remove(entry.path);
+      await Deno.remove(`${entry.path}.stamp.json`).catch(() => {});
+    }
+    results.push({ ...entry, ok, actual });
+    if (!json) {
+      out(
+        ok
+          ? `ok      ${entry.version}/${entry.target} ${entry.file}\n`
+          : `DAMAGED ${entry.version}/${entry.target} ${entry.file}: sha256 ${actual}, expected ${entry.sha256} (removed; run \`krepis init\`)\n`,
+      );
+    }
+  }
+  const bad = results.filter((r) => !r.ok).length;
+  if (json) out(`${JSON.stringify({ ok: bad === 0, checked: results }, null, 2)}\n`);
+  else out(`verified ${results.length} file(s), ${bad} damaged\n`);
+  return bad === 0 ? EXIT_CODES.ok : EXIT_CODES.integrity;
+}
+
+async function cache(
+  sub: string | undefined,
+  root: string,
+  json: boolean,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Promise<number> {
+  if (sub === "ls") {
+    const entries = await listCache(root);
+    if (json) out(`${JSON.stringify({ root, entries }, null, 2)}\n`);
+    else {
+      out(`${root}\n`);
+      for (const e of entries) {
+        out(`  ${e.version}  ${e.target}  ${formatBytes(e.size)}  ${e.sha256.slice(0, 16)}\n`);
+      }
+      if (entries.length === 0) out("  (empty)\n");
+    }
+    return EXIT_CODES.ok;
+  }
+  if (sub === "prune" || sub === "clean") {
+    const removed: string[] = [];
+    for (const version of await dirs(root)) {
+      if (sub === "prune" && version === VERSION) continue;
+      await makeWritable(join(root, version));
+      await Deno.remove(join(root, version), { recursive: true });
+      removed.push(version);
+    }
+    if (json) out(`${JSON.stringify({ root, removed })}\n`);
+    else {out(
+        removed.length
+          ? `removed ${removed.join(", ")} from ${root}\n`
+          : `nothing to remove in ${root}\n`,
+      );}
+    return EXIT_CODES.ok;
+  }
+  err(
+    `Cannot run "cache ${sub ?? ""}": expected ls, prune or clean\nHint: run \`krepis --help\`\n`,
+  );
+  return EXIT_CODES.usage;
+}
+
+/** On Windows a read-only file cannot be deleted: clear the flag first (POSIX needs nothing). */
+async function makeWritable(path: string): Promise<void> {
+  if (Deno.build.os !== "windows") return;
+  for await (const entry of Deno.readDir(path)) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory) await makeWritable(child);
+    else await Deno.chmod(child, 0o644).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,51 @@
+/**
+ * Test helper: runs the real `krepis` CLI (`deno run -A loader/cli.ts`) as a
+ * child process.
+ *
+ * @module
+ */
+
+import { REPO_ROOT } from "../tools/cargo_build.ts";
+
+/** What a CLI run printed and returned. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The command line that runs the CLI. */
+export const CLI = [Deno.execPath(), "run", "--allow-all", `${REPO_ROOT}/loader/cli.ts`];
+
+/** Environment for a CLI child: the given variables, and no kernel path override. */
+export function cliEnv(env: Record<string, string>): Record<string, string> {
+  return { KREPIS_KERNEL_PATH: "", KREPIS_OFFLINE: "", NO_COLOR: "1", ...env };
+}
+
+/** Runs the CLI to completion. */
+export async function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const output = await new Deno.Command(CLI[0], {
+    args: [...CLI.slice(1), ...args],
+    env: cliEnv(env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Starts the CLI without waiting. */
+export function spawnCli(args: string[], env: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command(CLI[0], {
+    args: [...CLI.slice(1), ...args],
+    env: cliEnv(env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}

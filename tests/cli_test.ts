@@ -1,0 +1,357 @@
+/**
+ * The `krepis` CLI as a user runs it (a child process) against a signed
+ * release on loopback: every command, the exit code of every failure class,
+ * and the process-level faults (concurrent installers, a killed installer,
+ * a full disk, an https → http redirect, proxies).
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { resolveTarget, VERSION } from "../loader/mod.ts";
+import { EXIT_CODES } from "../loader/cli.ts";
+import { partialBody, ReleaseHost } from "./_release_host.ts";
+import { releaseFixture } from "./_release_fixture.ts";
+import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
+
+const target = resolveTarget();
+const zst = `${target.file}.zst`;
+
+async function setup() {
+  const fixture = await releaseFixture();
+  const host = ReleaseHost.start(fixture.dir);
+  const cacheDir = await Deno.makeTempDir({ prefix: "krepis-cache-" });
+  const env = {
+    KREPIS_MIRROR: host.url,
+    KREPIS_CACHE_DIR: cacheDir,
+    KREPIS_TRUSTED_KEY: fixture.publicKey,
+  };
+  return {
+    fixture,
+    host,
+    cacheDir,
+    env,
+    entryDir: join(cacheDir, VERSION, target.triple, fixture.entry.sha256),
+    async [Symbol.asyncDispose]() {
+      await host.close();
+      await Deno.remove(cacheDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+function assertCannot(stderr: string) {
+  assert.match(stderr, /^error: Cannot [^\n]+\n(Hint: [^\n]+\n)?$/, stderr);
+}
+
+Deno.test("krepis init, info, verify and cache ls|prune|clean work end to end", async () => {
+  await using t = await setup();
+  const init = await runCli(["init"], t.env);
+  assert.equal(init.code, 0, init.stderr);
+  assert.match(
+    init.stderr,
+    new RegExp(`^downloading ${zst} \\(.*\\)\\ndownloaded ${zst} \\(.*\\)\\n$`),
+  );
+  assert.match(
+    init.stdout,
+    new RegExp(
+      `^installed ${target.triple} ${VERSION} \\(.*sha256 ${t.fixture.entry.sha256}, signature by key`,
+    ),
+  );
+
+  const again = await runCli(["init", "--json"], t.env);
+  const report = JSON.parse(again.stdout);
+  assert.equal(report.ok, true);
+  assert.equal(report.installed[0].downloaded, false);
+
+  const info = JSON.parse((await runCli(["info", "--json"], t.env)).stdout);
+  assert.equal(info.target, target.triple);
+  assert.equal(info.cacheRoot, t.cacheDir);
+  assert.deepEqual(info.kernel.abi, info.loaderAbi);
+  assert.equal(info.cached.length, 1);
+  const plainInfo = await runCli(["info"], t.env);
+  assert.match(plainInfo.stdout, /\nkernel {7}ABI \d+\.\d+ verified \(/);
+
+  assert.match((await runCli(["verify"], t.env)).stdout, /verified 1 file\(s\), 0 damaged\n$/);
+  assert.match(
+    (await runCli(["cache", "ls"], t.env)).stdout,
+    new RegExp(`${VERSION}  ${target.triple}`),
+  );
+
+  // A damaged file with its stamp intact: verify finds it (exit 4) and removes it.
+  const path = join(t.entryDir, target.file);
+  const stat = await Deno.stat(path);
+  await Deno.chmod(path, 0o644);
+  const bytes = await Deno.readFile(path);
+  bytes[100] ^= 1;
+  await Deno.writeFile(path, bytes);
+  await Deno.utime(path, stat.atime!, stat.mtime!);
+  const damaged = await runCli(["verify"], t.env);
+  assert.equal(damaged.code, EXIT_CODES.integrity);
+  assert.match(damaged.stdout, /DAMAGED .* \(removed; run `krepis init`\)/);
+  assert.equal((await runCli(["init"], t.env)).code, 0);
+
+  await Deno.mkdir(join(t.cacheDir, "0.0.1"));
+  assert.match((await runCli(["cache", "prune"], t.env)).stdout, /^removed 0\.0\.1 from /);
+  assert.match(
+    (await runCli(["cache", "clean"], t.env)).stdout,
+    new RegExp(`^removed ${VERSION.replaceAll(".", "\\.")} from `),
+  );
+  assert.deepEqual(JSON.parse((await runCli(["cache", "ls", "--json"], t.env)).stdout).entries, []);
+});
+
+Deno.test("krepis exits with the documented code for each failure class", async () => {
+  await using t = await setup();
+  const cases: [string, string[], Record<string, string>, number][] = [
+    ["usage", ["frobnicate"], {}, EXIT_CODES.usage],
+    [
+      "unsupported target",
+      ["init", "--target", "riscv64gc-unknown-linux-gnu"],
+      {},
+      EXIT_CODES.unsupported,
+    ],
+    ["integrity (untrusted key)", ["init"], { KREPIS_TRUSTED_KEY: "" }, EXIT_CODES.integrity],
+    ["offline miss", ["init", "--offline"], {}, EXIT_CODES.offline],
+    [
+      "network (nothing listening)",
+      ["init"],
+      { KREPIS_MIRROR: "http://127.0.0.1:9" },
+      EXIT_CODES.network,
+    ],
+  ];
+  for (const [what, args, env, code] of cases) {
+    const run = await runCli(args, { ...t.env, ...env });
+    assert.equal(run.code, code, `${what}: ${run.stderr}`);
+    if (code !== EXIT_CODES.usage) assertCannot(run.stderr);
+  }
+  await Deno.chmod(t.cacheDir, 0o777);
+  const unsafe = await runCli(["init"], t.env);
+  assert.equal(unsafe.code, EXIT_CODES.cache, unsafe.stderr);
+  assertCannot(unsafe.stderr);
+});
+
+Deno.test("krepis init --all warms every target the release has and reports the rest", async () => {
+  await using t = await setup();
+  const run = await runCli(["init", "--all", "--json"], t.env);
+  assert.equal(
+    run.code,
+    EXIT_CODES.unsupported,
+    "the fixture release ships only this machine's target",
+  );
+  const report = JSON.parse(run.stdout);
+  assert.equal(report.installed.length, 6);
+  assert.equal(report.installed.filter((r: { sha256?: string }) => r.sha256).length, 1);
+});
+
+Deno.test("8 processes installing at once on a cold cache download once and agree", async () => {
+  await using t = await setup();
+  const children = Array.from({ length: 8 }, () => spawnCli(["init", "--json"], t.env));
+  const runs = await Promise.all(children.map((child) => child.output()));
+  const paths = runs.map((run) => {
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    return JSON.parse(new TextDecoder().decode(run.stdout)).installed[0].path;
+  });
+  assert.equal(new Set(paths).size, 1);
+  assert.equal(t.host.requestsFor(zst).length, 1, "the library was downloaded once");
+  assert.equal(
+    t.host.bytesSent -
+      (await manifestBytes(t.fixture.versionDir)) * t.host.requestsFor("manifest.json").length,
+    t.fixture.entry.compressed.zstd!.size,
+  );
+});
+
+async function manifestBytes(dir: string) {
+  return (await Deno.stat(`${dir}/manifest.json`)).size +
+    (await Deno.stat(`${dir}/manifest.json.minisig`)).size;
+}
+
+Deno.test("an installer killed mid-download leaves nothing half-written; the next run resumes", async () => {
+  await using t = await setup();
+  const release = new AbortController();
+  const half = Math.floor(t.fixture.entry.compressed.zstd!.size / 2);
+  t.host.fault = ({ file, body, count }) =>
+    file === zst && count === 0
+      ? new Response(partialBody(body!.slice(0, half), "stall", release.signal))
+      : undefined;
+  const child = spawnCli(["init"], t.env);
+  const partial = join(t.entryDir, `${target.file}.zstd.partial`);
+  for (let i = 0; i < 200; i++) {
+    const size = await Deno.stat(partial).then((s) => s.size, () => 0);
+    if (size === half) break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  child.kill("SIGKILL");
+  const killed = await child.output();
+  release.abort();
+  assert.notEqual(killed.code, 0);
+  assert.equal((await Deno.stat(partial)).size, half);
+  assert.ok(!(await exists(join(t.entryDir, target.file))), "no file at the final path");
+
+  const next = await runCli(["init", "--json"], t.env);
+  assert.equal(next.code, 0, next.stderr);
+  assert.deepEqual(t.host.requestsFor(zst).map((r) => r.range), [null, `bytes=${half}-`]);
+  const names = [...Deno.readDirSync(t.entryDir)].map((e) => e.name).sort();
+  assert.deepEqual(names, [target.file, `${target.file}.stamp.json`]);
+});
+
+Deno.test("a disk that fills up: clear error, temp file removed, no retry loop", async () => {
+  await using t = await setup();
+  const zstdSize = t.fixture.entry.compressed.zstd!.size;
+  // Room for the compressed download, not for the library it unpacks to.
+  const sizeKiB = Math.ceil((zstdSize + 256 * 1024) / 1024);
+  assert.ok(sizeKiB * 1024 < zstdSize + t.fixture.entry.size);
+  const mount = await Deno.makeTempDir({ prefix: "krepis-tmpfs-" });
+  const cache = join(mount, "cache");
+  const env = cliEnv({ ...t.env, KREPIS_CACHE_DIR: cache });
+  const script = [
+    `mount -t tmpfs -o size=${sizeKiB}k,mode=0700 tmpfs '${mount}'`,
+    `${CLI.map((a) => `'${a}'`).join(" ")} init; echo "exit=$?"`,
+    `find '${cache}' -type f | sort`,
+  ].join(" && ");
+  // A private mount namespace: the tmpfs vanishes with the shell.
+  const output = await new Deno.Command("unshare", {
+    args: ["--mount", "--propagation", "private", "sh", "-c", script],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  await Deno.remove(mount, { recursive: true });
+  assert.ok(output.success, `unshare/mount failed (root or user namespaces needed): ${stderr}`);
+  assert.match(stdout, new RegExp(`exit=${EXIT_CODES.cache}\\n`));
+  assert.match(
+    stderr,
+    /^error: Cannot write to .*: the disk is full\nHint: free some space or point KREPIS_CACHE_DIR/m,
+  );
+  const files = stdout.split("\n").filter((l) => l.startsWith("/"));
+  assert.deepEqual(
+    files.filter((f) => f.endsWith(".tmp") || f.endsWith(target.file) || f.endsWith(".partial")),
+    [],
+    files.join("\n"),
+  );
+  assert.equal(t.host.requestsFor(zst).length, 1, "a full disk is not retried");
+});
+
+Deno.test("a redirect from https to http is refused (real TLS on loopback)", async () => {
+  await using t = await setup();
+  const dir = await Deno.makeTempDir();
+  try {
+    // A CA and a leaf certificate for 127.0.0.1 (rustls refuses a CA as end entity).
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    await Deno.writeTextFile(
+      `${dir}/leaf.ext`,
+      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    );
+    for (
+      const args of [
+        [
+          "req",
+          "-x509",
+          ...ec,
+          "-days",
+          "1",
+          "-subj",
+          "/CN=krepis test CA",
+          "-keyout",
+          `${dir}/ca.key`,
+          "-out",
+          `${dir}/ca.pem`,
+        ],
+        [
+          "req",
+          ...ec,
+          "-subj",
+          "/CN=127.0.0.1",
+          "-keyout",
+          `${dir}/key.pem`,
+          "-out",
+          `${dir}/leaf.csr`,
+        ],
+        [
+          "x509",
+          "-req",
+          "-in",
+          `${dir}/leaf.csr`,
+          "-CA",
+          `${dir}/ca.pem`,
+          "-CAkey",
+          `${dir}/ca.key`,
+          "-CAcreateserial",
+          "-days",
+          "1",
+          "-extfile",
+          `${dir}/leaf.ext`,
+          "-out",
+          `${dir}/cert.pem`,
+        ],
+      ]
+    ) {
+      const openssl = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
+        .output();
+      assert.ok(openssl.success, new TextDecoder().decode(openssl.stderr));
+    }
+    const tls = Deno.serve(
+      {
+        hostname: "127.0.0.1",
+        port: 0,
+        cert: Deno.readTextFileSync(`${dir}/cert.pem`),
+        key: Deno.readTextFileSync(`${dir}/key.pem`),
+        onListen: () => {},
+      },
+      async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path.endsWith(".zst")) return Response.redirect(`${t.host.url}${path}`, 302);
+        return await fetch(`${t.host.url}${path}`);
+      },
+    );
+    try {
+      const https = `https://127.0.0.1:${tls.addr.port}`;
+      const refused = await runCli(["init"], {
+        ...t.env,
+        KREPIS_MIRROR: https,
+        DENO_CERT: `${dir}/ca.pem`,
+      });
+      assert.equal(refused.code, EXIT_CODES.network, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /^error: Cannot download https:\/\/127\.0\.0\.1:\d+\/.*\.zst: it redirects from https to http:/,
+      );
+      assert.equal(t.host.requestsFor(zst).length, 0, "the http target was never contacted");
+    } finally {
+      await tls.shutdown();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("HTTP_PROXY is used for the release host, and NO_PROXY bypasses it", async () => {
+  await using t = await setup();
+  const proxied: string[] = [];
+  const proxy = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      proxied.push(request.url);
+      return await fetch(request.url, { headers: request.headers });
+    },
+  );
+  try {
+    const viaProxy = { ...t.env, HTTP_PROXY: `http://127.0.0.1:${proxy.addr.port}`, NO_PROXY: "" };
+    const run = await runCli(["init"], viaProxy);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(
+      proxied.some((url) => url.endsWith(`/${zst}`)),
+      `the proxy saw: ${proxied.join(", ")}`,
+    );
+    await Deno.remove(t.cacheDir, { recursive: true });
+    proxied.length = 0;
+    const bypass = await runCli(["init"], { ...viaProxy, NO_PROXY: "127.0.0.1" });
+    assert.equal(bypass.code, 0, bypass.stderr);
+    assert.deepEqual(proxied, []);
+  } finally {
+    await proxy.shutdown();
+  }
+});
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
