@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveTarget, VERSION } from "../loader/mod.ts";
 import { EXIT_CODES } from "../loader/cli.ts";
-import { partialBody, ReleaseHost } from "./_release_host.ts";
+import { ReleaseHost } from "../release/serve_dir.ts";
+import { partialBody } from "./_partial_body.ts";
 import { releaseFixture } from "./_release_fixture.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
 

@@ -18,7 +18,8 @@ import {
   VERSION,
 } from "../loader/mod.ts";
 import { signMinisign } from "../release/minisign_sign.ts";
-import { partialBody, ReleaseHost } from "./_release_host.ts";
+import { ReleaseHost } from "../release/serve_dir.ts";
+import { partialBody } from "./_partial_body.ts";
 import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
 import { withEnv } from "./_env.ts";
 

@@ -15,7 +15,7 @@ import {
   UnsupportedPlatformError,
   VERSION,
 } from "../loader/mod.ts";
-import { ReleaseHost } from "./_release_host.ts";
+import { ReleaseHost } from "../release/serve_dir.ts";
 import { releaseFixture } from "./_release_fixture.ts";
 import { withEnv } from "./_env.ts";
 

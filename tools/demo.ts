@@ -1,33 +1,113 @@
 /**
- * `deno task demo`: builds the kernel for this machine (release profile),
- * loads it through the loader, and prints its build info and the ABI the
- * loader verified.
+ * `deno task demo [--out <dir>]`: the whole distribution flow on this
+ * machine, with embedded defaults.
+ *
+ * 1. builds the kernel for this machine (release profile);
+ * 2. writes a signed release directory with a throwaway key (mirror layout:
+ *    `<dir>/v<version>/…`, plus the public key as `<dir>/key.pub`);
+ * 3. serves it on loopback;
+ * 4. runs `krepis init` against it (a child process, into a fresh cache);
+ * 5. `load()`s the kernel from that cache and prints its build info, the
+ *    verified hash and ABI, and timings.
+ *
+ * With `--out <dir>` the release directory and key are kept for inspection
+ * (`minisign -Vm <dir>/v<version>/manifest.json -p <dir>/key.pub`).
  *
  * @module
  */
 
-import { cargoBuild } from "./cargo_build.ts";
-import { load, LOADER_ABI } from "../loader/mod.ts";
+import { parseArgs } from "node:util";
+import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
+import { load, LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
+import {
+  generateSigningKey,
+  keyId,
+  publicKeyBase64,
+  publicKeyFile,
+} from "../release/minisign_sign.ts";
+import { writeRelease } from "../release/write_release.ts";
+import { ReleaseHost } from "../release/serve_dir.ts";
+
+const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+const ms = (from: number) => `${(performance.now() - from).toFixed(0)} ms`;
+const step = (text: string) => console.log(`\n> ${text}`);
 
 const started = performance.now();
+step("build the kernel for this machine");
 const { library } = await cargoBuild({ profile: "release" });
-const built = performance.now();
-using kernel = await load({ path: library });
-const loaded = performance.now();
-const info = kernel.buildInfo();
-const echoed = new TextDecoder().decode(kernel.echo(new TextEncoder().encode("hello, kernel")));
+const buildTime = ms(started);
 
-const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;
-console.log(`
+step("write a signed release directory (throwaway key)");
+const releaseDir = values.out ?? await Deno.makeTempDir({ prefix: "krepis-demo-release-" });
+const key = await generateSigningKey();
+const target = resolveTarget();
+const manifest = await writeRelease({
+  outDir: releaseDir,
+  version: VERSION,
+  abi: { ...LOADER_ABI },
+  artifacts: [{ triple: target.triple, library }],
+  key,
+});
+await Deno.writeTextFile(`${releaseDir}/key.pub`, publicKeyFile(key));
+for await (const entry of Deno.readDir(`${releaseDir}/v${VERSION}`)) {
+  console.log(`  v${VERSION}/${entry.name}`);
+}
+
+step("serve it on loopback");
+const host = ReleaseHost.start(releaseDir);
+console.log(`  KREPIS_MIRROR=${host.url}`);
+const cacheDir = await Deno.makeTempDir({ prefix: "krepis-demo-cache-" });
+const env = {
+  KREPIS_MIRROR: host.url,
+  KREPIS_CACHE_DIR: cacheDir,
+  KREPIS_TRUSTED_KEY: publicKeyBase64(key),
+  KREPIS_KERNEL_PATH: "",
+};
+
+try {
+  step("krepis init");
+  const initStarted = performance.now();
+  const init = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${REPO_ROOT}/loader/cli.ts`, "init"],
+    env,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!init.success) {
+    throw new Error(`Cannot finish the demo: krepis init exited with ${init.code}`);
+  }
+  const initTime = ms(initStarted);
+
+  step("load() from the cache");
+  const loadStarted = performance.now();
+  using kernel = await load({
+    cacheDir,
+    mirror: host.url,
+    trustedKeys: [publicKeyBase64(key)],
+    path: undefined,
+  });
+  const loadTime = ms(loadStarted);
+  const info = kernel.buildInfo();
+  console.log(`
 krepis ${kernel.version}
   library      ${kernel.path}
+  sha256       ${manifest.targets[0].sha256} (verified against the signed manifest)
+  signed by    key ${keyId(key)} (throwaway)
   ABI verified ${kernel.abi.major}.${kernel.abi.minor} (loader needs ${LOADER_ABI.major}.${LOADER_ABI.minor})
   fingerprint  ${kernel.abi.fingerprint}
   target       ${info.target}
   profile      ${info.profile}
   rustc        ${info.rustc}
   git commit   ${info.gitCommit}
-  features     ${info.features.length ? info.features.join(", ") : "(none)"}
-  echo         ${JSON.stringify(echoed)}
-  timings      build ${ms(started, built)}, load + ABI check ${ms(built, loaded)}
-`);
+  timings      build ${buildTime}, krepis init ${initTime} (whole process), load() ${loadTime}
+  served       ${host.served.length} requests, ${host.bytesSent} bytes`);
+  if (values.out) {
+    console.log(`\nkept ${releaseDir} (mirror layout) and ${releaseDir}/key.pub`);
+    console.log(`  minisign -Vm ${releaseDir}/v${VERSION}/manifest.json -p ${releaseDir}/key.pub`);
+    console.log(`  (cd ${releaseDir}/v${VERSION} && sha256sum -c SHA256SUMS)`);
+  }
+} finally {
+  await host.close();
+  await Deno.remove(cacheDir, { recursive: true });
+  if (!values.out) await Deno.remove(releaseDir, { recursive: true });
+}

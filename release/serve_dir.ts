@@ -1,7 +1,8 @@
 /**
- * Test helper: a release host on loopback (Deno.serve) that serves a mirror
- * directory (`<dir>/v<version>/<file>`) with Range support, records every
- * request, and lets a test inject a fault into any answer.
+ * Serves a mirror directory (`<dir>/v<version>/<file>`) on loopback with
+ * Range support, as a release host would: used by `deno task demo`, the
+ * benchmarks and the tests. It records every request and lets a test inject
+ * a fault into any answer.
  *
  * @module
  */
@@ -106,31 +107,4 @@ export class ReleaseHost {
     this.bytesSent += body.length;
     return new Response(body, { status: 200 });
   }
-}
-
-/**
- * A body that sends `bytes`, then either ends early (`"close"`: the
- * connection drops) or stalls (`"stall"`: sends nothing more until `signal`).
- */
-export function partialBody(
-  bytes: Uint8Array,
-  then: "close" | "stall",
-  signal?: AbortSignal,
-): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(controller) {
-      controller.enqueue(bytes);
-      const end = () => {
-        try {
-          if (then === "close") controller.error(new Error("connection dropped by the test host"));
-          else controller.close();
-        } catch {
-          // the client already went away
-        }
-      };
-      // Let the first bytes reach the client before the connection drops.
-      if (then === "close") setTimeout(end, 50);
-      else signal?.addEventListener("abort", end);
-    },
-  });
 }
