@@ -10,7 +10,7 @@ import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
 
 const { library } = await cargoBuild({ profile: "release" });
 const output = await new Deno.Command(Deno.execPath(), {
-  args: ["bench", "--allow-all", "--json", `${REPO_ROOT}/bench/`],
+  args: ["bench", "--allow-all", "--json", `${REPO_ROOT}/bench/ffi_bench.ts`],
   env: { KREPIS_BENCH_KERNEL: library },
   stdout: "piped",
   stderr: "inherit",
@@ -46,3 +46,10 @@ for (const [group, benches] of groups) {
     );
   }
 }
+
+const distribution = await new Deno.Command(Deno.execPath(), {
+  args: ["run", "--allow-all", `${REPO_ROOT}/bench/distribution.ts`, library],
+  stdout: "inherit",
+  stderr: "inherit",
+}).output();
+if (!distribution.success) Deno.exit(1);

@@ -14,8 +14,7 @@
  * renamed. An installed file is never written in place.
  */
 
-import { dirname, join } from "node:path";
-import { sha256File } from "./_hash.ts";
+import { basename, dirname, join } from "./_path.ts";
 
 /** The paths of one cache entry. */
 export interface EntryPaths {
@@ -121,7 +120,7 @@ export async function createTemp(finalPath: string): Promise<TempFile> {
   const suffix = crypto.getRandomValues(new Uint32Array(2)).join("-");
   const path = join(
     dirname(finalPath),
-    `.${finalPath.split(/[\\/]/).pop()}.${Deno.pid}-${suffix}.tmp`,
+    `.${basename(finalPath)}.${Deno.pid}-${suffix}.tmp`,
   );
   const file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
   return { path, file };
@@ -222,6 +221,8 @@ export async function isCachedValid(
         stamp.mtimeMs === (info.mtime?.getTime() ?? 0) && stamp.ino === info.ino;
     }
   }
+  // node:crypto is loaded only for a full check (it is slow to start).
+  const { sha256File } = await import("./_hash.ts");
   return await sha256File(paths.file) === expected.sha256;
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./_path.ts";
 import denoJson from "./deno.json" with { type: "json" };
 import {
   AbiMismatchError,
@@ -41,7 +41,7 @@ import {
   writeAtomic,
   writeStamp,
 } from "./_cache.ts";
-import { type Candidate, DiskError, downloadVerified, type Progress } from "./_download.ts";
+import type { Candidate, Progress, Tuning } from "./_download.ts";
 
 export type { Progress } from "./_download.ts";
 export type { PinnedChecksums, PinnedFile } from "./_pinned.ts";
@@ -442,11 +442,13 @@ async function fetchLibrary(
   base: URL,
   entry: ManifestTarget,
   finalPath: string,
-  tuning: Parameters<typeof downloadVerified>[4],
+  tuning: Tuning,
   onProgress: (progress: Progress) => void,
 ): Promise<string> {
+  // The download machinery (node:zlib, node:crypto) loads only on this cold path.
+  const { DiskError, downloadVerified, HAS_ZSTD } = await import("./_download.ts");
   const candidates: Candidate[] = [];
-  if (typeof zlibHasZstd === "boolean" ? zlibHasZstd : true) {
+  if (HAS_ZSTD) {
     const zstd = entry.compressed.zstd;
     if (zstd) {
       candidates.push({
@@ -502,5 +504,3 @@ async function fetchLibrary(
   }
   throw new Error("unreachable");
 }
-
-const zlibHasZstd: boolean = true;

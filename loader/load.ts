@@ -4,7 +4,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { absolute } from "./_path.ts";
 import { install, type InstallOptions } from "./install.ts";
 import { readEnv } from "./_env.ts";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
@@ -69,7 +69,7 @@ export async function load(options: LoadOptions = {}): Promise<Kernel> {
   const given = options.path ?? readEnv("KREPIS_KERNEL_PATH") ?? (await install(options)).path;
   // An absolute path: a bare file name would make the OS search its library
   // path and could open some other file.
-  const path = resolve(given);
+  const path = absolute(given);
   try {
     await Deno.stat(path);
   } catch (error) {

@@ -15,7 +15,6 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { IntegrityError } from "./errors.ts";
 
 /** A minisign public key. */
@@ -156,5 +155,8 @@ function keyIdHex(bytes: Uint8Array): string {
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> | null {
   if (!BASE64.test(text) || text.length % 4 !== 0) return null;
-  return new Uint8Array(Buffer.from(text, "base64"));
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
