@@ -54,7 +54,8 @@ const steps: Step[] = [
     },
   },
   {
-    name: "deno test --doc (loader, ABI variants, C/Python clients, versions, codegen)",
+    name:
+      "deno test --doc (loader, ABI variants, C/Python clients, versions, codegen, install, faults, CLI, demo)",
     run: () =>
       command(deno, ["test", "--allow-all", "--doc"], {
         env: { KREPIS_TEST_KERNEL: kernel, KREPIS_KERNEL_PATH: kernel },
