@@ -7,8 +7,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import zlib from "node:zlib";
 import {
   formatManifest,
   type Manifest,
@@ -17,6 +15,7 @@ import {
 } from "../loader/manifest.ts";
 import { targetByTriple } from "../loader/platform.ts";
 import { type SigningKey, signMinisign } from "./minisign_sign.ts";
+import { packArtifact, sha256Hex } from "./pack_artifact.ts";
 
 /** One built library to publish. */
 export interface ReleaseArtifact {
@@ -58,24 +57,12 @@ export async function writeRelease(options: WriteReleaseOptions): Promise<Manife
   };
   const targets: ManifestTarget[] = [];
   for (const artifact of options.artifacts) {
-    const info = targetByTriple(artifact.triple);
-    const bytes = await Deno.readFile(artifact.library);
-    const raw = await put(info.file, bytes);
-    const zstd = await put(
-      `${info.file}.zst`,
-      zlib.zstdCompressSync(bytes, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 19 } }),
+    const packed = packArtifact(
+      await Deno.readFile(artifact.library),
+      targetByTriple(artifact.triple),
     );
-    const gzip = await put(`${info.file}.gz`, zlib.gzipSync(bytes, { level: 9 }));
-    targets.push({
-      triple: info.triple,
-      os: info.os,
-      arch: info.arch,
-      libc: info.libc,
-      file: raw.file,
-      size: raw.size,
-      sha256: raw.sha256,
-      compressed: { zstd, gzip },
-    });
+    for (const file of packed.files) await put(file.name, file.bytes);
+    targets.push(packed.entry);
   }
   const manifest: Manifest = {
     schema: MANIFEST_SCHEMA_VERSION,
@@ -98,8 +85,4 @@ export async function writeRelease(options: WriteReleaseOptions): Promise<Manife
     sums.map(([hash, name]) => `${hash}  ${name}\n`).join(""),
   );
   return manifest;
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
 }

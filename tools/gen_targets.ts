@@ -6,46 +6,7 @@
  * @module
  */
 
-/** One row of matrix/targets.json. */
-export interface TargetRow {
-  triple: string;
-  os: "linux" | "darwin" | "windows";
-  arch: "x86_64" | "aarch64";
-  libc: "gnu" | null;
-  file: string;
-  runner: string;
-  tool: string;
-  glibcFloor: string | null;
-}
-
-/**
- * Reads and checks the target table.
- *
- * @param text The text of matrix/targets.json.
- * @returns The rows.
- * @throws {Error} When a row lacks a field or names a file without its triple.
- */
-export function parseTargetTable(text: string): TargetRow[] {
-  const rows = (JSON.parse(text) as { targets: TargetRow[] }).targets;
-  const triples = new Set<string>();
-  for (const row of rows) {
-    for (const key of ["triple", "os", "arch", "file", "runner", "tool"] as const) {
-      if (typeof row[key] !== "string" || row[key] === "") {
-        throw new Error(`Cannot read matrix/targets.json: ${row.triple ?? "a row"} has no ${key}`);
-      }
-    }
-    if (!row.file.includes(row.triple) || !/^[A-Za-z0-9._-]+$/.test(row.file)) {
-      throw new Error(
-        `Cannot read matrix/targets.json: file ${row.file} must be a plain name containing ${row.triple}`,
-      );
-    }
-    if (triples.has(row.triple)) {
-      throw new Error(`Cannot read matrix/targets.json: ${row.triple} twice`);
-    }
-    triples.add(row.triple);
-  }
-  return rows;
-}
+import { parseTargetTable } from "../matrix/targets.ts";
 
 /**
  * Renders the text of `loader/_targets.ts` (unformatted; `deno fmt` it).
