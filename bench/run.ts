@@ -6,9 +6,12 @@
  * @module
  */
 
-import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { buildTarget } from "../matrix/build.ts";
+import { loadTargetTable, targetRow } from "../matrix/targets.ts";
+import { resolveTarget } from "../loader/mod.ts";
 
-const { library } = await cargoBuild({ profile: "release" });
+const { library } = await buildTarget(targetRow(await loadTargetTable(), resolveTarget().triple));
 const output = await new Deno.Command(Deno.execPath(), {
   args: ["bench", "--allow-all", "--json", `${REPO_ROOT}/bench/ffi_bench.ts`],
   env: { KREPIS_BENCH_KERNEL: library },

@@ -17,7 +17,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
+import { REPO_ROOT } from "./cargo_build.ts";
+import { buildTarget } from "../matrix/build.ts";
+import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 import { load, LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import {
   generateSigningKey,
@@ -34,7 +36,9 @@ const step = (text: string) => console.log(`\n> ${text}`);
 
 const started = performance.now();
 step("build the kernel for this machine");
-const { library } = await cargoBuild({ profile: "release" });
+// The same build CI ships: the table's tool (cargo-zigbuild with the glibc
+// floor on Linux), post-build checks, dist/<triple>/.
+const { library } = await buildTarget(targetRow(await loadTargetTable(), resolveTarget().triple));
 const buildTime = ms(started);
 
 step("write a signed release directory (throwaway key)");
