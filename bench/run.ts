@@ -56,3 +56,10 @@ const distribution = await new Deno.Command(Deno.execPath(), {
   stderr: "inherit",
 }).output();
 if (!distribution.success) Deno.exit(1);
+
+const build = await new Deno.Command(Deno.execPath(), {
+  args: ["run", "--allow-all", `${REPO_ROOT}/bench/build.ts`, library],
+  stdout: "inherit",
+  stderr: "inherit",
+}).output();
+if (!build.success) Deno.exit(1);

@@ -82,3 +82,16 @@ async function expandMember(root: string, pattern: string): Promise<string[]> {
   }
   return dirs.sort();
 }
+
+if (import.meta.main) {
+  const { parseArgs } = await import("node:util");
+  const { values } = parseArgs({ args: Deno.args, options: { tag: { type: "string" } } });
+  const copies = await collectVersions();
+  if (values.tag) copies.push({ source: "the tag", version: values.tag.replace(/^v/, "") });
+  for (const copy of copies) console.log(`${copy.version.padEnd(12)} ${copy.source}`);
+  const problem = describeDisagreement(copies);
+  if (problem) {
+    console.error(problem);
+    Deno.exit(1);
+  }
+}
