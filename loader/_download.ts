@@ -124,6 +124,15 @@ async function attemptOnce(
   await out.seek(0, Deno.SeekMode.Start);
   let have = await usablePartialSize(partialPath, candidate.size);
   let sink = new Sink(candidate, raw, out);
+  /** Drops the partial and anything written, to start from byte 0. */
+  const restart = async () => {
+    await sink.abandon();
+    await Deno.remove(partialPath).catch(() => {});
+    have = 0;
+    await out.truncate(0);
+    await out.seek(0, Deno.SeekMode.Start);
+    sink = new Sink(candidate, raw, out);
+  };
   if (have > 0) await replay(partialPath, sink);
   if (have === candidate.size) {
     // A complete partial from an earlier run: use it only if it verifies.
@@ -131,12 +140,7 @@ async function attemptOnce(
       onProgress({ file: name, received: have, total: candidate.size });
       return await sink.finish();
     }
-    await sink.abandon();
-    await Deno.remove(partialPath);
-    have = 0;
-    await out.truncate(0);
-    await out.seek(0, Deno.SeekMode.Start);
-    sink = new Sink(candidate, raw, out);
+    await restart();
   }
 
   const controller = new AbortController();
@@ -164,12 +168,7 @@ async function attemptOnce(
     (response.headers.get("content-range") ?? "").startsWith(`bytes ${have}-`);
   if (!resumed && have > 0) {
     // The server ignored (or garbled) our Range: start over from byte 0.
-    await sink.abandon();
-    await Deno.remove(partialPath).catch(() => {});
-    have = 0;
-    await out.truncate(0);
-    await out.seek(0, Deno.SeekMode.Start);
-    sink = new Sink(candidate, raw, out);
+    await restart();
   }
   const announced = Number(response.headers.get("content-length") ?? NaN);
   if (Number.isFinite(announced) && have + announced > candidate.size) {

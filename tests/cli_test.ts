@@ -9,35 +9,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveTarget, VERSION } from "../loader/mod.ts";
 import { EXIT_CODES } from "../loader/cli.ts";
-import { ReleaseHost } from "../release/serve_dir.ts";
 import { partialBody } from "./_partial_body.ts";
-import { releaseFixture } from "./_release_fixture.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
+import { hostedRelease } from "./_hosted_release.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
 
-async function setup() {
-  const fixture = await releaseFixture();
-  const host = ReleaseHost.start(fixture.dir);
-  const cacheDir = await Deno.makeTempDir({ prefix: "krepis-cache-" });
-  const env = {
-    KREPIS_MIRROR: host.url,
-    KREPIS_CACHE_DIR: cacheDir,
-    KREPIS_TRUSTED_KEY: fixture.publicKey,
-  };
-  return {
-    fixture,
-    host,
-    cacheDir,
-    env,
-    entryDir: join(cacheDir, VERSION, target.triple, fixture.entry.sha256),
-    async [Symbol.asyncDispose]() {
-      await host.close();
-      await Deno.remove(cacheDir, { recursive: true }).catch(() => {});
-    },
-  };
-}
+const setup = hostedRelease;
 
 function assertCannot(stderr: string) {
   assert.match(stderr, /^error: Cannot [^\n]+\n(Hint: [^\n]+\n)?$/, stderr);

@@ -9,7 +9,6 @@ import { join } from "node:path";
 import {
   formatManifest,
   install,
-  type InstallOptions,
   IntegrityError,
   load,
   parseManifest,
@@ -18,41 +17,15 @@ import {
   VERSION,
 } from "../loader/mod.ts";
 import { signMinisign } from "../release/minisign_sign.ts";
-import { ReleaseHost } from "../release/serve_dir.ts";
 import { partialBody } from "./_partial_body.ts";
 import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
+import { hostedRelease } from "./_hosted_release.ts";
 import { withEnv } from "./_env.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
 
-async function setup() {
-  const fixture = await releaseFixture();
-  const host = ReleaseHost.start(fixture.dir);
-  const cacheDir = await Deno.makeTempDir({ prefix: "krepis-cache-" });
-  const options: InstallOptions = {
-    mirror: host.url,
-    cacheDir,
-    trustedKeys: [fixture.publicKey],
-    attempts: 3,
-    retryDelayMs: 1,
-    connectTimeoutMs: 2000,
-    idleTimeoutMs: 300,
-  };
-  const entryDir = join(cacheDir, VERSION, target.triple, fixture.entry.sha256);
-  return {
-    fixture,
-    host,
-    cacheDir,
-    options,
-    entryDir,
-    finalPath: join(entryDir, target.file),
-    async [Symbol.asyncDispose]() {
-      await host.close();
-      await Deno.remove(cacheDir, { recursive: true });
-    },
-  };
-}
+const setup = hostedRelease;
 
 /** Every file under `dir`, relative. */
 function walk(dir: string, prefix = ""): string[] {

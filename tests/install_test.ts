@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
   install,
-  type InstallOptions,
   IntegrityError,
   load,
   OfflineError,
@@ -15,36 +14,12 @@ import {
   UnsupportedPlatformError,
   VERSION,
 } from "../loader/mod.ts";
-import { ReleaseHost } from "../release/serve_dir.ts";
-import { releaseFixture } from "./_release_fixture.ts";
 import { withEnv } from "./_env.ts";
+import { hostedRelease } from "./_hosted_release.ts";
 
 const target = resolveTarget();
 
-async function setup() {
-  const fixture = await releaseFixture();
-  const host = ReleaseHost.start(fixture.dir);
-  const cacheDir = await Deno.makeTempDir({ prefix: "krepis-cache-" });
-  const options: InstallOptions = {
-    mirror: host.url,
-    cacheDir,
-    trustedKeys: [fixture.publicKey],
-    attempts: 3,
-    retryDelayMs: 1,
-    connectTimeoutMs: 2000,
-    idleTimeoutMs: 1000,
-  };
-  return {
-    fixture,
-    host,
-    cacheDir,
-    options,
-    async [Symbol.asyncDispose]() {
-      await host.close();
-      await Deno.remove(cacheDir, { recursive: true });
-    },
-  };
-}
+const setup = hostedRelease;
 
 Deno.test("install() fetches the zstd copy, verifies it and caches it read-only", async () => {
   await using t = await setup();
