@@ -67,6 +67,16 @@ function flipped(bytes: Uint8Array, at = Math.floor(bytes.length / 2)): Uint8Arr
   return copy;
 }
 
+/** A fault hook that serves another (signed) manifest and its signature. */
+function serving(other: { bytes: Uint8Array<ArrayBuffer>; signature: string }) {
+  return ({ file }: { file: string }) =>
+    file === "manifest.json"
+      ? new Response(other.bytes)
+      : file === "manifest.json.minisig"
+      ? new Response(other.signature)
+      : undefined;
+}
+
 async function signedManifest(fixture: ReleaseFixture, edit: (m: Record<string, unknown>) => void) {
   const manifest = JSON.parse(await Deno.readTextFile(`${fixture.versionDir}/manifest.json`));
   edit(manifest);
@@ -97,12 +107,7 @@ Deno.test("fault: another target's file served under this name is refused", asyn
 Deno.test("fault: another version's manifest under v<version>/ is refused", async () => {
   await using t = await setup();
   const other = await signedManifest(t.fixture, (m) => (m.version = "0.0.9"));
-  t.host.fault = ({ file }) =>
-    file === "manifest.json"
-      ? new Response(other.bytes)
-      : file === "manifest.json.minisig"
-      ? new Response(other.signature)
-      : undefined;
+  t.host.fault = serving(other);
   await assertIntegrity(install(t.options), /: it describes version 0\.0\.9, not /);
   assertNothingCached(t.cacheDir);
 });
@@ -341,12 +346,7 @@ Deno.test("fault: a manifest with a bad signature is refused", async () => {
 Deno.test("fault: a signed manifest without this target is a clear UnsupportedPlatformError", async () => {
   await using t = await setup();
   const other = await signedManifest(t.fixture, (m) => (m.targets = []));
-  t.host.fault = ({ file }) =>
-    file === "manifest.json"
-      ? new Response(other.bytes)
-      : file.endsWith(".minisig")
-      ? new Response(other.signature)
-      : undefined;
+  t.host.fault = serving(other);
   await assert.rejects(
     install(t.options),
     (e: Error) => e instanceof UnsupportedPlatformError && /does not include it/.test(e.message),
@@ -358,12 +358,7 @@ Deno.test("fault: a signed manifest with a ../ file name is refused", async () =
   const other = await signedManifest(t.fixture, (m) => {
     (m.targets as { file: string }[])[0].file = `../../${target.file}`;
   });
-  t.host.fault = ({ file }) =>
-    file === "manifest.json"
-      ? new Response(other.bytes)
-      : file.endsWith(".minisig")
-      ? new Response(other.signature)
-      : undefined;
+  t.host.fault = serving(other);
   await assertIntegrity(
     install(t.options),
     /: targets\[0\]\.file is "\.\.\/\.\.\/.*", not a plain file name/,
@@ -373,12 +368,7 @@ Deno.test("fault: a signed manifest with a ../ file name is refused", async () =
 Deno.test("fault: a signed manifest with an unknown schema version is refused", async () => {
   await using t = await setup();
   const other = await signedManifest(t.fixture, (m) => (m.schema = 2));
-  t.host.fault = ({ file }) =>
-    file === "manifest.json"
-      ? new Response(other.bytes)
-      : file.endsWith(".minisig")
-      ? new Response(other.signature)
-      : undefined;
+  t.host.fault = serving(other);
   await assertIntegrity(
     install(t.options),
     /^Cannot read the release manifest: schema 2 is not the supported schema 1/,
