@@ -53,42 +53,111 @@ export function entryPaths(
 export interface Stamp {
   size: number;
   mtimeMs: number;
+  /** ctime cannot be set with utime: an in-place rewrite changes it. */
+  ctimeMs: number;
+  dev: number;
   ino: number | null;
+  /** The hash the file was verified against at install (the stamp check does not re-hash). */
   sha256: string;
 }
 
+function fileIdentity(info: Deno.FileInfo) {
+  return {
+    size: info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+    ctimeMs: info.ctime?.getTime() ?? 0,
+    dev: info.dev,
+    ino: info.ino,
+  };
+}
+
 /**
- * Creates `dir` (and parents) readable only by this user, and refuses a
- * cache root that other users can write to or that another user owns.
+ * Creates `dir` (and parents) readable only by this user, and refuses it if
+ * the root or any directory from the root down to `dir` is writable by
+ * other users, owned by another user, or a symlink: anyone who can write
+ * there could swap a verified library and its stamp.
  */
 export async function ensurePrivateDir(root: string, dir: string = root): Promise<void> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const info = await Deno.stat(root);
-  if (Deno.build.os === "windows" || info.mode === null) return;
+  if (Deno.build.os === "windows") return;
   const uid = Deno.uid();
-  if ((info.mode & 0o022) !== 0) {
-    throw new Error(
-      `Cannot use the cache directory ${root}: it is writable by other users (mode ${
-        (info.mode & 0o777).toString(8)
-      })\nHint: run \`chmod go-w ${root}\` or set KREPIS_CACHE_DIR to a private directory`,
-    );
-  }
-  if (uid !== null && info.uid !== null && info.uid !== uid) {
-    throw new Error(
-      `Cannot use the cache directory ${root}: it belongs to user ${info.uid}, not ${uid}\nHint: set KREPIS_CACHE_DIR to a directory you own`,
-    );
+  const below = dir.startsWith(root) ? dir.slice(root.length).split(/[\\/]/).filter(Boolean) : [];
+  let path = root;
+  for (const part of ["", ...below]) {
+    if (part) path = join(path, part);
+    const info = part ? await Deno.lstat(path) : await Deno.stat(path);
+    const fix = part
+      ? `remove ${path}`
+      : `run \`chmod go-w ${root}\` or set KREPIS_CACHE_DIR to a private directory`;
+    if (part && !info.isDirectory) {
+      throw new Error(
+        `Cannot use the cache directory ${path}: it is not a directory (a symlink?)\nHint: ${fix}`,
+      );
+    }
+    if (info.mode !== null && (info.mode & 0o022) !== 0) {
+      throw new Error(
+        `Cannot use the cache directory ${path}: it is writable by other users (mode ${
+          (info.mode & 0o777).toString(8)
+        })\nHint: ${fix}`,
+      );
+    }
+    if (uid !== null && info.uid !== null && info.uid !== uid) {
+      throw new Error(
+        `Cannot use the cache directory ${path}: it belongs to user ${info.uid}, not ${uid}\nHint: set KREPIS_CACHE_DIR to a directory you own`,
+      );
+    }
   }
 }
 
-/** Runs `body` holding the exclusive cross-process lock at `path`. */
-export async function withLock<T>(path: string, body: () => Promise<T>): Promise<T> {
+/**
+ * Reads a small cached file (manifest, signature): only a regular file (not
+ * a FIFO, device or symlink) of at most `cap` bytes; otherwise null.
+ */
+export async function readSmallFile(path: string, cap: number): Promise<Uint8Array | null> {
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isFile || info.size > cap) return null;
+    const bytes = await Deno.readFile(path);
+    return bytes.length <= cap ? bytes : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs `body` holding the exclusive cross-process lock at `path`, waiting
+ * for it until `deadline` (ms since epoch) at most.
+ */
+export async function withLock<T>(
+  path: string,
+  deadline: number,
+  body: () => Promise<T>,
+): Promise<T> {
   await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  using file = await Deno.open(path, { read: true, write: true, create: true });
-  await file.lock(true);
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  const locked = file.lock(true);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    if (await Promise.race([locked.then(() => "locked" as const), timeout]) === "timeout") {
+      // Closing releases the lock should the pending request be granted later.
+      locked.catch(() => {});
+      throw new Deno.errors.TimedOut(
+        `Cannot install the kernel: another installer held ${path} until the deadline\nHint: wait for it to finish; if none is running, remove that lock file`,
+      );
+    }
+  } catch (error) {
+    file.close();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   try {
     return await body();
   } finally {
-    await file.unlock();
+    file.close(); // releases the lock
   }
 }
 
@@ -178,15 +247,9 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Records size, mtime, inode and hash of an installed file. */
+/** Records size, mtime, ctime, device, inode and the verified hash of an installed file. */
 export async function writeStamp(paths: EntryPaths, sha256: string): Promise<void> {
-  const info = await Deno.lstat(paths.file);
-  const stamp: Stamp = {
-    size: info.size,
-    mtimeMs: info.mtime?.getTime() ?? 0,
-    ino: info.ino,
-    sha256,
-  };
+  const stamp: Stamp = { ...fileIdentity(await Deno.lstat(paths.file)), sha256 };
   await writeAtomic(paths.stamp, new TextEncoder().encode(JSON.stringify(stamp)), 0o444);
 }
 
@@ -196,9 +259,11 @@ export type VerifyMode = "stamp" | "full";
 /**
  * Whether the cached library is present and still the verified bytes.
  *
- * - `"stamp"`: a regular file (not a symlink) whose size, mtime and inode
- *   match the stamp recorded at install, and whose stamp names the expected
- *   hash; without a stamp, falls back to a full re-hash.
+ * - `"stamp"`: a regular file (not a symlink) whose size, mtime, ctime,
+ *   device and inode match the stamp recorded at install, and whose stamp
+ *   names the expected hash; without a stamp, falls back to a full re-hash.
+ *   It does not read the file: it relies on only this user being able to
+ *   write to the cache, which `ensurePrivateDir` enforces.
  * - `"full"`: re-hashes the file.
  */
 export async function isCachedValid(
@@ -217,8 +282,10 @@ export async function isCachedValid(
   if (mode === "stamp") {
     const stamp = await readStamp(paths.stamp);
     if (stamp) {
-      return stamp.sha256 === expected.sha256 && stamp.size === info.size &&
-        stamp.mtimeMs === (info.mtime?.getTime() ?? 0) && stamp.ino === info.ino;
+      const now = fileIdentity(info);
+      return stamp.sha256 === expected.sha256 && stamp.size === now.size &&
+        stamp.mtimeMs === now.mtimeMs && stamp.ctimeMs === now.ctimeMs && stamp.dev === now.dev &&
+        stamp.ino === now.ino;
     }
   }
   // node:crypto is loaded only for a full check (it is slow to start).
@@ -231,7 +298,7 @@ async function readStamp(path: string): Promise<Stamp | null> {
     const info = await Deno.lstat(path);
     if (!info.isFile) return null;
     const stamp = JSON.parse(await Deno.readTextFile(path)) as Stamp;
-    return typeof stamp.sha256 === "string" && typeof stamp.size === "number" ? stamp : null;
+    return typeof stamp.sha256 === "string" && typeof stamp.ctimeMs === "number" ? stamp : null;
   } catch {
     return null;
   }

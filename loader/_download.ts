@@ -72,18 +72,25 @@ export async function downloadVerified(
   onProgress: (progress: Progress) => void,
 ): Promise<void> {
   let lastError: unknown;
+  let freshAfterResume = false;
   for (let attempt = 1; attempt <= tuning.attempts; attempt++) {
     if (Date.now() >= tuning.deadline) break;
+    const state = { resumed: false };
     try {
-      await attemptOnce(candidate, raw, partialPath, out, tuning, onProgress);
+      await attemptOnce(candidate, raw, partialPath, out, tuning, onProgress, state);
       await Deno.remove(partialPath).catch(() => {});
       return;
     } catch (error) {
       lastError = error;
-      if (!isRetryable(error)) {
-        if (error instanceof IntegrityError) await Deno.remove(partialPath).catch(() => {});
-        throw error;
+      if (error instanceof IntegrityError) await Deno.remove(partialPath).catch(() => {});
+      // Bytes resumed from an earlier run may be what failed: one more try
+      // from byte 0 before blaming the server.
+      if (error instanceof IntegrityError && state.resumed && !freshAfterResume) {
+        freshAfterResume = true;
+        attempt--;
+        continue;
       }
+      if (!isRetryable(error)) throw error;
       if (attempt < tuning.attempts) {
         const delay = Math.random() * tuning.baseDelayMs * 2 ** (attempt - 1);
         await new Promise((resolve) =>
@@ -118,11 +125,13 @@ async function attemptOnce(
   out: Deno.FsFile,
   tuning: Tuning,
   onProgress: (progress: Progress) => void,
+  state: { resumed: boolean },
 ): Promise<void> {
   const name = candidate.url.pathname.split("/").pop() ?? candidate.url.href;
   await out.truncate(0);
   await out.seek(0, Deno.SeekMode.Start);
   let have = await usablePartialSize(partialPath, candidate.size);
+  state.resumed = have > 0;
   let sink = new Sink(candidate, raw, out);
   /** Drops the partial and anything written, to start from byte 0. */
   const restart = async () => {
@@ -150,6 +159,7 @@ async function attemptOnce(
   const status = response.status;
   if (status === 416 && have > 0) {
     await response.body?.cancel();
+    await sink.abandon();
     await Deno.remove(partialPath).catch(() => {});
     throw new Retryable(`the server refused to resume ${name} (416)`);
   }
@@ -195,9 +205,11 @@ async function attemptOnce(
   } catch (error) {
     // Close the connection: an endless or stalled body must not keep flowing.
     controller.abort();
+    await sink.abandon();
     throw error;
   }
   if (have < candidate.size) {
+    await sink.abandon();
     throw new Retryable(`the transfer of ${name} ended at ${have} of ${candidate.size} bytes`);
   }
   if (sink.compressedDigest() !== candidate.sha256) {

@@ -9,7 +9,8 @@ const MAX_REDIRECTS = 5;
 /** An error's message with its cause (fetch's "fetch failed" says little alone). */
 export function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const first = error.message.split("\n")[0];
+  // Our own messages already name the URL; the caller names it again.
+  const first = error.message.split("\n")[0].replace(/^Cannot download \S+: /, "");
   const cause = error.cause instanceof Error ? error.cause.message.split("\n")[0] : "";
   return cause && !first.includes(cause) ? `${first} (${cause})` : first;
 }
@@ -20,11 +21,14 @@ export function isLoopback(url: URL): boolean {
   return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
+/** A refusal by policy (scheme, redirect): never retried. */
+export class PolicyError extends Error {}
+
 /** Refuses any URL that is neither https nor http on loopback. */
 export function checkUrl(url: URL): void {
   if (url.protocol === "https:") return;
   if (url.protocol === "http:" && isLoopback(url)) return;
-  throw new Error(
+  throw new PolicyError(
     `Cannot download from ${url.href}: only https:// is allowed (plain http only on loopback)\nHint: set KREPIS_MIRROR to an https:// URL`,
   );
 }
@@ -82,7 +86,7 @@ export async function fetchFollowing(
       await response.body?.cancel();
       const next = new URL(response.headers.get("location")!, url);
       if (url.protocol === "https:" && next.protocol !== "https:") {
-        throw new Error(
+        throw new PolicyError(
           `Cannot download ${start.href}: it redirects from https to ${next.protocol} (${next.href})\nHint: the release host is misconfigured or tampered with; use another KREPIS_MIRROR`,
         );
       }
@@ -91,5 +95,68 @@ export async function fetchFollowing(
     }
     return { response, url };
   }
-  throw new Error(`Cannot download ${start.href}: more than ${MAX_REDIRECTS} redirects`);
+  throw new PolicyError(`Cannot download ${start.href}: more than ${MAX_REDIRECTS} redirects`);
+}
+
+/**
+ * Reads a small body (manifest, signature) in full, refusing a
+ * `Content-Length` or a body above `cap` bytes and a body that stalls for
+ * `idleMs`. `tooLarge` makes the error for an oversized body.
+ */
+export async function readCapped(
+  response: Response,
+  cap: number,
+  idleMs: number,
+  controller: AbortController,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
+  const announced = Number(response.headers.get("content-length") ?? NaN);
+  if (Number.isFinite(announced) && announced > cap) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (!response.body) return new Uint8Array();
+  const reader = response.body.getReader();
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  let idleFired = false;
+  const arm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      idleFired = true;
+      controller.abort();
+    }, idleMs);
+  };
+  try {
+    arm();
+    while (true) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (idleFired) {
+          throw new TimeoutError(`Cannot download ${response.url}: no data for ${idleMs} ms`);
+        }
+        throw error;
+      }
+      if (chunk.done) break;
+      arm();
+      total += chunk.value.length;
+      if (total > cap) {
+        controller.abort();
+        throw tooLarge();
+      }
+      chunks.push(chunk.value);
+    }
+  } finally {
+    clearTimeout(idle);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "./_path.ts";
+import { dirname, join } from "./_path.ts";
 import denoJson from "./deno.json" with { type: "json" };
 import {
   AbiMismatchError,
@@ -27,7 +27,15 @@ import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
 import { readEnv } from "./_env.ts";
 import { PINNED, type PinnedChecksums } from "./_pinned.ts";
 import { PROJECT_KEYS } from "./_keys.ts";
-import { checkUrl, describe, fetchFollowing } from "./_http.ts";
+import {
+  checkUrl,
+  describe,
+  fetchFollowing,
+  HttpStatusError,
+  PolicyError,
+  readCapped,
+  TimeoutError,
+} from "./_http.ts";
 import {
   commitTemp,
   createTemp,
@@ -35,6 +43,7 @@ import {
   ensurePrivateDir,
   entryPaths,
   isCachedValid,
+  readSmallFile,
   removeStaleTemps,
   type VerifyMode,
   withLock,
@@ -42,6 +51,9 @@ import {
   writeStamp,
 } from "./_cache.ts";
 import type { Candidate, Progress, Tuning } from "./_download.ts";
+
+/** The largest signature file the loader reads, in bytes. */
+const MAX_SIGNATURE_SIZE = 4096;
 
 export type { Progress } from "./_download.ts";
 export type { PinnedChecksums, PinnedFile } from "./_pinned.ts";
@@ -155,13 +167,18 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   const pin = pinned.version === version ? pinned.targets[target.triple] : undefined;
   const keys = trustedKeys(options.trustedKeys);
   const checkAbi = options.checkAbi ?? true;
-  await ensurePrivateDir(root);
+  const deadline = Date.now() + (options.deadlineMs ?? 300_000);
+  // Every directory from the root down to the entry must be private: whoever
+  // can write there could swap a library and its stamp.
+  const targetDir = join(root, version, target.triple);
+  await ensurePrivateDir(root, targetDir);
 
   // 1. The warm path: no network, no lock.
   const cached = await cachedTrust(root, version, target, keys, pin);
   if (cached) {
     if (checkAbi && cached.abi) refuseAbi(cached.abi, version);
     const paths = entryPaths(root, version, target.triple, cached.sha256, target.file);
+    await ensurePrivateDir(root, paths.dir);
     if (await isCachedValid(paths, cached, mode)) {
       return { ...cached, path: paths.file, version, target, downloaded: false, source: null };
     }
@@ -181,8 +198,8 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   checkUrl(mirror);
   const base = new URL(`v${version}/`, mirror);
   const lockPath = entryPaths(root, version, target.triple, "-", target.file).lock;
-  await ensurePrivateDir(root, join(root, version, target.triple));
-  return await withLock(lockPath, async () => {
+  return await withLock(lockPath, deadline, async () => {
+    await removeStaleTemps(join(root, version));
     // Another installer may have finished while we waited.
     const again = await cachedTrust(root, version, target, keys, pin);
     if (again) {
@@ -197,7 +214,7 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
       baseDelayMs: options.retryDelayMs ?? 250,
       connectMs: options.connectTimeoutMs ?? 15_000,
       idleMs: options.idleTimeoutMs ?? 15_000,
-      deadline: Date.now() + (options.deadlineMs ?? 300_000),
+      deadline,
     };
     const { manifest, manifestBytes, signature, trust } = await fetchManifest(
       base,
@@ -206,7 +223,10 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
       pin,
       tuning,
     );
-    if (checkAbi) refuseAbi(manifest.abi, version);
+    // An unsigned manifest (trusted by pin alone) says nothing trustworthy
+    // about the ABI: the check after dlopen decides.
+    const abi = trust === "pinned" ? null : manifest.abi;
+    if (checkAbi && abi) refuseAbi(abi, version);
     const entry = releaseEntry(manifest, target, pin);
     if (trust !== "pinned") {
       await ensurePrivateDir(root, join(root, version));
@@ -235,7 +255,7 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
       size: entry.size,
       sha256: entry.sha256,
       trust,
-      abi: manifest.abi,
+      abi,
       downloaded: true,
       source,
     };
@@ -270,8 +290,15 @@ async function cachedTrust(
   let manifest: Manifest | null = null;
   let trust = "";
   try {
-    const bytes = await Deno.readFile(join(root, version, "manifest.json"));
-    const signature = await Deno.readTextFile(join(root, version, "manifest.json.minisig"));
+    // Only regular files of sane size: a FIFO or a link to /dev/zero planted
+    // in the cache must not hang or exhaust the loader.
+    const bytes = await readSmallFile(join(root, version, "manifest.json"), MAX_MANIFEST_SIZE);
+    const signatureBytes = await readSmallFile(
+      join(root, version, "manifest.json.minisig"),
+      MAX_SIGNATURE_SIZE,
+    );
+    if (!bytes || !signatureBytes) throw new Error("not cached");
+    const signature = new TextDecoder().decode(signatureBytes);
     const verified = await verifyMinisign(bytes, signature, keys, "manifest.json");
     manifest = parseManifest(new TextDecoder().decode(bytes));
     trust = `signature by key ${verified.keyId}`;
@@ -279,7 +306,8 @@ async function cachedTrust(
     manifest = null; // absent, damaged or no longer trusted: as if not cached
   }
   if (pin) {
-    return { size: pin.size, sha256: pin.sha256, trust: "pinned", abi: manifest?.abi ?? null };
+    const signed = manifest?.version === version ? manifest.abi : null;
+    return { size: pin.size, sha256: pin.sha256, trust: "pinned", abi: signed };
   }
   if (!manifest || manifest.version !== version) return null;
   const entry = manifest.targets.find((t) => t.triple === target.triple);
@@ -292,12 +320,16 @@ async function fetchManifest(
   version: string,
   keys: MinisignPublicKey[],
   pin: { size: number; sha256: string } | undefined,
-  tuning: { connectMs: number; deadline: number; attempts: number; baseDelayMs: number },
+  tuning: Tuning,
 ): Promise<
   { manifest: Manifest; manifestBytes: Uint8Array; signature: string | null; trust: string }
 > {
-  const manifestBytes = await fetchSmall(new URL("manifest.json", base), tuning);
-  const signatureBytes = await fetchSmall(new URL("manifest.json.minisig", base), tuning).catch(
+  const manifestBytes = await fetchSmall(new URL("manifest.json", base), MAX_MANIFEST_SIZE, tuning);
+  const signatureBytes = await fetchSmall(
+    new URL("manifest.json.minisig", base),
+    MAX_SIGNATURE_SIZE,
+    tuning,
+  ).catch(
     (error) => {
       if (pin) return null; // the pin is enough; compressed copies are checked against it
       throw error;
@@ -329,11 +361,8 @@ async function fetchManifest(
   return { manifest, manifestBytes, signature, trust };
 }
 
-/** Fetches a small file (manifest, signature) in full, with retries. */
-async function fetchSmall(
-  url: URL,
-  tuning: { connectMs: number; deadline: number; attempts: number; baseDelayMs: number },
-): Promise<Uint8Array> {
+/** Fetches a small file (manifest, signature) in full, with retries and a size cap. */
+async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8Array> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= tuning.attempts && Date.now() < tuning.deadline; attempt++) {
     const controller = new AbortController();
@@ -342,38 +371,22 @@ async function fetchSmall(
       const { response } = await fetchFollowing(url, {}, tuning.connectMs, controller);
       if (response.status !== 200) {
         await response.body?.cancel();
-        const error = new Error(
+        throw new HttpStatusError(
           `Cannot download ${url.href}: the server answered ${response.status} ${response.statusText}\nHint: check KREPIS_MIRROR and that release ${
             url.pathname.split("/").at(-2)
           } exists there`,
-        );
-        if (response.status < 500) throw Object.assign(error, { final: true });
-        throw error;
-      }
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      if (bytes.length > MAX_MANIFEST_SIZE) {
-        throw Object.assign(
-          new IntegrityError(
-            `Cannot read ${url.href}: it is larger than ${MAX_MANIFEST_SIZE} bytes`,
-          ),
-          { final: true },
+          response.status,
         );
       }
-      return bytes;
+      return await readCapped(response, cap, tuning.idleMs, controller, () =>
+        new IntegrityError(
+          `Cannot read ${url.href}: it is larger than ${cap} bytes\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+        ));
     } catch (error) {
       lastError = error;
-      if (
-        (error as { final?: boolean }).final ||
-        (error instanceof Error && error.message.includes("only https://"))
-      ) {
-        throw error;
-      }
-      if (
-        error instanceof Error && error.message.startsWith("Cannot download") &&
-        error.message.includes("redirects")
-      ) {
-        throw error;
-      }
+      const final = error instanceof PolicyError || error instanceof IntegrityError ||
+        (error instanceof HttpStatusError && error.status < 500);
+      if (final) throw error;
       await new Promise((resolve) =>
         setTimeout(resolve, Math.random() * tuning.baseDelayMs * 2 ** (attempt - 1))
       );
@@ -382,12 +395,16 @@ async function fetchSmall(
     }
   }
   const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
-  throw new Error(
+  const error = new Error(
     `Cannot download ${url.href}: ${reason}\nHint: check the network and KREPIS_MIRROR`,
     {
       cause: lastError,
     },
   );
+  if (lastError instanceof TimeoutError) {
+    throw Object.assign(new TimeoutError(error.message), { cause: lastError });
+  }
+  throw error;
 }
 
 /** The manifest entry for the target, checked against the loader's own table and pin. */
@@ -482,16 +499,23 @@ async function fetchLibrary(
         { cause: error },
       );
     });
-    const partial = `${finalPath}${
-      candidate.compression ? `.${candidate.compression}` : ""
-    }.partial`;
+    // Named by what it holds, so a partial of other bytes is never resumed.
+    const partial = `${finalPath}.${candidate.sha256.slice(0, 16)}.partial`;
     try {
       await downloadVerified(candidate, entry, partial, temp.file, tuning, onProgress);
+      // The stream was verified; the file must also hold exactly those bytes.
+      const written = (await temp.file.stat()).size;
+      if (written !== entry.size) {
+        throw new DiskError(
+          `Cannot write to the cache: the temp file holds ${written} bytes, not ${entry.size}\nHint: check the disk behind KREPIS_CACHE_DIR`,
+        );
+      }
       await commitTemp(temp, finalPath, 0o444).catch((error) => {
         throw new DiskError(`Cannot move the kernel into the cache: ${error.message}`, {
           cause: error,
         });
       });
+      await removePartials(dirname(finalPath));
       return candidate.url.href;
     } catch (error) {
       await discardTemp(temp);
@@ -503,4 +527,11 @@ async function fetchLibrary(
     }
   }
   throw new Error("unreachable");
+}
+
+/** Removes partial downloads of other copies once the library is in place. */
+async function removePartials(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.endsWith(".partial")) await Deno.remove(join(dir, entry.name)).catch(() => {});
+  }
 }

@@ -113,7 +113,9 @@ export async function buildTarget(
 ): Promise<BuildResult> {
   const profile = options.profile ?? "release";
   const distDir = options.distDir ?? `${REPO_ROOT}/dist`;
-  const env: Record<string, string> = {};
+  // cargoOutput() reads <repo>/target: never let an inherited
+  // CARGO_TARGET_DIR send the build elsewhere and leave a stale file there.
+  const env: Record<string, string> = { CARGO_TARGET_DIR: `${REPO_ROOT}/target` };
   const sccache = await hasSccache();
   if (sccache && !Deno.env.get("RUSTC_WRAPPER")) env.RUSTC_WRAPPER = "sccache";
   if (sccache) await run(["sccache", "--zero-stats"], {}, false);

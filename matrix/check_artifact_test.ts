@@ -164,3 +164,22 @@ Deno.test("inspectBinary() refuses a file that is no shared library format", () 
     /: it is truncated/,
   );
 });
+
+Deno.test("compareGlibc() orders numbered versions; marker versions never reach the maximum", async () => {
+  const { compareGlibc } = await import("./artifact/elf.ts");
+  assert.deepEqual(["GLIBC_2.17", "GLIBC_2.2.5", "GLIBC_2.34", "GLIBC_2.9"].sort(compareGlibc), [
+    "GLIBC_2.2.5",
+    "GLIBC_2.9",
+    "GLIBC_2.17",
+    "GLIBC_2.34",
+  ]);
+  // The host kernel's own requirements are all numbered releases.
+  const report = checkArtifact(
+    await fixture("x86_64-linux-gnu.2.28", { newGlibc: true }),
+    row("x86_64-unknown-linux-gnu"),
+  );
+  assert.ok(
+    report.info.glibcVersions.every((v) => /^GLIBC_\d+(\.\d+)+$/.test(v)),
+    report.info.glibcVersions.join(", "),
+  );
+});

@@ -1,8 +1,9 @@
 /**
  * `deno task smoke <artifact>`: the step every matrix cell runs on its own OS
  * and CPU. Loads the artifact through the loader (`KREPIS_KERNEL_PATH`, so
- * the ABI check runs), checks its version and ABI against the repository,
- * calls every export once, and exits non-zero on any mismatch.
+ * the ABI check runs) and uses the typed API, then opens it with the loader's
+ * symbol table and calls every export directly, recording each call. Exits
+ * non-zero on any mismatch or any export left uncalled.
  *
  * @module
  */
@@ -17,11 +18,30 @@ export interface SmokeCheck {
   detail: string;
 }
 
+type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Wraps every symbol so the calls actually made are recorded. */
+function recording(symbols: Symbols, called: Set<string>): Symbols {
+  return new Proxy(symbols, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof name !== "string" || typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        called.add(name);
+        return (value as (...a: unknown[]) => unknown)(...args);
+      };
+    },
+  });
+}
+
+const cstring = (pointer: Deno.PointerValue) =>
+  pointer === null ? "(NULL)" : Deno.UnsafePointerView.getCString(pointer);
+
 /**
  * Runs the smoke test on a library.
  *
  * @param path The library.
- * @returns One check per export and per contract; all `ok` on success.
+ * @returns The checks; all `ok` on success.
  */
 export async function smoke(path: string): Promise<SmokeCheck[]> {
   const checks: SmokeCheck[] = [];
@@ -34,57 +54,77 @@ export async function smoke(path: string): Promise<SmokeCheck[]> {
     check("load() with the ABI check", false, (error as Error).message.split("\n")[0]);
     return checks;
   }
-  using k = kernel;
-  check("load() with the ABI check", true, `ABI ${k.abi.major}.${k.abi.minor}`);
-  check("krepis_version", k.version === VERSION, `${k.version} (repository ${VERSION})`);
-  check(
-    "krepis_abi_version + krepis_abi_fingerprint",
-    k.abi.major === LOADER_ABI.major && k.abi.minor === LOADER_ABI.minor &&
-      k.abi.fingerprint === LOADER_ABI.fingerprint,
-    `${k.abi.major}.${k.abi.minor} ${
-      k.abi.fingerprint.slice(0, 16)
-    }… (repository ${LOADER_ABI.major}.${LOADER_ABI.minor} ${
-      LOADER_ABI.fingerprint.slice(0, 16)
-    }…)`,
-  );
-  const info = k.buildInfo();
-  check(
-    "krepis_call + krepis_buffer_take (BuildInfo)",
-    info.version === VERSION,
-    `${info.target} ${info.profile}`,
-  );
-  const payload = new TextEncoder().encode("smoke");
-  const echoed = k.echo(payload);
-  check(
-    "krepis_call (Echo)",
-    new TextDecoder().decode(echoed) === "smoke",
-    `${echoed.length} bytes back`,
-  );
-  try {
-    k.callRaw(new Uint8Array([0xff, 0xff]));
-    check("krepis_last_error (malformed request)", false, "a malformed request was accepted");
-  } catch (error) {
+  {
+    using k = kernel;
+    check("load() with the ABI check", true, `ABI ${k.abi.major}.${k.abi.minor}`);
+    const info = k.buildInfo();
     check(
-      "krepis_last_error (malformed request)",
-      /MALFORMED_REQUEST/.test((error as Error).message),
-      (error as Error).message.split("\n")[0],
+      "buildInfo() through the loader",
+      info.version === VERSION,
+      `${info.target} ${info.profile}`,
+    );
+    check(
+      "echo() through the loader",
+      new TextDecoder().decode(k.echo(new TextEncoder().encode("smoke"))) === "smoke",
+      "",
     );
   }
-  // krepis_buffer_free is not on the loader's hot path: call it directly.
-  const lib = Deno.dlopen(path, { krepis_buffer_free: SYMBOLS.krepis_buffer_free });
+
+  const called = new Set<string>();
+  const library = Deno.dlopen(path, SYMBOLS);
   try {
-    lib.symbols.krepis_buffer_free(new Uint8Array(16));
-    lib.symbols.krepis_buffer_free(null);
-    check("krepis_buffer_free (empty and NULL)", true, "no crash");
+    const s = recording(library.symbols, called);
+    const packed = s.krepis_abi_version();
+    check(
+      "krepis_abi_version",
+      packed >>> 16 === LOADER_ABI.major && (packed & 0xffff) === LOADER_ABI.minor,
+      `${packed >>> 16}.${packed & 0xffff} (repository ${LOADER_ABI.major}.${LOADER_ABI.minor})`,
+    );
+    const fingerprint = cstring(s.krepis_abi_fingerprint());
+    check(
+      "krepis_abi_fingerprint",
+      fingerprint === LOADER_ABI.fingerprint,
+      `${fingerprint.slice(0, 16)}…`,
+    );
+    const version = cstring(s.krepis_version());
+    check("krepis_version", version === VERSION, `${version} (repository ${VERSION})`);
+    // krepis.v1.Request { echo: { payload: "hi" } }; its Response encodes alike.
+    const request = new Uint8Array([0x12, 0x04, 0x0a, 0x02, 0x68, 0x69]);
+    const out = new BigUint64Array(2);
+    const outBytes = new Uint8Array(out.buffer);
+    const code = s.krepis_call(request, BigInt(request.length), outBytes);
+    check(
+      "krepis_call (Echo)",
+      code === 0 && Number(out[1]) === request.length,
+      `result ${code}, ${out[1]} bytes`,
+    );
+    const copy = new Uint8Array(request.length);
+    const taken = s.krepis_buffer_take(outBytes, copy, BigInt(copy.length));
+    check(
+      "krepis_buffer_take",
+      taken === 0 && copy.every((b, i) => b === request[i]) && out[0] === 0n,
+      `result ${taken}`,
+    );
+    s.krepis_call(request, BigInt(request.length), outBytes);
+    s.krepis_buffer_free(outBytes);
+    s.krepis_buffer_free(null);
+    check("krepis_buffer_free (filled and NULL)", out[0] === 0n && out[1] === 0n, "buffer reset");
+    const malformed = new Uint8Array([0xff, 0xff]);
+    const refused = s.krepis_call(malformed, BigInt(malformed.length), outBytes);
+    const message = cstring(s.krepis_last_error());
+    check(
+      "krepis_last_error (malformed request)",
+      refused === 3 && message.startsWith("Cannot decode"),
+      message,
+    );
   } finally {
-    lib.close();
+    library.close();
   }
-  const covered = new Set(checks.flatMap((c) => c.name.match(/krepis_\w+/g) ?? []));
-  const uncovered = Object.keys(SYMBOLS).filter((name) => !covered.has(name));
+  const uncalled = Object.keys(SYMBOLS).filter((name) => !called.has(name));
   check(
     "every export called",
-    uncovered.length === 0,
-    uncovered.length ? `not called: ${uncovered.join(", ")}` : `${covered.size} exports`,
+    uncalled.length === 0,
+    uncalled.length ? `not called: ${uncalled.join(", ")}` : `${called.size} exports`,
   );
   return checks;
 }

@@ -152,7 +152,10 @@ Deno.test("an installer killed mid-download leaves nothing half-written; the nex
       ? new Response(partialBody(body!.slice(0, half), "stall", release.signal))
       : undefined;
   const child = spawnCli(["init"], t.env);
-  const partial = join(t.entryDir, `${target.file}.zstd.partial`);
+  const partial = join(
+    t.entryDir,
+    `${target.file}.${t.fixture.entry.compressed.zstd!.sha256.slice(0, 16)}.partial`,
+  );
   for (let i = 0; i < 200; i++) {
     const size = await Deno.stat(partial).then((s) => s.size, () => 0);
     if (size === half) break;

@@ -57,7 +57,9 @@ export function readElf(bytes: Uint8Array, what: string): BinaryInfo {
         let aux = need + r.u32(need + 8);
         for (let j = 0; j < count; j++) {
           const name = r.cstring(strtab.offset + r.u32(aux + 8));
-          if (name.startsWith("GLIBC_")) glibc.add(name);
+          // Numbered versions only: GLIBC_PRIVATE and GLIBC_ABI_DT_RELR are
+          // markers, not releases, and must not hide a real maximum.
+          if (/^GLIBC_\d+(\.\d+)+$/.test(name)) glibc.add(name);
           const nextAux = r.u32(aux + 12);
           if (nextAux === 0) break;
           aux += nextAux;
