@@ -7,15 +7,11 @@
  * @module
  */
 
-import {
-  formatManifest,
-  type Manifest,
-  MANIFEST_SCHEMA_VERSION,
-  type ManifestTarget,
-} from "../loader/manifest.ts";
+import { type Manifest, MANIFEST_SCHEMA_VERSION, type ManifestTarget } from "../loader/manifest.ts";
 import { targetByTriple } from "../loader/platform.ts";
-import { type SigningKey, signMinisign } from "./minisign_sign.ts";
-import { packArtifact, sha256Hex } from "./pack_artifact.ts";
+import type { SigningKey } from "./minisign_sign.ts";
+import { packArtifact, type PackedFile } from "./pack_artifact.ts";
+import { writeSignedDir } from "./signed_dir.ts";
 
 /** One built library to publish. */
 export interface ReleaseArtifact {
@@ -46,22 +42,14 @@ export interface WriteReleaseOptions {
  * @returns The manifest written.
  */
 export async function writeRelease(options: WriteReleaseOptions): Promise<Manifest> {
-  const dir = `${options.outDir}/v${options.version}`;
-  await Deno.mkdir(dir, { recursive: true });
-  const sums: [string, string][] = [];
-  const put = async (name: string, bytes: Uint8Array) => {
-    await Deno.writeFile(`${dir}/${name}`, bytes);
-    const sha256 = sha256Hex(bytes);
-    sums.push([sha256, name]);
-    return { file: name, size: bytes.length, sha256 };
-  };
   const targets: ManifestTarget[] = [];
+  const files: PackedFile[] = [];
   for (const artifact of options.artifacts) {
     const packed = packArtifact(
       await Deno.readFile(artifact.library),
       targetByTriple(artifact.triple),
     );
-    for (const file of packed.files) await put(file.name, file.bytes);
+    files.push(...packed.files);
     targets.push(packed.entry);
   }
   const manifest: Manifest = {
@@ -70,19 +58,6 @@ export async function writeRelease(options: WriteReleaseOptions): Promise<Manife
     abi: options.abi,
     targets,
   };
-  const manifestBytes = new TextEncoder().encode(formatManifest(manifest));
-  await put("manifest.json", manifestBytes);
-  const comment = `timestamp:${
-    Math.floor(Date.now() / 1000)
-  }\tfile:manifest.json\tversion:${options.version}`;
-  await Deno.writeTextFile(
-    `${dir}/manifest.json.minisig`,
-    await signMinisign(options.key, manifestBytes, comment),
-  );
-  sums.sort((a, b) => a[1].localeCompare(b[1]));
-  await Deno.writeTextFile(
-    `${dir}/SHA256SUMS`,
-    sums.map(([hash, name]) => `${hash}  ${name}\n`).join(""),
-  );
+  await writeSignedDir(options.outDir, manifest, files, options.key);
   return manifest;
 }
