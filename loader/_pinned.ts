@@ -19,4 +19,4 @@ export interface PinnedChecksums {
 }
 
 /** The checksums pinned in this package (none before the first release). */
-export const PINNED: PinnedChecksums = { version: "", targets: {} };
+export const PINNED: PinnedChecksums = { "version": "", "targets": {} };

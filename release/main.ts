@@ -1,0 +1,103 @@
+/**
+ * `deno task release publish`: the publish step (see `publish.ts`), run by
+ * `release.yml` after the build matrix, or locally on a directory of builds.
+ *
+ * ```sh
+ * deno task release publish --dist dist                    # GitHub Release (GITHUB_TOKEN, GITHUB_REPOSITORY)
+ * deno task release publish --dist dist --to-dir mirror    # a mirror directory: mirror/v<version>/…
+ * deno task release publish --dist dist --targets x86_64-unknown-linux-gnu --to-dir mirror
+ * ```
+ *
+ * Options: `--targets a,b` (a subset, for development releases and mirrors),
+ * `--to-dir <path>`, `--repository owner/repo`, `--api-url <url>` (GitHub
+ * Enterprise), `--loader-dir <dir>` (whose `_pinned.ts` is written),
+ * `--jsr-dry-run` (rehearse the JSR publish). The signing key comes from
+ * `KREPIS_SIGNING_KEY`.
+ *
+ * The version bump, tag and ABI guard (`deno task release <patch|minor|…>`)
+ * are not built yet.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { type Host, publish } from "./publish.ts";
+import { importSigningKey } from "./signing_key.ts";
+
+const USAGE =
+  "Usage: deno task release publish --dist <dir> [--to-dir <dir>] [--targets a,b] [--repository owner/repo] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]";
+
+if (import.meta.main) {
+  const fail = (message: string, code = 1): never => {
+    console.error(message);
+    Deno.exit(code);
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      allowPositionals: true,
+      options: {
+        dist: { type: "string" },
+        "to-dir": { type: "string" },
+        targets: { type: "string" },
+        repository: { type: "string" },
+        "api-url": { type: "string" },
+        "loader-dir": { type: "string" },
+        "jsr-dry-run": { type: "boolean" },
+      },
+    });
+  } catch (error) {
+    fail(`Cannot parse the arguments: ${(error as Error).message}\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed!;
+  if (positionals[0] !== "publish" || !values.dist) {
+    fail(`Cannot run the release step: expected \`publish --dist <dir>\`\n${USAGE}`, 2);
+  }
+  const keyText = Deno.env.get("KREPIS_SIGNING_KEY");
+  if (!keyText) {
+    fail(
+      "Cannot sign the release: KREPIS_SIGNING_KEY is not set\nHint: set it to the release signing key (a repository secret in CI)",
+    );
+  }
+  let host: Host;
+  if (values["to-dir"]) {
+    host = { kind: "dir", path: values["to-dir"] };
+  } else {
+    const token = Deno.env.get("GITHUB_TOKEN");
+    const repository = values.repository ?? Deno.env.get("GITHUB_REPOSITORY");
+    if (!token || !repository) {
+      fail(
+        "Cannot publish to GitHub: GITHUB_TOKEN and a repository (--repository or GITHUB_REPOSITORY) are needed\nHint: or publish to a mirror directory with --to-dir",
+      );
+    }
+    host = { kind: "github", token: token!, repository: repository!, apiUrl: values["api-url"] };
+  }
+  try {
+    await publish({
+      dist: values.dist!,
+      key: await importSigningKey(keyText!),
+      host: host!,
+      targets: values.targets?.split(",").map((t) => t.trim()).filter(Boolean),
+      loaderDir: values["loader-dir"] ?? `${REPO_ROOT}/loader`,
+      publishJsr: async (loaderDir) => {
+        const args = ["publish", "--allow-dirty", ...(values["jsr-dry-run"] ? ["--dry-run"] : [])];
+        const status = await new Deno.Command(Deno.execPath(), {
+          args,
+          cwd: loaderDir,
+          stdout: "inherit",
+          stderr: "inherit",
+        })
+          .output();
+        if (!status.success) {
+          throw new Error(
+            `Cannot publish @krepis/loader to JSR: deno publish exited with ${status.code}`,
+          );
+        }
+      },
+    });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}

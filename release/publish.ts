@@ -1,0 +1,134 @@
+/**
+ * The publish step, in an order enforced by the code:
+ *
+ * 1. plan: merge the build fragments in `dist/` into a manifest (refusing a
+ *    missing target, disagreeing builds, changed files);
+ * 2. sign: `manifest.json.minisig` and `SHA256SUMS` with `KREPIS_SIGNING_KEY`;
+ * 3. host: a GitHub Release (octokit) or a mirror directory, every asset
+ *    confirmed present;
+ * 4. pin: only then write the checksums into the loader's pinned module;
+ * 5. JSR: only then publish the loader.
+ *
+ * Each stage takes the previous stage's result as its input, so none can run
+ * before the one it depends on has succeeded.
+ *
+ * @module
+ */
+
+import { formatManifest, type Manifest } from "../loader/manifest.ts";
+import { loadTargetTable } from "../matrix/targets.ts";
+import { formatTs } from "../tools/format.ts";
+import type { SigningKey } from "./minisign_sign.ts";
+import { signMinisign } from "./minisign_sign.ts";
+import { type PackedFile, sha256Hex } from "./pack_artifact.ts";
+import { planRelease, readFragments } from "./plan_release.ts";
+import { renderPinnedModule } from "./pin_checksums.ts";
+import { writeSignedDir } from "./signed_dir.ts";
+import { type GitHubOptions, publishToGitHub } from "./github_host.ts";
+
+/** Where the release goes. */
+export type Host =
+  | { kind: "dir"; path: string }
+  | ({ kind: "github" } & Omit<GitHubOptions, "tag">);
+
+/** Options for {@linkcode publish}. */
+export interface PublishOptions {
+  /** The builds (`deno task build` output, or downloaded CI artifacts). */
+  dist: string;
+  /** The signing key. */
+  key: SigningKey;
+  /** Where to publish. */
+  host: Host;
+  /** Publish only these targets. @default {every target in the table} */
+  targets?: string[];
+  /** The loader package directory whose `_pinned.ts` is written. */
+  loaderDir: string;
+  /** Publishes the loader to JSR (runs last). */
+  publishJsr: (loaderDir: string) => Promise<void>;
+  /** One line per action. @default {console.log} */
+  log?: (line: string) => void;
+}
+
+/** A release whose every asset the host confirmed. Only {@linkcode publish} makes one. */
+export interface HostedRelease {
+  readonly manifest: Manifest;
+  readonly where: string;
+}
+
+/** The loader with the release's checksums pinned. */
+export interface PinnedLoader {
+  readonly release: HostedRelease;
+  readonly loaderDir: string;
+}
+
+/**
+ * Runs the publish step.
+ *
+ * @param options Builds, key, host, loader directory and JSR publisher.
+ * @returns The hosted release.
+ * @throws {Error} From whichever stage failed; later stages did not run.
+ */
+export async function publish(options: PublishOptions): Promise<HostedRelease> {
+  const log = options.log ?? console.log;
+  const plan = await planRelease(
+    await readFragments(options.dist),
+    await loadTargetTable(),
+    options.targets,
+  );
+  log(`plan: v${plan.manifest.version}, ${plan.manifest.targets.map((t) => t.triple).join(", ")}`);
+  const hosted = await host(plan.manifest, plan.files, options, log);
+  const pinned = await pin(hosted, options.loaderDir, log);
+  await options.publishJsr(pinned.loaderDir);
+  log("jsr: published @krepis/loader");
+  return hosted;
+}
+
+async function host(
+  manifest: Manifest,
+  files: PackedFile[],
+  options: PublishOptions,
+  log: (line: string) => void,
+): Promise<HostedRelease> {
+  const tag = `v${manifest.version}`;
+  if (options.host.kind === "dir") {
+    const dir = await writeSignedDir(options.host.path, manifest, files, options.key);
+    log(`host: wrote ${dir}`);
+    return { manifest, where: dir };
+  }
+  const manifestBytes = new TextEncoder().encode(formatManifest(manifest));
+  const comment = `timestamp:${
+    Math.floor(Date.now() / 1000)
+  }\tfile:manifest.json\tversion:${manifest.version}`;
+  const signature = new TextEncoder().encode(
+    await signMinisign(options.key, manifestBytes, comment),
+  );
+  const all = [...files, { name: "manifest.json", bytes: manifestBytes }];
+  const sums = all.map((f) => `${sha256Hex(f.bytes)}  ${f.name}\n`).sort((a, b) =>
+    a.split("  ")[1].localeCompare(b.split("  ")[1])
+  ).join("");
+  const assets = [...all, { name: "manifest.json.minisig", bytes: signature }, {
+    name: "SHA256SUMS",
+    bytes: new TextEncoder().encode(sums),
+  }];
+  const result = await publishToGitHub(assets, {
+    ...options.host,
+    tag,
+    log: (line) => log(`host: ${line}`),
+  });
+  return { manifest, where: `GitHub release ${tag} (id ${result.releaseId})` };
+}
+
+async function pin(
+  release: HostedRelease,
+  loaderDir: string,
+  log: (line: string) => void,
+): Promise<PinnedLoader> {
+  await Deno.writeTextFile(
+    `${loaderDir}/_pinned.ts`,
+    await formatTs(renderPinnedModule(release.manifest)),
+  );
+  log(
+    `pin: wrote the checksums of ${release.manifest.targets.length} target(s) into ${loaderDir}/_pinned.ts`,
+  );
+  return { release, loaderDir };
+}
