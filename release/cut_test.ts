@@ -1,0 +1,172 @@
+/**
+ * Cutting a release in a real git repository (a copy of this one) with a
+ * bare repository as `origin`: the dry run changes nothing; preflight
+ * refuses a dirty tree, another branch, a failing gate and an unannounced
+ * ABI change; `--execute` bumps every version with cargo-release, checks the
+ * built kernel, commits, tags with grouped notes and pushes.
+ */
+
+import assert from "node:assert/strict";
+import { REPO_ROOT } from "../tools/cargo_build.ts";
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  assert.ok(out.success, `git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+interface Repo extends AsyncDisposable {
+  dir: string;
+  origin: string;
+}
+
+/** A copy of HEAD in a fresh repository with history, a v0.1.0 tag, and a bare origin. */
+async function repo(): Promise<Repo> {
+  const root = await Deno.makeTempDir({ prefix: "krepis-cut-" });
+  const dir = `${root}/work`;
+  const origin = `${root}/origin.git`;
+  await Deno.mkdir(dir);
+  const archive = await new Deno.Command("sh", {
+    args: ["-c", `git -C '${REPO_ROOT}' archive HEAD | tar -x -C '${dir}'`],
+  }).output();
+  assert.ok(archive.success);
+  await git(dir, "init", "-q", "-b", "main");
+  await git(dir, "config", "user.email", "release@krepis.test");
+  await git(dir, "config", "user.name", "Krepis release test");
+  await git(dir, "add", "-A");
+  await git(dir, "commit", "-qm", "feat: the first kernel");
+  await git(dir, "tag", "-a", "v0.1.0", "-m", "v0.1.0");
+  await Deno.writeTextFile(`${dir}/NOTES.md`, "more\n");
+  await git(dir, "add", "NOTES.md");
+  await git(dir, "commit", "-qm", "fix(loader): a fix after 0.1.0");
+  await git(root, "init", "-q", "--bare", origin);
+  await git(dir, "remote", "add", "origin", origin);
+  await git(dir, "push", "-q", "origin", "main", "v0.1.0");
+  return {
+    dir,
+    origin,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+async function release(dir: string, ...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${REPO_ROOT}/release/main.ts`, ...args, "--root", dir],
+    cwd: REPO_ROOT,
+    env: { CARGO_TARGET_DIR: `${REPO_ROOT}/target/release-cut` },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+async function snapshot(r: Repo) {
+  return {
+    head: await git(r.dir, "rev-parse", "HEAD"),
+    status: await git(r.dir, "status", "--porcelain"),
+    tags: await git(r.dir, "tag", "--list"),
+    origin: await git(r.dir, "ls-remote", r.origin),
+    cargo: await Deno.readTextFile(`${r.dir}/Cargo.toml`),
+  };
+}
+
+Deno.test("deno task release minor (dry run) prints the whole plan and changes nothing", async () => {
+  await using r = await repo();
+  const before = await snapshot(r);
+  const run = await release(r.dir, "minor", "--gate", "true");
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /release 0\.1\.0 → 0\.2\.0 \(dry run/);
+  assert.match(run.stdout, /plan command cargo release version 0\.2\.0/);
+  assert.match(run.stdout, /plan edit {4}loader\/deno\.json: "version": "0\.1\.0" → "0\.2\.0"/);
+  assert.match(run.stdout, /plan push {4}git push origin v0\.2\.0/);
+  assert.match(run.stdout, /### Fixes\n\n- \*\*loader:\*\* a fix after 0\.1\.0/);
+  assert.deepEqual(await snapshot(r), before);
+});
+
+Deno.test("deno task release refuses a dirty tree, another branch, an existing tag and a failing gate", async () => {
+  await using r = await repo();
+  await Deno.writeTextFile(`${r.dir}/NOTES.md`, "dirty\n");
+  assert.match(
+    (await release(r.dir, "patch", "--gate", "true")).stderr,
+    /^Cannot release: the working tree has uncommitted changes/,
+  );
+  await git(r.dir, "checkout", "-q", "--", "NOTES.md");
+  await git(r.dir, "switch", "-q", "-c", "topic");
+  assert.match(
+    (await release(r.dir, "patch", "--gate", "true")).stderr,
+    /^Cannot release from topic: releases are cut on main/,
+  );
+  await git(r.dir, "switch", "-q", "main");
+  assert.match(
+    (await release(r.dir, "0.1.0", "--gate", "true")).stderr,
+    /^Cannot release 0\.1\.0: it is not a version above 0\.1\.0/,
+  );
+  await git(r.dir, "tag", "v0.1.1");
+  assert.match(
+    (await release(r.dir, "patch", "--gate", "true")).stderr,
+    /^Cannot release v0\.1\.1: the tag already exists/,
+  );
+  const failing = await release(r.dir, "minor", "--gate", "false");
+  assert.equal(failing.code, 1);
+  assert.match(failing.stderr, /^Cannot release: the test gate `false` failed/);
+});
+
+Deno.test("deno task release refuses an ABI change without an ABI version bump, naming the symbol", async () => {
+  await using r = await repo();
+  const header = `${r.dir}/crates/krepis-kernel/include/krepis.h`;
+  const text = await Deno.readTextFile(header);
+  await Deno.writeTextFile(
+    header,
+    text.replace(
+      "const char *krepis_last_error(void);",
+      "const char *krepis_last_error(void);\n\nuint32_t krepis_extra(void);",
+    ),
+  );
+  await git(r.dir, "commit", "-qam", "feat: krepis_extra");
+  const added = await release(r.dir, "minor", "--gate", "true");
+  assert.equal(added.code, 1);
+  assert.match(
+    added.stderr,
+    /^Cannot release: the ABI changed \(added krepis_extra\) but its version stayed 1\.0 → 1\.0\nHint: bump KREPIS_ABI_MINOR/,
+  );
+  await Deno.writeTextFile(
+    header,
+    text.replace("uint32_t krepis_abi_version(void);", "uint64_t krepis_abi_version(void);")
+      .replace("#define KREPIS_ABI_MINOR 0", "#define KREPIS_ABI_MINOR 1"),
+  );
+  await git(r.dir, "commit", "-qam", "feat!: a wider ABI version");
+  const changed = await release(r.dir, "minor", "--gate", "true");
+  assert.match(
+    changed.stderr,
+    /^Cannot release: the ABI changed incompatibly \(changed krepis_abi_version\) but its version stayed 1\.0 → 1\.1\nHint: bump KREPIS_ABI_MAJOR/,
+  );
+});
+
+Deno.test("deno task release minor --execute bumps every copy, checks the built kernel, commits, tags and pushes", async () => {
+  await using r = await repo();
+  const run = await release(r.dir, "minor", "--execute", "--gate", "true");
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.match(await Deno.readTextFile(`${r.dir}/Cargo.toml`), /\nversion = "0\.2\.0"\n/);
+  assert.match(
+    await Deno.readTextFile(`${r.dir}/Cargo.lock`),
+    /name = "krepis-kernel"\nversion = "0\.2\.0"/,
+  );
+  assert.equal(JSON.parse(await Deno.readTextFile(`${r.dir}/loader/deno.json`)).version, "0.2.0");
+  assert.equal(await git(r.dir, "log", "-1", "--format=%s"), "release: v0.2.0");
+  assert.equal(await git(r.dir, "cat-file", "-t", "v0.2.0"), "tag", "an annotated tag");
+  assert.match(
+    await git(r.dir, "tag", "-l", "--format=%(contents)", "v0.2.0"),
+    /## v0\.2\.0\n\n### Fixes/,
+  );
+  const remote = await git(r.dir, "ls-remote", r.origin);
+  assert.match(remote, /refs\/tags\/v0\.2\.0\n/);
+  assert.equal(
+    remote.match(/^(\w+)\trefs\/heads\/main$/m)?.[1],
+    await git(r.dir, "rev-parse", "HEAD"),
+  );
+  assert.equal(await git(r.dir, "status", "--porcelain"), "");
+});
