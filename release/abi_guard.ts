@@ -71,3 +71,81 @@ export async function guardAbi(
   }
   return change;
 }
+
+/** What `abidiff` (Debian abigail-tools) said about two libraries. */
+export interface AbidiffResult {
+  /** False when abidiff is not installed. */
+  ran: boolean;
+  /** Exit bit 4: the ABI changed. */
+  changed: boolean;
+  /** Exit bit 8: an incompatible change (something removed or changed). */
+  incompatible: boolean;
+  /** abidiff's report. */
+  report: string;
+}
+
+/**
+ * Compares two builds of the kernel with `abidiff` (debug builds give it the
+ * DWARF it needs to compare signatures, not only symbol names).
+ *
+ * @param previous The previous release's library.
+ * @param current This tree's library.
+ * @returns What abidiff found, or `ran: false` without abidiff.
+ * @throws {Error} When abidiff itself fails (bad input).
+ */
+export async function runAbidiff(previous: string, current: string): Promise<AbidiffResult> {
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command("abidiff", {
+      args: [previous, current],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { ran: false, changed: false, incompatible: false, report: "" };
+    }
+    throw error;
+  }
+  const report = new TextDecoder().decode(output.stdout).trim();
+  if (output.code & 3) {
+    throw new Error(
+      `Cannot compare the ABI with abidiff: ${
+        new TextDecoder().decode(output.stderr).trim() || report
+      }`,
+    );
+  }
+  return {
+    ran: true,
+    changed: (output.code & 4) !== 0,
+    incompatible: (output.code & 8) !== 0,
+    report,
+  };
+}
+
+/**
+ * Refuses what abidiff found unless the ABI version announces it.
+ *
+ * @param result abidiff's finding.
+ * @param before The previous ABI version.
+ * @param after This tree's ABI version.
+ * @throws {Error} With abidiff's report, when the bump is missing or too small.
+ */
+export function checkAbidiff(
+  result: AbidiffResult,
+  before: { major: number; minor: number },
+  after: { major: number; minor: number },
+): void {
+  if (!result.ran || !result.changed) return;
+  const versions = `${before.major}.${before.minor} → ${after.major}.${after.minor}`;
+  if (result.incompatible && after.major <= before.major) {
+    throw new Error(
+      `Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed ${versions}\n${result.report}\nHint: bump KREPIS_ABI_MAJOR in crates/krepis-kernel/src/abi.rs`,
+    );
+  }
+  if (after.major === before.major && after.minor <= before.minor) {
+    throw new Error(
+      `Cannot release: abidiff finds an ABI change but the ABI version stayed ${versions}\n${result.report}\nHint: bump KREPIS_ABI_MINOR in crates/krepis-kernel/src/abi.rs`,
+    );
+  }
+}

@@ -18,7 +18,7 @@
 import semver from "semver";
 import { cargoBuild } from "../tools/cargo_build.ts";
 import { collectVersions, describeDisagreement } from "../tools/versions.ts";
-import { guardAbi } from "./abi_guard.ts";
+import { checkAbidiff, guardAbi, runAbidiff } from "./abi_guard.ts";
 import { commitSubjects, renderNotes } from "./release_notes.ts";
 
 /** Options for {@linkcode cutRelease}. */
@@ -35,6 +35,8 @@ export interface CutOptions {
   gate?: string;
   /** Target directory for the version-check build. @default {`<root>/target`} */
   targetDir?: string;
+  /** The previous release's Linux library, for `abidiff` (when installed). @default {none: headers only} */
+  previousLibrary?: string;
   /** One line per planned or done action. @default {console.log} */
   log?: (line: string) => void;
 }
@@ -145,6 +147,35 @@ export async function cutRelease(
     );
   } else {
     log("abi: no previous release to compare with");
+  }
+  if (options.previousLibrary) {
+    const { library } = await cargoBuild({
+      cwd: root,
+      verbose: false,
+      env: options.targetDir ? { CARGO_TARGET_DIR: options.targetDir } : {},
+    });
+    const result = await runAbidiff(options.previousLibrary, library);
+    if (!result.ran) {
+      log(
+        "abidiff: not installed (apt-get install abigail-tools); the header comparison stands alone",
+      );
+    } else {
+      const header = await Deno.readTextFile(`${root}/crates/krepis-kernel/include/krepis.h`);
+      const define = (name: string, text: string) =>
+        Number(text.match(new RegExp(`#define ${name} (\\d+)`))?.[1]);
+      const previousHeader = previous
+        ? await git(root, ["show", `${previous}:crates/krepis-kernel/include/krepis.h`])
+        : header;
+      checkAbidiff(
+        result,
+        {
+          major: define("KREPIS_ABI_MAJOR", previousHeader),
+          minor: define("KREPIS_ABI_MINOR", previousHeader),
+        },
+        { major: define("KREPIS_ABI_MAJOR", header), minor: define("KREPIS_ABI_MINOR", header) },
+      );
+      log(`abidiff: ${result.changed ? "a change the ABI version announces" : "no change"}`);
+    }
   }
   const gate = options.gate ?? "deno task test";
   log(`gate: ${gate}`);

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { buildVariant, SURFACE_PATCH } from "../tests/_variant.ts";
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
@@ -143,6 +144,18 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
   assert.match(
     changed.stderr,
     /^Cannot release: the ABI changed incompatibly \(changed krepis_abi_version\) but its version stayed 1\.0 → 1\.1\nHint: bump KREPIS_ABI_MAJOR/,
+  );
+});
+
+Deno.test("deno task release --previous-lib runs abidiff and refuses what it finds unannounced", async () => {
+  await using r = await repo();
+  // The "previous release" had one export more: this tree removed it.
+  const previous = await buildVariant("krepis-kernel-abi-surface", SURFACE_PATCH);
+  const run = await release(r.dir, "minor", "--gate", "true", "--previous-lib", previous);
+  assert.equal(run.code, 1, run.stdout);
+  assert.match(
+    run.stderr,
+    /^Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed 1\.0 → 1\.0\n[\s\S]*krepis_variant_extra/,
   );
 });
 

@@ -7,7 +7,8 @@
  * ```
  *
  * Cut options: `--execute`, `--branch <name>` (default main), `--gate <cmd>`
- * (default `deno task test`), `--root <repo>`.
+ * (default `deno task test`), `--root <repo>`, `--previous-lib <file>` (the
+ * previous release's Linux library, compared with `abidiff` when installed).
  *
  * `deno task release publish`: the publish step (see `publish.ts`), run by
  * `release.yml` after the build matrix, or locally on a directory of builds.
@@ -58,6 +59,7 @@ if (import.meta.main) {
         branch: { type: "string" },
         gate: { type: "string" },
         root: { type: "string" },
+        "previous-lib": { type: "string" },
       },
     });
   } catch (error) {
@@ -72,6 +74,7 @@ if (import.meta.main) {
         execute: values.execute ?? false,
         branch: values.branch,
         gate: values.gate,
+        previousLibrary: values["previous-lib"],
       });
     } catch (error) {
       fail((error as Error).message);

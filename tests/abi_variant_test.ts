@@ -5,58 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
 import { AbiMismatchError, load, LOADER_ABI } from "../loader/mod.ts";
-
-const ABI_RS = "crates/krepis-kernel/src/abi.rs";
-
-/** Copies the workspace, renames the kernel package, applies `patch` to abi.rs, builds it. */
-async function buildVariant(name: string, patch: (abiRs: string) => string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: `krepis-${name}-` });
-  try {
-    return await buildIn(dir, name, patch);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function buildIn(
-  dir: string,
-  name: string,
-  patch: (abiRs: string) => string,
-): Promise<string> {
-  const copy = async (path: string) => {
-    const cp = await new Deno.Command("cp", {
-      args: ["-R", `${REPO_ROOT}/${path}`, `${dir}/${path}`],
-    })
-      .output();
-    assert.ok(cp.success, `cp ${path}: ${new TextDecoder().decode(cp.stderr)}`);
-  };
-  await Deno.mkdir(`${dir}/crates`);
-  for (const path of ["Cargo.toml", "Cargo.lock", "proto", "crates/krepis-kernel"]) {
-    await copy(path);
-  }
-  const manifest = `${dir}/crates/krepis-kernel/Cargo.toml`;
-  const original = await Deno.readTextFile(manifest);
-  await Deno.writeTextFile(
-    manifest,
-    original.replace('name = "krepis-kernel"', `name = "${name}"`),
-  );
-  const abiRs = await Deno.readTextFile(`${dir}/${ABI_RS}`);
-  const patched = patch(abiRs);
-  assert.notEqual(patched, abiRs, `the ${name} patch changed nothing`);
-  await Deno.writeTextFile(`${dir}/${ABI_RS}`, patched);
-  // Share the repository's target directory: dependencies are built once; the
-  // renamed package gets its own library file and cannot clobber the real one.
-  const { library } = await cargoBuild({
-    cwd: dir,
-    pkg: name,
-    locked: false,
-    verbose: false,
-    env: { CARGO_TARGET_DIR: `${REPO_ROOT}/target` },
-  });
-  return library;
-}
+import { buildVariant, SURFACE_PATCH } from "./_variant.ts";
 
 Deno.test("load() refuses a real kernel built with another ABI major", async () => {
   const path = await buildVariant("krepis-kernel-abi-major", (source) =>
@@ -79,14 +29,7 @@ Deno.test("load() refuses a real kernel built with another ABI major", async () 
 });
 
 Deno.test("load() refuses a real kernel with the same ABI number but another surface", async () => {
-  const path = await buildVariant("krepis-kernel-abi-surface", (source) =>
-    `${source}
-/// An export the loader does not know: same ABI number, another surface.
-#[unsafe(no_mangle)]
-pub extern "C" fn krepis_variant_extra() -> u32 {
-    guard_value(0, || 7)
-}
-`);
+  const path = await buildVariant("krepis-kernel-abi-surface", SURFACE_PATCH);
   await assert.rejects(() => load({ path }), (error: unknown) => {
     assert.ok(error instanceof AbiMismatchError);
     assert.deepEqual([error.found?.major, error.found?.minor], [

@@ -8,7 +8,8 @@
  * - Go: actionlint (Linux, lints the generated workflows);
  * - crates.io: cargo-release (the release step's version bump; 1.1.6 is the
  *   newest that builds with Rust 1.95);
- * - OS packages: minisign, zstd (apt on Linux, brew on macOS).
+ * - OS packages: minisign, zstd, abigail-tools (apt on Linux; minisign from
+ *   brew on macOS).
  *
  * @module
  */
@@ -79,6 +80,7 @@ if (!values.build) {
     const missing = [];
     if (!(await has("minisign", ["-v"]))) missing.push("minisign");
     if (!(await has("zstd"))) missing.push("zstd");
+    if (!(await has("abidiff", ["--version"]))) missing.push("abigail-tools");
     if (missing.length) {
       await apt("update", "-qq");
       await apt("install", "-y", "-qq", ...missing);
