@@ -9,6 +9,9 @@
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { buildVariant, SURFACE_PATCH } from "../tests/_variant.ts";
+import { generateSigningKey } from "./minisign_sign.ts";
+import { exportSigningKey } from "./signing_key.ts";
+import { ReleaseHost } from "./serve_dir.ts";
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
@@ -182,4 +185,66 @@ Deno.test("deno task release minor --execute bumps every copy, checks the built 
     await git(r.dir, "rev-parse", "HEAD"),
   );
   assert.equal(await git(r.dir, "status", "--porcelain"), "");
+});
+
+Deno.test("a full release end to end: cut, build, publish to a mirror, and the new loader installs by its pinned checksums", async () => {
+  await using r = await repo();
+  const cut = await release(r.dir, "minor", "--execute", "--gate", "true");
+  assert.equal(cut.code, 0, cut.stderr);
+  const task = async (args: string[], env: Record<string, string> = {}) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: r.dir,
+      env: { CARGO_TARGET_DIR: `${REPO_ROOT}/target/release-cut`, KREPIS_KERNEL_PATH: "", ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, `${args.join(" ")}:\n${text}`);
+    return text;
+  };
+  const host = (await import("../loader/mod.ts")).resolveTarget();
+  // The release tree builds its own kernel (version 0.2.0) with the table's tool.
+  await task([
+    "run",
+    "--allow-all",
+    "matrix/build.ts",
+    "--target",
+    host.triple,
+    "--profile",
+    "dev",
+  ]);
+  const key = await generateSigningKey();
+  const mirror = `${r.dir}/../mirror`;
+  await task(
+    [
+      "run",
+      "--allow-all",
+      "release/main.ts",
+      "publish",
+      "--dist",
+      "dist",
+      "--targets",
+      host.triple,
+      "--to-dir",
+      mirror,
+      "--jsr-dry-run",
+    ],
+    { KREPIS_SIGNING_KEY: await exportSigningKey(key) },
+  );
+  assert.match(await Deno.readTextFile(`${r.dir}/loader/_pinned.ts`), /"version": "0\.2\.0"/);
+  const server = ReleaseHost.start(mirror);
+  try {
+    // No trusted key at all: the new loader trusts the checksums pinned in it.
+    const init = await task(["run", "--allow-all", "loader/cli.ts", "init", "--json"], {
+      KREPIS_MIRROR: server.url,
+      KREPIS_CACHE_DIR: `${r.dir}/../cache`,
+      KREPIS_TRUSTED_KEY: "",
+    });
+    const report = JSON.parse(init.slice(init.indexOf("{")));
+    assert.equal(report.installed[0].version, "0.2.0");
+    assert.equal(report.installed[0].trust, "pinned");
+  } finally {
+    await server.close();
+  }
 });
