@@ -122,9 +122,18 @@ export async function cutRelease(
     );
   }
   const tag = `v${version}`;
+  // origin must be reachable and must not be ahead: the push below is
+  // atomic, so a failed run leaves origin as it was.
+  await git(root, ["fetch", "--quiet", "origin", branch]);
+  const behind = await git(root, ["rev-list", "--count", `HEAD..origin/${branch}`]);
+  if (behind !== "0") {
+    throw new Error(
+      `Cannot release: origin/${branch} has ${behind} commit(s) this tree lacks\nHint: git pull --rebase origin ${branch}`,
+    );
+  }
   if (
     await git(root, ["tag", "--list", tag]) ||
-    await git(root, ["ls-remote", "--tags", "origin", `refs/tags/${tag}`], true)
+    await git(root, ["ls-remote", "--tags", "origin", `refs/tags/${tag}`])
   ) {
     throw new Error(`Cannot release ${tag}: the tag already exists\nHint: pick the next version`);
   }
@@ -192,12 +201,21 @@ export async function cutRelease(
       describe:
         `cargo release version ${version} --execute --no-confirm   (Cargo.toml [workspace.package], Cargo.lock)`,
       run: async () => {
-        if (
-          !(await sh(
-            root,
-            `cargo release version ${version} --execute --no-confirm --allow-branch ${branch}`,
-          ))
-        ) {
+        const cargo = await new Deno.Command("cargo", {
+          args: [
+            "release",
+            "version",
+            version,
+            "--execute",
+            "--no-confirm",
+            "--allow-branch",
+            branch,
+          ],
+          cwd: root,
+          stdout: "inherit",
+          stderr: "inherit",
+        }).output();
+        if (!cargo.success) {
           throw new Error(
             `Cannot bump the Cargo version: cargo release version ${version} failed\nHint: install cargo-release (deno task setup)`,
           );
@@ -258,13 +276,9 @@ export async function cutRelease(
     },
     {
       kind: "push",
-      describe: `git push origin ${branch}`,
-      run: async () => void await git(root, ["push", "origin", branch]),
-    },
-    {
-      kind: "push",
-      describe: `git push origin ${tag}   (starts release.yml)`,
-      run: async () => void await git(root, ["push", "origin", tag]),
+      describe:
+        `git push --atomic origin ${branch} ${tag}   (both or neither; the tag starts release.yml)`,
+      run: async () => void await git(root, ["push", "--atomic", "origin", branch, tag]),
     },
   ];
   log(

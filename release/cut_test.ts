@@ -86,7 +86,7 @@ Deno.test("deno task release minor (dry run) prints the whole plan and changes n
   assert.match(run.stdout, /release 0\.1\.0 → 0\.2\.0 \(dry run/);
   assert.match(run.stdout, /plan command cargo release version 0\.2\.0/);
   assert.match(run.stdout, /plan edit {4}loader\/deno\.json: "version": "0\.1\.0" → "0\.2\.0"/);
-  assert.match(run.stdout, /plan push {4}git push origin v0\.2\.0/);
+  assert.match(run.stdout, /plan push {4}git push --atomic origin main v0\.2\.0/);
   assert.match(run.stdout, /### Fixes\n\n- \*\*loader:\*\* a fix after 0\.1\.0/);
   assert.deepEqual(await snapshot(r), before);
 });

@@ -37,6 +37,17 @@ import { cutRelease } from "./cut.ts";
 const USAGE =
   "Usage: deno task release <patch|minor|major|X.Y.Z> [--execute] [--branch main] [--gate <cmd>]\n       deno task release publish --dist <dir> [--to-dir <dir>] [--targets a,b] [--repository owner/repo] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]";
 
+/** The annotated tag's message (the notes `deno task release` wrote), if HEAD is tagged. */
+async function tagNotes(): Promise<string> {
+  const out = await new Deno.Command("git", {
+    args: ["tag", "--points-at", "HEAD", "--list", "v*", "--format=%(contents)"],
+    cwd: REPO_ROOT,
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => null);
+  return out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
+}
+
 if (import.meta.main) {
   const fail = (message: string, code = 1): never => {
     console.error(message);
@@ -110,6 +121,7 @@ if (import.meta.main) {
       host: host!,
       targets: values.targets?.split(",").map((t) => t.trim()).filter(Boolean),
       loaderDir: values["loader-dir"] ?? `${REPO_ROOT}/loader`,
+      notes: await tagNotes(),
       publishJsr: async (loaderDir) => {
         const args = ["publish", "--allow-dirty", ...(values["jsr-dry-run"] ? ["--dry-run"] : [])];
         const status = await new Deno.Command(Deno.execPath(), {

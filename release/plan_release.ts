@@ -57,7 +57,12 @@ export async function planRelease(
   rows: TargetRow[],
   targets?: string[],
 ): Promise<ReleasePlan> {
-  const wanted = targets ?? rows.map((row) => row.triple);
+  const wanted = [...new Set(targets ?? rows.map((row) => row.triple))];
+  if (wanted.length === 0) {
+    throw new Error(
+      "Cannot plan the release: no targets were named\nHint: --targets takes a comma-separated list of triples",
+    );
+  }
   const unknown = wanted.filter((triple) => !rows.some((row) => row.triple === triple));
   if (unknown.length) {
     throw new Error(
@@ -66,7 +71,17 @@ export async function planRelease(
       } is not in matrix/targets.json\nHint: targets are ${rows.map((r) => r.triple).join(", ")}`,
     );
   }
-  const found = new Map(sources.map((source) => [source.fragment.target.triple, source]));
+  const found = new Map<string, FragmentSource>();
+  for (const source of sources) {
+    const triple = source.fragment.target.triple;
+    const other = found.get(triple);
+    if (other) {
+      throw new Error(
+        `Cannot plan the release: two builds of ${triple} (${other.dir} and ${source.dir})\nHint: remove the stale one; the release must not pick one silently`,
+      );
+    }
+    found.set(triple, source);
+  }
   const missing = wanted.filter((triple) => !found.has(triple));
   if (missing.length) {
     throw new Error(

@@ -122,3 +122,23 @@ Deno.test("a release of the targets given is signed, checked by sha256sum and mi
     for (const d of [root, out, cache]) await Deno.remove(d, { recursive: true });
   }
 });
+
+Deno.test("planRelease() refuses two builds of one target and an empty target list", async () => {
+  const root = await dist();
+  try {
+    const cp = await new Deno.Command("cp", {
+      args: ["-R", `${root}/kernel-${host.triple}`, `${root}/${host.triple}`],
+    }).output();
+    assert.ok(cp.success);
+    await assert.rejects(
+      planRelease(await readFragments(root), rows, [host.triple]),
+      /: two builds of .* \(.* and .*\)\nHint: remove the stale one/,
+    );
+    await assert.rejects(
+      planRelease([], rows, []),
+      /^Error: Cannot plan the release: no targets were named/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -47,6 +47,8 @@ export interface PublishOptions {
   publishJsr: (loaderDir: string) => Promise<void>;
   /** One line per action. @default {console.log} */
   log?: (line: string) => void;
+  /** Release notes for a new GitHub Release. @default {""} */
+  notes?: string;
 }
 
 /** A release whose every asset the host confirmed. Only {@linkcode publish} makes one. */
@@ -75,6 +77,14 @@ export async function publish(options: PublishOptions): Promise<HostedRelease> {
     await loadTargetTable(),
     options.targets,
   );
+  // The pins only count when the loader being published has this version.
+  const loaderVersion =
+    JSON.parse(await Deno.readTextFile(`${options.loaderDir}/deno.json`)).version;
+  if (loaderVersion !== plan.manifest.version) {
+    throw new Error(
+      `Cannot publish: the builds are ${plan.manifest.version} but ${options.loaderDir}/deno.json is ${loaderVersion}\nHint: publish from the commit the release tag points to`,
+    );
+  }
   log(`plan: v${plan.manifest.version}, ${plan.manifest.targets.map((t) => t.triple).join(", ")}`);
   const hosted = await host(plan.manifest, plan.files, options, log);
   const pinned = await pin(hosted, options.loaderDir, log);
@@ -96,9 +106,9 @@ async function host(
     return { manifest, where: dir };
   }
   const manifestBytes = new TextEncoder().encode(formatManifest(manifest));
-  const comment = `timestamp:${
-    Math.floor(Date.now() / 1000)
-  }\tfile:manifest.json\tversion:${manifest.version}`;
+  // No timestamp: the same manifest always gets the same signature bytes,
+  // so re-publishing finds the asset unchanged (Ed25519 is deterministic).
+  const comment = `file:manifest.json	version:${manifest.version}`;
   const signature = new TextEncoder().encode(
     await signMinisign(options.key, manifestBytes, comment),
   );
@@ -113,6 +123,7 @@ async function host(
   const result = await publishToGitHub(assets, {
     ...options.host,
     tag,
+    notes: options.notes,
     log: (line) => log(`host: ${line}`),
   });
   return { manifest, where: `GitHub release ${tag} (id ${result.releaseId})` };

@@ -207,3 +207,41 @@ Deno.test("deno task release publish refuses a missing target, and a missing sig
   assert.match(missing.stderr, /Cannot plan the release: no build for /);
   assert.ok(!(await Deno.stat(w.out).then(() => true, () => false)), "nothing was published");
 });
+
+Deno.test("publish() refuses builds whose version is not the loader's, and re-publishing uploads nothing", async () => {
+  await using w = await workspace();
+  const api = new GitHubApi();
+  try {
+    const options = {
+      dist: w.dist,
+      key: await generateSigningKey(),
+      host: {
+        kind: "github" as const,
+        repository: "krepis/krepis",
+        token: "t",
+        apiUrl: api.url,
+        retries: 0,
+        throttle: false,
+      },
+      targets: [host.triple],
+      loaderDir: w.loaderDir,
+      publishJsr: async () => {},
+      log: () => {},
+    };
+    await publish(options);
+    const uploads = api.uploads;
+    await publish(options); // same key, same builds: the signature bytes are the same too
+    assert.equal(api.uploads, uploads, "a second publish replaces nothing");
+    const config = JSON.parse(await Deno.readTextFile(`${w.loaderDir}/deno.json`));
+    await Deno.writeTextFile(
+      `${w.loaderDir}/deno.json`,
+      JSON.stringify({ ...config, version: "9.9.9" }),
+    );
+    await assert.rejects(
+      publish(options),
+      /^Error: Cannot publish: the builds are .* but .*deno\.json is 9\.9\.9/,
+    );
+  } finally {
+    await api.close();
+  }
+});

@@ -33,9 +33,9 @@ export async function writeSignedDir(
     await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
     sums.push([sha256Hex(file.bytes), file.name]);
   }
-  const comment = `timestamp:${
-    Math.floor(Date.now() / 1000)
-  }\tfile:manifest.json\tversion:${manifest.version}`;
+  // No timestamp: the same manifest always gets the same signature bytes,
+  // so re-publishing finds the asset unchanged (Ed25519 is deterministic).
+  const comment = `file:manifest.json	version:${manifest.version}`;
   await Deno.writeTextFile(
     `${dir}/manifest.json.minisig`,
     await signMinisign(key, manifestBytes, comment),
