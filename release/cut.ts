@@ -135,7 +135,14 @@ export async function cutRelease(
     await git(root, ["tag", "--list", tag]) ||
     await git(root, ["ls-remote", "--tags", "origin", `refs/tags/${tag}`])
   ) {
-    throw new Error(`Cannot release ${tag}: the tag already exists\nHint: pick the next version`);
+    const unpushed = (await git(root, ["log", "-1", "--format=%s"])) === `release: ${tag}`;
+    throw new Error(
+      `Cannot release ${tag}: the tag already exists\nHint: ${
+        unpushed
+          ? `a previous run stopped before pushing: git push --atomic origin ${branch} ${tag}`
+          : "pick the next version"
+      }`,
+    );
   }
   const previous = await previousTag(root);
   const header = "crates/krepis-kernel/include/krepis.h";
