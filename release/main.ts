@@ -6,6 +6,10 @@
  * deno task release minor --execute        # bump, check, commit, tag, push (see cut.ts)
  * ```
  *
+ * `deno task release keygen`: makes the project's signing key: writes its
+ * public half into `loader/_keys.ts` and prints the secret once, for the
+ * `KREPIS_SIGNING_KEY` repository secret.
+ *
  * Cut options: `--execute`, `--branch <name>` (default main), `--gate <cmd>`
  * (default `deno task test`), `--root <repo>`, `--previous-lib <file>` (the
  * previous release's Linux library, compared with `abidiff` when installed).
@@ -31,11 +35,14 @@
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { type Host, publish } from "./publish.ts";
-import { importSigningKey } from "./signing_key.ts";
+import { exportSigningKey, importSigningKey } from "./signing_key.ts";
+import { generateSigningKey, keyId, publicKeyBase64 } from "./minisign_sign.ts";
+import { formatTs } from "../tools/format.ts";
+import { renderKeysModule } from "./keys_module.ts";
 import { cutRelease } from "./cut.ts";
 
 const USAGE =
-  "Usage: deno task release <patch|minor|major|X.Y.Z> [--execute] [--branch main] [--gate <cmd>]\n       deno task release publish --dist <dir> [--to-dir <dir>] [--targets a,b] [--repository owner/repo] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]";
+  "Usage: deno task release <patch|minor|major|X.Y.Z> [--execute] [--branch main] [--gate <cmd>]\n       deno task release keygen\n       deno task release publish --dist <dir> [--to-dir <dir>] [--targets a,b] [--repository owner/repo] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]";
 
 /** The annotated tag's message (the notes `deno task release` wrote), if HEAD is tagged. */
 async function tagNotes(): Promise<string> {
@@ -77,6 +84,17 @@ if (import.meta.main) {
     fail(`Cannot parse the arguments: ${(error as Error).message}\n${USAGE}`, 2);
   }
   const { values, positionals } = parsed!;
+  if (positionals[0] === "keygen") {
+    // A new project signing key: the public half goes into the loader, the
+    // secret is printed once, for the KREPIS_SIGNING_KEY repository secret.
+    const key = await generateSigningKey();
+    const keysPath = `${values["loader-dir"] ?? `${REPO_ROOT}/loader`}/_keys.ts`;
+    await Deno.writeTextFile(keysPath, await formatTs(renderKeysModule([publicKeyBase64(key)])));
+    console.log(`wrote the public key ${keyId(key)} to ${keysPath} (commit it)`);
+    console.log("KREPIS_SIGNING_KEY (store it as a repository secret; it is not shown again):");
+    console.log(await exportSigningKey(key));
+    Deno.exit(0);
+  }
   if (positionals[0] && positionals[0] !== "publish") {
     try {
       await cutRelease({

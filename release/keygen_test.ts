@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { formatTs } from "../tools/format.ts";
+import { parseMinisignPublicKey, verifyMinisign } from "../loader/mod.ts";
+import { renderKeysModule } from "./keys_module.ts";
+import { importSigningKey } from "./signing_key.ts";
+import { signMinisign } from "./minisign_sign.ts";
+
+Deno.test("the committed loader/_keys.ts is the keygen template (no project key made here yet)", async () => {
+  assert.equal(
+    await Deno.readTextFile(`${REPO_ROOT}/loader/_keys.ts`),
+    await formatTs(renderKeysModule([])),
+  );
+});
+
+Deno.test("deno task release keygen writes the public half and prints a secret that signs for it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "release", "keygen", "--loader-dir", dir],
+      cwd: REPO_ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
+    const secret = text.trim().split("\n").at(-1)!;
+    const module = await import(`file://${dir}/_keys.ts`);
+    assert.equal(module.PROJECT_KEYS.length, 1);
+    const key = await importSigningKey(secret);
+    const message = new TextEncoder().encode("manifest");
+    const signature = await signMinisign(key, message, "file:manifest.json");
+    await verifyMinisign(
+      message,
+      signature,
+      [parseMinisignPublicKey(module.PROJECT_KEYS[0])],
+      "manifest",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
