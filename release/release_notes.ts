@@ -32,8 +32,12 @@ export function renderNotes(version: string, subjects: string[]): string {
     if (/^release: v\d/.test(subject)) continue;
     const match = subject.match(/^(\w+)(\([^)]*\))?(!)?: (.+)$/);
     const type = match ? (match[3] ? "breaking" : match[1]) : "other";
-    const key = GROUPS.some(([name]) => name === type) ? type : "other";
-    const text = match ? `${match[2] ? `**${match[2].slice(1, -1)}:** ` : ""}${match[4]}` : subject;
+    const known = GROUPS.some(([name]) => name === type) && type !== "other";
+    const key = known ? type : "other";
+    // An unknown prefix ("loader: …") is part of the subject: keep it whole.
+    const text = known && match
+      ? `${match[2] ? `**${match[2].slice(1, -1)}:** ` : ""}${match[4]}`
+      : subject;
     groups.set(key, [...(groups.get(key) ?? []), text]);
   }
   const sections = GROUPS.filter(([key]) => groups.has(key)).map(([key, title]) =>
