@@ -89,7 +89,7 @@ export async function publish(options: PublishOptions): Promise<HostedRelease> {
   const hosted = await host(plan.manifest, plan.files, options, log);
   const pinned = await pin(hosted, options.loaderDir, log);
   await options.publishJsr(pinned.loaderDir);
-  log("jsr: published @krepis/loader");
+  log("jsr: the JSR publish step finished");
   return hosted;
 }
 
