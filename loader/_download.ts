@@ -11,7 +11,13 @@
 import zlib from "node:zlib";
 import type { Hash } from "node:crypto";
 import { IntegrityError } from "./errors.ts";
-import { describe, fetchFollowing, HttpStatusError, TimeoutError } from "./_http.ts";
+import {
+  chunksWithIdleTimeout,
+  describe,
+  fetchFollowing,
+  HttpStatusError,
+  TimeoutError,
+} from "./_http.ts";
 import { sha256 } from "./_hash.ts";
 import type { Compression } from "./manifest.ts";
 
@@ -235,7 +241,6 @@ async function receive(
   const name = candidate.url.pathname.split("/").pop() ?? candidate.url.href;
   let have = start;
   using partial = await openPartial(partialPath, have > 0);
-  const reader = body.getReader();
   let batch: Uint8Array[] = [];
   let batched = 0;
   const flush = async () => {
@@ -252,53 +257,26 @@ async function receive(
     batched = 0;
     await sink.push(joined);
   };
-  let idle: ReturnType<typeof setTimeout> | undefined;
-  let idleFired = false;
-  const armIdle = () => {
-    clearTimeout(idle);
-    const remaining = Math.min(tuning.idleMs, tuning.deadline - Date.now());
-    idle = setTimeout(() => {
-      idleFired = true;
+  for await (
+    const bytes of chunksWithIdleTimeout(body, tuning.idleMs, tuning.deadline, controller, name)
+  ) {
+    if (have + bytes.length > candidate.size) {
       controller.abort();
-    }, Math.max(0, remaining));
-  };
-  try {
-    armIdle();
-    while (true) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        if (idleFired) {
-          throw new TimeoutError(
-            `Cannot download ${name}: no data for ${tuning.idleMs} ms (or the deadline passed)`,
-          );
-        }
-        throw error;
-      }
-      if (chunk.done) break;
-      armIdle();
-      const bytes = chunk.value;
-      if (have + bytes.length > candidate.size) {
-        await reader.cancel().catch(() => {});
-        throw new IntegrityError(
-          `Cannot download ${name}: the server sent more than the ${candidate.size} bytes the manifest lists\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
-        );
-      }
-      // Every chunk reaches the partial file at once (a resume starts from
-      // there); hashing and decompression run on ~1 MiB batches, which
-      // halves the cost of a large download.
-      await writeAll(partial, bytes);
-      have += bytes.length;
-      batch.push(bytes);
-      batched += bytes.length;
-      if (batched >= BATCH_BYTES) await flush();
-      onProgress({ file: name, received: have, total: candidate.size });
+      throw new IntegrityError(
+        `Cannot download ${name}: the server sent more than the ${candidate.size} bytes the manifest lists\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+      );
     }
-    await flush();
-  } finally {
-    clearTimeout(idle);
+    // Every chunk reaches the partial file at once (a resume starts from
+    // there); hashing and decompression run on ~1 MiB batches, which
+    // halves the cost of a large download.
+    await writeAll(partial, bytes);
+    have += bytes.length;
+    batch.push(bytes);
+    batched += bytes.length;
+    if (batched >= BATCH_BYTES) await flush();
+    onProgress({ file: name, received: have, total: candidate.size });
   }
+  await flush();
   await partial.sync();
   return have;
 }

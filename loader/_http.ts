@@ -99,6 +99,51 @@ export async function fetchFollowing(
 }
 
 /**
+ * Yields a body's chunks. When none arrives within `idleMs` (or by
+ * `deadline`, ms since epoch), aborts `controller` and throws a
+ * {@linkcode TimeoutError} naming `what`.
+ */
+export async function* chunksWithIdleTimeout(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  deadline: number,
+  controller: AbortController,
+  what: string,
+): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  let fired = false;
+  const arm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      fired = true;
+      controller.abort();
+    }, Math.max(0, Math.min(idleMs, deadline - Date.now())));
+  };
+  try {
+    arm();
+    while (true) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (fired) {
+          throw new TimeoutError(
+            `Cannot download ${what}: no data for ${idleMs} ms (or the deadline passed)`,
+          );
+        }
+        throw error;
+      }
+      if (chunk.done) return;
+      arm();
+      yield chunk.value;
+    }
+  } finally {
+    clearTimeout(idle);
+  }
+}
+
+/**
  * Reads a small body (manifest, signature) in full, refusing a
  * `Content-Length` or a body above `cap` bytes and a body that stalls for
  * `idleMs`. `tooLarge` makes the error for an oversized body.
@@ -118,39 +163,15 @@ export async function readCapped(
   const chunks: Uint8Array[] = [];
   let total = 0;
   if (!response.body) return new Uint8Array();
-  const reader = response.body.getReader();
-  let idle: ReturnType<typeof setTimeout> | undefined;
-  let idleFired = false;
-  const arm = () => {
-    clearTimeout(idle);
-    idle = setTimeout(() => {
-      idleFired = true;
+  for await (
+    const chunk of chunksWithIdleTimeout(response.body, idleMs, Infinity, controller, response.url)
+  ) {
+    total += chunk.length;
+    if (total > cap) {
       controller.abort();
-    }, idleMs);
-  };
-  try {
-    arm();
-    while (true) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        if (idleFired) {
-          throw new TimeoutError(`Cannot download ${response.url}: no data for ${idleMs} ms`);
-        }
-        throw error;
-      }
-      if (chunk.done) break;
-      arm();
-      total += chunk.value.length;
-      if (total > cap) {
-        controller.abort();
-        throw tooLarge();
-      }
-      chunks.push(chunk.value);
+      throw tooLarge();
     }
-  } finally {
-    clearTimeout(idle);
+    chunks.push(chunk);
   }
   const bytes = new Uint8Array(total);
   let at = 0;
