@@ -55,7 +55,7 @@ const steps: Step[] = [
   },
   {
     name:
-      "deno test --doc (loader, ABI variants, C/Python clients, versions, codegen, install, faults, CLI, demo)",
+      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, workflows, release)",
     run: () =>
       command(deno, ["test", "--allow-all", "--doc"], {
         env: { KREPIS_TEST_KERNEL: kernel, KREPIS_KERNEL_PATH: kernel },
