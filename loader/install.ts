@@ -465,24 +465,14 @@ async function fetchLibrary(
   // The download machinery (node:zlib, node:crypto) loads only on this cold path.
   const { DiskError, downloadVerified, HAS_ZSTD } = await import("./_download.ts");
   const candidates: Candidate[] = [];
-  if (HAS_ZSTD) {
-    const zstd = entry.compressed.zstd;
-    if (zstd) {
-      candidates.push({
-        url: new URL(zstd.file, base),
-        compression: "zstd",
-        size: zstd.size,
-        sha256: zstd.sha256,
-      });
-    }
-  }
-  const gzip = entry.compressed.gzip;
-  if (gzip) {
+  for (const compression of COMPRESSIONS) {
+    const copy = entry.compressed[compression];
+    if (!copy || (compression === "zstd" && !HAS_ZSTD)) continue;
     candidates.push({
-      url: new URL(gzip.file, base),
-      compression: "gzip",
-      size: gzip.size,
-      sha256: gzip.sha256,
+      url: new URL(copy.file, base),
+      compression,
+      size: copy.size,
+      sha256: copy.sha256,
     });
   }
   candidates.push({
