@@ -178,7 +178,7 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   if (cached) {
     if (checkAbi && cached.abi) refuseAbi(cached.abi, version);
     const paths = entryPaths(root, version, target.triple, cached.sha256, target.file);
-    await ensurePrivateDir(root, paths.dir);
+    await ensurePrivateDir(targetDir, paths.dir); // root..targetDir was checked above
     if (await isCachedValid(paths, cached, mode)) {
       return { ...cached, path: paths.file, version, target, downloaded: false, source: null };
     }
@@ -229,7 +229,7 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
     if (checkAbi && abi) refuseAbi(abi, version);
     const entry = releaseEntry(manifest, target, pin);
     if (trust !== "pinned") {
-      await ensurePrivateDir(root, join(root, version));
+      // <root>/<version> was checked (and made) with the target directory above.
       await writeAtomic(
         join(root, version, "manifest.json.minisig"),
         new TextEncoder().encode(signature!),
@@ -238,7 +238,7 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
       await writeAtomic(join(root, version, "manifest.json"), manifestBytes, 0o644);
     }
     const paths = entryPaths(root, version, target.triple, entry.sha256, target.file);
-    await ensurePrivateDir(root, paths.dir);
+    await ensurePrivateDir(targetDir, paths.dir); // root..targetDir was checked above
     await removeStaleTemps(paths.dir);
     const source = await fetchLibrary(
       base,
