@@ -5,13 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
+import { resolveTarget } from "../loader/mod.ts";
 import { loadTargetTable } from "../matrix/targets.ts";
-import type { Fragment } from "../matrix/build.ts";
-import { kernelPath } from "../tests/_kernel.ts";
+import { writeDist } from "../tests/_dist.ts";
 import { runCli } from "../tests/_cli.ts";
 import { generateSigningKey, publicKeyBase64, publicKeyFile } from "./minisign_sign.ts";
-import { packArtifact } from "./pack_artifact.ts";
 import { planRelease, readFragments } from "./plan_release.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 import { writeSignedDir } from "./signed_dir.ts";
@@ -22,17 +20,7 @@ const host = resolveTarget();
 /** A dist/ with this machine's build as `deno task build` lays it out. */
 async function dist(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "krepis-dist-" });
-  const packed = packArtifact(await Deno.readFile(await kernelPath()), host);
-  const dir = `${root}/kernel-${host.triple}`;
-  await Deno.mkdir(dir);
-  for (const file of packed.files) await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
-  const fragment: Fragment = {
-    schema: 1,
-    version: VERSION,
-    abi: { ...LOADER_ABI },
-    target: packed.entry,
-  };
-  await Deno.writeTextFile(`${dir}/fragment.json`, JSON.stringify(fragment));
+  await writeDist(root);
   return root;
 }
 

@@ -6,14 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
+import { resolveTarget, VERSION } from "../loader/mod.ts";
 import type { Fragment } from "../matrix/build.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
-import { kernelPath } from "../tests/_kernel.ts";
+import { writeDist } from "../tests/_dist.ts";
 import { GitHubApi } from "../tests/_github_api.ts";
 import { runCli } from "../tests/_cli.ts";
 import { generateSigningKey, publicKeyBase64, publicKeyFile } from "./minisign_sign.ts";
-import { packArtifact } from "./pack_artifact.ts";
 import { publish } from "./publish.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 import { exportSigningKey } from "./signing_key.ts";
@@ -27,21 +26,23 @@ interface Workspace extends AsyncDisposable {
   fragment: Fragment;
 }
 
+/** The GitHub host on the stand-in: no retries or pacing, so tests run fast. */
+function githubHost(api: GitHubApi) {
+  return {
+    kind: "github" as const,
+    repository: "krepis/krepis",
+    token: "t",
+    apiUrl: api.url,
+    retries: 0,
+    throttle: false,
+  };
+}
+
 /** dist/ with this machine's build, a scratch copy of the loader, an output dir. */
 async function workspace(): Promise<Workspace> {
   const root = await Deno.makeTempDir({ prefix: "krepis-publish-" });
   const dist = `${root}/dist`;
-  const dir = `${dist}/kernel-${host.triple}`;
-  await Deno.mkdir(dir, { recursive: true });
-  const packed = packArtifact(await Deno.readFile(await kernelPath()), host);
-  for (const file of packed.files) await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
-  const fragment: Fragment = {
-    schema: 1,
-    version: VERSION,
-    abi: { ...LOADER_ABI },
-    target: packed.entry,
-  };
-  await Deno.writeTextFile(`${dir}/fragment.json`, JSON.stringify(fragment));
+  const fragment = await writeDist(dist);
   const loaderDir = `${root}/loader`;
   const cp = await new Deno.Command("cp", { args: ["-R", `${REPO_ROOT}/loader`, loaderDir] })
     .output();
@@ -65,14 +66,7 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
   const options = {
     dist: w.dist,
     key: await generateSigningKey(),
-    host: {
-      kind: "github" as const,
-      repository: "krepis/krepis",
-      token: "t",
-      apiUrl: api.url,
-      retries: 0,
-      throttle: false,
-    },
+    host: githubHost(api),
     targets: [host.triple],
     loaderDir: w.loaderDir,
     publishJsr: async (dir: string) => {
@@ -215,14 +209,7 @@ Deno.test("publish() refuses builds whose version is not the loader's, and re-pu
     const options = {
       dist: w.dist,
       key: await generateSigningKey(),
-      host: {
-        kind: "github" as const,
-        repository: "krepis/krepis",
-        token: "t",
-        apiUrl: api.url,
-        retries: 0,
-        throttle: false,
-      },
+      host: githubHost(api),
       targets: [host.triple],
       loaderDir: w.loaderDir,
       publishJsr: async () => {},

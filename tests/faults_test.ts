@@ -33,6 +33,17 @@ function zstdPartial(t: { finalPath: string; fixture: ReleaseFixture }): string 
   return `${t.finalPath}.${t.fixture.entry.compressed.zstd!.sha256.slice(0, 16)}.partial`;
 }
 
+/** A body that never ends: 64 KiB chunks of spaces, each reported to `onChunk`. */
+function endless(onChunk: (bytes: number) => void): ReadableStream<Uint8Array> {
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  return new ReadableStream({
+    pull(controller) {
+      onChunk(chunk.length);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
 /** Every file under `dir`, relative. */
 function walk(dir: string, prefix = ""): string[] {
   const out: string[] = [];
@@ -138,15 +149,7 @@ Deno.test("fault: an endless body is cut off at the manifest size + 1", async ()
     // first) is fetched, and its endless body must hit the size cap.
     if (file.endsWith(".zst") || file.endsWith(".gz")) return new Response("no", { status: 404 });
     if (file !== target.file) return undefined;
-    const chunk = new Uint8Array(64 * 1024);
-    return new Response(
-      new ReadableStream({
-        pull(controller) {
-          sent += chunk.length;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
+    return new Response(endless((n) => (sent += n)));
   };
   await assertIntegrity(
     install(t.options),
@@ -368,15 +371,7 @@ Deno.test("fault: an endless or oversized manifest is refused without reading it
   let sent = 0;
   t.host.fault = ({ file }) => {
     if (file !== "manifest.json") return undefined;
-    const chunk = new Uint8Array(64 * 1024).fill(0x20);
-    return new Response(
-      new ReadableStream({
-        pull(controller) {
-          sent += chunk.length;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
+    return new Response(endless((n) => (sent += n)));
   };
   await assertIntegrity(
     install(t.options),
