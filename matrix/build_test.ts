@@ -9,25 +9,14 @@ import { createHash } from "node:crypto";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { cargoCommand } from "./build.ts";
+import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, targetRow } from "./targets.ts";
 
 const rows = await loadTargetTable();
 const host = targetRow(rows, resolveTarget().triple);
 
-async function task(args: string[], env: Record<string, string> = {}) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", ...args],
-    cwd: REPO_ROOT,
-    env: { KREPIS_KERNEL_PATH: "", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function task(args: string[], env: Record<string, string> = {}) {
+  return runDeno(["task", ...args], env);
 }
 
 Deno.test("cargoCommand() picks the table's tool, with the glibc floor for Linux gnu", () => {

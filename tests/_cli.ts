@@ -22,10 +22,11 @@ export function cliEnv(env: Record<string, string>): Record<string, string> {
   return { KREPIS_KERNEL_PATH: "", KREPIS_OFFLINE: "", NO_COLOR: "1", ...env };
 }
 
-/** Runs the CLI to completion. */
-export async function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
-  const output = await new Deno.Command(CLI[0], {
-    args: [...CLI.slice(1), ...args],
+/** Runs `deno <args>` in the repository with the CLI environment, to completion. */
+export async function runDeno(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: REPO_ROOT,
     env: cliEnv(env),
     stdin: "null",
     stdout: "piped",
@@ -37,6 +38,11 @@ export async function runCli(args: string[], env: Record<string, string>): Promi
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return runDeno([...CLI.slice(1), ...args], env);
 }
 
 /** Starts the CLI without waiting. */
