@@ -18,7 +18,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
+import { LOADER_ABI, resolveTarget, type TargetInfo, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { packArtifact } from "../release/pack_artifact.ts";
 import { checkArtifact, formatReport } from "./check_artifact.ts";
@@ -145,9 +145,27 @@ export async function buildTarget(
   if (report.problems.length) {
     throw new Error(`Cannot accept the build for ${row.triple}: ${report.problems.join("; ")}`);
   }
-  const packed = packArtifact(bytes, row);
   const dir = `${distDir}/${row.triple}`;
   await Deno.remove(dir, { recursive: true }).catch(() => {});
+  const fragment = await writeFragmentDir(dir, bytes, row);
+  return { dir, library: `${dir}/${row.file}`, fragment, sccache: stats };
+}
+
+/**
+ * Packs a checked library into `dir`: its release name, `.zst` and `.gz`
+ * copies, and `fragment.json` for the release step.
+ *
+ * @param dir The output directory (created).
+ * @param bytes The library.
+ * @param target Its target.
+ * @returns The fragment written.
+ */
+export async function writeFragmentDir(
+  dir: string,
+  bytes: Uint8Array,
+  target: TargetInfo,
+): Promise<Fragment> {
+  const packed = packArtifact(bytes, target);
   await Deno.mkdir(dir, { recursive: true });
   for (const file of packed.files) await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
   const fragment: Fragment = {
@@ -157,7 +175,7 @@ export async function buildTarget(
     target: packed.entry,
   };
   await Deno.writeTextFile(`${dir}/fragment.json`, `${JSON.stringify(fragment, null, 2)}\n`);
-  return { dir, library: `${dir}/${row.file}`, fragment, sccache: stats };
+  return fragment;
 }
 
 async function hasSccache(): Promise<boolean> {
