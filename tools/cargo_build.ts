@@ -7,6 +7,8 @@
  * @module
  */
 
+import { dirname } from "node:path";
+
 /** Where a kernel build put its outputs. */
 export interface KernelBuild {
   /** The cdylib (`.so`, `.dylib` or `.dll`). */
@@ -31,8 +33,11 @@ export interface CargoBuildOptions {
   verbose?: boolean;
 }
 
-/** The repository root (the folder above `tools/`). */
-export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/**
+ * The repository root (the folder above `tools/`), as a native path: a file
+ * URL's `pathname` would give `/D:/a/…` on Windows.
+ */
+export const REPO_ROOT: string = dirname(import.meta.dirname!);
 
 /**
  * Runs `cargo build` for the kernel and returns the paths of what it built.
