@@ -34,6 +34,14 @@ const deno = Deno.execPath();
 let kernel = "";
 
 const steps: Step[] = [
+  {
+    // Every npm package the tests, tasks and child processes use, from
+    // deno.lock, before anything runs: on a cold Deno cache a child process
+    // would otherwise print `Download …` lines first, and the first test to
+    // need a package would pay for the whole download.
+    name: "deno install --frozen (Deno's cache filled from deno.lock)",
+    run: command(deno, ["install", "--frozen"]),
+  },
   { name: "deno fmt --check", run: command(deno, ["fmt", "--check"]) },
   { name: "deno lint", run: command(deno, ["lint"]) },
   { name: "deno check", run: command(deno, ["check", "."]) },

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bash tools/bootstrap.sh <task> [args…]
+#
+# Sets up this machine for the repository, skipping what is present, then
+# runs `deno task <task> [args…]`. The README's two commands are
+# `bash tools/bootstrap.sh demo` and `bash tools/bootstrap.sh test`;
+# `.ci/run` is the second one.
+#
+# It needs only the OS, git, bash, a Rust toolchain (rustup's, with rustfmt
+# and clippy) and the package registries. Tools are found deterministically,
+# whatever else is on PATH:
+#   - Deno: the version in .dvmrc. A `deno` of that version already first on
+#     PATH is used; otherwise the one in the private tools directory
+#     (KREPIS_TOOLS_DIR, default ~/.cache/krepis-tools), installed there from
+#     npm when missing. npm's global prefix is never put on PATH (it is often
+#     /usr, where a distribution's cargo and rustc would shadow rustup's).
+#   - Rust: rustup's proxies (CARGO_HOME/bin) come first on PATH, so Debian's
+#     /usr/bin/cargo and /usr/bin/rustc never build the gate's kernel.
+#   - Debian packages (Linux): with apt-get, through sudo when not root.
+#   - The rest (zig, cargo-zigbuild, sccache, minisign, zstd, abidiff,
+#     actionlint, cargo-release): `deno task setup`, which says what it
+#     cannot install on this OS instead of pretending.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+task="${1:-}"
+if [ -z "$task" ] || [ "$task" = "-h" ] || [ "$task" = "--help" ]; then
+  cat <<'EOF'
+Usage: bash tools/bootstrap.sh <task> [args…]
+
+Installs what this machine lacks for the repository (skipping what is present),
+then runs `deno task <task> [args…]`. Examples:
+
+  bash tools/bootstrap.sh demo   # build, sign, serve on loopback, krepis init, load()
+  bash tools/bootstrap.sh test   # the gate (what CI runs as .ci/run)
+
+Environment:
+  KREPIS_TOOLS_DIR  where Deno is installed when missing (default ~/.cache/krepis-tools)
+  CARGO_HOME        rustup's cargo home (default ~/.cargo)
+EOF
+  [ -n "$task" ] && exit 0
+  exit 2
+fi
+shift
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+fail() {
+  printf 'Cannot set up this machine: %s\n' "$1" >&2
+  if [ -n "${2:-}" ]; then printf 'Hint: %s\n' "$2" >&2; fi
+  exit 1
+}
+
+os="$(uname -s)"
+
+# --- Debian packages (Linux only), installed only when their command is missing.
+apt_updated=""
+need_apt() { # need_apt <command> <package>...
+  command -v "$1" >/dev/null && return 0
+  [ "$os" = Linux ] || fail "$1 is not installed" "install $1 with this OS's package manager"
+  command -v apt-get >/dev/null || fail "$1 is not installed and there is no apt-get" "install $1 by hand"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || fail "$1 is not installed and this user cannot run apt-get" "install ${*:2} as root"
+    sudo="sudo -n"
+  fi
+  if [ -z "$apt_updated" ]; then
+    say "apt-get update"
+    $sudo apt-get update -qq >/dev/null || fail "apt-get update failed" "install ${*:2} by hand"
+    apt_updated=1
+  fi
+  shift
+  say "installing $* (apt-get)"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+    fail "apt-get could not install $*" "install $* by hand"
+}
+
+need_apt git git
+need_apt npm nodejs npm
+need_apt cc gcc libc6-dev
+need_apt python3 python3 python3-pip python3-venv
+need_apt sha256sum coreutils
+need_apt unshare util-linux
+need_apt openssl openssl
+need_apt go golang-go
+
+# --- Rust: rustup's toolchain, first on PATH.
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+if [ -x "$cargo_home/bin/cargo" ] || [ -x "$cargo_home/bin/cargo.exe" ]; then
+  export PATH="$cargo_home/bin:$PATH"
+fi
+command -v cargo >/dev/null || fail "cargo is not installed" "install Rust with rustup (stable, with rustfmt and clippy)"
+if command -v rustup >/dev/null; then
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+# A RUSTC or CARGO inherited from the environment would pick another compiler.
+unset RUSTC CARGO
+hash -r
+say "$(cargo --version) at $(command -v cargo)"
+
+# --- Deno at the version in .dvmrc.
+want_deno="$(tr -d '[:space:]' < .dvmrc)"
+deno_version() { "$1" --version 2>/dev/null | awk 'NR==1 {print $2}' || true; }
+tools_dir="${KREPIS_TOOLS_DIR:-$HOME/.cache/krepis-tools}"
+deno_home="$tools_dir/deno-$want_deno"
+find_private_deno() {
+  local candidate
+  for candidate in "$deno_home"/node_modules/deno/deno "$deno_home"/node_modules/deno/deno.exe \
+    "$deno_home"/node_modules/@deno/*/deno "$deno_home"/node_modules/@deno/*/deno.exe; do
+    if [ -x "$candidate" ] && [ "$(deno_version "$candidate")" = "$want_deno" ]; then
+      printf '%s\n' "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+if [ "$(deno_version deno)" != "$want_deno" ]; then
+  if ! deno_bin="$(find_private_deno)"; then
+    say "installing deno $want_deno into $deno_home (found on PATH: $(deno_version deno || true))"
+    mkdir -p "$deno_home"
+    npm install --prefix "$deno_home" --no-save --no-fund --no-audit --loglevel=error \
+      "deno@$want_deno" >/dev/null || fail "npm could not install deno@$want_deno" "install Deno $want_deno by hand"
+    deno_bin="$(find_private_deno)" || fail "the npm package deno@$want_deno has no runnable binary here" \
+      "install Deno $want_deno by hand and put it first on PATH"
+  fi
+  export PATH="$(dirname "$deno_bin"):$PATH"
+  hash -r
+fi
+[ "$(deno_version deno)" = "$want_deno" ] || fail "deno on PATH is $(deno_version deno), not $want_deno" \
+  "put Deno $want_deno first on PATH"
+say "deno $(deno_version deno) at $(command -v deno)"
+
+# --- Everything else: one script for this and every workflow job.
+# pip's --user installs land in ~/.local/bin, Go's in GOPATH/bin: both after
+# everything else on PATH, so they add tools and shadow none.
+export PATH="$PATH:$HOME/.local/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+if [ "$task" = demo ]; then deno task setup --build; else deno task setup; fi
+
+# sccache makes repeated Rust builds cheap; use it when it works.
+if [ -z "${RUSTC_WRAPPER:-}" ] && command -v sccache >/dev/null; then
+  sccache --start-server >/dev/null 2>&1 || true # fails harmlessly when already running
+  if sccache --show-stats >/dev/null 2>&1; then
+    export RUSTC_WRAPPER=sccache
+    say "using $(sccache --version)"
+  fi
+fi
+
+exec deno task "$task" "$@"
