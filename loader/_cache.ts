@@ -14,6 +14,8 @@
  * renamed. An installed file is never written in place.
  */
 
+import { CacheError } from "./errors.ts";
+import { isInUse } from "./_os_error.ts";
 import { basename, dirname, join } from "./_path.ts";
 
 /** The paths of one cache entry. */
@@ -76,10 +78,16 @@ function fileIdentity(info: Deno.FileInfo) {
  * the root or any directory from the root down to `dir` is writable by
  * other users, owned by another user, or a symlink: anyone who can write
  * there could swap a verified library and its stamp.
+ *
+ * On Windows, the symlink and not-a-directory checks run as everywhere; the
+ * mode and owner checks cannot (Deno reports neither there), and Krepis does
+ * not read ACLs. The default cache, under `%LOCALAPPDATA%`, inherits the
+ * profile's ACL (the user, SYSTEM and Administrators only); a
+ * `KREPIS_CACHE_DIR` elsewhere is trusted as given (README: "The cache on
+ * Windows").
  */
 export async function ensurePrivateDir(root: string, dir: string = root): Promise<void> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  if (Deno.build.os === "windows") return;
   const uid = Deno.uid();
   const below = dir.startsWith(root) ? dir.slice(root.length).split(/[\\/]/).filter(Boolean) : [];
   let path = root;
@@ -90,19 +98,19 @@ export async function ensurePrivateDir(root: string, dir: string = root): Promis
       ? `remove ${path}`
       : `run \`chmod go-w ${root}\` or set KREPIS_CACHE_DIR to a private directory`;
     if (part && !info.isDirectory) {
-      throw new Error(
+      throw new CacheError(
         `Cannot use the cache directory ${path}: it is not a directory (a symlink?)\nHint: ${fix}`,
       );
     }
     if (info.mode !== null && (info.mode & 0o022) !== 0) {
-      throw new Error(
+      throw new CacheError(
         `Cannot use the cache directory ${path}: it is writable by other users (mode ${
           (info.mode & 0o777).toString(8)
         })\nHint: ${fix}`,
       );
     }
     if (uid !== null && info.uid !== null && info.uid !== uid) {
-      throw new Error(
+      throw new CacheError(
         `Cannot use the cache directory ${path}: it belongs to user ${info.uid}, not ${uid}\nHint: set KREPIS_CACHE_DIR to a directory you own`,
       );
     }
@@ -197,15 +205,100 @@ export async function createTemp(finalPath: string): Promise<TempFile> {
 
 /**
  * Makes a fully written temp file durable and moves it to `finalPath`:
- * fsync, close, rename (atomic, replaces the directory entry and never the
- * file another process has open), then `mode` and a directory fsync.
+ * fsync, close, `mode` (on Windows: the read-only attribute when `mode` has
+ * no write bit), {@linkcode replaceFile}, then a directory fsync.
  */
 export async function commitTemp(temp: TempFile, finalPath: string, mode: number): Promise<void> {
   await temp.file.sync();
   temp.file.close();
-  if (Deno.build.os !== "windows") await Deno.chmod(temp.path, mode);
-  await Deno.rename(temp.path, finalPath);
+  await Deno.chmod(temp.path, mode).catch((error) => {
+    // Deno before 2.5 could not chmod on Windows; the file is then left writable.
+    if (!(error instanceof Deno.errors.NotSupported)) throw error;
+  });
+  await replaceFile(temp.path, finalPath);
   await syncDir(dirname(finalPath));
+}
+
+/** The file operations {@linkcode replaceFile} and {@linkcode removeFile} use (tests substitute another OS's rules). */
+export interface FileOps {
+  rename(from: string, to: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+}
+
+const DENO_FILE_OPS: FileOps = {
+  rename: (from, to) => Deno.rename(from, to),
+  remove: (path) => Deno.remove(path),
+  chmod: (path, mode) => Deno.chmod(path, mode),
+};
+
+function inUse(path: string, doing: string, cause: unknown): CacheError {
+  return new CacheError(
+    `Cannot ${doing} ${path}: a process has it open or loaded, and Windows does not let such a file be replaced or removed\nHint: close the programs that use the Krepis kernel, then run the command again`,
+    { cause },
+  );
+}
+
+/**
+ * Moves `from` to `to`, replacing a file there.
+ *
+ * - POSIX: one atomic rename. A process that loaded the old file keeps its
+ *   copy: the rename replaces the directory entry, never the file.
+ * - Windows: a rename cannot replace a read-only file or a DLL that a
+ *   process has loaded (ERROR_ACCESS_DENIED). The read-only attribute of
+ *   the old file is cleared and the rename tried once more; if Windows
+ *   still refuses, the file is in use and a {@linkcode CacheError} says so.
+ *   Since the cache is content-addressed (`<sha256>/<file>`), a file is
+ *   replaced only when it failed verification; a DLL that is loaded cannot
+ *   be written, so it is refused, never replaced under a running process.
+ *
+ * @throws {CacheError} On Windows, when the file at `to` is in use.
+ */
+export async function replaceFile(
+  from: string,
+  to: string,
+  os: typeof Deno.build.os = Deno.build.os,
+  ops: FileOps = DENO_FILE_OPS,
+): Promise<void> {
+  try {
+    await ops.rename(from, to);
+  } catch (error) {
+    if (!isInUse(error, os)) throw error;
+    await ops.chmod(to, 0o644).catch(() => {});
+    try {
+      await ops.rename(from, to);
+    } catch (again) {
+      if (isInUse(again, os)) throw inUse(to, "replace", again);
+      throw again;
+    }
+  }
+}
+
+/**
+ * Removes a file. On Windows a read-only file cannot be deleted: the
+ * attribute is cleared and the removal tried once more; a file still
+ * refused is in use (a loaded DLL), and a {@linkcode CacheError} says so.
+ *
+ * @throws {CacheError} On Windows, when the file is in use.
+ * @throws {Deno.errors.NotFound} When there is no such file.
+ */
+export async function removeFile(
+  path: string,
+  os: typeof Deno.build.os = Deno.build.os,
+  ops: FileOps = DENO_FILE_OPS,
+): Promise<void> {
+  try {
+    await ops.remove(path);
+  } catch (error) {
+    if (!isInUse(error, os)) throw error;
+    await ops.chmod(path, 0o644).catch(() => {});
+    try {
+      await ops.remove(path);
+    } catch (again) {
+      if (isInUse(again, os)) throw inUse(path, "remove", again);
+      throw again;
+    }
+  }
 }
 
 /** Writes `bytes` to `finalPath` atomically (temp, fsync, rename). */

@@ -10,7 +10,8 @@
 
 import zlib from "node:zlib";
 import type { Hash } from "node:crypto";
-import { IntegrityError } from "./errors.ts";
+import { CacheError, IntegrityError } from "./errors.ts";
+import { isDiskFull } from "./_os_error.ts";
 import {
   chunksWithIdleTimeout,
   describe,
@@ -61,7 +62,7 @@ const BATCH_BYTES = 1024 * 1024;
 class Retryable extends Error {}
 
 /** The disk (not the network) failed: no retry. */
-export class DiskError extends Error {}
+export class DiskError extends CacheError {}
 
 /**
  * Downloads `candidate`, verifying it against its own hash and the library
@@ -325,7 +326,7 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 
 function diskError(error: unknown, where: string): Error {
   const message = error instanceof Error ? error.message : String(error);
-  const full = /No space left|os error 28|ENOSPC|quota/i.test(message);
+  const full = isDiskFull(error);
   return new DiskError(
     `Cannot write to ${where}: ${full ? "the disk is full" : message}\nHint: ${
       full

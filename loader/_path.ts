@@ -3,29 +3,82 @@
  * do, but importing any `node:` module starts Deno's Node compatibility
  * layer, which costs more than the rest of a warm `load()` (see
  * `deno task bench`).
+ *
+ * {@linkcode pathsFor} gives the operations for either family, so Windows
+ * semantics (drive letters, UNC paths, `\` and `/` both separators) are
+ * unit-tested on every OS; the plain exports are this machine's.
  */
 
-const SEP = Deno.build.os === "windows" ? "\\" : "/";
+/** Path operations of one OS family. */
+export interface PathOps {
+  /** The preferred separator. */
+  sep: "/" | "\\";
+  /** Joins segments with the separator, folding repeated separators. */
+  join(...parts: string[]): string;
+  /** The directory part of a path. */
+  dirname(path: string): string;
+  /** The last segment of a path. */
+  basename(path: string): string;
+  /** Whether `path` is absolute. */
+  isAbsolute(path: string): boolean;
+  /** `path` if absolute, else joined to `cwd`. */
+  absolute(path: string, cwd?: string): string;
+}
+
+/** The path operations for Windows (`"windows"`) or POSIX (anything else). */
+export function pathsFor(os: typeof Deno.build.os): PathOps {
+  const windows = os === "windows";
+  const sep = windows ? "\\" : "/";
+  const separators = windows ? /[\\/]+/g : /\/+/g;
+  const isSep = (c: string) => c === "/" || (windows && c === "\\");
+  const lastSep = (path: string) =>
+    windows ? Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) : path.lastIndexOf("/");
+  const root = (path: string): string => {
+    if (!windows) return path.startsWith("/") ? "/" : "";
+    const unc = path.match(/^[\\/]{2}[^\\/]+[\\/]+[^\\/]+[\\/]?/);
+    if (unc) return unc[0];
+    const drive = path.match(/^[A-Za-z]:[\\/]?/);
+    if (drive) return drive[0];
+    return isSep(path[0] ?? "") ? path[0] : "";
+  };
+  const ops: PathOps = {
+    sep,
+    join(...parts) {
+      const joined = parts.filter((p) => p !== "").join(sep);
+      // Keep a UNC path's leading pair of separators.
+      const unc = windows && /^[\\/]{2}[^\\/]/.test(joined);
+      const folded = joined.replace(separators, sep);
+      return unc ? sep + folded : folded;
+    },
+    dirname(path) {
+      const head = root(path);
+      const rest = path.slice(head.length);
+      const i = lastSep(rest);
+      if (i < 0) return head || ".";
+      let end = i;
+      while (end > 0 && isSep(rest[end - 1])) end--;
+      return end === 0 ? (head || rest[0]) : head + rest.slice(0, end);
+    },
+    basename(path) {
+      return path.slice(Math.max(lastSep(path), root(path).length - 1) + 1);
+    },
+    isAbsolute(path) {
+      return windows ? /^([A-Za-z]:)?[\\/]/.test(path) : path.startsWith("/");
+    },
+    absolute(path, cwd = Deno.cwd()) {
+      return ops.isAbsolute(path) ? path : ops.join(cwd, path);
+    },
+  };
+  return ops;
+}
+
+const HOST: PathOps = pathsFor(Deno.build.os);
 
 /** Joins path segments with the platform separator. */
-export function join(...parts: string[]): string {
-  return parts.filter((p) => p !== "").join(SEP).replace(/[\\/]+/g, SEP);
-}
-
+export const join: PathOps["join"] = HOST.join;
 /** The directory part of a path. */
-export function dirname(path: string): string {
-  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return i <= 0 ? (i === 0 ? path[0] : ".") : path.slice(0, i);
-}
-
+export const dirname: PathOps["dirname"] = HOST.dirname;
 /** The last segment of a path. */
-export function basename(path: string): string {
-  return path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
-}
-
+export const basename: PathOps["basename"] = HOST.basename;
 /** An absolute path: `path` itself if absolute, else resolved against the working directory. */
-export function absolute(path: string): string {
-  const isAbsolute = path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path) ||
-    path.startsWith("\\\\");
-  return isAbsolute ? path : join(Deno.cwd(), path);
-}
+export const absolute: (path: string) => string = (path) => HOST.absolute(path);

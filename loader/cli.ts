@@ -37,6 +37,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
   AbiMismatchError,
+  CacheError,
   IntegrityError,
   OfflineError,
   UnsupportedPlatformError,
@@ -48,6 +49,8 @@ import { currentPlatform, resolveTarget, supportedTriples } from "./platform.ts"
 import { LOADER_ABI } from "./abi.ts";
 import { formatBytes, progressView } from "./_progress.ts";
 import { sha256File } from "./_hash.ts";
+import { removeFile } from "./_cache.ts";
+import { isInUse } from "./_os_error.ts";
 import { readEnv } from "./_env.ts";
 
 /** Exit codes of the `krepis` command, one per failure class. */
@@ -178,6 +181,7 @@ export function exitCode(error: unknown): number {
   if (error instanceof IntegrityError) return EXIT_CODES.integrity;
   if (error instanceof AbiMismatchError) return EXIT_CODES.abi;
   if (error instanceof OfflineError) return EXIT_CODES.offline;
+  if (error instanceof CacheError) return EXIT_CODES.cache;
   const message = error instanceof Error ? error.message : "";
   if (error instanceof Deno.errors.TimedOut || message.startsWith("Cannot download")) {
     return EXIT_CODES.network;
@@ -356,8 +360,9 @@ async function verify(root: string, json: boolean, out: (text: string) => void):
     const actual = await sha256File(entry.path);
     const ok = actual === entry.sha256;
     if (!ok) {
-      await Deno.remove(entry.path);
-      await Deno.remove(`${entry.path}.stamp.json`).catch(() => {});
+      // Read-only (and, on Windows, possibly loaded): removeFile handles both.
+      await removeFile(entry.path);
+      await removeFile(`${entry.path}.stamp.json`).catch(() => {});
     }
     results.push({ ...entry, ok, actual });
     if (!json) {
@@ -395,19 +400,35 @@ async function cache(
   }
   if (sub === "prune" || sub === "clean") {
     const removed: string[] = [];
+    const kept: { version: string; reason: string }[] = [];
     for (const version of await dirs(root)) {
       if (sub === "prune" && version === VERSION) continue;
-      await makeWritable(join(root, version));
-      await Deno.remove(join(root, version), { recursive: true });
-      removed.push(version);
+      try {
+        await makeWritable(join(root, version));
+        await Deno.remove(join(root, version), { recursive: true });
+        removed.push(version);
+      } catch (error) {
+        // Windows: a kernel that a running process loaded cannot be removed.
+        if (!isInUse(error)) throw error;
+        kept.push({ version, reason: "a file in it is in use by a running process" });
+      }
     }
-    if (json) out(`${JSON.stringify({ root, removed })}\n`);
-    else {out(
+    if (json) out(`${JSON.stringify({ ok: kept.length === 0, root, removed, kept })}\n`);
+    else {
+      out(
         removed.length
           ? `removed ${removed.join(", ")} from ${root}\n`
           : `nothing to remove in ${root}\n`,
-      );}
-    return EXIT_CODES.ok;
+      );
+      for (const k of kept) {
+        err(
+          `Cannot remove ${
+            join(root, k.version)
+          }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again\n`,
+        );
+      }
+    }
+    return kept.length ? EXIT_CODES.cache : EXIT_CODES.ok;
   }
   err(
     `Cannot run "cache ${sub ?? ""}": expected ls, prune or clean\nHint: run \`krepis --help\`\n`,

@@ -159,3 +159,29 @@ export class OfflineError extends Error {
     this.name = "OfflineError";
   }
 }
+
+/**
+ * The cache cannot be used or written: a directory other users could
+ * write to, the disk is full, or (on Windows) a file that a process has
+ * loaded stands where a file must be replaced or removed. Nothing
+ * unverified was cached or loaded.
+ *
+ * @example Telling a full disk apart
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CacheError } from "@krepis/loader";
+ *
+ * const error = new CacheError("Cannot write to the cache: the disk is full");
+ * assert.equal(error.name, "CacheError");
+ * ```
+ */
+export class CacheError extends Error {
+  /**
+   * @param message The full message, hint included.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CacheError";
+  }
+}

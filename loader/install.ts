@@ -9,6 +9,7 @@ import { dirname, join } from "./_path.ts";
 import denoJson from "./deno.json" with { type: "json" };
 import {
   AbiMismatchError,
+  CacheError,
   IntegrityError,
   OfflineError,
   UnsupportedPlatformError,
@@ -501,6 +502,8 @@ async function fetchLibrary(
         );
       }
       await commitTemp(temp, finalPath, 0o444).catch((error) => {
+        // A CacheError (Windows: the old file is in use) already says what to do.
+        if (error instanceof CacheError) throw error;
         throw new DiskError(`Cannot move the kernel into the cache: ${error.message}`, {
           cause: error,
         });
