@@ -56,7 +56,8 @@ os="$(uname -s)"
 apt_updated=""
 need_apt() { # need_apt <command> <package>...
   command -v "$1" >/dev/null && return 0
-  [ "$os" = Linux ] || fail "$1 is not installed" "install $1 with this OS's package manager"
+  # Elsewhere the runner image provides these; tests skip, with a reason, what is absent.
+  [ "$os" = Linux ] || return 0
   command -v apt-get >/dev/null || fail "$1 is not installed and there is no apt-get" "install $1 by hand"
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
