@@ -11,8 +11,12 @@
  * Linux gnu targets build with cargo-zigbuild, the glibc floor in the target
  * (`x86_64-unknown-linux-gnu.2.17`); `cross` (Docker) is the documented
  * alternative (`cross build --release --target <triple>`). macOS and Windows
- * build with cargo on their own runners. With sccache on the machine it is
- * used (`RUSTC_WRAPPER`) and its hit statistics are printed.
+ * build with cargo on their own runners: macOS with the table's
+ * `MACOSX_DEPLOYMENT_TARGET` (rustc's and the C compiler's minimum macOS),
+ * Windows with the C runtime linked statically (`+crt-static`, set for the
+ * `*-windows-msvc` targets in `.cargo/config.toml` so that a plain `cargo
+ * build` gets it too). With sccache on the machine it is used
+ * (`RUSTC_WRAPPER`) and its hit statistics are printed.
  *
  * @module
  */
@@ -21,7 +25,7 @@ import { parseArgs } from "node:util";
 import { LOADER_ABI, resolveTarget, type TargetInfo, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { packArtifact } from "../release/pack_artifact.ts";
-import { checkArtifact, formatReport } from "./check_artifact.ts";
+import { checkArtifact, checkCodeSignature, formatReport } from "./check_artifact.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
 
 /** The per-target fragment the release step merges into the manifest. */
@@ -89,6 +93,26 @@ export function cargoCommand(row: TargetRow, profile: "release" | "dev"): string
   throw new Error(`Cannot build ${row.triple}: unknown tool ${row.tool} in matrix/targets.json`);
 }
 
+/**
+ * The environment cargo runs with for a target row, on top of the inherited
+ * one: `CARGO_TARGET_DIR` pinned to `<repo>/target` (where
+ * {@linkcode cargoOutput} looks), and for macOS rows the table's
+ * `MACOSX_DEPLOYMENT_TARGET`, so the minimum macOS the dylib asks for is the
+ * table's and not whatever the runner or rustc defaults to.
+ *
+ * @param row The target.
+ * @returns Variables to set.
+ */
+export function cargoEnv(row: TargetRow): Record<string, string> {
+  // cargoOutput() reads <repo>/target: never let an inherited
+  // CARGO_TARGET_DIR send the build elsewhere and leave a stale file there.
+  const env: Record<string, string> = { CARGO_TARGET_DIR: `${REPO_ROOT}/target` };
+  if (row.os === "darwin" && row.macosDeploymentTarget) {
+    env.MACOSX_DEPLOYMENT_TARGET = row.macosDeploymentTarget;
+  }
+  return env;
+}
+
 /** The file cargo writes for a target row. */
 export function cargoOutput(row: TargetRow, profile: "release" | "dev"): string {
   const name = row.os === "windows"
@@ -113,9 +137,7 @@ export async function buildTarget(
 ): Promise<BuildResult> {
   const profile = options.profile ?? "release";
   const distDir = options.distDir ?? `${REPO_ROOT}/dist`;
-  // cargoOutput() reads <repo>/target: never let an inherited
-  // CARGO_TARGET_DIR send the build elsewhere and leave a stale file there.
-  const env: Record<string, string> = { CARGO_TARGET_DIR: `${REPO_ROOT}/target` };
+  const env = cargoEnv(row);
   const sccache = await hasSccache();
   if (sccache && !Deno.env.get("RUSTC_WRAPPER")) env.RUSTC_WRAPPER = "sccache";
   if (sccache) await run(["sccache", "--zero-stats"], {}, false);
@@ -139,9 +161,13 @@ export async function buildTarget(
     );
   }
   const stats = sccache ? await sccacheSummary() : null;
-  const bytes = await Deno.readFile(cargoOutput(row, profile));
+  const output = cargoOutput(row, profile);
+  const bytes = await Deno.readFile(output);
   const report = checkArtifact(bytes, row);
-  console.log(formatReport(cargoOutput(row, profile), row, report));
+  const signature = await checkCodeSignature(output);
+  report.codeSignature = signature.codeSignature;
+  if (signature.problem) report.problems.push(signature.problem);
+  console.log(formatReport(output, row, report));
   if (report.problems.length) {
     throw new Error(`Cannot accept the build for ${row.triple}: ${report.problems.join("; ")}`);
   }

@@ -1,16 +1,20 @@
 /**
  * Here, for real: the host target is built with the tool the table names
  * (cargo-zigbuild with the glibc floor on Linux), passes every post-build
- * check, is packed into dist/<triple>/, and passes the smoke test.
+ * check, is packed into dist/<triple>/, and passes the smoke test. For the
+ * targets that cannot be built here, what the build hands cargo: the
+ * command, `MACOSX_DEPLOYMENT_TARGET` from the table, `+crt-static` from
+ * `.cargo/config.toml`, and the install name the build script sets.
  */
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { parse as parseToml } from "smol-toml";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
-import { cargoCommand } from "./build.ts";
+import { cargoCommand, cargoEnv } from "./build.ts";
 import { runDeno } from "../tests/_cli.ts";
-import { loadTargetTable, targetRow } from "./targets.ts";
+import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 
 const rows = await loadTargetTable();
 const host = targetRow(rows, resolveTarget().triple);
@@ -41,12 +45,78 @@ Deno.test("cargoCommand() picks the table's tool, with the glibc floor for Linux
   ]);
 });
 
+Deno.test("cargoEnv() passes the table's MACOSX_DEPLOYMENT_TARGET to macOS builds only", () => {
+  assert.deepEqual(cargoEnv(targetRow(rows, "x86_64-apple-darwin")), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "10.12",
+  });
+  assert.deepEqual(cargoEnv(targetRow(rows, "aarch64-apple-darwin")), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "11.0",
+  });
+  for (const row of rows.filter((r) => r.os !== "darwin")) {
+    assert.deepEqual(cargoEnv(row), { CARGO_TARGET_DIR: `${REPO_ROOT}/target` });
+  }
+});
+
+Deno.test("parseTargetTable() wants a deployment target on macOS rows and only there", () => {
+  const table = (change: Record<string, unknown>, triple: string) =>
+    JSON.stringify({
+      targets: rows.map((row) => row.triple === triple ? { ...row, ...change } : row),
+    });
+  assert.throws(
+    () => parseTargetTable(table({ macosDeploymentTarget: null }, "aarch64-apple-darwin")),
+    /^Error: Cannot read matrix\/targets\.json: aarch64-apple-darwin needs a macosDeploymentTarget such as "11\.0", not null$/,
+  );
+  assert.throws(
+    () => parseTargetTable(table({ macosDeploymentTarget: "eleven" }, "x86_64-apple-darwin")),
+    /needs a macosDeploymentTarget such as "11\.0", not "eleven"/,
+  );
+  assert.throws(
+    () => parseTargetTable(table({ macosDeploymentTarget: "11.0" }, "x86_64-pc-windows-msvc")),
+    /^Error: Cannot read matrix\/targets\.json: x86_64-pc-windows-msvc is not a macOS target, so its macosDeploymentTarget must be null$/,
+  );
+});
+
+Deno.test(".cargo/config.toml links the C runtime statically for every Windows MSVC row", async () => {
+  const config = parseToml(await Deno.readTextFile(`${REPO_ROOT}/.cargo/config.toml`)) as {
+    target?: Record<string, { rustflags?: string[] }>;
+  };
+  const windows = rows.filter((row) => row.os === "windows");
+  assert.ok(windows.length > 0);
+  for (const row of windows) {
+    assert.ok(row.triple.endsWith("-windows-msvc"), row.triple);
+    const flags = config.target?.[row.triple]?.rustflags ?? [];
+    const at = flags.indexOf("target-feature=+crt-static");
+    assert.ok(
+      at > 0 && flags[at - 1] === "-C",
+      `${row.triple}: rustflags ${JSON.stringify(flags)}`,
+    );
+  }
+});
+
+Deno.test("the build script's macOS install name is @rpath/ and the table's file name", async () => {
+  const buildRs = await Deno.readTextFile(`${REPO_ROOT}/crates/krepis-kernel/build.rs`);
+  const match = buildRs.match(/-Wl,-install_name,@rpath\/(libkrepis_kernel-\{target\}\.dylib)/);
+  assert.ok(match, "build.rs sets no @rpath install name");
+  for (const row of rows.filter((r) => r.os === "darwin")) {
+    assert.equal(match[1].replace("{target}", row.triple), row.file);
+  }
+});
+
 Deno.test(`deno task build builds ${host.triple} with ${host.tool}, checks it and writes dist/`, async () => {
   const build = await task(["build", "--target", host.triple, "--profile", "release"]);
   assert.equal(build.code, 0, build.stderr);
   assert.match(
     build.stdout,
-    /format {7}elf, x86_64, shared library|format {7}\w+, \w+, shared library/,
+    /format {10}\w+, \w+, shared library/,
+  );
+  assert.match(build.stdout, /^ {2}imports {9}\S/m);
+  assert.match(
+    build.stdout,
+    Deno.build.os === "darwin"
+      ? /^ {2}code signature {2}valid \(codesign -v\)$/m
+      : /^ {2}code signature {2}not checked \(not on macOS\)$/m,
   );
   assert.doesNotMatch(build.stdout, /FAIL/);
   const dir = `${REPO_ROOT}/dist/${host.triple}`;

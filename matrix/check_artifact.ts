@@ -8,6 +8,16 @@
  *   target's glibc floor;
  * - the exported `krepis_*` symbols are exactly the loader's symbol table;
  * - the ABI fingerprint the loader expects is embedded in the file;
+ * - the imported libraries (ELF `DT_NEEDED`, PE import and delay-load DLLs,
+ *   Mach-O `LC_LOAD_DYLIB`) are listed, and any a fresh machine of the OS
+ *   lacks is refused (rules in `artifact/imports.ts`: no MSVC runtime DLL on
+ *   Windows, only glibc and libgcc on Linux, only system libraries and
+ *   frameworks on macOS);
+ * - on macOS, the install name (`LC_ID_DYLIB`) is `@rpath/<release file
+ *   name>` and the minimum macOS version is at most the table's
+ *   `macosDeploymentTarget`;
+ * - on a Mac, `codesign -v` accepts the file's signature (elsewhere the
+ *   report says the signature was not checked);
  * - the size is reported.
  *
  * @module
@@ -17,6 +27,8 @@ import { parseArgs } from "node:util";
 import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_ffi.ts";
 import { type BinaryInfo, inspectBinary } from "./artifact/inspect.ts";
 import { compareGlibc } from "./artifact/elf.ts";
+import { compareVersions } from "./artifact/binary.ts";
+import { refuseImport } from "./artifact/imports.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
 
 /** The outcome of the checks. */
@@ -27,8 +39,18 @@ export interface ArtifactReport {
   size: number;
   /** The highest glibc version required (Linux), else null. */
   glibcMax: string | null;
+  /** What became of the code signature check: `valid (codesign -v)`, or why it was not checked. */
+  codeSignature: string;
   /** One `expected …, found …` line per failed check; empty when all pass. */
   problems: string[];
+}
+
+/** Options for {@linkcode checkArtifactFile} and {@linkcode checkCodeSignature}. */
+export interface CheckFileOptions {
+  /** The OS this runs on; `codesign -v` runs only on `darwin`. @default {Deno.build.os} */
+  os?: typeof Deno.build.os;
+  /** The codesign command. @default {"codesign"} */
+  codesign?: string;
 }
 
 const FORMATS: Record<string, BinaryInfo["format"]> = {
@@ -86,7 +108,36 @@ export function checkArtifact(
   if (!includesAscii(bytes, fingerprint)) {
     problems.push(`ABI fingerprint: expected ${fingerprint.slice(0, 16)}… embedded, found none`);
   }
-  return { info, size: bytes.length, glibcMax, problems };
+  const refused = info.imports.flatMap((name) => {
+    const reason = refuseImport(info.format, name);
+    return reason ? [`${name} (${reason})`] : [];
+  });
+  if (refused.length) {
+    problems.push(`imports: expected only system libraries, found ${refused.join(", ")}`);
+  }
+  if (info.format === "macho") {
+    const installName = `@rpath/${target.file}`;
+    if (info.installName !== installName) {
+      problems.push(`install name: expected ${installName}, found ${info.installName ?? "none"}`);
+    }
+    const floor = target.macosDeploymentTarget;
+    if (floor && (!info.minMacos || compareVersions(info.minMacos, floor) > 0)) {
+      problems.push(
+        `minimum macOS: expected at most ${floor} (the table's macosDeploymentTarget), found ${
+          info.minMacos ?? "none"
+        }`,
+      );
+    }
+  }
+  return {
+    info,
+    size: bytes.length,
+    glibcMax,
+    codeSignature: Deno.build.os === "darwin"
+      ? "not checked (bytes only: checkArtifactFile runs codesign -v)"
+      : "not checked (not on macOS)",
+    problems,
+  };
 }
 
 function includesAscii(bytes: Uint8Array, text: string): boolean {
@@ -103,22 +154,105 @@ function includesAscii(bytes: Uint8Array, text: string): boolean {
   return false;
 }
 
+/** What {@linkcode checkCodeSignature} found. */
+export interface CodeSignatureCheck {
+  /** For the report: `valid (codesign -v)`, `invalid`, or why it was not checked. */
+  codeSignature: string;
+  /** An `expected …, found …` line when the check failed, else null. */
+  problem: string | null;
+}
+
+/**
+ * On a Mac, runs `codesign -v` on a library: Apple Silicon refuses to map
+ * code without a valid signature; the linker signs ad hoc, and a later
+ * rewrite of the file (`strip`, `install_name_tool`) can break it.
+ * Elsewhere the signature is not checked, and the result says so.
+ *
+ * @param path The library.
+ * @param options The OS and codesign command (for tests).
+ * @returns What the report shows, and the problem if any.
+ */
+export async function checkCodeSignature(
+  path: string,
+  options: CheckFileOptions = {},
+): Promise<CodeSignatureCheck> {
+  if ((options.os ?? Deno.build.os) !== "darwin") {
+    return { codeSignature: "not checked (not on macOS)", problem: null };
+  }
+  try {
+    const output = await new Deno.Command(options.codesign ?? "codesign", {
+      args: ["-v", path],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (output.success) return { codeSignature: "valid (codesign -v)", problem: null };
+    const said = new TextDecoder().decode(output.stderr).trim().replaceAll("\n", " ");
+    return {
+      codeSignature: "invalid",
+      problem: `code signature: expected codesign -v to accept it, found exit code ${output.code}${
+        said ? `: ${said}` : ""
+      }`,
+    };
+  } catch (error) {
+    return {
+      codeSignature: "not checked (codesign did not run)",
+      problem: `code signature: expected codesign -v to run, found ${(error as Error).message}`,
+    };
+  }
+}
+
+/**
+ * Runs every post-build check on a library file: {@linkcode checkArtifact}
+ * on its bytes, then {@linkcode checkCodeSignature} on the file.
+ *
+ * @param path The library.
+ * @param target The target row it was built for.
+ * @param options The OS and codesign command (for tests).
+ * @returns The report; `problems` lists what failed.
+ * @throws {Error} When the file cannot be read or is no shared library format.
+ */
+export async function checkArtifactFile(
+  path: string,
+  target: TargetRow,
+  options: CheckFileOptions = {},
+): Promise<ArtifactReport> {
+  const report = checkArtifact(await Deno.readFile(path), target);
+  const signature = await checkCodeSignature(path, options);
+  report.codeSignature = signature.codeSignature;
+  if (signature.problem) report.problems.push(signature.problem);
+  return report;
+}
+
 /** Renders a report as lines for people. */
 export function formatReport(path: string, target: TargetRow, report: ArtifactReport): string {
+  const { info } = report;
+  const line = (label: string, text: string) => `  ${label.padEnd(15)} ${text}`;
   const lines = [
     `${path} (${target.triple})`,
-    `  format       ${report.info.format}, ${report.info.arch}${
-      report.info.sharedLibrary ? ", shared library" : ""
-    }`,
-    `  size         ${report.size} bytes`,
-    `  exports      ${
-      report.info.exports.filter((n) => n.startsWith("krepis_")).length
-    } krepis_* symbols`,
+    line("format", `${info.format}, ${info.arch}${info.sharedLibrary ? ", shared library" : ""}`),
+    line("size", `${report.size} bytes`),
+    line(
+      "exports",
+      `${info.exports.filter((n) => n.startsWith("krepis_")).length} krepis_* symbols`,
+    ),
+    line("imports", info.imports.length ? info.imports.join(", ") : "none"),
   ];
   if (target.glibcFloor) {
-    lines.push(`  glibc        needs ${report.glibcMax ?? "none"} (floor ${target.glibcFloor})`);
+    lines.push(line("glibc", `needs ${report.glibcMax ?? "none"} (floor ${target.glibcFloor})`));
   }
-  for (const problem of report.problems) lines.push(`  FAIL         ${problem}`);
+  if (info.format === "macho") {
+    lines.push(line("install name", info.installName ?? "none"));
+  }
+  if (target.macosDeploymentTarget) {
+    lines.push(
+      line(
+        "minimum macOS",
+        `${info.minMacos ?? "none"} (deployment target ${target.macosDeploymentTarget})`,
+      ),
+    );
+  }
+  lines.push(line("code signature", report.codeSignature));
+  for (const problem of report.problems) lines.push(line("FAIL", problem));
   return lines.join("\n");
 }
 
@@ -136,7 +270,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const target = targetRow(await loadTargetTable(), values.target);
-  const report = checkArtifact(await Deno.readFile(path), target);
+  const report = await checkArtifactFile(path, target);
   console.log(formatReport(path, target, report));
   if (report.problems.length) {
     console.error(`Cannot accept ${path} for ${target.triple}: ${report.problems.join("; ")}`);

@@ -7,14 +7,28 @@
 
 /** One row of matrix/targets.json. */
 export interface TargetRow {
+  /** The Rust target triple. */
   triple: string;
+  /** `Deno.build.os` of machines that run it. */
   os: "linux" | "darwin" | "windows";
+  /** `Deno.build.arch` of machines that run it. */
   arch: "x86_64" | "aarch64";
+  /** The C library (Linux only), else null. */
   libc: "gnu" | null;
+  /** The release asset and cache file name. */
   file: string;
+  /** The GitHub Actions runner that builds and smoke-tests it natively. */
   runner: string;
+  /** `cargo` or `cargo-zigbuild`. */
   tool: string;
+  /** Linux gnu: the oldest glibc it must run on, else null. */
   glibcFloor: string | null;
+  /**
+   * macOS: the oldest macOS it must run on, passed to the build as
+   * `MACOSX_DEPLOYMENT_TARGET` and checked against the built file's minimum
+   * OS version; null for other OSes.
+   */
+  macosDeploymentTarget: string | null;
 }
 
 /**
@@ -22,7 +36,8 @@ export interface TargetRow {
  *
  * @param text The text of matrix/targets.json.
  * @returns The rows.
- * @throws {Error} When a row lacks a field or names a file without its triple.
+ * @throws {Error} When a row lacks a field, names a file without its triple, or
+ *   a macOS row has no deployment target (or another row has one).
  */
 export function parseTargetTable(text: string): TargetRow[] {
   const rows = (JSON.parse(text) as { targets: TargetRow[] }).targets;
@@ -36,6 +51,22 @@ export function parseTargetTable(text: string): TargetRow[] {
     if (!row.file.includes(row.triple) || !/^[A-Za-z0-9._-]+$/.test(row.file)) {
       throw new Error(
         `Cannot read matrix/targets.json: file ${row.file} must be a plain name containing ${row.triple}`,
+      );
+    }
+    const deployment = row.macosDeploymentTarget;
+    if (
+      row.os === "darwin" &&
+      (typeof deployment !== "string" || !/^\d+\.\d+(\.\d+)?$/.test(deployment))
+    ) {
+      throw new Error(
+        `Cannot read matrix/targets.json: ${row.triple} needs a macosDeploymentTarget such as "11.0", not ${
+          JSON.stringify(deployment)
+        }`,
+      );
+    }
+    if (row.os !== "darwin" && deployment !== null) {
+      throw new Error(
+        `Cannot read matrix/targets.json: ${row.triple} is not a macOS target, so its macosDeploymentTarget must be null`,
       );
     }
     if (triples.has(row.triple)) {

@@ -26,6 +26,10 @@ fn main() {
     println!("cargo:rerun-if-changed={}", proto_dir.display());
     println!("cargo:rerun-if-env-changed=KREPIS_GIT_COMMIT");
 
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("macos") {
+        macos_link_args();
+    }
+
     compile_proto(&proto_dir);
     let header = render_header(&manifest_dir);
     fs::write(out_dir.join("krepis.h"), &header).expect("write krepis.h");
@@ -37,6 +41,27 @@ fn main() {
     )
     .expect("write abi_fingerprint.rs");
     write_build_info(&manifest_dir, &out_dir);
+}
+
+/// macOS link arguments for the cdylib.
+///
+/// - The install name (`LC_ID_DYLIB`) is `@rpath/` plus the file name the
+///   release ships, `libkrepis_kernel-<triple>.dylib` (matrix/targets.json):
+///   cargo's default would be the absolute path of the build machine's
+///   target directory, which a program linking against the shipped file
+///   would then look for. The release renames the file after the build, so
+///   the name is the shipped one, not cargo's `libkrepis_kernel.dylib`;
+///   `deno task check-artifact` checks it against the table.
+/// - `-adhoc_codesign`: the linker signs arm64 output ad hoc by default, but
+///   not x86_64; signing both lets the check run `codesign -v` on every
+///   macOS target alike.
+/// - The minimum macOS comes from `MACOSX_DEPLOYMENT_TARGET` (matrix/build.ts
+///   sets the table's); relink when it changes.
+fn macos_link_args() {
+    let target = env::var("TARGET").expect("TARGET");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libkrepis_kernel-{target}.dylib");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-adhoc_codesign");
+    println!("cargo:rerun-if-env-changed=MACOSX_DEPLOYMENT_TARGET");
 }
 
 fn compile_proto(proto_dir: &Path) {

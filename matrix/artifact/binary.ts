@@ -5,7 +5,7 @@
  * @module
  */
 
-/** A shared library's header facts and exports. */
+/** A shared library's header facts, exports and imports. */
 export interface BinaryInfo {
   /** Container format. */
   format: "elf" | "macho" | "pe";
@@ -17,6 +17,38 @@ export interface BinaryInfo {
   exports: string[];
   /** glibc symbol versions required (`GLIBC_2.17`, …); ELF only, else empty. */
   glibcVersions: string[];
+  /**
+   * The libraries the loader must find before the file can run, in file
+   * order: ELF `DT_NEEDED` names, PE import and delay-load DLL names,
+   * Mach-O `LC_LOAD_DYLIB` (and weak, re-export, lazy, upward) paths.
+   */
+  imports: string[];
+  /** Mach-O `LC_ID_DYLIB`, the install name; null elsewhere or when absent. */
+  installName: string | null;
+  /**
+   * Mach-O: the minimum macOS version (`LC_BUILD_VERSION` minos for the
+   * macOS platform, or `LC_VERSION_MIN_MACOSX`), e.g. `11.0`; null elsewhere
+   * or when the file names none.
+   */
+  minMacos: string | null;
+}
+
+/**
+ * Orders dotted version numbers numerically (`2.9` before `2.17`, `10.12`
+ * before `11.0`); a missing part counts as 0.
+ *
+ * @param a A version such as `11.0`.
+ * @param b Another.
+ * @returns Negative, zero or positive, like a sort comparator.
+ */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(".").map(Number);
+  const pb = b.split(".").map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
 }
 
 /** A little-endian reader over a file's bytes that fails with a clear message. */

@@ -1,16 +1,20 @@
 /**
  * Reads a 64-bit little-endian ELF shared library: machine, type, the
- * dynamic symbols it defines, and the glibc versions it requires
- * (`.gnu.version_r`).
+ * dynamic symbols it defines, the glibc versions it requires
+ * (`.gnu.version_r`), and the libraries it needs (`DT_NEEDED` in
+ * `.dynamic`).
  *
  * @module
  */
 
-import { type BinaryInfo, Reader } from "./binary.ts";
+import { type BinaryInfo, compareVersions, Reader } from "./binary.ts";
 
 const MACHINES: Record<number, string> = { 0x3e: "x86_64", 0xb7: "aarch64" };
 const ET_DYN = 3;
+const SHT_DYNAMIC = 6;
 const SHT_DYNSYM = 11;
+const DT_NULL = 0;
+const DT_NEEDED = 1;
 const SHT_GNU_VERNEED = 0x6ffffffe;
 const SHN_UNDEF = 0;
 const STB_GLOBAL = 1;
@@ -38,8 +42,17 @@ export function readElf(bytes: Uint8Array, what: string): BinaryInfo {
   });
   const exports: string[] = [];
   const glibc = new Set<string>();
+  const imports: string[] = [];
   for (const section of sections) {
-    if (section.type === SHT_DYNSYM) {
+    if (section.type === SHT_DYNAMIC) {
+      const strtab = sections[section.link];
+      if (!strtab) throw new Error(`Cannot read ${what}: .dynamic links to no string table`);
+      for (let at = section.offset; at + 16 <= section.offset + section.size; at += 16) {
+        const tag = r.u64(at);
+        if (tag === DT_NULL) break;
+        if (tag === DT_NEEDED) imports.push(r.cstring(strtab.offset + r.u64(at + 8)));
+      }
+    } else if (section.type === SHT_DYNSYM) {
       const strtab = sections[section.link];
       const count = section.entsize ? section.size / section.entsize : 0;
       for (let i = 1; i < count; i++) {
@@ -76,16 +89,13 @@ export function readElf(bytes: Uint8Array, what: string): BinaryInfo {
     sharedLibrary: r.u16(16) === ET_DYN,
     exports: exports.sort(),
     glibcVersions: [...glibc].sort(compareGlibc),
+    imports,
+    installName: null,
+    minMacos: null,
   };
 }
 
 /** Orders `GLIBC_2.9` before `GLIBC_2.17`. */
 export function compareGlibc(a: string, b: string): number {
-  const pa = a.replace(/^GLIBC_/, "").split(".").map(Number);
-  const pb = b.replace(/^GLIBC_/, "").split(".").map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
+  return compareVersions(a.replace(/^GLIBC_/, ""), b.replace(/^GLIBC_/, ""));
 }
