@@ -6,6 +6,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import { resolveTarget } from "../loader/mod.ts";
 import { type Fragment, writeFragmentDir } from "../matrix/build.ts";
 import { kernelPath } from "./_kernel.ts";
@@ -14,7 +15,7 @@ import { kernelPath } from "./_kernel.ts";
 export async function writeDist(dist: string): Promise<Fragment> {
   const host = resolveTarget();
   return await writeFragmentDir(
-    `${dist}/kernel-${host.triple}`,
+    join(dist, `kernel-${host.triple}`),
     await Deno.readFile(await kernelPath()),
     host,
   );

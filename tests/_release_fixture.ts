@@ -5,6 +5,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import { LOADER_ABI, type Manifest, resolveTarget, VERSION } from "../loader/mod.ts";
 import {
   generateSigningKey,
@@ -13,6 +14,7 @@ import {
   type SigningKey,
 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
+import { copyDir } from "./_fs.ts";
 import { kernelPath } from "./_kernel.ts";
 
 /** A release directory in mirror layout. */
@@ -53,11 +55,11 @@ export async function makeRelease(): Promise<ReleaseFixture> {
     artifacts: [{ triple: target.triple, library: await kernelPath() }],
     key,
   });
-  const publicKeyPath = `${dir}/key.pub`;
+  const publicKeyPath = join(dir, "key.pub");
   await Deno.writeTextFile(publicKeyPath, publicKeyFile(key));
   return {
     dir,
-    versionDir: `${dir}/v${VERSION}`,
+    versionDir: join(dir, `v${VERSION}`),
     key,
     publicKey: publicKeyBase64(key),
     publicKeyPath,
@@ -69,9 +71,6 @@ export async function makeRelease(): Promise<ReleaseFixture> {
 /** A copy of the fixture's mirror directory that a test may damage. */
 export async function copyRelease(fixture: ReleaseFixture): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "krepis-mirror-" });
-  const cp = await new Deno.Command("cp", { args: ["-R", `${fixture.dir}/.`, dir] }).output();
-  if (!cp.success) {
-    throw new Error(`Cannot copy the release fixture: ${new TextDecoder().decode(cp.stderr)}`);
-  }
+  await copyDir(fixture.dir, dir);
   return dir;
 }

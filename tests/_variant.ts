@@ -6,9 +6,11 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+import { copyDir } from "./_fs.ts";
 
-const ABI_RS = "crates/krepis-kernel/src/abi.rs";
+const ABI_RS = join("crates", "krepis-kernel", "src", "abi.rs");
 
 /** Copies the workspace, renames the kernel package, applies `patch` to abi.rs, builds it. */
 export async function buildVariant(
@@ -28,27 +30,22 @@ async function buildIn(
   name: string,
   patch: (abiRs: string) => string,
 ): Promise<string> {
-  const copy = async (path: string) => {
-    const cp = await new Deno.Command("cp", {
-      args: ["-R", `${REPO_ROOT}/${path}`, `${dir}/${path}`],
-    })
-      .output();
-    assert.ok(cp.success, `cp ${path}: ${new TextDecoder().decode(cp.stderr)}`);
-  };
-  await Deno.mkdir(`${dir}/crates`);
-  for (const path of ["Cargo.toml", "Cargo.lock", "proto", "crates/krepis-kernel"]) {
-    await copy(path);
+  for (const file of ["Cargo.toml", "Cargo.lock"]) {
+    await Deno.copyFile(join(REPO_ROOT, file), join(dir, file));
   }
-  const manifest = `${dir}/crates/krepis-kernel/Cargo.toml`;
+  for (const path of ["proto", join("crates", "krepis-kernel")]) {
+    await copyDir(join(REPO_ROOT, path), join(dir, path));
+  }
+  const manifest = join(dir, "crates", "krepis-kernel", "Cargo.toml");
   const original = await Deno.readTextFile(manifest);
   await Deno.writeTextFile(
     manifest,
     original.replace('name = "krepis-kernel"', `name = "${name}"`),
   );
-  const abiRs = await Deno.readTextFile(`${dir}/${ABI_RS}`);
+  const abiRs = await Deno.readTextFile(join(dir, ABI_RS));
   const patched = patch(abiRs);
   assert.notEqual(patched, abiRs, `the ${name} patch changed nothing`);
-  await Deno.writeTextFile(`${dir}/${ABI_RS}`, patched);
+  await Deno.writeTextFile(join(dir, ABI_RS), patched);
   // Share the repository's target directory: dependencies are built once; the
   // renamed package gets its own library file and cannot clobber the real one.
   const { library } = await cargoBuild({
@@ -56,7 +53,7 @@ async function buildIn(
     pkg: name,
     locked: false,
     verbose: false,
-    env: { CARGO_TARGET_DIR: `${REPO_ROOT}/target` },
+    env: { CARGO_TARGET_DIR: join(REPO_ROOT, "target") },
   });
   return library;
 }

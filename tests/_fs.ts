@@ -1,0 +1,36 @@
+/**
+ * Test helper: file-system steps the tests used to shell out for (`cp -R`),
+ * in Deno so they behave the same on Linux, macOS and Windows.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+/**
+ * Copies the directory `from` to `to` recursively (files, subdirectories
+ * and symlinks as symlinks). `to` is created if missing; files already in it
+ * are overwritten.
+ */
+export async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isSymlink) {
+      const info = await Deno.stat(source).catch(() => null);
+      await Deno.symlink(await Deno.readLink(source), target, {
+        type: info?.isDirectory ? "dir" : "file",
+      });
+    } else if (entry.isDirectory) {
+      await copyDir(source, target);
+    } else {
+      await Deno.copyFile(source, target);
+    }
+  }
+}
+
+/** Whether anything (a file, directory or symlink) is at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
