@@ -5,8 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
+  CacheError,
   formatManifest,
   install,
   IntegrityError,
@@ -22,11 +23,80 @@ import { partialBody } from "./_partial_body.ts";
 import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { withEnv } from "./_env.ts";
+import { skipIf, when, WINDOWS } from "./_tools.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
 
 const setup = hostedRelease;
+
+const NO_MODE_BITS = when(
+  WINDOWS,
+  "Windows has no POSIX mode bits; the loader checks them only on Linux and macOS",
+);
+
+/** Whether this machine lets this user create symlinks (Windows needs Developer Mode or admin). */
+async function canSymlink(): Promise<boolean> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "target"), "");
+    await Deno.symlink(join(dir, "target"), join(dir, "link"), { type: "file" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+const NO_SYMLINKS = when(
+  !(await canSymlink()),
+  "this user cannot create symlinks (Windows: needs Developer Mode or an admin)",
+);
+
+/**
+ * Another installer: a child Deno process that takes the exclusive lock on
+ * `path` (as the loader does, with `Deno.FsFile.lock`), says so on stdout,
+ * and holds it until `release()` closes its stdin.
+ */
+async function holdLock(path: string): Promise<{ release(): Promise<void> }> {
+  const script = `
+    const file = await Deno.open(Deno.args[0], { read: true, write: true, create: true });
+    await file.lock(true);
+    console.log("locked");
+    for await (const _ of Deno.stdin.readable) { /* until stdin closes */ }
+    file.close();
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", script, path],
+    cwd: dirname(path),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const release = async () => {
+    await child.stdin.close().catch(() => {});
+    await child.status;
+  };
+  let said = "";
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    while (!said.includes("locked\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the lock holder exited before taking the lock: ${said}`);
+      said += value;
+    }
+  } catch (error) {
+    await release();
+    throw error;
+  } finally {
+    await reader.cancel();
+  }
+  return { release };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 /** Where a partial download of the zstd copy lives (named by its hash). */
 function zstdPartial(t: { finalPath: string; fixture: ReleaseFixture }): string {
@@ -95,7 +165,7 @@ function serving(other: { bytes: Uint8Array<ArrayBuffer>; signature: string }) {
 }
 
 async function signedManifest(fixture: ReleaseFixture, edit: (m: Record<string, unknown>) => void) {
-  const manifest = JSON.parse(await Deno.readTextFile(`${fixture.versionDir}/manifest.json`));
+  const manifest = JSON.parse(await Deno.readTextFile(join(fixture.versionDir, "manifest.json")));
   edit(manifest);
   const bytes = new TextEncoder().encode(JSON.stringify(manifest));
   const signature = await signMinisign(fixture.key, bytes, "file:manifest.json");
@@ -115,7 +185,7 @@ Deno.test("fault: another target's file served under this name is refused", asyn
   // Another file of the same release: the gzip copy served for the zstd one.
   t.host.fault = ({ file }) =>
     file === zst
-      ? new Response(Deno.readFileSync(`${t.fixture.versionDir}/${target.file}.gz`))
+      ? new Response(Deno.readFileSync(join(t.fixture.versionDir, `${target.file}.gz`)))
       : undefined;
   await assertIntegrity(install(t.options), /\.zst/);
   assertNothingCached(t.cacheDir);
@@ -267,7 +337,7 @@ Deno.test("fault: a Range request answered with 200 starts over and completes", 
 Deno.test("fault: a complete .partial left behind is verified and used without a download", async () => {
   await using t = await setup();
   await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
-  await Deno.copyFile(`${t.fixture.versionDir}/${zst}`, zstdPartial(t));
+  await Deno.copyFile(join(t.fixture.versionDir, zst), zstdPartial(t));
   const installed = await install(t.options);
   assert.equal(installed.sha256, t.fixture.entry.sha256);
   assert.equal(t.host.requestsFor(zst).length, 0);
@@ -279,7 +349,7 @@ Deno.test("fault: a complete but wrong .partial is discarded and downloaded afre
   await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
   await Deno.writeFile(
     zstdPartial(t),
-    flipped(await Deno.readFile(`${t.fixture.versionDir}/${zst}`)),
+    flipped(await Deno.readFile(join(t.fixture.versionDir, zst))),
   );
   const installed = await install(t.options);
   assert.equal(installed.sha256, t.fixture.entry.sha256);
@@ -290,7 +360,7 @@ Deno.test("fault: a byte flipped in the cached file later is caught and the file
   await using t = await setup();
   await install(t.options);
   const good = await Deno.readFile(t.finalPath);
-  await Deno.chmod(t.finalPath, 0o644);
+  await Deno.chmod(t.finalPath, 0o644); // installed read-only (on Windows: the attribute)
   await Deno.writeFile(t.finalPath, flipped(good));
   const again = await install(t.options);
   assert.equal(again.downloaded, true, "the stamp (mtime) no longer matches");
@@ -298,7 +368,7 @@ Deno.test("fault: a byte flipped in the cached file later is caught and the file
   // A flip that restores size and mtime still changes ctime: the stamp catches
   // it. (Deno reports ctime in whole seconds, so let one pass first.)
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  await Deno.chmod(t.finalPath, 0o644);
+  await Deno.chmod(t.finalPath, 0o644); // installed read-only (on Windows: the attribute)
   const stat = await Deno.stat(t.finalPath);
   await Deno.writeFile(t.finalPath, flipped(good));
   await Deno.utime(t.finalPath, stat.atime!, stat.mtime!);
@@ -314,7 +384,7 @@ Deno.test("fault: a flip with a forged stamp passes the stamp check but not veri
   await using t = await setup();
   await install(t.options);
   const good = await Deno.readFile(t.finalPath);
-  await Deno.chmod(t.finalPath, 0o644);
+  await Deno.chmod(t.finalPath, 0o644); // installed read-only (on Windows: the attribute)
   await Deno.writeFile(t.finalPath, flipped(good));
   // Someone who can write to the cache can also rewrite the stamp: the
   // documented limit of the fast check.
@@ -336,35 +406,48 @@ Deno.test("fault: a flip with a forged stamp passes the stamp check but not veri
   assert.deepEqual(await Deno.readFile(t.finalPath), good);
 });
 
-Deno.test("fault: a cache subdirectory writable by other users is refused", async () => {
-  await using t = await setup();
-  await install(t.options);
-  await Deno.chmod(join(t.cacheDir, VERSION), 0o777);
-  await assert.rejects(
-    install(t.options),
-    new RegExp(
-      `^Error: Cannot use the cache directory ${t.cacheDir}/${
-        VERSION.replaceAll(".", "\\.")
-      }: it is writable by other users \\(mode 777\\)\\nHint: remove `,
-    ),
-  );
-  await Deno.chmod(join(t.cacheDir, VERSION), 0o700);
-  await Deno.chmod(t.entryDir, 0o777);
-  await assert.rejects(install(t.options), /: it is writable by other users \(mode 777\)/);
-});
+Deno.test(
+  skipIf("fault: a cache subdirectory writable by other users is refused", NO_MODE_BITS),
+  async () => {
+    await using t = await setup();
+    await install(t.options);
+    await Deno.chmod(join(t.cacheDir, VERSION), 0o777);
+    await assert.rejects(install(t.options), (e: Error) => {
+      assert.ok(e instanceof CacheError, `${e.name}: ${e.message}`);
+      assert.match(
+        e.message,
+        new RegExp(
+          `^Cannot use the cache directory ${
+            escapeRegExp(join(t.cacheDir, VERSION))
+          }: it is writable by other users \\(mode 777\\)\\nHint: remove `,
+        ),
+      );
+      return true;
+    });
+    await Deno.chmod(join(t.cacheDir, VERSION), 0o700);
+    await Deno.chmod(t.entryDir, 0o777);
+    await assert.rejects(install(t.options), /: it is writable by other users \(mode 777\)/);
+  },
+);
 
-Deno.test("fault: a FIFO planted as the cached manifest does not hang the loader", async () => {
-  await using t = await setup();
-  await install(t.options);
-  const manifest = join(t.cacheDir, VERSION, "manifest.json");
-  await Deno.remove(manifest);
-  const mkfifo = await new Deno.Command("mkfifo", { args: [manifest] }).output();
-  assert.ok(mkfifo.success);
-  await assert.rejects(install({ ...t.options, offline: true }), OfflineError);
-  const again = await install(t.options); // online: fetched and cached anew
-  assert.equal(again.sha256, t.fixture.entry.sha256);
-  assert.ok((await Deno.lstat(manifest)).isFile);
-});
+Deno.test(
+  skipIf(
+    "fault: a FIFO planted as the cached manifest does not hang the loader",
+    when(WINDOWS, "Windows has no FIFOs in the file system (mkfifo)"),
+  ),
+  async () => {
+    await using t = await setup();
+    await install(t.options);
+    const manifest = join(t.cacheDir, VERSION, "manifest.json");
+    await Deno.remove(manifest);
+    const mkfifo = await new Deno.Command("mkfifo", { args: [manifest] }).output();
+    assert.ok(mkfifo.success);
+    await assert.rejects(install({ ...t.options, offline: true }), OfflineError);
+    const again = await install(t.options); // online: fetched and cached anew
+    assert.equal(again.sha256, t.fixture.entry.sha256);
+    assert.ok((await Deno.lstat(manifest)).isFile);
+  },
+);
 
 Deno.test("fault: an endless or oversized manifest is refused without reading it all", async () => {
   await using t = await setup();
@@ -387,9 +470,8 @@ Deno.test("fault: an installer holding the lock past the deadline ends in TimedO
   await using t = await setup();
   const lock = join(t.cacheDir, VERSION, target.triple, ".lock");
   await Deno.mkdir(join(t.cacheDir, VERSION, target.triple), { recursive: true, mode: 0o700 });
-  const holder = new Deno.Command("flock", { args: [lock, "sleep", "5"] }).spawn();
+  const holder = await holdLock(lock);
   try {
-    await new Promise((resolve) => setTimeout(resolve, 300));
     const started = performance.now();
     await assert.rejects(install({ ...t.options, deadlineMs: 500 }), (e: Error) => {
       assert.ok(e instanceof Deno.errors.TimedOut, `${e.name}: ${e.message}`);
@@ -401,8 +483,7 @@ Deno.test("fault: an installer holding the lock past the deadline ends in TimedO
     });
     assert.ok(performance.now() - started < 3000, "waited for the deadline, not for the holder");
   } finally {
-    holder.kill();
-    await holder.status;
+    await holder.release();
   }
   assert.equal((await install(t.options)).downloaded, true, "the lock is free again");
 });
@@ -410,7 +491,7 @@ Deno.test("fault: an installer holding the lock past the deadline ends in TimedO
 Deno.test("fault: a damaged partial from an earlier run is retried from byte 0, not blamed on the server", async () => {
   await using t = await setup();
   await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
-  const zstd = await Deno.readFile(`${t.fixture.versionDir}/${zst}`);
+  const zstd = await Deno.readFile(join(t.fixture.versionDir, zst));
   await Deno.writeFile(zstdPartial(t), flipped(zstd.slice(0, 1000), 10));
   const installed = await install(t.options);
   assert.equal(installed.sha256, t.fixture.entry.sha256);
@@ -426,7 +507,7 @@ Deno.test("fault: a 404 for the library's last copy is not retried; 416 on resum
   t.host.fault = ({ file, request }) =>
     file === zst && request.headers.get("range") ? new Response(null, { status: 416 }) : undefined;
   await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
-  const zstd = await Deno.readFile(`${t.fixture.versionDir}/${zst}`);
+  const zstd = await Deno.readFile(join(t.fixture.versionDir, zst));
   await Deno.writeFile(zstdPartial(t), zstd.slice(0, 500));
   const before = t.host.requestsFor(zst).length;
   const installed = await install(t.options);
@@ -440,23 +521,29 @@ Deno.test("fault: a 404 for the library's last copy is not retried; 416 on resum
   ]]);
 });
 
-Deno.test("fault: symlinks planted at the partial and final paths are replaced, never followed", async () => {
-  await using t = await setup();
-  const victim = join(t.cacheDir, "victim.txt");
-  await Deno.writeTextFile(victim, "keep me");
-  await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
-  await Deno.symlink(victim, zstdPartial(t));
-  await Deno.symlink(victim, t.finalPath);
-  const installed = await install(t.options);
-  assert.equal(installed.downloaded, true);
-  assert.equal(await Deno.readTextFile(victim), "keep me");
-  assert.ok((await Deno.lstat(t.finalPath)).isFile);
-  assert.equal(installed.sha256, t.fixture.entry.sha256);
-});
+Deno.test(
+  skipIf(
+    "fault: symlinks planted at the partial and final paths are replaced, never followed",
+    NO_SYMLINKS,
+  ),
+  async () => {
+    await using t = await setup();
+    const victim = join(t.cacheDir, "victim.txt");
+    await Deno.writeTextFile(victim, "keep me");
+    await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
+    await Deno.symlink(victim, zstdPartial(t));
+    await Deno.symlink(victim, t.finalPath);
+    const installed = await install(t.options);
+    assert.equal(installed.downloaded, true);
+    assert.equal(await Deno.readTextFile(victim), "keep me");
+    assert.ok((await Deno.lstat(t.finalPath)).isFile);
+    assert.equal(installed.sha256, t.fixture.entry.sha256);
+  },
+);
 
 Deno.test("fault: a manifest with a bad signature is refused", async () => {
   await using t = await setup();
-  const original = await Deno.readFile(`${t.fixture.versionDir}/manifest.json`);
+  const original = await Deno.readFile(join(t.fixture.versionDir, "manifest.json"));
   const tampered = new TextEncoder().encode(
     new TextDecoder().decode(original).replace('"size": ', '"size":  '),
   );
@@ -502,7 +589,7 @@ Deno.test("fault: a signed manifest with an unknown schema version is refused", 
 
 Deno.test("parseManifest() names the malformed field; formatManifest() round-trips", async () => {
   const fixture = await releaseFixture();
-  const text = await Deno.readTextFile(`${fixture.versionDir}/manifest.json`);
+  const text = await Deno.readTextFile(join(fixture.versionDir, "manifest.json"));
   assert.equal(formatManifest(parseManifest(text)), text);
   const broken = JSON.parse(text);
   broken.targets[0].compressed.zstd.sha256 = "XYZ";
