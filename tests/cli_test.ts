@@ -12,11 +12,54 @@ import { EXIT_CODES } from "../loader/cli.ts";
 import { partialBody } from "./_partial_body.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
+import { has, skipIf, when, WINDOWS, without } from "./_tools.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
 
 const setup = hostedRelease;
+
+/**
+ * The `unshare` options that give a child a private mount namespace in
+ * which it may mount a tmpfs (`--mount` as root, `--mount --map-root-user`
+ * without root), probed by mounting one; null where neither works (not
+ * Linux, or unprivileged user namespaces are forbidden, as Ubuntu 24.04's
+ * AppArmor may do).
+ */
+async function privateMountOptions(): Promise<string[] | null> {
+  if (Deno.build.os !== "linux" || !has("unshare")) return null;
+  const dir = await Deno.makeTempDir({ prefix: "krepis-tmpfs-probe-" });
+  try {
+    for (const options of [["--mount"], ["--mount", "--map-root-user"]]) {
+      const probe = await new Deno.Command("unshare", {
+        args: [
+          ...options,
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          'mount -t tmpfs -o size=64k tmpfs "$1"',
+          "sh",
+          dir,
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).output().catch(() => null);
+      if (probe?.success) return options;
+    }
+    return null;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const unshare = await privateMountOptions();
+const NO_TMPFS = Deno.build.os !== "linux"
+  ? "filling a small disk needs a Linux tmpfs in a private mount namespace (unshare)"
+  : unshare === null
+  ? "cannot mount a private tmpfs here: needs root, or user namespaces for unshare --map-root-user"
+  : null;
 
 function assertCannot(stderr: string) {
   assert.match(stderr, /^error: Cannot [^\n]+\n(Hint: [^\n]+\n)?$/, stderr);
@@ -59,7 +102,7 @@ Deno.test("krepis init, info, verify and cache ls|prune|clean work end to end", 
   // A damaged file with its stamp intact: verify finds it (exit 4) and removes it.
   const path = join(t.entryDir, target.file);
   const stat = await Deno.stat(path);
-  await Deno.chmod(path, 0o644);
+  await Deno.chmod(path, 0o644); // installed read-only (on Windows: the attribute)
   const bytes = await Deno.readFile(path);
   bytes[100] ^= 1;
   await Deno.writeFile(path, bytes);
@@ -102,11 +145,21 @@ Deno.test("krepis exits with the documented code for each failure class", async 
     assert.equal(run.code, code, `${what}: ${run.stderr}`);
     if (code !== EXIT_CODES.usage) assertCannot(run.stderr);
   }
-  await Deno.chmod(t.cacheDir, 0o777);
-  const unsafe = await runCli(["init"], t.env);
-  assert.equal(unsafe.code, EXIT_CODES.cache, unsafe.stderr);
-  assertCannot(unsafe.stderr);
 });
+
+Deno.test(
+  skipIf(
+    "krepis exits with the cache code for a cache directory writable by other users",
+    when(WINDOWS, "Windows has no POSIX mode bits; the loader checks them only on Linux and macOS"),
+  ),
+  async () => {
+    await using t = await setup();
+    await Deno.chmod(t.cacheDir, 0o777);
+    const unsafe = await runCli(["init"], t.env);
+    assert.equal(unsafe.code, EXIT_CODES.cache, unsafe.stderr);
+    assertCannot(unsafe.stderr);
+  },
+);
 
 Deno.test("krepis init --all warms every target the release has and reports the rest", async () => {
   await using t = await setup();
@@ -139,8 +192,8 @@ Deno.test("8 processes installing at once on a cold cache download once and agre
 });
 
 async function manifestBytes(dir: string) {
-  return (await Deno.stat(`${dir}/manifest.json`)).size +
-    (await Deno.stat(`${dir}/manifest.json.minisig`)).size;
+  return (await Deno.stat(join(dir, "manifest.json"))).size +
+    (await Deno.stat(join(dir, "manifest.json.minisig"))).size;
 }
 
 Deno.test("an installer killed mid-download leaves nothing half-written; the next run resumes", async () => {
@@ -175,137 +228,146 @@ Deno.test("an installer killed mid-download leaves nothing half-written; the nex
   assert.deepEqual(names, [target.file, `${target.file}.stamp.json`]);
 });
 
-Deno.test("a disk that fills up: clear error, temp file removed, no retry loop", async () => {
-  await using t = await setup();
-  const zstdSize = t.fixture.entry.compressed.zstd!.size;
-  // Room for the compressed download, not for the library it unpacks to.
-  const sizeKiB = Math.ceil((zstdSize + 256 * 1024) / 1024);
-  assert.ok(sizeKiB * 1024 < zstdSize + t.fixture.entry.size);
-  const mount = await Deno.makeTempDir({ prefix: "krepis-tmpfs-" });
-  const cache = join(mount, "cache");
-  const env = cliEnv({ ...t.env, KREPIS_CACHE_DIR: cache });
-  const script = [
-    `mount -t tmpfs -o size=${sizeKiB}k,mode=0700 tmpfs '${mount}'`,
-    `${CLI.map((a) => `'${a}'`).join(" ")} init; echo "exit=$?"`,
-    `find '${cache}' -type f | sort`,
-  ].join(" && ");
-  // A private mount namespace: the tmpfs vanishes with the shell.
-  const output = await new Deno.Command("unshare", {
-    args: ["--mount", "--propagation", "private", "sh", "-c", script],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  await Deno.remove(mount, { recursive: true });
-  assert.ok(output.success, `unshare/mount failed (root or user namespaces needed): ${stderr}`);
-  assert.match(stdout, new RegExp(`exit=${EXIT_CODES.cache}\\n`));
-  assert.match(
-    stderr,
-    /^error: Cannot write to .*: the disk is full\nHint: free some space or point KREPIS_CACHE_DIR/m,
-  );
-  const files = stdout.split("\n").filter((l) => l.startsWith("/"));
-  assert.deepEqual(
-    files.filter((f) => f.endsWith(".tmp") || f.endsWith(target.file) || f.endsWith(".partial")),
-    [],
-    files.join("\n"),
-  );
-  assert.equal(t.host.requestsFor(zst).length, 1, "a full disk is not retried");
-});
+Deno.test(
+  skipIf("a disk that fills up: clear error, temp file removed, no retry loop", NO_TMPFS),
+  async () => {
+    await using t = await setup();
+    const zstdSize = t.fixture.entry.compressed.zstd!.size;
+    // Room for the compressed download, not for the library it unpacks to.
+    const sizeKiB = Math.ceil((zstdSize + 256 * 1024) / 1024);
+    assert.ok(sizeKiB * 1024 < zstdSize + t.fixture.entry.size);
+    const mount = await Deno.makeTempDir({ prefix: "krepis-tmpfs-" });
+    const cache = join(mount, "cache");
+    const env = cliEnv({ ...t.env, KREPIS_CACHE_DIR: cache });
+    const script = [
+      `mount -t tmpfs -o size=${sizeKiB}k,mode=0700 tmpfs '${mount}'`,
+      `${CLI.map((a) => `'${a}'`).join(" ")} init; echo "exit=$?"`,
+      `find '${cache}' -type f | sort`,
+    ].join(" && ");
+    // A private mount namespace: the tmpfs vanishes with the shell.
+    const output = await new Deno.Command("unshare", {
+      args: [...unshare!, "--propagation", "private", "sh", "-c", script],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    await Deno.remove(mount, { recursive: true });
+    assert.ok(output.success, `unshare ${unshare!.join(" ")} / mount failed: ${stderr}`);
+    assert.match(stdout, new RegExp(`exit=${EXIT_CODES.cache}\\n`));
+    assert.match(
+      stderr,
+      /^error: Cannot write to .*: the disk is full\nHint: free some space or point KREPIS_CACHE_DIR/m,
+    );
+    const files = stdout.split("\n").filter((l) => l.startsWith("/"));
+    assert.deepEqual(
+      files.filter((f) => f.endsWith(".tmp") || f.endsWith(target.file) || f.endsWith(".partial")),
+      [],
+      files.join("\n"),
+    );
+    assert.equal(t.host.requestsFor(zst).length, 1, "a full disk is not retried");
+  },
+);
 
-Deno.test("a redirect from https to http is refused (real TLS on loopback)", async () => {
-  await using t = await setup();
-  const dir = await Deno.makeTempDir();
-  try {
-    // A CA and a leaf certificate for 127.0.0.1 (rustls refuses a CA as end entity).
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await Deno.writeTextFile(
-      `${dir}/leaf.ext`,
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    );
-    for (
-      const args of [
-        [
-          "req",
-          "-x509",
-          ...ec,
-          "-days",
-          "1",
-          "-subj",
-          "/CN=krepis test CA",
-          "-keyout",
-          `${dir}/ca.key`,
-          "-out",
-          `${dir}/ca.pem`,
-        ],
-        [
-          "req",
-          ...ec,
-          "-subj",
-          "/CN=127.0.0.1",
-          "-keyout",
-          `${dir}/key.pem`,
-          "-out",
-          `${dir}/leaf.csr`,
-        ],
-        [
-          "x509",
-          "-req",
-          "-in",
-          `${dir}/leaf.csr`,
-          "-CA",
-          `${dir}/ca.pem`,
-          "-CAkey",
-          `${dir}/ca.key`,
-          "-CAcreateserial",
-          "-days",
-          "1",
-          "-extfile",
-          `${dir}/leaf.ext`,
-          "-out",
-          `${dir}/cert.pem`,
-        ],
-      ]
-    ) {
-      const openssl = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
-        .output();
-      assert.ok(openssl.success, new TextDecoder().decode(openssl.stderr));
-    }
-    const tls = Deno.serve(
-      {
-        hostname: "127.0.0.1",
-        port: 0,
-        cert: Deno.readTextFileSync(`${dir}/cert.pem`),
-        key: Deno.readTextFileSync(`${dir}/key.pem`),
-        onListen: () => {},
-      },
-      async (request) => {
-        const path = new URL(request.url).pathname;
-        if (path.endsWith(".zst")) return Response.redirect(`${t.host.url}${path}`, 302);
-        return await fetch(`${t.host.url}${path}`);
-      },
-    );
+Deno.test(
+  skipIf(
+    "a redirect from https to http is refused (real TLS on loopback)",
+    without("openssl", "openssl is not installed (it makes the test certificates)"),
+  ),
+  async () => {
+    await using t = await setup();
+    const dir = await Deno.makeTempDir();
     try {
-      const https = `https://127.0.0.1:${tls.addr.port}`;
-      const refused = await runCli(["init"], {
-        ...t.env,
-        KREPIS_MIRROR: https,
-        DENO_CERT: `${dir}/ca.pem`,
-      });
-      assert.equal(refused.code, EXIT_CODES.network, refused.stderr);
-      assert.match(
-        refused.stderr,
-        /^error: Cannot download https:\/\/127\.0\.0\.1:\d+\/.*\.zst: it redirects from https to http:/,
+      // A CA and a leaf certificate for 127.0.0.1 (rustls refuses a CA as end entity).
+      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+      await Deno.writeTextFile(
+        join(dir, "leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
       );
-      assert.equal(t.host.requestsFor(zst).length, 0, "the http target was never contacted");
+      for (
+        const args of [
+          [
+            "req",
+            "-x509",
+            ...ec,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=krepis test CA",
+            "-keyout",
+            join(dir, "ca.key"),
+            "-out",
+            join(dir, "ca.pem"),
+          ],
+          [
+            "req",
+            ...ec,
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            join(dir, "key.pem"),
+            "-out",
+            join(dir, "leaf.csr"),
+          ],
+          [
+            "x509",
+            "-req",
+            "-in",
+            join(dir, "leaf.csr"),
+            "-CA",
+            join(dir, "ca.pem"),
+            "-CAkey",
+            join(dir, "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            join(dir, "leaf.ext"),
+            "-out",
+            join(dir, "cert.pem"),
+          ],
+        ]
+      ) {
+        const openssl = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
+          .output();
+        assert.ok(openssl.success, new TextDecoder().decode(openssl.stderr));
+      }
+      const tls = Deno.serve(
+        {
+          hostname: "127.0.0.1",
+          port: 0,
+          cert: Deno.readTextFileSync(join(dir, "cert.pem")),
+          key: Deno.readTextFileSync(join(dir, "key.pem")),
+          onListen: () => {},
+        },
+        async (request) => {
+          const path = new URL(request.url).pathname;
+          if (path.endsWith(".zst")) return Response.redirect(`${t.host.url}${path}`, 302);
+          return await fetch(`${t.host.url}${path}`);
+        },
+      );
+      try {
+        const https = `https://127.0.0.1:${tls.addr.port}`;
+        const refused = await runCli(["init"], {
+          ...t.env,
+          KREPIS_MIRROR: https,
+          DENO_CERT: join(dir, "ca.pem"),
+        });
+        assert.equal(refused.code, EXIT_CODES.network, refused.stderr);
+        assert.match(
+          refused.stderr,
+          /^error: Cannot download https:\/\/127\.0\.0\.1:\d+\/.*\.zst: it redirects from https to http:/,
+        );
+        assert.equal(t.host.requestsFor(zst).length, 0, "the http target was never contacted");
+      } finally {
+        await tls.shutdown();
+      }
     } finally {
-      await tls.shutdown();
+      await Deno.remove(dir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
 
 Deno.test("HTTP_PROXY is used for the release host, and NO_PROXY bypasses it", async () => {
   await using t = await setup();
