@@ -1,21 +1,45 @@
 /**
  * Merging per-target build fragments into a signed release directory, and
- * what makes it refuse. The output is checked with the real tools and
+ * what makes it refuse. The output is checked in TypeScript everywhere, with
+ * the real tools (sha256sum, minisign) where they are installed, and
  * installed from loopback with `krepis init`.
  */
 
 import assert from "node:assert/strict";
-import { resolveTarget } from "../loader/mod.ts";
+import { join } from "node:path";
+import { parseMinisignPublicKey, resolveTarget, verifyMinisign } from "../loader/mod.ts";
 import { loadTargetTable } from "../matrix/targets.ts";
 import { writeDist } from "../tests/_dist.ts";
 import { runCli } from "../tests/_cli.ts";
-import { generateSigningKey, publicKeyBase64, publicKeyFile } from "./minisign_sign.ts";
+import { copyDir } from "../tests/_fs.ts";
+import { checkSha256Sums, hasGnuSha256sum } from "../tests/_sha256sums.ts";
+import { skipIf, without } from "../tests/_tools.ts";
+import {
+  generateSigningKey,
+  publicKeyBase64,
+  publicKeyFile,
+  type SigningKey,
+} from "./minisign_sign.ts";
 import { planRelease, readFragments } from "./plan_release.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 import { writeSignedDir } from "./signed_dir.ts";
 
 const rows = await loadTargetTable();
 const host = resolveTarget();
+/** A target of the table that is not this machine's. */
+const other = rows.find((row) => row.triple !== host.triple)!.triple;
+
+const NO_SHA256SUM = (await hasGnuSha256sum())
+  ? null
+  : "GNU sha256sum is not installed (the TypeScript check of SHA256SUMS runs instead)";
+const NO_MINISIGN = without(
+  "minisign",
+  "minisign is not installed (deno task setup: apt on Linux, brew on macOS; none on Windows)",
+);
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 /** A dist/ with this machine's build as `deno task build` lays it out. */
 async function dist(): Promise<string> {
@@ -38,7 +62,15 @@ Deno.test("planRelease() refuses to publish while a target in the table has no b
     await assert.rejects(planRelease(await readFragments(root), rows), (e: Error) => {
       assert.match(
         e.message,
-        /^Cannot plan the release: no build for .*aarch64-apple-darwin.* \(found x86_64-unknown-linux-gnu\)\nHint: .*--targets/,
+        new RegExp(
+          `^Cannot plan the release: no build for .*${escapeRegExp(other)}.* \\(found ${
+            escapeRegExp(host.triple)
+          }\\)\\nHint: .*--targets`,
+        ),
+      );
+      assert.doesNotMatch(
+        e.message,
+        new RegExp(`no build for .*${escapeRegExp(host.triple)}.* \\(`),
       );
       return true;
     });
@@ -50,23 +82,24 @@ Deno.test("planRelease() refuses to publish while a target in the table has no b
 Deno.test("planRelease() refuses fragments that disagree, files that changed, and unknown targets", async () => {
   const root = await dist();
   try {
-    const dir = `${root}/kernel-${host.triple}`;
-    await Deno.mkdir(`${root}/other`);
-    const other = JSON.parse(await Deno.readTextFile(`${dir}/fragment.json`));
-    other.version = "9.9.9";
-    other.target.triple = "aarch64-apple-darwin";
-    await Deno.writeTextFile(`${root}/other/fragment.json`, JSON.stringify(other));
+    const dir = join(root, `kernel-${host.triple}`);
+    await Deno.mkdir(join(root, "other"));
+    const fragment = JSON.parse(await Deno.readTextFile(join(dir, "fragment.json")));
+    fragment.version = "9.9.9";
+    fragment.target.triple = other;
+    await Deno.writeTextFile(join(root, "other", "fragment.json"), JSON.stringify(fragment));
     await assert.rejects(
-      planRelease(await readFragments(root), rows, [host.triple, "aarch64-apple-darwin"]),
+      planRelease(await readFragments(root), rows, [host.triple, other]),
       /the builds disagree/,
     );
     await assert.rejects(
       planRelease(await readFragments(root), rows, ["riscv64gc-unknown-linux-gnu"]),
       /is not in matrix\/targets.json/,
     );
-    const bytes = await Deno.readFile(`${dir}/${host.file}.gz`);
+    const gz = join(dir, `${host.file}.gz`);
+    const bytes = await Deno.readFile(gz);
     bytes[20] ^= 1;
-    await Deno.writeFile(`${dir}/${host.file}.gz`, bytes);
+    await Deno.writeFile(gz, bytes);
     await assert.rejects(
       planRelease(await readFragments(root), rows, [host.triple]),
       /the file changed after the build/,
@@ -76,48 +109,98 @@ Deno.test("planRelease() refuses fragments that disagree, files that changed, an
   }
 });
 
-Deno.test("a release of the targets given is signed, checked by sha256sum and minisign, and installable", async () => {
+interface SignedRelease extends AsyncDisposable {
+  /** Mirror root: `<out>/v<version>/…` and `<out>/key.pub`. */
+  out: string;
+  /** `<out>/v<version>`. */
+  dir: string;
+  key: SigningKey;
+}
+
+/** A signed release of this machine's build, planned from a fresh dist/. */
+async function signedRelease(): Promise<SignedRelease> {
   const root = await dist();
   const out = await Deno.makeTempDir({ prefix: "krepis-mirror-" });
-  const cache = await Deno.makeTempDir({ prefix: "krepis-cache-" });
   const key = await generateSigningKey();
+  const dispose = async () => {
+    for (const d of [root, out]) await Deno.remove(d, { recursive: true });
+  };
   try {
     const plan = await planRelease(await readFragments(root), rows, [host.triple]);
     assert.deepEqual(plan.manifest.targets.map((t) => t.triple), [host.triple]);
     const dir = await writeSignedDir(out, plan.manifest, plan.files, key);
-    await Deno.writeTextFile(`${out}/key.pub`, publicKeyFile(key));
-    assert.equal((await run("sha256sum", ["--strict", "-c", "SHA256SUMS"], dir)).code, 0);
-    assert.equal(
-      (await run("minisign", ["-Vm", "manifest.json", "-p", `${out}/key.pub`], dir)).code,
-      0,
-    );
-    const server = ReleaseHost.start(out);
-    try {
-      const env = {
-        KREPIS_MIRROR: server.url,
-        KREPIS_CACHE_DIR: cache,
-        KREPIS_TRUSTED_KEY: publicKeyBase64(key),
-      };
-      const init = await runCli(["init"], env);
-      assert.equal(init.code, 0, init.stderr);
-      const other = await runCli(["init", "--target", "aarch64-apple-darwin"], env);
-      assert.equal(other.code, 3, "a target left out of the release is refused clearly");
-      assert.match(other.stderr, /does not include it/);
-    } finally {
-      await server.close();
-    }
+    await Deno.writeTextFile(join(out, "key.pub"), publicKeyFile(key));
+    return { out, dir, key, [Symbol.asyncDispose]: dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+Deno.test("a release of the targets given is signed, its checksums hold, and it is installable", async () => {
+  await using release = await signedRelease();
+  const sums = await checkSha256Sums(release.dir);
+  assert.deepEqual(
+    sums.ok.toSorted(),
+    [
+      host.file,
+      `${host.file}.gz`,
+      `${host.file}.zst`,
+      "manifest.json",
+    ].toSorted(),
+  );
+  assert.deepEqual([sums.failed, sums.malformed], [[], []]);
+  await verifyMinisign(
+    await Deno.readFile(join(release.dir, "manifest.json")),
+    await Deno.readTextFile(join(release.dir, "manifest.json.minisig")),
+    [parseMinisignPublicKey(await Deno.readTextFile(join(release.out, "key.pub")))],
+    "manifest.json",
+  );
+  const cache = await Deno.makeTempDir({ prefix: "krepis-cache-" });
+  const server = ReleaseHost.start(release.out);
+  try {
+    const env = {
+      KREPIS_MIRROR: server.url,
+      KREPIS_CACHE_DIR: cache,
+      KREPIS_TRUSTED_KEY: publicKeyBase64(release.key),
+    };
+    const init = await runCli(["init"], env);
+    assert.equal(init.code, 0, init.stderr);
+    const left = await runCli(["init", "--target", other], env);
+    assert.equal(left.code, 3, "a target left out of the release is refused clearly");
+    assert.match(left.stderr, /does not include it/);
   } finally {
-    for (const d of [root, out, cache]) await Deno.remove(d, { recursive: true });
+    await server.close();
+    await Deno.remove(cache, { recursive: true });
   }
 });
+
+Deno.test(
+  skipIf("sha256sum --strict -c accepts the SHA256SUMS of a planned release", NO_SHA256SUM),
+  async () => {
+    await using release = await signedRelease();
+    const check = await run("sha256sum", ["--strict", "-c", "SHA256SUMS"], release.dir);
+    assert.equal(check.code, 0, check.text);
+  },
+);
+
+Deno.test(
+  skipIf("minisign -V accepts the manifest signature of a planned release", NO_MINISIGN),
+  async () => {
+    await using release = await signedRelease();
+    const check = await run(
+      "minisign",
+      ["-Vm", "manifest.json", "-p", join(release.out, "key.pub")],
+      release.dir,
+    );
+    assert.equal(check.code, 0, check.text);
+  },
+);
 
 Deno.test("planRelease() refuses two builds of one target and an empty target list", async () => {
   const root = await dist();
   try {
-    const cp = await new Deno.Command("cp", {
-      args: ["-R", `${root}/kernel-${host.triple}`, `${root}/${host.triple}`],
-    }).output();
-    assert.ok(cp.success);
+    await copyDir(join(root, `kernel-${host.triple}`), join(root, host.triple));
     await assert.rejects(
       planRelease(await readFragments(root), rows, [host.triple]),
       /: two builds of .* \(.* and .*\)\nHint: remove the stale one/,

@@ -6,18 +6,35 @@
  */
 
 import assert from "node:assert/strict";
-import { resolveTarget, VERSION } from "../loader/mod.ts";
+import { join } from "node:path";
+import { parseMinisignPublicKey, resolveTarget, verifyMinisign, VERSION } from "../loader/mod.ts";
 import type { Fragment } from "../matrix/build.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { writeDist } from "../tests/_dist.ts";
 import { GitHubApi } from "../tests/_github_api.ts";
 import { runCli } from "../tests/_cli.ts";
-import { generateSigningKey, publicKeyBase64, publicKeyFile } from "./minisign_sign.ts";
+import { copyDir } from "../tests/_fs.ts";
+import { checkSha256Sums, hasGnuSha256sum } from "../tests/_sha256sums.ts";
+import { skipIf, without } from "../tests/_tools.ts";
+import {
+  generateSigningKey,
+  publicKeyBase64,
+  publicKeyFile,
+  type SigningKey,
+} from "./minisign_sign.ts";
 import { publish } from "./publish.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 import { exportSigningKey } from "./signing_key.ts";
 
 const host = resolveTarget();
+
+const NO_SHA256SUM = (await hasGnuSha256sum())
+  ? null
+  : "GNU sha256sum is not installed (the TypeScript check of SHA256SUMS runs instead)";
+const NO_MINISIGN = without(
+  "minisign",
+  "minisign is not installed (deno task setup: apt on Linux, brew on macOS; none on Windows)",
+);
 
 interface Workspace extends AsyncDisposable {
   dist: string;
@@ -41,16 +58,14 @@ function githubHost(api: GitHubApi) {
 /** dist/ with this machine's build, a scratch copy of the loader, an output dir. */
 async function workspace(): Promise<Workspace> {
   const root = await Deno.makeTempDir({ prefix: "krepis-publish-" });
-  const dist = `${root}/dist`;
+  const dist = join(root, "dist");
   const fragment = await writeDist(dist);
-  const loaderDir = `${root}/loader`;
-  const cp = await new Deno.Command("cp", { args: ["-R", `${REPO_ROOT}/loader`, loaderDir] })
-    .output();
-  assert.ok(cp.success);
+  const loaderDir = join(root, "loader");
+  await copyDir(join(REPO_ROOT, "loader"), loaderDir);
   return {
     dist,
     loaderDir,
-    out: `${root}/out`,
+    out: join(root, "out"),
     fragment,
     async [Symbol.asyncDispose]() {
       await Deno.remove(root, { recursive: true });
@@ -62,7 +77,7 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
   await using w = await workspace();
   const api = new GitHubApi();
   const steps: string[] = [];
-  const pinnedBefore = await Deno.readTextFile(`${w.loaderDir}/_pinned.ts`);
+  const pinnedBefore = await Deno.readTextFile(join(w.loaderDir, "_pinned.ts"));
   const options = {
     dist: w.dist,
     key: await generateSigningKey(),
@@ -72,7 +87,7 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
     publishJsr: async (dir: string) => {
       steps.push(
         `jsr after pin: ${
-          (await Deno.readTextFile(`${dir}/_pinned.ts`)).includes(w.fragment.target.sha256)
+          (await Deno.readTextFile(join(dir, "_pinned.ts"))).includes(w.fragment.target.sha256)
         }`,
       );
     },
@@ -82,7 +97,7 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
     api.failUpload = { from: 3, status: 500 };
     await assert.rejects(publish(options), /^Error: Cannot upload .*: GitHub answered 500/);
     assert.equal(
-      await Deno.readTextFile(`${w.loaderDir}/_pinned.ts`),
+      await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")),
       pinnedBefore,
       "nothing pinned after a failed upload",
     );
@@ -115,7 +130,69 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
   }
 });
 
-Deno.test("deno task release publish --to-dir: a mirror that minisign, sha256sum and krepis init accept", async () => {
+/** The checks sha256sum and minisign make, in TypeScript: every listed hash and the signature hold. */
+async function assertVerifiableMirror(out: string, key: SigningKey) {
+  const dir = join(out, `v${VERSION}`);
+  const sums = await checkSha256Sums(dir);
+  assert.deepEqual(
+    sums.ok.toSorted(),
+    [host.file, `${host.file}.gz`, `${host.file}.zst`, "manifest.json"].toSorted(),
+  );
+  assert.deepEqual([sums.failed, sums.malformed], [[], []]);
+  await verifyMinisign(
+    await Deno.readFile(join(dir, "manifest.json")),
+    await Deno.readTextFile(join(dir, "manifest.json.minisig")),
+    [parseMinisignPublicKey(publicKeyBase64(key))],
+    "manifest.json",
+  );
+}
+
+/** Publishes the workspace's build to the mirror directory `w.out` in-process. */
+async function publishToDir(w: Workspace, key: SigningKey): Promise<string> {
+  await publish({
+    dist: w.dist,
+    key,
+    host: { kind: "dir", path: w.out },
+    targets: [host.triple],
+    loaderDir: w.loaderDir,
+    publishJsr: async () => {},
+    log: () => {},
+  });
+  await Deno.writeTextFile(join(w.out, "key.pub"), publicKeyFile(key));
+  return join(w.out, `v${VERSION}`);
+}
+
+Deno.test(
+  skipIf("sha256sum --strict -c accepts the SHA256SUMS of a published mirror", NO_SHA256SUM),
+  async () => {
+    await using w = await workspace();
+    const dir = await publishToDir(w, await generateSigningKey());
+    const check = await new Deno.Command("sha256sum", {
+      args: ["--strict", "-c", "SHA256SUMS"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(check.success, new TextDecoder().decode(check.stderr));
+  },
+);
+
+Deno.test(
+  skipIf("minisign -V accepts the manifest signature of a published mirror", NO_MINISIGN),
+  async () => {
+    await using w = await workspace();
+    const dir = await publishToDir(w, await generateSigningKey());
+    const check = await new Deno.Command("minisign", {
+      args: ["-Vm", "manifest.json", "-p", join(w.out, "key.pub")],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(check.success, new TextDecoder().decode(check.stderr));
+  },
+);
+
+Deno.test("deno task release publish --to-dir: a mirror whose checksums and signature hold, and that krepis init accepts", async () => {
   await using w = await workspace();
   const key = await generateSigningKey();
   const run = await new Deno.Command(Deno.execPath(), {
@@ -142,16 +219,10 @@ Deno.test("deno task release publish --to-dir: a mirror that minisign, sha256sum
   assert.ok(run.success, text);
   assert.match(text, /pin: wrote the checksums of 1 target\(s\)/);
   assert.match(
-    await Deno.readTextFile(`${w.loaderDir}/_pinned.ts`),
+    await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")),
     new RegExp(w.fragment.target.sha256),
   );
-  const dir = `${w.out}/v${VERSION}`;
-  await Deno.writeTextFile(`${w.out}/key.pub`, publicKeyFile(key));
-  const check = async (cmd: string, args: string[]) =>
-    (await new Deno.Command(cmd, { args, cwd: dir, stdout: "null", stderr: "null" }).output())
-      .success;
-  assert.ok(await check("sha256sum", ["--strict", "-c", "SHA256SUMS"]));
-  assert.ok(await check("minisign", ["-Vm", "manifest.json", "-p", `${w.out}/key.pub`]));
+  await assertVerifiableMirror(w.out, key);
   const server = ReleaseHost.start(w.out);
   const cache = await Deno.makeTempDir();
   try {
@@ -219,9 +290,9 @@ Deno.test("publish() refuses builds whose version is not the loader's, and re-pu
     const uploads = api.uploads;
     await publish(options); // same key, same builds: the signature bytes are the same too
     assert.equal(api.uploads, uploads, "a second publish replaces nothing");
-    const config = JSON.parse(await Deno.readTextFile(`${w.loaderDir}/deno.json`));
+    const config = JSON.parse(await Deno.readTextFile(join(w.loaderDir, "deno.json")));
     await Deno.writeTextFile(
-      `${w.loaderDir}/deno.json`,
+      join(w.loaderDir, "deno.json"),
       JSON.stringify({ ...config, version: "9.9.9" }),
     );
     await assert.rejects(
