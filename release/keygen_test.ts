@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { formatTs } from "../tools/format.ts";
 import { parseMinisignPublicKey, verifyMinisign } from "../loader/mod.ts";
@@ -8,7 +10,7 @@ import { signMinisign } from "./minisign_sign.ts";
 
 Deno.test("the committed loader/_keys.ts is the keygen template (no project key made here yet)", async () => {
   assert.equal(
-    await Deno.readTextFile(`${REPO_ROOT}/loader/_keys.ts`),
+    await Deno.readTextFile(join(REPO_ROOT, "loader", "_keys.ts")),
     await formatTs(renderKeysModule([])),
   );
 });
@@ -25,7 +27,7 @@ Deno.test("deno task release keygen writes the public half and prints a secret t
     const text = new TextDecoder().decode(out.stdout);
     assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
     const secret = text.trim().split("\n").at(-1)!;
-    const module = await import(`file://${dir}/_keys.ts`);
+    const module = await import(pathToFileURL(join(dir, "_keys.ts")).href);
     assert.equal(module.PROJECT_KEYS.length, 1);
     const key = await importSigningKey(secret);
     const message = new TextEncoder().encode("manifest");

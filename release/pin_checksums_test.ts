@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { formatTs } from "../tools/format.ts";
 import { renderPinnedModule } from "./pin_checksums.ts";
@@ -12,7 +14,7 @@ Deno.test("the committed loader/_pinned.ts is the release step's template with n
       targets: [],
     }),
   );
-  assert.equal(await Deno.readTextFile(`${REPO_ROOT}/loader/_pinned.ts`), empty);
+  assert.equal(await Deno.readTextFile(join(REPO_ROOT, "loader", "_pinned.ts")), empty);
 });
 
 Deno.test("renderPinnedModule() pins each target's size and hash for the version", async () => {
@@ -33,7 +35,7 @@ Deno.test("renderPinnedModule() pins each target's size and hash for the version
   });
   const path = await Deno.makeTempFile({ suffix: ".ts" });
   await Deno.writeTextFile(path, text);
-  const module = await import(`file://${path}`);
+  const module = await import(pathToFileURL(path).href);
   await Deno.remove(path);
   assert.deepEqual(module.PINNED, {
     version: "1.2.3",

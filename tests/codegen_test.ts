@@ -6,15 +6,16 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
 import { GENERATED, renderAll } from "../tools/gen.ts";
 import { abiFingerprint, parseHeader, renderFfiModule } from "../tools/gen_ffi.ts";
 
 Deno.test("loader/_ffi.ts, loader/_schema.ts and loader/_targets.ts are not stale", async () => {
   const { outDir } = await cargoBuild({ verbose: false });
-  const files = await renderAll(await Deno.readTextFile(`${outDir}/krepis.h`));
+  const files = await renderAll(await Deno.readTextFile(join(outDir, "krepis.h")));
   for (const [path, expected] of files) {
-    const committed = await Deno.readTextFile(`${REPO_ROOT}/${path}`);
+    const committed = await Deno.readTextFile(join(REPO_ROOT, path));
     assert.ok(
       committed === expected,
       `${path} is stale: run \`deno task gen\` and commit the result`,
@@ -22,10 +23,10 @@ Deno.test("loader/_ffi.ts, loader/_schema.ts and loader/_targets.ts are not stal
   }
 });
 
-const proto = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.proto}`);
+const proto = await Deno.readTextFile(join(REPO_ROOT, GENERATED.proto));
 
 Deno.test("the symbol table follows the header: an added export appears with its Deno types", async () => {
-  const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
+  const header = await Deno.readTextFile(join(REPO_ROOT, GENERATED.header));
   const changed = header.replace(
     "const char *krepis_last_error(void);",
     "const char *krepis_last_error(void);\n\nint64_t krepis_extra(const uint8_t *data, size_t len);",
@@ -44,7 +45,7 @@ Deno.test("the symbol table follows the header: an added export appears with its
 });
 
 Deno.test("the fingerprint ignores comments and defines but not signatures", async () => {
-  const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
+  const header = await Deno.readTextFile(join(REPO_ROOT, GENERATED.header));
   const base = await abiFingerprint(header, proto);
   const recommented = header.replaceAll("// ", "//  changed: ").replace(
     "#define KREPIS_ABI_MINOR 0",
@@ -60,7 +61,7 @@ Deno.test("the fingerprint ignores comments and defines but not signatures", asy
 });
 
 Deno.test("the fingerprint covers the control-plane schema: a renumbered field changes it", async () => {
-  const header = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.header}`);
+  const header = await Deno.readTextFile(join(REPO_ROOT, GENERATED.header));
   const renumbered = proto.replace("bytes payload = 1;", "bytes payload = 7;");
   assert.notEqual(renumbered, proto);
   assert.notEqual(await abiFingerprint(header, renumbered), await abiFingerprint(header, proto));

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { collectVersions, describeDisagreement, type VersionCopy } from "../tools/versions.ts";
 import { load } from "../loader/mod.ts";
 import { kernelPath } from "./_kernel.ts";
@@ -30,18 +31,18 @@ Deno.test("describeDisagreement() names every copy that disagrees", () => {
 Deno.test("collectVersions() flags a crate that does not inherit the workspace version", async () => {
   const root = await Deno.makeTempDir();
   try {
-    await Deno.mkdir(`${root}/crates/a`, { recursive: true });
-    await Deno.mkdir(`${root}/pkg`);
+    await Deno.mkdir(join(root, "crates", "a"), { recursive: true });
+    await Deno.mkdir(join(root, "pkg"));
     await Deno.writeTextFile(
-      `${root}/Cargo.toml`,
+      join(root, "Cargo.toml"),
       '[workspace]\nmembers = ["crates/*"]\n[workspace.package]\nversion = "1.2.3"\n',
     );
     await Deno.writeTextFile(
-      `${root}/crates/a/Cargo.toml`,
+      join(root, "crates", "a", "Cargo.toml"),
       '[package]\nname = "a"\nversion = "1.2.3"\n',
     );
-    await Deno.writeTextFile(`${root}/deno.json`, '{ "workspace": ["./pkg"] }');
-    await Deno.writeTextFile(`${root}/pkg/deno.json`, '{ "version": "1.2.4" }');
+    await Deno.writeTextFile(join(root, "deno.json"), '{ "workspace": ["./pkg"] }');
+    await Deno.writeTextFile(join(root, "pkg", "deno.json"), '{ "version": "1.2.4" }');
     const message = describeDisagreement(await collectVersions(root));
     assert.match(message, /crates\/a\/Cargo.toml: 1\.2\.3 \(not inherited from the workspace\)/);
     assert.match(message, /pkg\/deno.json: 1\.2\.4/);
