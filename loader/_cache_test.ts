@@ -17,6 +17,7 @@ import {
   replaceFile,
 } from "./_cache.ts";
 import { kernelPath } from "../tests/_kernel.ts";
+import { skipIf, when } from "../tests/_tools.ts";
 
 const WINDOWS = Deno.build.os === "windows";
 
@@ -164,20 +165,27 @@ const canSymlink = await (async () => {
   }
 })();
 
-Deno.test("ensurePrivateDir() refuses a symlink below the root on every OS", {
-  ignore: !canSymlink,
-}, async () => {
-  const root = await Deno.makeTempDir();
-  const elsewhere = await Deno.makeTempDir();
-  try {
-    await Deno.chmod(root, 0o700);
-    await Deno.symlink(elsewhere, join(root, "0.1.0"), { type: "dir" });
-    await assert.rejects(
-      () => ensurePrivateDir(root, join(root, "0.1.0", "x86_64-unknown-linux-gnu")),
-      (e: Error) => e instanceof CacheError && /not a directory \(a symlink\?\)/.test(e.message),
-    );
-  } finally {
-    await Deno.remove(root, { recursive: true });
-    await Deno.remove(elsewhere, { recursive: true });
-  }
-});
+Deno.test(
+  skipIf(
+    "ensurePrivateDir() refuses a symlink below the root on every OS",
+    when(
+      !canSymlink,
+      "this user cannot create symlinks (Windows: needs Developer Mode or an admin)",
+    ),
+  ),
+  async () => {
+    const root = await Deno.makeTempDir();
+    const elsewhere = await Deno.makeTempDir();
+    try {
+      await Deno.chmod(root, 0o700);
+      await Deno.symlink(elsewhere, join(root, "0.1.0"), { type: "dir" });
+      await assert.rejects(
+        () => ensurePrivateDir(root, join(root, "0.1.0", "x86_64-unknown-linux-gnu")),
+        (e: Error) => e instanceof CacheError && /not a directory \(a symlink\?\)/.test(e.message),
+      );
+    } finally {
+      await Deno.remove(root, { recursive: true });
+      await Deno.remove(elsewhere, { recursive: true });
+    }
+  },
+);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { isDiskFull, isInUse, osErrorCode } from "./_os_error.ts";
+import { skipIf, when } from "../tests/_tools.ts";
 
 const os = (message: string) => new Error(message);
 

@@ -1,6 +1,6 @@
 /*
- * A plain C client of the kernel, compiled against include/krepis.h with the
- * system C compiler: proves the ABI is C, not Deno-only. Prints one JSON
+ * A plain C client of the kernel, compiled against include/krepis.h with zig's
+ * C compiler (or the system's cc): proves the ABI is C, not Deno-only. Prints one JSON
  * object with what it observed; exits non-zero on the first surprise.
  */
 #include <stdio.h>
