@@ -18,6 +18,7 @@
 
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "./cargo_build.ts";
+import { preferRustupCargo } from "./toolchain.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 import { load, LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
@@ -29,6 +30,9 @@ import {
 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
+
+// rustup's cargo for every child, whatever else is on PATH (Debian's /usr/bin/cargo).
+preferRustupCargo();
 
 const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
 const ms = (from: number) => `${(performance.now() - from).toFixed(0)} ms`;

@@ -7,6 +7,15 @@
  */
 
 import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
+import { preferRustupCargo } from "./toolchain.ts";
+
+// rustup's cargo for every child, whatever else is on PATH (Debian's /usr/bin/cargo).
+const rustupBin = preferRustupCargo();
+console.log(
+  `gate: deno ${Deno.version.deno} at ${Deno.execPath()}; cargo ${
+    rustupBin ? `from rustup (${rustupBin})` : "from PATH (no rustup cargo found)"
+  }`,
+);
 
 interface Step {
   name: string;
