@@ -41,10 +41,10 @@ Deno.test("isInUse() is a Windows refusal only", () => {
 });
 
 Deno.test(
-  "isDiskFull() reads the real error of a full disk where the OS gives one (Linux /dev/full)",
-  {
-    ignore: Deno.build.os !== "linux",
-  },
+  skipIf(
+    "isDiskFull() reads the real error of a full disk (/dev/full)",
+    when(Deno.build.os !== "linux", "only Linux has /dev/full"),
+  ),
   async () => {
     // /dev/full answers every write with ENOSPC: the real error Deno throws.
     using file = await Deno.open("/dev/full", { write: true });
