@@ -34,7 +34,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
   AbiMismatchError,
   CacheError,
@@ -50,6 +50,7 @@ import { LOADER_ABI } from "./abi.ts";
 import { formatBytes, progressView } from "./_progress.ts";
 import { sha256File } from "./_hash.ts";
 import { removeFile } from "./_cache.ts";
+import { type CacheWalk, removeCacheFiles, untagged, walkCache } from "./_cache_layout.ts";
 import { isInUse } from "./_os_error.ts";
 import { readEnv } from "./_env.ts";
 
@@ -159,7 +160,7 @@ export async function main(
       case "info":
         return await info(options, json, out);
       case "verify":
-        return await verify(options.cacheDir ?? cacheRoot(), json, out);
+        return await verify(options.cacheDir ?? cacheRoot(), json, out, err);
       case "cache":
         return await cache(sub, options.cacheDir ?? cacheRoot(), json, out, err);
       default:
@@ -256,7 +257,7 @@ async function info(
     targetError = (error as Error).message.split("\n")[0];
   }
   const root = options.cacheDir ?? cacheRoot();
-  const cached = await listCache(root);
+  const cached = libraries(await walkCache(root));
   let kernel: Record<string, unknown> | null = null;
   if (target) {
     try {
@@ -318,45 +319,36 @@ interface CacheEntry {
   size: number;
 }
 
-async function listCache(root: string): Promise<CacheEntry[]> {
-  const entries: CacheEntry[] = [];
-  for (const version of await dirs(root)) {
-    for (const target of await dirs(join(root, version))) {
-      for (const sha256 of await dirs(join(root, version, target))) {
-        for await (const file of Deno.readDir(join(root, version, target, sha256))) {
-          if (!file.isFile || file.name.endsWith(".stamp.json") || file.name.endsWith(".partial")) {
-            continue;
-          }
-          if (file.name.startsWith(".")) continue;
-          const path = join(root, version, target, sha256, file.name);
-          entries.push({
-            version,
-            target,
-            sha256,
-            file: file.name,
-            path,
-            size: (await Deno.stat(path)).size,
-          });
-        }
-      }
-    }
-  }
-  return entries;
+/** The libraries of a walk, as `ls`, `info` and `verify` show them. */
+function libraries(walk: CacheWalk): CacheEntry[] {
+  return walk.files.filter((f) => f.kind === "library").map((f) => ({
+    version: f.version,
+    target: f.target!,
+    sha256: f.sha256!,
+    file: basename(f.path),
+    path: f.path,
+    size: f.size,
+  }));
 }
 
-async function dirs(path: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(path)) if (entry.isDirectory) names.push(entry.name);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  return names.sort();
+/** Lines naming what is not Krepis's and was left alone. */
+function reportForeign(walk: CacheWalk, err: (text: string) => void): void {
+  if (walk.foreign.length === 0) return;
+  err(`left alone, not made by Krepis (${walk.foreign.length}):\n`);
+  for (const path of walk.foreign.slice(0, 20)) err(`  ${path}\n`);
+  if (walk.foreign.length > 20) err(`  … and ${walk.foreign.length - 20} more\n`);
 }
 
-async function verify(root: string, json: boolean, out: (text: string) => void): Promise<number> {
+async function verify(
+  root: string,
+  json: boolean,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Promise<number> {
+  const walk = await walkCache(root);
+  if (!walk.tagged) throw untagged(root, "verify");
   const results = [];
-  for (const entry of await listCache(root)) {
+  for (const entry of libraries(walk)) {
     const actual = await sha256File(entry.path);
     const ok = actual === entry.sha256;
     if (!ok) {
@@ -374,8 +366,14 @@ async function verify(root: string, json: boolean, out: (text: string) => void):
     }
   }
   const bad = results.filter((r) => !r.ok).length;
-  if (json) out(`${JSON.stringify({ ok: bad === 0, checked: results }, null, 2)}\n`);
-  else out(`verified ${results.length} file(s), ${bad} damaged\n`);
+  if (json) {
+    out(
+      `${JSON.stringify({ ok: bad === 0, checked: results, foreign: walk.foreign }, null, 2)}\n`,
+    );
+  } else {
+    out(`verified ${results.length} file(s), ${bad} damaged\n`);
+    reportForeign(walk, err);
+  }
   return bad === 0 ? EXIT_CODES.ok : EXIT_CODES.integrity;
 }
 
@@ -387,37 +385,70 @@ async function cache(
   err: (text: string) => void,
 ): Promise<number> {
   if (sub === "ls") {
-    const entries = await listCache(root);
-    if (json) out(`${JSON.stringify({ root, entries }, null, 2)}\n`);
-    else {
-      out(`${root}\n`);
+    const walk = await walkCache(root);
+    const entries = libraries(walk);
+    const partials = walk.files.filter((f) => f.kind === "partial" || f.kind === "temp");
+    if (json) {
+      out(
+        `${
+          JSON.stringify(
+            { ok: true, root, krepisCache: walk.tagged, entries, partials, foreign: walk.foreign },
+            null,
+            2,
+          )
+        }\n`,
+      );
+    } else {
+      out(`${root}${walk.tagged ? "" : " (not a Krepis cache: nothing in it is Krepis's)"}\n`);
       for (const e of entries) {
         out(`  ${e.version}  ${e.target}  ${formatBytes(e.size)}  ${e.sha256.slice(0, 16)}\n`);
       }
-      if (entries.length === 0) out("  (empty)\n");
+      for (const p of partials) out(`  ${p.kind.padEnd(7)}  ${formatBytes(p.size)}  ${p.path}\n`);
+      if (entries.length === 0 && partials.length === 0) out("  (empty)\n");
+      if (walk.tagged) reportForeign(walk, err);
     }
     return EXIT_CODES.ok;
   }
   if (sub === "prune" || sub === "clean") {
-    const removed: string[] = [];
+    const walk = await walkCache(root);
+    if (!walk.tagged) throw untagged(root, sub === "prune" ? "prune" : "clean");
+    const keep = (version: string) => sub === "prune" && version === VERSION;
+    const removed = new Set<string>();
     const kept: { version: string; reason: string }[] = [];
-    for (const version of await dirs(root)) {
-      if (sub === "prune" && version === VERSION) continue;
+    const versions = walk.versions.filter((v) => !keep(v));
+    for (const version of versions) {
       try {
-        await makeWritable(join(root, version));
-        await Deno.remove(join(root, version), { recursive: true });
-        removed.push(version);
+        await removeCacheFiles(walk, removeFile, (v) => v === version);
+        removed.add(version);
       } catch (error) {
         // Windows: a kernel that a running process loaded cannot be removed.
-        if (!isInUse(error)) throw error;
+        if (!(error instanceof CacheError) || !isInUse(error.cause)) throw error;
         kept.push({ version, reason: "a file in it is in use by a running process" });
       }
     }
-    if (json) out(`${JSON.stringify({ ok: kept.length === 0, root, removed, kept })}\n`);
-    else {
+    // Current-version partials and temps are leftovers of failed transfers: prune takes them too.
+    if (sub === "prune") {
+      for (const f of walk.files) {
+        if (keep(f.version) && (f.kind === "partial" || f.kind === "temp")) {
+          await removeFile(f.path).catch(() => {});
+        }
+      }
+    }
+    const list = [...removed];
+    if (json) {
       out(
-        removed.length
-          ? `removed ${removed.join(", ")} from ${root}\n`
+        `${
+          JSON.stringify(
+            { ok: kept.length === 0, root, removed: list, kept, foreign: walk.foreign },
+            null,
+            2,
+          )
+        }\n`,
+      );
+    } else {
+      out(
+        list.length
+          ? `removed ${list.join(", ")} from ${root}\n`
           : `nothing to remove in ${root}\n`,
       );
       for (const k of kept) {
@@ -427,6 +458,7 @@ async function cache(
           }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again\n`,
         );
       }
+      reportForeign(walk, err);
     }
     return kept.length ? EXIT_CODES.cache : EXIT_CODES.ok;
   }
@@ -434,16 +466,6 @@ async function cache(
     `Cannot run "cache ${sub ?? ""}": expected ls, prune or clean\nHint: run \`krepis --help\`\n`,
   );
   return EXIT_CODES.usage;
-}
-
-/** On Windows a read-only file cannot be deleted: clear the flag first (POSIX needs nothing). */
-async function makeWritable(path: string): Promise<void> {
-  if (Deno.build.os !== "windows") return;
-  for await (const entry of Deno.readDir(path)) {
-    const child = join(path, entry.name);
-    if (entry.isDirectory) await makeWritable(child);
-    else await Deno.chmod(child, 0o644).catch(() => {});
-  }
 }
 
 if (import.meta.main) {

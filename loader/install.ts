@@ -16,6 +16,7 @@ import {
 } from "./errors.ts";
 import { LOADER_ABI } from "./abi.ts";
 import { cacheRoot } from "./cache_dir.ts";
+import { ensureCacheRoot } from "./_cache_layout.ts";
 import {
   COMPRESSIONS,
   type Manifest,
@@ -172,6 +173,7 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   // Every directory from the root down to the entry must be private: whoever
   // can write there could swap a library and its stamp.
   const targetDir = join(root, version, target.triple);
+  await ensureCacheRoot(root);
   await ensurePrivateDir(root, targetDir);
 
   // 1. The warm path: no network, no lock.

@@ -121,6 +121,67 @@ Deno.test("krepis init, info, verify and cache ls|prune|clean work end to end", 
   assert.deepEqual(JSON.parse((await runCli(["cache", "ls", "--json"], t.env)).stdout).entries, []);
 });
 
+/** Every file and directory below `dir`, with file contents, to compare before and after. */
+async function snapshotTree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string, rel: string) => {
+    for await (const e of Deno.readDir(d)) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) {
+        out[`${r}/`] = "";
+        await walk(join(d, e.name), r);
+      } else out[r] = e.isFile ? await Deno.readTextFile(join(d, e.name)) : "(link)";
+    }
+  };
+  await walk(dir, "");
+  return out;
+}
+
+Deno.test("pointed at a home directory, no krepis command deletes or writes anything", async () => {
+  const home = await Deno.makeTempDir();
+  try {
+    // A user's files at every depth, some shaped exactly like a cache entry.
+    const entry = join(home, VERSION, target.triple, "ab".repeat(32));
+    await Deno.mkdir(entry, { recursive: true });
+    await Deno.writeTextFile(join(entry, target.file), "a user's file, damaged by any hash");
+    await Deno.writeTextFile(join(home, VERSION, "manifest.json"), "{}");
+    await Deno.mkdir(join(home, "0.0.1", "project"), { recursive: true });
+    await Deno.writeTextFile(join(home, "0.0.1", "project", "main.ts"), "code");
+    await Deno.mkdir(join(home, ".ssh"));
+    await Deno.writeTextFile(join(home, ".ssh", "id_ed25519"), "secret");
+    const before = await snapshotTree(home);
+    const runs: [string[], number][] = [
+      [["verify"], EXIT_CODES.cache],
+      [["cache", "prune"], EXIT_CODES.cache],
+      [["cache", "clean"], EXIT_CODES.cache],
+      [["init", "--offline"], EXIT_CODES.cache],
+      [["cache", "ls"], EXIT_CODES.ok],
+    ];
+    for (const [args, code] of runs) {
+      for (const how of ["flag", "env"] as const) {
+        const run = how === "flag"
+          ? await runCli([...args, "--cache-dir", home], {})
+          : await runCli(args, { KREPIS_CACHE_DIR: home });
+        assert.equal(run.code, code, `${args.join(" ")} (${how}): ${run.stderr}`);
+        if (code !== EXIT_CODES.ok) {
+          assert.match(
+            run.stderr,
+            /^error: Cannot \w+ .*: it (is not a Krepis cache|holds files Krepis did not make)/,
+          );
+          assert.match(run.stderr, /\nHint: /);
+        }
+        assert.deepEqual(
+          await snapshotTree(home),
+          before,
+          `${args.join(" ")} (${how}) changed nothing`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("krepis exits with the documented code for each failure class", async () => {
   await using t = await setup();
   const cases: [string, string[], Record<string, string>, number][] = [

@@ -528,7 +528,9 @@ Deno.test(
   ),
   async () => {
     await using t = await setup();
-    const victim = join(t.cacheDir, "victim.txt");
+    // The victim lives outside the cache, as a user's file would.
+    const elsewhere = await Deno.makeTempDir();
+    const victim = join(elsewhere, "victim.txt");
     await Deno.writeTextFile(victim, "keep me");
     await Deno.mkdir(t.entryDir, { recursive: true, mode: 0o700 });
     await Deno.symlink(victim, zstdPartial(t));
@@ -538,6 +540,7 @@ Deno.test(
     assert.equal(await Deno.readTextFile(victim), "keep me");
     assert.ok((await Deno.lstat(t.finalPath)).isFile);
     assert.equal(installed.sha256, t.fixture.entry.sha256);
+    await Deno.remove(elsewhere, { recursive: true });
   },
 );
 

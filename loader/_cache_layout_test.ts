@@ -1,0 +1,243 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CacheError } from "./errors.ts";
+import {
+  ensureCacheRoot,
+  entryFileKind,
+  isTagged,
+  isVersionName,
+  removeCacheFiles,
+  TAG_FILE,
+  TAG_TEXT,
+  walkCache,
+} from "./_cache_layout.ts";
+import { removeFile } from "./_cache.ts";
+import { TARGETS } from "./_targets.ts";
+
+const T = TARGETS[0];
+const HEX = "ab".repeat(32);
+
+/** Every file below `dir` with its content, to compare before and after. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(d: string, rel: string) {
+    for await (const e of Deno.readDir(d)) {
+      const p = join(d, e.name);
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) {
+        out[`${r}/`] = "";
+        await walk(p, r);
+      } else if (e.isFile) out[r] = await Deno.readTextFile(p);
+      else out[r] = "(link)";
+    }
+  }
+  await walk(dir, "");
+  return out;
+}
+
+async function tree(root: string, files: Record<string, string>) {
+  for (const [rel, text] of Object.entries(files)) {
+    const path = join(root, ...rel.split("/"));
+    if (rel.endsWith("/")) {
+      await Deno.mkdir(path, { recursive: true });
+      continue;
+    }
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    await Deno.writeTextFile(path, text);
+  }
+}
+
+/** A home directory, with user files at every depth, some shaped like the cache layout. */
+const HOME_LIKE: Record<string, string> = {
+  ".ssh/id_ed25519": "secret",
+  "projects/app/main.ts": "code",
+  [`0.1.0/${T.triple}/${HEX}/${T.file}`]: "a user's file named like a library",
+  [`0.1.0/${T.triple}/${HEX}/${T.file}.stamp.json`]: "{}",
+  "0.1.0/manifest.json": "{}",
+  [TAG_FILE]: "Signature: 8a477f597d28d172789f06886806bc55\n# made by another tool\n",
+};
+
+Deno.test("isVersionName() takes semver and nothing that could climb or hide", () => {
+  for (const good of ["0.1.0", "1.22.333", "1.0.0-rc.1", "1.0.0+build.5", "1.0.0-alpha-1"]) {
+    assert.equal(isVersionName(good), true, good);
+  }
+  for (
+    const bad of [
+      "",
+      "1.2",
+      "01.2.3",
+      "1.2.3.4",
+      "../1.2.3",
+      "1.2.3/..",
+      ".",
+      "v1.2.3",
+      "1.2.3-",
+      "1".repeat(80) + ".0.0",
+    ]
+  ) {
+    assert.equal(isVersionName(bad), false, bad);
+  }
+});
+
+Deno.test("entryFileKind() knows the library, stamp, partials and temps, and nothing near them", () => {
+  const f = T.file;
+  assert.equal(entryFileKind(T.triple, f), "library");
+  assert.equal(entryFileKind(T.triple, `${f}.stamp.json`), "stamp");
+  assert.equal(entryFileKind(T.triple, `${f}.0123456789abcdef.partial`), "partial");
+  assert.equal(entryFileKind(T.triple, `.${f}.123-4-5.tmp`), "temp");
+  assert.equal(entryFileKind(T.triple, `.${f}.stamp.json.123-4-5.tmp`), "temp");
+  for (
+    const near of [
+      `${f}.bak`,
+      `${f}.partial`,
+      `${f}.0123456789ABCDEF.partial`,
+      `${f}.0123.partial`,
+      `.${f}.tmp`,
+      `.${f}.x-1-2.tmp`,
+      TARGETS[1].file,
+      `${f}/`,
+      "notes.txt",
+    ]
+  ) {
+    assert.equal(entryFileKind(T.triple, near), null, near);
+  }
+});
+
+Deno.test("an untagged directory is nobody's cache: nothing in it is Krepis's, nothing is removed", async () => {
+  const home = await Deno.makeTempDir();
+  try {
+    await tree(home, HOME_LIKE);
+    const before = await snapshot(home);
+    const walk = await walkCache(home);
+    assert.equal(walk.tagged, false);
+    assert.deepEqual(walk.files, []);
+    assert.equal(await isTagged(home), false, "another tool's CACHEDIR.TAG is not Krepis's");
+    await assert.rejects(() => removeCacheFiles(walk, removeFile), CacheError);
+    assert.deepEqual(await snapshot(home), before);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("ensureCacheRoot() tags a new, empty or pre-tag cache, and refuses anything else untouched", async () => {
+  const base = await Deno.makeTempDir();
+  try {
+    const fresh = join(base, "new", "krepis");
+    await ensureCacheRoot(fresh);
+    assert.equal(await Deno.readTextFile(join(fresh, TAG_FILE)), TAG_TEXT);
+    await ensureCacheRoot(fresh); // tagged: used as it is
+
+    const empty = join(base, "empty");
+    await Deno.mkdir(empty);
+    await ensureCacheRoot(empty);
+    assert.equal(await isTagged(empty), true);
+
+    const old = join(base, "old");
+    await tree(old, { [`0.1.0/${T.triple}/${HEX}/${T.file}`]: "x" });
+    await ensureCacheRoot(old);
+    assert.equal(await isTagged(old), true);
+
+    for (const files of [HOME_LIKE, { "notes.txt": "x" }, { "src/": "" }, { "0.1/": "" }]) {
+      const home = join(base, `home-${Object.keys(files)[0].replace(/\W/g, "")}`);
+      await tree(home, files);
+      const before = await snapshot(home);
+      await assert.rejects(() => ensureCacheRoot(home), (e: Error) => {
+        assert.ok(e instanceof CacheError);
+        assert.match(
+          e.message,
+          /^Cannot use the cache directory .*: it holds files Krepis did not make/,
+        );
+        assert.match(
+          e.message,
+          /\nHint: set KREPIS_CACHE_DIR \(or --cache-dir\) to a new or empty directory/,
+        );
+        return true;
+      });
+      assert.deepEqual(await snapshot(home), before, "nothing written");
+    }
+
+    const file = join(base, "a-file");
+    await Deno.writeTextFile(file, "x");
+    await assert.rejects(() => ensureCacheRoot(file), /it is not a directory/);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a tagged cache: only the exact layout is removed; foreign files and the directories holding them stay", async () => {
+  const root = await Deno.makeTempDir();
+  const outside = await Deno.makeTempDir();
+  try {
+    await ensureCacheRoot(root);
+    const entry = `0.1.0/${T.triple}/${HEX}`;
+    const other = `0.2.0/${T.triple}/${"cd".repeat(32)}`;
+    await tree(root, {
+      [`${entry}/${T.file}`]: "lib",
+      [`${entry}/${T.file}.stamp.json`]: "{}",
+      [`${entry}/${T.file}.0123456789abcdef.partial`]: "part",
+      [`0.1.0/${T.triple}/.lock`]: "",
+      "0.1.0/manifest.json": "{}",
+      "0.1.0/manifest.json.minisig": "sig",
+      [`${other}/${T.file}`]: "lib2",
+      // foreign, at every level
+      "notes.txt": "mine",
+      "not-semver/x": "mine",
+      "0.1.0/readme.txt": "mine",
+      "0.1.0/riscv64-unknown-linux-gnu/x": "mine",
+      [`0.1.0/${T.triple}/not-hex/x`]: "mine",
+      [`${entry}/user.txt`]: "mine",
+      [`${other}/${TARGETS[1].file}`]: "mine: another target's file name",
+    });
+    await Deno.symlink(outside, join(root, "9.9.9"), { type: "dir" }).catch(() => {});
+    await Deno.writeTextFile(join(outside, "keep"), "outside");
+
+    const walk = await walkCache(root);
+    assert.equal(walk.tagged, true);
+    assert.deepEqual(
+      walk.files.map((f) => `${f.kind} ${f.path.slice(root.length + 1).replaceAll("\\", "/")}`)
+        .sort(),
+      [
+        `library ${entry}/${T.file}`,
+        `library ${other}/${T.file}`,
+        `lock 0.1.0/${T.triple}/.lock`,
+        "manifest 0.1.0/manifest.json",
+        "manifest 0.1.0/manifest.json.minisig",
+        `partial ${entry}/${T.file}.0123456789abcdef.partial`,
+        `stamp ${entry}/${T.file}.stamp.json`,
+      ],
+    );
+    const foreign = walk.foreign.map((p) => p.slice(root.length + 1).replaceAll("\\", "/")).sort();
+    for (const f of ["notes.txt", "not-semver", "0.1.0/readme.txt", `${entry}/user.txt`]) {
+      assert.ok(foreign.includes(f), `${f} is foreign: ${foreign.join(", ")}`);
+    }
+
+    // Prune-like: everything but 0.1.0.
+    await removeCacheFiles(walk, removeFile, (v) => v !== "0.1.0");
+    const afterPrune = await snapshot(root);
+    assert.equal(afterPrune[`${other}/${T.file}`], undefined, "the 0.2.0 library went");
+    assert.equal(afterPrune[`${other}/${TARGETS[1].file}`], "mine: another target's file name");
+    assert.equal(afterPrune[`${entry}/${T.file}`], "lib", "0.1.0 stays");
+
+    // Clean-like: everything Krepis made.
+    await removeCacheFiles(await walkCache(root), removeFile);
+    const after = await snapshot(root);
+    assert.deepEqual(
+      Object.entries(after).filter(([, text]) => text !== "").map(([p]) => p).sort(),
+      [
+        `${other}/${TARGETS[1].file}`,
+        `${entry}/user.txt`,
+        "0.1.0/riscv64-unknown-linux-gnu/x",
+        `0.1.0/${T.triple}/not-hex/x`,
+        "0.1.0/readme.txt",
+        ...(after["9.9.9"] ? ["9.9.9"] : []),
+        TAG_FILE,
+        "not-semver/x",
+        "notes.txt",
+      ].sort(),
+    );
+    assert.equal(await Deno.readTextFile(join(outside, "keep")), "outside");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
