@@ -5,6 +5,7 @@
  */
 
 import { absolute } from "./_path.ts";
+import { checkLibraryFile } from "./_library_file.ts";
 import { install, type InstallOptions } from "./install.ts";
 import { readEnv } from "./_env.ts";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
@@ -41,6 +42,12 @@ const PROBE = {
  * `krepis_abi_fingerprint`; the rest of the symbol table is bound only after
  * the major, the minor and the fingerprint were accepted.
  *
+ * A development library given by `path` or `KREPIS_KERNEL_PATH` was never
+ * hash-verified, so its file is checked first: a regular file (a FIFO
+ * would make `dlopen` wait forever), the OS's format and this CPU, and at
+ * least as long as its own headers say (a truncated file would end the
+ * process with a bus error inside `dlopen`).
+ *
  * Requires `--allow-ffi`, `--allow-read`, `--allow-env`, and for downloads
  * `--allow-net` and `--allow-write` (the cache).
  *
@@ -50,7 +57,11 @@ const PROBE = {
  *   is older than the loader needs, its fingerprint differs, or it is not a
  *   Krepis kernel.
  * @throws {UnsupportedPlatformError} When no kernel is shipped for this machine.
- * @throws {IntegrityError} When downloaded bytes or the manifest do not verify.
+ * @throws {IntegrityError} When downloaded bytes or the manifest do not verify,
+ *   or a development library (`path`, `KREPIS_KERNEL_PATH`) is not a regular
+ *   file, not a shared library for this OS and CPU, or shorter than its
+ *   headers say (checked before `dlopen`, which would hang or crash on it).
+ * @throws {CacheError} When the cache cannot be used (see `install()`).
  * @throws {OfflineError} When offline and the kernel is not cached.
  * @throws {Deno.errors.NotFound} When the library file does not exist.
  * @throws {Error} When the OS cannot open it, or the download fails.
@@ -66,12 +77,18 @@ const PROBE = {
  * ```
  */
 export async function load(options: LoadOptions = {}): Promise<Kernel> {
-  const given = options.path ?? readEnv("KREPIS_KERNEL_PATH") ?? (await install(options)).path;
+  const development = options.path ?? readEnv("KREPIS_KERNEL_PATH");
+  const given = development ?? (await install(options)).path;
   // An absolute path: a bare file name would make the OS search its library
   // path and could open some other file.
   const path = absolute(given);
   try {
-    await Deno.stat(path);
+    // A development library was never hash-verified: its file is checked
+    // (regular, this OS and CPU, as long as its headers say) so that dlopen
+    // cannot hang on a FIFO or kill the process on a truncated file. The
+    // cache holds only verified bytes.
+    if (development !== undefined) await checkLibraryFile(path);
+    else await Deno.stat(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(
