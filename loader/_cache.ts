@@ -118,19 +118,31 @@ export async function ensurePrivateDir(root: string, dir: string = root): Promis
 }
 
 /**
- * Reads a small cached file (manifest, signature): only a regular file (not
- * a FIFO, device or symlink) of at most `cap` bytes; otherwise null.
+ * Reads a small cached file (manifest, signature, stamp, tag): only a
+ * regular file (not a FIFO, device or symlink) of at most `cap` bytes;
+ * otherwise null. At most `cap + 1` bytes are ever read, even if the file
+ * grows after it was checked.
  */
 export async function readSmallFile(path: string, cap: number): Promise<Uint8Array | null> {
   try {
     const info = await Deno.lstat(path);
     if (!info.isFile || info.size > cap) return null;
-    const bytes = await Deno.readFile(path);
-    return bytes.length <= cap ? bytes : null;
+    using file = await Deno.open(path, { read: true });
+    const buffer = new Uint8Array(cap + 1);
+    let got = 0;
+    while (got < buffer.length) {
+      const n = await file.read(buffer.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    return got <= cap ? buffer.slice(0, got) : null;
   } catch {
     return null;
   }
 }
+
+/** The largest stamp read: a stamp is about 200 bytes. */
+export const MAX_STAMP_SIZE = 4096;
 
 /**
  * Runs `body` holding the exclusive cross-process lock at `path`, waiting
@@ -388,9 +400,10 @@ export async function isCachedValid(
 
 async function readStamp(path: string): Promise<Stamp | null> {
   try {
-    const info = await Deno.lstat(path);
-    if (!info.isFile) return null;
-    const stamp = JSON.parse(await Deno.readTextFile(path)) as Stamp;
+    // Size-capped: a planted multi-gigabyte stamp is ignored, never read.
+    const bytes = await readSmallFile(path, MAX_STAMP_SIZE);
+    if (!bytes) return null;
+    const stamp = JSON.parse(new TextDecoder().decode(bytes)) as Stamp;
     return typeof stamp.sha256 === "string" && typeof stamp.ctimeMs === "number" ? stamp : null;
   } catch {
     return null;

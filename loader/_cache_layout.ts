@@ -22,6 +22,7 @@
 
 import { CacheError } from "./errors.ts";
 import { join } from "./_path.ts";
+import { readSmallFile } from "./_cache.ts";
 import { targetByTriple } from "./platform.ts";
 import { TARGETS } from "./_targets.ts";
 
@@ -106,14 +107,8 @@ export interface CacheWalk {
 
 /** Whether `root` carries the tag Krepis writes (a regular, small file with the tag text). */
 export async function isTagged(root: string): Promise<boolean> {
-  try {
-    const path = join(root, TAG_FILE);
-    const info = await Deno.lstat(path);
-    if (!info.isFile || info.size > 4096) return false;
-    return (await Deno.readTextFile(path)).startsWith(TAG_TEXT);
-  } catch {
-    return false;
-  }
+  const bytes = await readSmallFile(join(root, TAG_FILE), 4096);
+  return bytes !== null && new TextDecoder().decode(bytes).startsWith(TAG_TEXT);
 }
 
 async function list(dir: string): Promise<Deno.DirEntry[]> {

@@ -13,6 +13,8 @@ import {
   createTemp,
   ensurePrivateDir,
   type FileOps,
+  MAX_STAMP_SIZE,
+  readSmallFile,
   removeFile,
   replaceFile,
 } from "./_cache.ts";
@@ -189,3 +191,22 @@ Deno.test(
     }
   },
 );
+
+Deno.test("readSmallFile() reads small regular files only, and never more than its cap", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const small = join(dir, "small");
+    await Deno.writeTextFile(small, "x".repeat(100));
+    assert.equal((await readSmallFile(small, 100))?.length, 100);
+    assert.equal(await readSmallFile(small, 99), null);
+    // A sparse 3 GiB file (a planted stamp): refused from its size, not read.
+    const huge = join(dir, "huge");
+    using file = await Deno.open(huge, { write: true, create: true });
+    await file.truncate(3 * 1024 ** 3);
+    assert.equal(await readSmallFile(huge, MAX_STAMP_SIZE), null);
+    assert.equal(await readSmallFile(join(dir, "missing"), 100), null);
+    assert.equal(await readSmallFile(dir, 100), null, "a directory");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

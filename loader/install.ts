@@ -230,7 +230,11 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
     // about the ABI: the check after dlopen decides.
     const abi = trust === "pinned" ? null : manifest.abi;
     if (checkAbi && abi) refuseAbi(abi, version);
-    const entry = releaseEntry(manifest, target, pin);
+    // An unsigned manifest (trusted by the pin alone) sizes nothing: each
+    // compressed copy is bounded by what compressing the pinned size can give.
+    const entry = trust === "pinned"
+      ? boundByPin(releaseEntry(manifest, target, pin))
+      : releaseEntry(manifest, target, pin);
     if (trust !== "pinned") {
       // <root>/<version> was checked (and made) with the target directory above.
       await writeAtomic(
@@ -408,6 +412,30 @@ async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8A
     throw Object.assign(new TimeoutError(error.message), { cause: lastError });
   }
   throw error;
+}
+
+/**
+ * The most bytes zstd or gzip can turn `size` bytes into (zstd's bound is
+ * `size + size/256 + 64` at most, gzip's `size + 5 per 16 KiB + 18`).
+ */
+function compressedBound(size: number): number {
+  return size + Math.ceil(size / 128) + 1024;
+}
+
+/**
+ * An entry whose compressed sizes came from an unsigned manifest, capped by
+ * the pinned library size: a hostile host cannot make the loader read (or
+ * write to a partial) more than that, whatever the manifest claims.
+ */
+function boundByPin(entry: ManifestTarget): ManifestTarget {
+  const compressed: ManifestTarget["compressed"] = {};
+  for (const name of COMPRESSIONS) {
+    const copy = entry.compressed[name];
+    if (copy) {
+      compressed[name] = { ...copy, size: Math.min(copy.size, compressedBound(entry.size)) };
+    }
+  }
+  return { ...entry, compressed };
 }
 
 /** The manifest entry for the target, checked against the loader's own table and pin. */

@@ -234,6 +234,50 @@ Deno.test("fault: an endless body is cut off at the manifest size + 1", async ()
   assertNothingCached(t.cacheDir);
 });
 
+/** An endless zstd stream of skippable frames (they decompress to nothing), 64 KiB each. */
+function endlessSkippableFrames(onChunk: (bytes: number) => void): ReadableStream<Uint8Array> {
+  const frame = new Uint8Array(64 * 1024);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, 0x184d2a50, true); // skippable frame magic
+  view.setUint32(4, frame.length - 8, true); // its payload
+  return new ReadableStream({
+    pull(controller) {
+      onChunk(frame.length);
+      controller.enqueue(frame.slice());
+    },
+  });
+}
+
+Deno.test("fault: with a pin, an unsigned manifest's absurd sizes do not size the download", async () => {
+  await using t = await setup();
+  const pinned = {
+    version: VERSION,
+    targets: { [target.triple]: { size: t.fixture.entry.size, sha256: t.fixture.entry.sha256 } },
+  };
+  const original = JSON.parse(await Deno.readTextFile(join(t.fixture.versionDir, "manifest.json")));
+  for (const copy of Object.values(original.targets[0].compressed) as { size: number }[]) {
+    copy.size = 2 ** 50; // a petabyte: whatever the manifest says
+  }
+  const unsigned = new TextEncoder().encode(JSON.stringify(original));
+  let sent = 0;
+  t.host.fault = ({ file }) => {
+    if (file === "manifest.json") return new Response(unsigned);
+    if (file === "manifest.json.minisig") return new Response("no", { status: 404 });
+    if (file === zst) return new Response(endlessSkippableFrames((n) => (sent += n)));
+    if (file.endsWith(".gz")) return new Response(endless((n) => (sent += n)));
+    return undefined;
+  };
+  const bound = t.fixture.entry.size + Math.ceil(t.fixture.entry.size / 128) + 1024;
+  await assert.rejects(() => install({ ...t.options, trustedKeys: [], pinned }), IntegrityError);
+  // The cut comes at the bound; the host overshoots only by what socket buffers hold.
+  assert.ok(sent < bound + 32 * 1024 * 1024, `the host sent ${sent} bytes for a bound of ${bound}`);
+  assertNothingCached(t.cacheDir);
+  const partials = walk(t.cacheDir).filter((f) => f.endsWith(".partial"));
+  for (const p of partials) {
+    assert.ok((await Deno.stat(join(t.cacheDir, p))).size <= bound, `${p} is within the bound`);
+  }
+});
+
 Deno.test("fault: a Content-Length above the manifest size is refused before reading", async () => {
   await using t = await setup();
   t.host.fault = ({ file, body }) =>
