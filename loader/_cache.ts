@@ -3,6 +3,7 @@
  *
  * ```
  * <root>/<version>/manifest.json(.minisig)   the verified, signed manifest
+ * <root>/<version>/.lock                      the manifest's lock (taken inside a target's)
  * <root>/<version>/<triple>/.lock             cross-process install lock
  * <root>/<version>/<triple>/<sha256>/<file>   the library (read-only)
  * <root>/<version>/<triple>/<sha256>/<file>.stamp.json
@@ -154,6 +155,19 @@ export async function withLock<T>(
   body: () => Promise<T>,
 ): Promise<T> {
   await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Never through a symlink (or onto a FIFO or directory) planted at its name.
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isFile) {
+      throw new CacheError(
+        `Cannot lock ${path}: it is ${
+          info.isSymlink ? "a symlink" : "not a regular file"
+        }, which Krepis never makes\nHint: remove it, then run the command again`,
+      );
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   const file = await Deno.open(path, { read: true, write: true, create: true });
   const locked = file.lock(true);
   let timer: ReturnType<typeof setTimeout> | undefined;

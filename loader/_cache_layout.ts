@@ -8,6 +8,7 @@
  * ```
  * CACHEDIR.TAG
  * <semver>/manifest.json, manifest.json.minisig  (and their .*.tmp temps)
+ * <semver>/.lock                              the manifest's lock
  * <semver>/<known triple>/.lock
  * <semver>/<known triple>/<64 hex>/<the triple's file>
  *                                  <file>.stamp.json
@@ -67,8 +68,9 @@ export function entryFileKind(
 }
 
 /** What a version directory's file is, or null when Krepis did not make it. */
-function versionFileKind(name: string): "manifest" | "temp" | null {
+function versionFileKind(name: string): "manifest" | "temp" | "lock" | null {
   if (name === "manifest.json" || name === "manifest.json.minisig") return "manifest";
+  if (name === ".lock") return "lock";
   if (isTempOf(name, "manifest.json") || isTempOf(name, "manifest.json.minisig")) return "temp";
   return null;
 }
@@ -164,7 +166,7 @@ export async function walkCache(root: string): Promise<CacheWalk> {
       if (t.isFile && versionFileKind(t.name)) {
         await file(
           tPath,
-          versionFileKind(t.name) === "temp" ? "temp" : "manifest",
+          versionFileKind(t.name)!,
           v.name,
           null,
           null,

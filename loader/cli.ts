@@ -24,11 +24,11 @@
  * | 1 | unexpected failure |
  * | 2 | usage error |
  * | 3 | platform or target not supported (`UnsupportedPlatformError`) |
- * | 4 | integrity failure: bytes, manifest or signature did not verify (`IntegrityError`) |
+ * | 4 | integrity failure: bytes, manifest or signature did not verify, or a development library is not a loadable file (`IntegrityError`) |
  * | 5 | ABI mismatch (`AbiMismatchError`) |
  * | 6 | offline and not cached (`OfflineError`) |
  * | 7 | network: host unreachable, timed out, or an HTTP error |
- * | 8 | cache: unsafe cache directory, or the disk is full |
+ * | 8 | cache: unsafe or foreign cache directory, disk full, file in use on Windows (`CacheError`) |
  *
  * @module
  */

@@ -202,7 +202,6 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   const base = new URL(`v${version}/`, mirror);
   const lockPath = entryPaths(root, version, target.triple, "-", target.file).lock;
   return await withLock(lockPath, deadline, async () => {
-    await removeStaleTemps(join(root, version));
     // Another installer may have finished while we waited.
     const again = await cachedTrust(root, version, target, keys, pin);
     if (again) {
@@ -236,13 +235,21 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
       ? boundByPin(releaseEntry(manifest, target, pin))
       : releaseEntry(manifest, target, pin);
     if (trust !== "pinned") {
-      // <root>/<version> was checked (and made) with the target directory above.
-      await writeAtomic(
-        join(root, version, "manifest.json.minisig"),
-        new TextEncoder().encode(signature!),
-        0o644,
-      );
-      await writeAtomic(join(root, version, "manifest.json"), manifestBytes, 0o644);
+      // <root>/<version> was checked (and made) with the target directory
+      // above. The manifest is shared by every target of the version, so it
+      // has the version's own lock (taken inside a target's, always in that
+      // order): its stale temps are cleaned only under that lock, never
+      // under one target's while another target writes.
+      const versionDir = join(root, version);
+      await withLock(join(versionDir, ".lock"), deadline, async () => {
+        await removeStaleTemps(versionDir);
+        await writeAtomic(
+          join(versionDir, "manifest.json.minisig"),
+          new TextEncoder().encode(signature!),
+          0o644,
+        );
+        await writeAtomic(join(versionDir, "manifest.json"), manifestBytes, 0o644);
+      });
     }
     const paths = entryPaths(root, version, target.triple, entry.sha256, target.file);
     await ensurePrivateDir(targetDir, paths.dir); // root..targetDir was checked above

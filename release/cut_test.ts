@@ -66,7 +66,17 @@ async function repo(): Promise<Repo> {
 
 async function release(dir: string, ...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(REPO_ROOT, "release", "main.ts"), ...args, "--root", dir],
+    // --quiet: Deno's own diagnostics (a `Download …` line when its cache
+    // lacks something) are not the release step's output, which is tested.
+    args: [
+      "run",
+      "--quiet",
+      "--allow-all",
+      join(REPO_ROOT, "release", "main.ts"),
+      ...args,
+      "--root",
+      dir,
+    ],
     cwd: REPO_ROOT,
     env: { CARGO_TARGET_DIR },
     stdout: "piped",

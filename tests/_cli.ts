@@ -5,6 +5,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 
 /** What a CLI run printed and returned. */
@@ -15,7 +16,14 @@ export interface CliRun {
 }
 
 /** The command line that runs the CLI. */
-export const CLI = [Deno.execPath(), "run", "--allow-all", `${REPO_ROOT}/loader/cli.ts`];
+export const CLI = [
+  Deno.execPath(),
+  "run",
+  // Deno's own diagnostics are not the CLI's output, which is tested.
+  "--quiet",
+  "--allow-all",
+  join(REPO_ROOT, "loader", "cli.ts"),
+];
 
 /** Environment for a CLI child: the given variables, and no kernel path override. */
 export function cliEnv(env: Record<string, string>): Record<string, string> {

@@ -7,7 +7,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { resolveTarget, VERSION } from "../loader/mod.ts";
+import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
+import { TARGETS } from "../loader/_targets.ts";
+import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
+import { writeRelease } from "../release/write_release.ts";
+import { ReleaseHost } from "../release/serve_dir.ts";
+import { kernelPath } from "./_kernel.ts";
 import { EXIT_CODES } from "../loader/cli.ts";
 import { partialBody } from "./_partial_body.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
@@ -179,6 +184,46 @@ Deno.test("pointed at a home directory, no krepis command deletes or writes anyt
     }
   } finally {
     await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("two targets of one version install side by side, round after round", async () => {
+  const other = TARGETS.find((t) => t.triple !== target.triple)!;
+  const dir = await Deno.makeTempDir({ prefix: "krepis-release-" });
+  const key = await generateSigningKey();
+  const library = await kernelPath();
+  // Any bytes will do for the other target: only the host's is loaded.
+  await writeRelease({
+    outDir: dir,
+    version: VERSION,
+    abi: { ...LOADER_ABI },
+    artifacts: [{ triple: target.triple, library }, { triple: other.triple, library }],
+    key,
+  });
+  const host = ReleaseHost.start(dir);
+  try {
+    for (let round = 0; round < 6; round++) {
+      const cache = await Deno.makeTempDir({ prefix: "krepis-cache-" });
+      const env = {
+        KREPIS_MIRROR: host.url,
+        KREPIS_CACHE_DIR: cache,
+        KREPIS_TRUSTED_KEY: publicKeyBase64(key),
+      };
+      const runs = await Promise.all(
+        [target.triple, other.triple].map((triple) => runCli(["init", "--target", triple], env)),
+      );
+      for (const run of runs) assert.equal(run.code, 0, `round ${round}: ${run.stderr}`);
+      const ls = JSON.parse((await runCli(["cache", "ls", "--json"], env)).stdout);
+      assert.deepEqual(
+        ls.entries.map((e: { target: string }) => e.target).sort(),
+        [target.triple, other.triple].sort(),
+      );
+      assert.deepEqual(ls.foreign, []);
+      await Deno.remove(cache, { recursive: true });
+    }
+  } finally {
+    await host.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -510,6 +510,50 @@ Deno.test("fault: an endless or oversized manifest is refused without reading it
   await assertIntegrity(install(t.options), /it is larger than 1048576 bytes/);
 });
 
+Deno.test("fault: another target's installer writing the manifest keeps its temp file", async () => {
+  await using t = await setup();
+  // Another target's installer of the same version, mid-write: it holds the
+  // version's lock and has a temp file beside manifest.json, as writeAtomic makes.
+  const versionDir = join(t.cacheDir, VERSION);
+  await Deno.mkdir(versionDir, { recursive: true, mode: 0o700 });
+  const temp = join(versionDir, `.manifest.json.${Deno.pid + 1}-1-2.tmp`);
+  await Deno.writeFile(temp, await Deno.readFile(join(t.fixture.versionDir, "manifest.json")));
+  const holder = await holdLock(join(versionDir, ".lock"));
+  const installing = install(t.options);
+  // Time for this installer to reach the version lock (a cleanup under the
+  // target's lock would have removed the temp by now).
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.ok(
+    await Deno.lstat(temp).then(() => true, () => false),
+    "the other installer's temp file was deleted under this target's lock",
+  );
+  await holder.release();
+  assert.equal((await installing).downloaded, true);
+});
+
+Deno.test(
+  skipIf("fault: a symlink planted at the lock is refused, never opened", NO_SYMLINKS),
+  async () => {
+    await using t = await setup();
+    const elsewhere = await Deno.makeTempDir();
+    const victim = join(elsewhere, "victim.txt");
+    await Deno.writeTextFile(victim, "keep me");
+    const targetDir = join(t.cacheDir, VERSION, target.triple);
+    await Deno.mkdir(targetDir, { recursive: true, mode: 0o700 });
+    await Deno.symlink(victim, join(targetDir, ".lock"));
+    await assert.rejects(() => install(t.options), (e: Error) => {
+      assert.ok(e instanceof CacheError, String(e));
+      assert.match(
+        e.message,
+        /^Cannot lock .*\.lock: it is a symlink, which Krepis never makes\nHint: remove it/,
+      );
+      return true;
+    });
+    assert.equal(await Deno.readTextFile(victim), "keep me");
+    await Deno.remove(elsewhere, { recursive: true });
+  },
+);
+
 Deno.test("fault: an installer holding the lock past the deadline ends in TimedOut", async () => {
   await using t = await setup();
   const lock = join(t.cacheDir, VERSION, target.triple, ".lock");
