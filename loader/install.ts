@@ -314,6 +314,7 @@ async function cachedTrust(
     if (!bytes || !signatureBytes) throw new Error("not cached");
     const signature = new TextDecoder().decode(signatureBytes);
     const verified = await verifyMinisign(bytes, signature, keys, "manifest.json");
+    checkTrustedComment(verified.trustedComment, version, "manifest.json");
     manifest = parseManifest(new TextDecoder().decode(bytes));
     trust = `signature by key ${verified.keyId}`;
   } catch {
@@ -360,6 +361,7 @@ async function fetchManifest(
         keys,
         `manifest.json of v${version}`,
       );
+      checkTrustedComment(verified.trustedComment, version, `manifest.json of v${version}`);
       trust = `signature by key ${verified.keyId}`;
     } catch (error) {
       if (!pin) throw error;
@@ -373,6 +375,27 @@ async function fetchManifest(
     );
   }
   return { manifest, manifestBytes, signature, trust };
+}
+
+/**
+ * Refuses a signature whose trusted comment does not name `manifest.json`
+ * of this version: a valid signature of another release's manifest (or of
+ * another file) must not vouch for this one.
+ */
+function checkTrustedComment(comment: string, version: string, what: string): void {
+  const fields = new Map(
+    comment.split(/\s+/).filter(Boolean).map((field) => {
+      const at = field.indexOf(":");
+      return [field.slice(0, at), field.slice(at + 1)] as const;
+    }),
+  );
+  if (fields.get("file") !== "manifest.json" || fields.get("version") !== version) {
+    throw new IntegrityError(
+      `Cannot verify the signature of ${what}: its trusted comment ${
+        JSON.stringify(comment)
+      } does not name manifest.json of version ${version}\nHint: the release host serves a signature made for another file or release; check KREPIS_MIRROR`,
+    );
+  }
 }
 
 /** Fetches a small file (manifest, signature) in full, with retries and a size cap. */

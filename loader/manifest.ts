@@ -132,8 +132,44 @@ export function parseManifest(text: string): Manifest {
       minor: integer(abi.minor, "abi.minor"),
       fingerprint: string(abi.fingerprint, "abi.fingerprint", SHA256, "64 lowercase hex digits"),
     },
-    targets: array(root.targets, "targets").map((value, i) => parseTarget(value, `targets[${i}]`)),
+    targets: unique(
+      array(root.targets, "targets").map((value, i) => parseTarget(value, `targets[${i}]`)),
+    ),
   };
+}
+
+/** Refuses a manifest that lists a target twice: which entry would be trusted is not for a loader to guess. */
+function unique(targets: ManifestTarget[]): ManifestTarget[] {
+  const seen = new Set<string>();
+  for (const [i, t] of targets.entries()) {
+    if (seen.has(t.triple)) {
+      throw malformed(`targets[${i}].triple`, `lists ${t.triple} a second time`);
+    }
+    seen.add(t.triple);
+  }
+  return targets;
+}
+
+/**
+ * The trusted comment a release signs `manifest.json` with: the file's name
+ * and the release's version, so that a signature cannot be moved to another
+ * file or another release. No timestamp: the same manifest always gets the
+ * same signature bytes (Ed25519 is deterministic), so re-publishing finds
+ * the asset unchanged.
+ *
+ * @param version The release's version.
+ * @returns The comment, e.g. `file:manifest.json\tversion:0.1.0`.
+ *
+ * @example The comment for a release
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { manifestTrustedComment } from "@krepis/loader";
+ *
+ * assert.equal(manifestTrustedComment("0.1.0"), "file:manifest.json\tversion:0.1.0");
+ * ```
+ */
+export function manifestTrustedComment(version: string): string {
+  return `file:manifest.json\tversion:${version}`;
 }
 
 function parseTarget(value: unknown, at: string): ManifestTarget {

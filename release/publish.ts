@@ -15,7 +15,7 @@
  * @module
  */
 
-import { formatManifest, type Manifest } from "../loader/manifest.ts";
+import { formatManifest, type Manifest, manifestTrustedComment } from "../loader/manifest.ts";
 import { loadTargetTable } from "../matrix/targets.ts";
 import { formatTs } from "../tools/format.ts";
 import type { SigningKey } from "./minisign_sign.ts";
@@ -106,9 +106,7 @@ async function host(
     return { manifest, where: dir };
   }
   const manifestBytes = new TextEncoder().encode(formatManifest(manifest));
-  // No timestamp: the same manifest always gets the same signature bytes,
-  // so re-publishing finds the asset unchanged (Ed25519 is deterministic).
-  const comment = `file:manifest.json	version:${manifest.version}`;
+  const comment = manifestTrustedComment(manifest.version);
   const signature = new TextEncoder().encode(
     await signMinisign(options.key, manifestBytes, comment),
   );

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { formatManifest, type Manifest } from "../loader/manifest.ts";
+import { formatManifest, type Manifest, manifestTrustedComment } from "../loader/manifest.ts";
 import { type SigningKey, signMinisign } from "./minisign_sign.ts";
 import { type PackedFile, sha256Hex } from "./pack_artifact.ts";
 
@@ -33,9 +33,7 @@ export async function writeSignedDir(
     await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
     sums.push([sha256Hex(file.bytes), file.name]);
   }
-  // No timestamp: the same manifest always gets the same signature bytes,
-  // so re-publishing finds the asset unchanged (Ed25519 is deterministic).
-  const comment = `file:manifest.json	version:${manifest.version}`;
+  const comment = manifestTrustedComment(manifest.version);
   await Deno.writeTextFile(
     `${dir}/manifest.json.minisig`,
     await signMinisign(key, manifestBytes, comment),

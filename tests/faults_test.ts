@@ -12,6 +12,7 @@ import {
   install,
   IntegrityError,
   load,
+  manifestTrustedComment,
   OfflineError,
   parseManifest,
   resolveTarget,
@@ -168,7 +169,11 @@ async function signedManifest(fixture: ReleaseFixture, edit: (m: Record<string, 
   const manifest = JSON.parse(await Deno.readTextFile(join(fixture.versionDir, "manifest.json")));
   edit(manifest);
   const bytes = new TextEncoder().encode(JSON.stringify(manifest));
-  const signature = await signMinisign(fixture.key, bytes, "file:manifest.json");
+  const signature = await signMinisign(
+    fixture.key,
+    bytes,
+    manifestTrustedComment(String(manifest.version)),
+  );
   return { bytes, signature };
 }
 
@@ -193,8 +198,19 @@ Deno.test("fault: another target's file served under this name is refused", asyn
 
 Deno.test("fault: another version's manifest under v<version>/ is refused", async () => {
   await using t = await setup();
+  // Signed as that release's manifest: the trusted comment gives it away.
   const other = await signedManifest(t.fixture, (m) => (m.version = "0.0.9"));
   t.host.fault = serving(other);
+  await assertIntegrity(
+    install(t.options),
+    /its trusted comment "file:manifest\.json\\tversion:0\.0\.9" does not name manifest\.json of version /,
+  );
+  // Signed with this version's comment, yet describing another: its content gives it away.
+  const mislabelled = {
+    bytes: other.bytes,
+    signature: await signMinisign(t.fixture.key, other.bytes, manifestTrustedComment(VERSION)),
+  };
+  t.host.fault = serving(mislabelled);
   await assertIntegrity(install(t.options), /: it describes version 0\.0\.9, not /);
   assertNothingCached(t.cacheDir);
 });
@@ -631,6 +647,51 @@ Deno.test(
     await Deno.remove(elsewhere, { recursive: true });
   },
 );
+
+Deno.test("fault: a good signature whose trusted comment names another release or file is refused", async () => {
+  const original = await Deno.readFile(join((await releaseFixture()).versionDir, "manifest.json"));
+  for (
+    const comment of [
+      manifestTrustedComment("0.0.1"),
+      "file:SHA256SUMS\tversion:" + VERSION,
+      "file:manifest.json",
+      "timestamp:1700000000\tfile:manifest.json",
+      "",
+    ]
+  ) {
+    await using t = await setup();
+    const signature = await signMinisign(t.fixture.key, original, comment);
+    t.host.fault = ({ file }) =>
+      file === "manifest.json.minisig" ? new Response(signature) : undefined;
+    await assertIntegrity(
+      install(t.options),
+      /^Cannot verify the signature of manifest.json of v.*: its trusted comment .* does not name manifest.json of version /,
+    );
+    assertNothingCached(t.cacheDir);
+  }
+});
+
+Deno.test("fault: a signed manifest listing a target twice is refused, whichever entry comes first", async () => {
+  for (const order of ["good first", "bad first"]) {
+    await using t = await setup();
+    const twice = await signedManifest(t.fixture, (m) => {
+      const targets = m.targets as Record<string, unknown>[];
+      const forged = { ...targets[0], sha256: "0".repeat(64) };
+      m.targets = order === "good first" ? [targets[0], forged] : [forged, targets[0]];
+    });
+    t.host.fault = ({ file }) =>
+      file === "manifest.json"
+        ? new Response(twice.bytes)
+        : file === "manifest.json.minisig"
+        ? new Response(twice.signature)
+        : undefined;
+    await assertIntegrity(
+      install(t.options),
+      new RegExp(`targets\\[1\\]\\.triple .*lists ${target.triple} a second time`),
+    );
+    assertNothingCached(t.cacheDir);
+  }
+});
 
 Deno.test("fault: a manifest with a bad signature is refused", async () => {
   await using t = await setup();
