@@ -5,8 +5,11 @@
  * 1. get the release for the tag, or create it;
  * 2. list its assets;
  * 3. for each file: keep an asset with the same name, size and digest;
- *    delete and re-upload one that differs; upload a missing one (an upload
- *    answered 422 `already_exists`, from a concurrent run, is re-checked).
+ *    refuse one that differs, since a published version never changes
+ *    (users may have pinned or cached its bytes), unless its upload never
+ *    completed (state `open`), which is deleted and uploaded again; upload a
+ *    missing one (an upload answered 422 `already_exists`, from a
+ *    concurrent run, is re-checked).
  *
  * Every asset is confirmed present (name, size, digest) before it returns.
  *
@@ -51,6 +54,7 @@ interface Asset {
   name: string;
   size: number;
   digest: string | null;
+  state: string;
 }
 
 /**
@@ -119,7 +123,13 @@ export async function publishToGitHub(
       repo,
       release_id: release.id,
       per_page: 100,
-    })).map((a) => ({ id: a.id, name: a.name, size: a.size, digest: a.digest ?? null }));
+    })).map((a) => ({
+      id: a.id,
+      name: a.name,
+      size: a.size,
+      digest: a.digest ?? null,
+      state: a.state,
+    }));
   let assets = await list().catch((e) => {
     throw wrap(e, `list the assets of ${options.tag}`);
   });
@@ -131,13 +141,21 @@ export async function publishToGitHub(
       log(`keep ${file.name} (same size and digest)`);
       continue;
     }
+    if (existing && existing.state === "uploaded") {
+      throw new Error(
+        `Cannot publish ${file.name} to ${options.tag}: the release already has it with other bytes (${existing.size} bytes, ${
+          existing.digest ?? "no digest"
+        }; this build: ${file.bytes.length} bytes, ${digest}), and a published version never changes\nHint: release a new version; if nobody can have downloaded it, delete the asset on GitHub by hand and run the publish step again`,
+      );
+    }
     if (existing) {
+      // An upload that never completed (state "open"): nobody has its bytes.
       await octokit.rest.repos.deleteReleaseAsset({ owner, repo, asset_id: existing.id }).catch(
         (e) => {
           throw wrap(e, `delete the stale asset ${file.name}`);
         },
       );
-      log(`deleted stale ${file.name} (size ${existing.size}, ${existing.digest ?? "no digest"})`);
+      log(`deleted the unfinished upload of ${file.name} (state ${existing.state})`);
     }
     try {
       await octokit.request({
@@ -160,7 +178,7 @@ export async function publishToGitHub(
       const raced = assets.find((a) => a.name === file.name);
       if (!raced || raced.size !== file.bytes.length || raced.digest !== digest) {
         throw new Error(
-          `Cannot upload ${file.name}: another upload with other bytes won the race\nHint: run the publish step again; it replaces mismatched assets`,
+          `Cannot upload ${file.name}: another upload with other bytes won the race, and a published version never changes\nHint: find the other publish of this version; release a new version if both must ship`,
         );
       }
     }

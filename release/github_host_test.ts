@@ -75,21 +75,37 @@ Deno.test("publishToGitHub(): a failure in the middle of the uploads, then a re-
   });
 });
 
-Deno.test("publishToGitHub() replaces a stale asset whose digest differs", async () => {
+Deno.test("publishToGitHub() refuses to change a published asset's bytes, and changes nothing", async () => {
   await withApi(async (api) => {
     await publishToGitHub(files, options(api));
     const changed = files.map((f) =>
       f.name === "lib.so.gz" ? { ...f, bytes: encoder.encode("rebuilt") } : f
     );
-    const result = await publishToGitHub(changed, options(api));
+    await assert.rejects(
+      () => publishToGitHub(changed, options(api)),
+      /^Error: Cannot publish lib\.so\.gz to v0\.1\.0: the release already has it with other bytes .*a published version never changes\nHint: release a new version/,
+    );
+    assert.ok(!api.requests.some((r) => r.startsWith("DELETE ")), "nothing deleted");
+    const gz = api.releases.get("v0.1.0")!.assets.find((a) => a.name === "lib.so.gz")!;
+    assert.equal(
+      new TextDecoder().decode(gz.bytes),
+      new TextDecoder().decode(files.find((f) => f.name === "lib.so.gz")!.bytes),
+    );
+  });
+});
+
+Deno.test("publishToGitHub() replaces an upload that never completed (state open)", async () => {
+  await withApi(async (api) => {
+    await publishToGitHub(files, options(api));
+    const gz = api.releases.get("v0.1.0")!.assets.find((a) => a.name === "lib.so.gz")!;
+    gz.state = "open";
+    gz.bytes = gz.bytes.slice(0, 2);
+    const result = await publishToGitHub(files, options(api));
     assert.deepEqual(result.replaced, ["lib.so.gz"]);
     assert.ok(api.requests.some((r) => r.startsWith("DELETE ") && r.includes("/releases/assets/")));
-    const gz = api.releases.get("v0.1.0")!.assets.find((a) => a.name === "lib.so.gz")!;
-    assert.equal(new TextDecoder().decode(gz.bytes), "rebuilt");
-    assert.equal(
-      api.releases.get("v0.1.0")!.assets.filter((a) => a.name === "lib.so.gz").length,
-      1,
-    );
+    const assets = api.releases.get("v0.1.0")!.assets.filter((a) => a.name === "lib.so.gz");
+    assert.equal(assets.length, 1);
+    assert.equal(assets[0].state ?? "uploaded", "uploaded");
   });
 });
 
@@ -140,7 +156,7 @@ Deno.test("publishToGitHub() refuses a 422 already_exists with other bytes", asy
           }
         },
       }),
-      /^Error: Cannot upload lib\.so\.zst: another upload with other bytes won the race\nHint: /,
+      /^Error: Cannot upload lib\.so\.zst: another upload with other bytes won the race, and a published version never changes\nHint: /,
     );
   });
 });

@@ -29,7 +29,22 @@ export async function writeSignedDir(
   await Deno.mkdir(dir, { recursive: true });
   const sums: [string, string][] = [];
   const manifestBytes = new TextEncoder().encode(formatManifest(manifest));
-  for (const file of [...files, { name: "manifest.json", bytes: manifestBytes }]) {
+  const all = [...files, { name: "manifest.json", bytes: manifestBytes }];
+  // A version already in the directory is never changed: the same bytes are
+  // kept (a re-run), other bytes are refused before anything is written.
+  for (const file of all) {
+    const path = `${dir}/${file.name}`;
+    const existing = await Deno.readFile(path).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    });
+    if (existing && sha256Hex(existing) !== sha256Hex(file.bytes)) {
+      throw new Error(
+        `Cannot publish ${file.name} to ${dir}: it is already there with other bytes, and a published version never changes\nHint: release a new version, or remove ${dir} if nobody has used it`,
+      );
+    }
+  }
+  for (const file of all) {
     await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
     sums.push([sha256Hex(file.bytes), file.name]);
   }

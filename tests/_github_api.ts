@@ -72,6 +72,8 @@ export interface StoredAsset {
   name: string;
   bytes: Uint8Array;
   digest: string;
+  /** GitHub's asset state: `"open"` while an upload has not completed. @default {"uploaded"} */
+  state?: "uploaded" | "open";
 }
 
 /** A running stand-in. */
@@ -164,7 +166,7 @@ export class GitHubApi {
       node_id: `RA_${asset.id}`,
       name: asset.name,
       label: null,
-      state: "uploaded",
+      state: asset.state ?? "uploaded",
       content_type: "application/octet-stream",
       size: asset.bytes.length,
       digest: asset.digest,
