@@ -17,7 +17,9 @@
 
 import { CacheError } from "./errors.ts";
 import { isInUse } from "./_os_error.ts";
-import { basename, dirname, join } from "./_path.ts";
+import { basename, dirname, join, normalize } from "./_path.ts";
+
+const SEP = Deno.build.os === "windows" ? "\\" : "/";
 
 /** The paths of one cache entry. */
 export interface EntryPaths {
@@ -88,19 +90,40 @@ function fileIdentity(info: Deno.FileInfo) {
  * Windows").
  */
 export async function ensurePrivateDir(root: string, dir: string = root): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const rootPath = normalize(root);
+  const dirPath = normalize(dir);
+  const rel = dirPath === rootPath
+    ? ""
+    : dirPath.startsWith(rootPath.endsWith(SEP) ? rootPath : rootPath + SEP)
+    ? dirPath.slice(rootPath.length)
+    : null;
+  if (rel === null) throw new Error(`Cannot check ${dirPath}: it is not inside ${rootPath}`);
   const uid = Deno.uid();
-  const below = dir.startsWith(root) ? dir.slice(root.length).split(/[\\/]/).filter(Boolean) : [];
-  let path = root;
-  for (const part of ["", ...below]) {
+  let path = rootPath;
+  // Each level is checked as it is found, and made (private) only when it is
+  // missing: nothing is created below a directory that would be refused.
+  for (const part of ["", ...rel.split(/[\\/]/).filter(Boolean)]) {
     if (part) path = join(path, part);
-    const info = part ? await Deno.lstat(path) : await Deno.stat(path);
+    let info: Deno.FileInfo;
+    try {
+      // The root may be reached through a symlink (a moved ~/.cache); below it, nothing may.
+      info = part ? await Deno.lstat(path) : await Deno.stat(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (!part) await Deno.mkdir(dirname(path), { recursive: true });
+      await Deno.mkdir(path, { mode: 0o700 }).catch((e) => {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e; // another installer made it
+      });
+      info = await Deno.lstat(path);
+    }
     const fix = part
       ? `remove ${path}`
-      : `run \`chmod go-w ${root}\` or set KREPIS_CACHE_DIR to a private directory`;
-    if (part && !info.isDirectory) {
+      : `run \`chmod go-w ${rootPath}\` or set KREPIS_CACHE_DIR to a private directory`;
+    if (!info.isDirectory) {
       throw new CacheError(
-        `Cannot use the cache directory ${path}: it is not a directory (a symlink?)\nHint: ${fix}`,
+        `Cannot use the cache directory ${path}: it is not a directory${
+          part ? " (a symlink?)" : ""
+        }\nHint: ${fix}`,
       );
     }
     if (info.mode !== null && (info.mode & 0o022) !== 0) {

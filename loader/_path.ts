@@ -23,6 +23,12 @@ export interface PathOps {
   isAbsolute(path: string): boolean;
   /** `path` if absolute, else joined to `cwd`. */
   absolute(path: string, cwd?: string): string;
+  /**
+   * `.` and `..` resolved and separators folded, with no trailing separator
+   * (but a root's): one spelling per path, so prefix checks cannot be
+   * dodged with `//` or `a/../`.
+   */
+  normalize(path: string): string;
 }
 
 /** The path operations for Windows (`"windows"`) or POSIX (anything else). */
@@ -68,6 +74,24 @@ export function pathsFor(os: typeof Deno.build.os): PathOps {
     absolute(path, cwd = Deno.cwd()) {
       return ops.isAbsolute(path) ? path : ops.join(cwd, path);
     },
+    normalize(path) {
+      const head = root(path);
+      // A UNC root keeps its leading pair of separators.
+      const unc = windows && /^[\\/]{2}[^\\/]/.test(head);
+      const prefix = windows ? (unc ? sep : "") + head.replace(/[\\/]+/g, sep) : head;
+      const out: string[] = [];
+      for (const part of path.slice(head.length).split(windows ? /[\\/]+/ : /\/+/)) {
+        if (part === "" || part === ".") continue;
+        if (part === "..") {
+          if (out.length && out[out.length - 1] !== "..") out.pop();
+          else if (!head) out.push(".."); // a relative path may climb; a root cannot
+          continue;
+        }
+        out.push(part);
+      }
+      const body = out.join(sep);
+      return prefix + body || (prefix ? prefix : ".");
+    },
   };
   return ops;
 }
@@ -82,3 +106,7 @@ export const dirname: PathOps["dirname"] = HOST.dirname;
 export const basename: PathOps["basename"] = HOST.basename;
 /** An absolute path: `path` itself if absolute, else resolved against the working directory. */
 export const absolute: (path: string) => string = (path) => HOST.absolute(path);
+/** Whether a path is absolute on this machine. */
+export const isAbsolute: (path: string) => boolean = (path) => HOST.isAbsolute(path);
+/** One spelling of a path: `.` and `..` resolved, separators folded, no trailing separator. */
+export const normalize: (path: string) => string = (path) => HOST.normalize(path);

@@ -58,3 +58,37 @@ Deno.test("the plain exports are this machine's family", () => {
   assert.equal(basename(join(...parts)), host.basename(host.join(...parts)));
   assert.equal(absolute("rel"), host.resolve("rel"));
 });
+
+Deno.test("normalize() gives one spelling per path, as node:path does (without its trailing slash)", () => {
+  const strip = (p: string, sep: string) =>
+    p.length > 1 && p.endsWith(sep) && !/^[A-Za-z]:\\$/.test(p) ? p.slice(0, -1) : p;
+  for (
+    const p of [
+      "/a//b/",
+      "/a/./b/../c",
+      "/../a",
+      "/",
+      "//",
+      "a/../../b",
+      "a/./b/",
+      ".",
+      "a/..",
+      "/a/b/..",
+    ]
+  ) {
+    assert.equal(posix.normalize(p), strip(path.posix.normalize(p), "/"), p);
+  }
+  for (
+    const p of [
+      "C:\\a\\\\b\\",
+      "C:/a/./b/../c",
+      "C:\\..\\a",
+      "C:\\",
+      "\\\\server\\share\\a\\..\\b",
+      "a\\..\\..\\b",
+      "D:/a//b",
+    ]
+  ) {
+    assert.equal(win32.normalize(p), strip(path.win32.normalize(p), "\\"), p);
+  }
+});

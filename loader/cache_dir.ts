@@ -4,13 +4,14 @@
  * @module
  */
 
-import { join } from "./_path.ts";
+import { absolute, isAbsolute, join, normalize } from "./_path.ts";
 import { readEnv } from "./_env.ts";
 
 /**
- * The cache root: `KREPIS_CACHE_DIR`, else the OS cache directory plus
- * `krepis` (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on
- * macOS, `%LOCALAPPDATA%` on Windows).
+ * The cache root: `KREPIS_CACHE_DIR` (made absolute), else the OS cache
+ * directory plus `krepis` (`$XDG_CACHE_HOME` when it is absolute, as the XDG
+ * specification requires, else `~/.cache` on Linux; `~/Library/Caches` on
+ * macOS; `%LOCALAPPDATA%` on Windows).
  *
  * @returns An absolute path (not created).
  * @throws {Error} When neither `KREPIS_CACHE_DIR` nor a home directory is known.
@@ -24,16 +25,20 @@ import { readEnv } from "./_env.ts";
  */
 export function cacheRoot(): string {
   const explicit = readEnv("KREPIS_CACHE_DIR");
-  if (explicit) return explicit;
+  if (explicit) return normalize(absolute(explicit));
   const home = readEnv("HOME") ?? readEnv("USERPROFILE");
   let base: string | undefined;
   if (Deno.build.os === "windows") base = readEnv("LOCALAPPDATA");
   else if (Deno.build.os === "darwin") base = home && join(home, "Library", "Caches");
-  else base = readEnv("XDG_CACHE_HOME") ?? (home && join(home, ".cache"));
+  else {
+    // The XDG Base Directory specification: a relative XDG_CACHE_HOME is invalid and ignored.
+    const xdg = readEnv("XDG_CACHE_HOME");
+    base = xdg && isAbsolute(xdg) ? xdg : home && join(home, ".cache");
+  }
   if (!base) {
     throw new Error(
       "Cannot find a cache directory: no home directory is set\nHint: set KREPIS_CACHE_DIR to a directory only you can write",
     );
   }
-  return join(base, "krepis");
+  return normalize(join(base, "krepis"));
 }

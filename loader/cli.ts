@@ -35,6 +35,7 @@
 
 import { parseArgs } from "node:util";
 import { basename, join } from "node:path";
+import { absolute, normalize } from "./_path.ts";
 import {
   AbiMismatchError,
   CacheError,
@@ -138,11 +139,20 @@ export async function main(
     err(`Cannot parse the arguments: --verify takes "full" or "stamp", not "${values.verify}"\n`);
     return EXIT_CODES.usage;
   }
+  if (values["cache-dir"] === "") {
+    err(
+      `Cannot parse the arguments: --cache-dir is empty\nHint: give a directory, or leave --cache-dir out for the default (KREPIS_CACHE_DIR or the OS cache directory)\n`,
+    );
+    return EXIT_CODES.usage;
+  }
   const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
   const json = values.json ?? false;
   const options: InstallOptions = {
     mirror: values.mirror,
-    cacheDir: values["cache-dir"],
+    // One spelling of the root for every command (absolute, no "//" or "..").
+    cacheDir: values["cache-dir"] === undefined
+      ? undefined
+      : normalize(absolute(values["cache-dir"])),
     offline: values.offline || undefined,
     trustedKeys: values["trusted-key"]
       ? [

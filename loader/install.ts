@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, join } from "./_path.ts";
+import { absolute, dirname, join, normalize } from "./_path.ts";
 import denoJson from "./deno.json" with { type: "json" };
 import {
   AbiMismatchError,
@@ -16,7 +16,7 @@ import {
 } from "./errors.ts";
 import { LOADER_ABI } from "./abi.ts";
 import { cacheRoot } from "./cache_dir.ts";
-import { ensureCacheRoot } from "./_cache_layout.ts";
+import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
 import {
   COMPRESSIONS,
   type Manifest,
@@ -162,7 +162,21 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   const target = typeof options.target === "string"
     ? targetByTriple(options.target)
     : options.target ?? resolveTarget();
-  const root = options.cacheDir ?? cacheRoot();
+  if (!isVersionName(version)) {
+    throw new TypeError(
+      `Cannot install the kernel: version ${
+        JSON.stringify(version)
+      } is not a semantic version\nHint: pass a version such as ${VERSION}, or leave it out for the loader's own`,
+    );
+  }
+  if (options.cacheDir === "") {
+    throw new TypeError(
+      `Cannot use the cache directory "": it is empty\nHint: pass a directory, or leave cacheDir out for the default`,
+    );
+  }
+  // One spelling of the root (absolute, no "//" or ".."), so that every
+  // check below it sees the directories that are really used.
+  const root = normalize(absolute(options.cacheDir ?? cacheRoot()));
   const offline = options.offline ?? readEnv("KREPIS_OFFLINE") === "1";
   const mode = options.verify ?? "stamp";
   const pinned = options.pinned ?? PINNED;
@@ -173,6 +187,9 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   // Every directory from the root down to the entry must be private: whoever
   // can write there could swap a library and its stamp.
   const targetDir = join(root, version, target.triple);
+  // The root is checked (or made, private) before it is tagged, and tagged
+  // before anything is made inside it.
+  await ensurePrivateDir(root);
   await ensureCacheRoot(root);
   await ensurePrivateDir(root, targetDir);
 

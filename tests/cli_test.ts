@@ -13,6 +13,7 @@ import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 import { kernelPath } from "./_kernel.ts";
+import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { EXIT_CODES } from "../loader/cli.ts";
 import { partialBody } from "./_partial_body.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
@@ -225,6 +226,15 @@ Deno.test("two targets of one version install side by side, round after round", 
     await host.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test('--cache-dir "" is a usage error for every command, and makes no cache anywhere', async () => {
+  for (const args of [["init"], ["info"], ["verify"], ["cache", "ls"], ["cache", "clean"]]) {
+    const run = await runCli([...args, "--cache-dir", ""], {});
+    assert.equal(run.code, EXIT_CODES.usage, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr, /^Cannot parse the arguments: --cache-dir is empty\nHint: /);
+  }
+  assert.equal(await Deno.stat(join(REPO_ROOT, VERSION)).then(() => true, () => false), false);
 });
 
 Deno.test("krepis exits with the documented code for each failure class", async () => {

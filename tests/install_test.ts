@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
+  CacheError,
   install,
   IntegrityError,
   load,
@@ -173,3 +174,67 @@ Deno.test("plain http is refused except on loopback", async () => {
     /^Error: Cannot download from http:\/\/example.invalid\/releases\/: only https:\/\/ is allowed \(plain http only on loopback\)\nHint: set KREPIS_MIRROR/,
   );
 });
+
+Deno.test("install() validates its options before it touches the disk or the network", async () => {
+  await using t = await setup();
+  await Deno.remove(t.cacheDir, { recursive: true });
+  for (const version of ["../../x", "", "1.2", "v1.0.0", "1.0.0/../../x", "1.0.0\\..\\x"]) {
+    await assert.rejects(() => install({ ...t.options, version }), (e: Error) => {
+      assert.ok(e instanceof TypeError, String(e));
+      assert.match(
+        e.message,
+        /^Cannot install the kernel: version .* is not a semantic version\nHint: /,
+      );
+      return true;
+    });
+  }
+  await assert.rejects(
+    () => install({ ...t.options, cacheDir: "" }),
+    /Cannot use the cache directory "": it is empty/,
+  );
+  assert.equal(await Deno.stat(t.cacheDir).then(() => true, () => false), false, "nothing created");
+  assert.deepEqual(t.host.served, [], "nothing requested");
+});
+
+Deno.test(
+  skipIf(
+    "every spelling of a cache root gets the checks of the directories below it",
+    when(WINDOWS, "Windows has no POSIX mode bits; the loader checks them only on Linux and macOS"),
+  ),
+  async () => {
+    await using t = await setup();
+    await install(t.options);
+    await Deno.chmod(join(t.cacheDir, VERSION), 0o777);
+    const sep = "/";
+    for (
+      const spelling of [
+        t.cacheDir,
+        `${t.cacheDir}${sep}`,
+        `${t.cacheDir}${sep}${sep}`,
+        `${t.cacheDir}${sep}.`,
+        `${t.cacheDir}${sep}x${sep}..`,
+        t.cacheDir.replace(/\/([^/]+)$/, "//$1"),
+      ]
+    ) {
+      await assert.rejects(
+        () => install({ ...t.options, cacheDir: spelling }),
+        (e: Error) => e instanceof CacheError && /writable by other users/.test(e.message),
+        spelling,
+      );
+    }
+  },
+);
+
+Deno.test(
+  skipIf(
+    "nothing is made inside a cache root that is refused",
+    when(WINDOWS, "Windows has no POSIX mode bits; the loader checks them only on Linux and macOS"),
+  ),
+  async () => {
+    await using t = await setup();
+    await Deno.chmod(t.cacheDir, 0o777);
+    await assert.rejects(() => install(t.options), CacheError);
+    assert.deepEqual([...Deno.readDirSync(t.cacheDir)], [], "no tag, no version directory");
+    assert.deepEqual(t.host.served, []);
+  },
+);
