@@ -10,7 +10,7 @@
 
 import zlib from "node:zlib";
 import type { Hash } from "node:crypto";
-import { CacheError, IntegrityError } from "./errors.ts";
+import { CacheError, IntegrityError, NetworkError } from "./errors.ts";
 import { isDiskFull } from "./_os_error.ts";
 import {
   chunksWithIdleTimeout,
@@ -107,7 +107,7 @@ export async function downloadVerified(
     }
   }
   const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
-  const error = new Error(
+  const error = new NetworkError(
     `Cannot download ${candidate.url.href}: ${reason} (gave up after ${tuning.attempts} attempts or the deadline)\nHint: check the network and KREPIS_MIRROR; with a warm cache, KREPIS_OFFLINE=1 avoids the network`,
     { cause: lastError },
   );
@@ -116,6 +116,8 @@ export async function downloadVerified(
 }
 
 function isRetryable(error: unknown): boolean {
+  // A missing Deno permission is not a network failure: it never retries.
+  if (error instanceof Deno.errors.NotCapable) return false;
   if (error instanceof Retryable || error instanceof TimeoutError) return true;
   if (error instanceof HttpStatusError) return error.status >= 500;
   // fetch() rejects with TypeError on connection failures; Deno's network

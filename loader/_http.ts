@@ -4,6 +4,7 @@
  * Proxies: Deno's fetch honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`.
  */
 
+import { NetworkError } from "./errors.ts";
 const MAX_REDIRECTS = 5;
 
 /** An error's message with its cause (fetch's "fetch failed" says little alone). */
@@ -22,7 +23,7 @@ export function isLoopback(url: URL): boolean {
 }
 
 /** A refusal by policy (scheme, redirect): never retried. */
-export class PolicyError extends Error {}
+export class PolicyError extends NetworkError {}
 
 /** Refuses any URL that is neither https nor http on loopback. */
 export function checkUrl(url: URL): void {
@@ -34,12 +35,11 @@ export function checkUrl(url: URL): void {
 }
 
 /** A non-2xx answer. */
-export class HttpStatusError extends Error {
-  readonly status: number;
+export class HttpStatusError extends NetworkError {
+  declare readonly status: number;
   constructor(message: string, status: number) {
-    super(message);
+    super(message, { status });
     this.name = "HttpStatusError";
-    this.status = status;
   }
 }
 

@@ -6,6 +6,7 @@
 
 import { absolute, isAbsolute, join, normalize } from "./_path.ts";
 import { readEnv } from "./_env.ts";
+import { PermissionError } from "./errors.ts";
 
 /**
  * The cache root: `KREPIS_CACHE_DIR` (made absolute), else the OS cache
@@ -14,6 +15,7 @@ import { readEnv } from "./_env.ts";
  * macOS; `%LOCALAPPDATA%` on Windows).
  *
  * @returns An absolute path (not created).
+ * @throws {PermissionError} When the environment may not be read (`--allow-env`).
  * @throws {Error} When neither `KREPIS_CACHE_DIR` nor a home directory is known.
  *
  * @example Printing the cache root
@@ -36,6 +38,13 @@ export function cacheRoot(): string {
     base = xdg && isAbsolute(xdg) ? xdg : home && join(home, ".cache");
   }
   if (!base) {
+    const variable = Deno.build.os === "windows" ? "LOCALAPPDATA" : "HOME";
+    if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") {
+      throw new PermissionError(
+        `Cannot find the cache directory: no permission to read ${variable} (or KREPIS_CACHE_DIR)`,
+        "--allow-env",
+      );
+    }
     throw new Error(
       "Cannot find a cache directory: no home directory is set\nHint: set KREPIS_CACHE_DIR to a directory only you can write",
     );

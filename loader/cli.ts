@@ -27,8 +27,9 @@
  * | 4 | integrity failure: bytes, manifest or signature did not verify, or a development library is not a loadable file (`IntegrityError`) |
  * | 5 | ABI mismatch (`AbiMismatchError`) |
  * | 6 | offline and not cached (`OfflineError`) |
- * | 7 | network: host unreachable, timed out, or an HTTP error |
+ * | 7 | network: host unreachable, timed out, an HTTP error, or a URL refused by policy (`NetworkError`) |
  * | 8 | cache: unsafe or foreign cache directory, disk full, file in use on Windows (`CacheError`) |
+ * | 9 | permission: a Deno permission is missing; the hint names the flag (`PermissionError`) |
  *
  * @module
  */
@@ -40,7 +41,9 @@ import {
   AbiMismatchError,
   CacheError,
   IntegrityError,
+  NetworkError,
   OfflineError,
+  PermissionError,
   UnsupportedPlatformError,
 } from "./errors.ts";
 import { install, type Installation, type InstallOptions, VERSION } from "./install.ts";
@@ -66,6 +69,7 @@ export const EXIT_CODES = {
   offline: 6,
   network: 7,
   cache: 8,
+  permission: 9,
 } as const;
 
 const USAGE = `Usage: krepis <command> [options]
@@ -188,19 +192,17 @@ export async function main(
 
 /** The exit code for a failure. */
 export function exitCode(error: unknown): number {
+  // By class, never by message text: rewording a message changes no exit code.
   if (error instanceof UnsupportedPlatformError) return EXIT_CODES.unsupported;
   if (error instanceof IntegrityError) return EXIT_CODES.integrity;
   if (error instanceof AbiMismatchError) return EXIT_CODES.abi;
   if (error instanceof OfflineError) return EXIT_CODES.offline;
-  if (error instanceof CacheError) return EXIT_CODES.cache;
-  const message = error instanceof Error ? error.message : "";
-  if (error instanceof Deno.errors.TimedOut || message.startsWith("Cannot download")) {
+  if (error instanceof NetworkError || error instanceof Deno.errors.TimedOut) {
     return EXIT_CODES.network;
   }
-  if (
-    /^Cannot (use the cache directory|write to|create a temp file|move the kernel)/.test(message)
-  ) {
-    return EXIT_CODES.cache;
+  if (error instanceof CacheError) return EXIT_CODES.cache;
+  if (error instanceof PermissionError || error instanceof Deno.errors.NotCapable) {
+    return EXIT_CODES.permission;
   }
   return EXIT_CODES.failure;
 }

@@ -3,12 +3,20 @@
  * failures use the built-in classes (`Error`, `Deno.errors.NotFound`, ...).
  *
  * Messages read `Cannot <action>: <state>` and, where there is a fix, a
- * hint on the next line.
+ * hint on the next line. Each class has a stable string `code` (what a
+ * program tests, never the wording) and the hint on its own, as `hint`.
+ * `KernelError.code` is the kernel's numeric result code instead.
  *
  * @module
  */
 
 import type { AbiInfo } from "./abi.ts";
+
+/** The hint of a message: the text after its `Hint: ` line start, or null. */
+function hintOf(message: string): string | null {
+  const at = message.indexOf("\nHint: ");
+  return at < 0 ? null : message.slice(at + "\nHint: ".length);
+}
 
 /**
  * The library's ABI is not the one this loader was built for: another major,
@@ -29,6 +37,10 @@ import type { AbiInfo } from "./abi.ts";
  * ```
  */
 export class AbiMismatchError extends Error {
+  /** Stable, machine-readable condition: `"ABI_MISMATCH"`. */
+  readonly code: "ABI_MISMATCH" = "ABI_MISMATCH";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
   /** The library that was refused. */
   readonly path: string;
   /** The ABI this loader needs. */
@@ -45,6 +57,7 @@ export class AbiMismatchError extends Error {
   constructor(message: string, path: string, expected: AbiInfo, found: AbiInfo | null) {
     super(message);
     this.name = "AbiMismatchError";
+    this.hint = hintOf(message);
     this.path = path;
     this.expected = expected;
     this.found = found;
@@ -95,6 +108,10 @@ export class KernelError extends Error {
  * ```
  */
 export class UnsupportedPlatformError extends Error {
+  /** Stable, machine-readable condition: `"UNSUPPORTED_PLATFORM"`. */
+  readonly code: "UNSUPPORTED_PLATFORM" = "UNSUPPORTED_PLATFORM";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
   /** The platform found, e.g. `"linux/riscv64 (gnu)"`, or the triple asked for. */
   readonly platform: string;
   /** The triples that are supported. */
@@ -108,6 +125,7 @@ export class UnsupportedPlatformError extends Error {
   constructor(message: string, platform: string, supported: readonly string[]) {
     super(message);
     this.name = "UnsupportedPlatformError";
+    this.hint = hintOf(message);
     this.platform = platform;
     this.supported = supported;
   }
@@ -127,6 +145,10 @@ export class UnsupportedPlatformError extends Error {
  * ```
  */
 export class IntegrityError extends Error {
+  /** Stable, machine-readable condition: `"INTEGRITY"`. */
+  readonly code: "INTEGRITY" = "INTEGRITY";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
   /**
    * @param message The full message, hint included.
    * @param options Standard error options (`cause`).
@@ -134,6 +156,7 @@ export class IntegrityError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "IntegrityError";
+    this.hint = hintOf(message);
   }
 }
 
@@ -151,12 +174,17 @@ export class IntegrityError extends Error {
  * ```
  */
 export class OfflineError extends Error {
+  /** Stable, machine-readable condition: `"OFFLINE"`. */
+  readonly code: "OFFLINE" = "OFFLINE";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
   /**
    * @param message The full message, hint included.
    */
   constructor(message: string) {
     super(message);
     this.name = "OfflineError";
+    this.hint = hintOf(message);
   }
 }
 
@@ -176,6 +204,10 @@ export class OfflineError extends Error {
  * ```
  */
 export class CacheError extends Error {
+  /** Stable, machine-readable condition: `"CACHE"`. */
+  readonly code: "CACHE" = "CACHE";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
   /**
    * @param message The full message, hint included.
    * @param options Standard error options (`cause`).
@@ -183,5 +215,75 @@ export class CacheError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "CacheError";
+    this.hint = hintOf(message);
+  }
+}
+
+/**
+ * The network failed: the release host is unreachable, timed out, answered
+ * with an HTTP error, or a URL was refused by policy (plain http off
+ * loopback, a redirect from https to http). Nothing unverified was cached.
+ *
+ * @example Reading the HTTP status of a failed download
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NetworkError } from "@krepis/loader";
+ *
+ * const error = new NetworkError("Cannot download https://x/y: the server answered 404", { status: 404 });
+ * assert.deepEqual([error.code, error.status], ["NETWORK", 404]);
+ * ```
+ */
+export class NetworkError extends Error {
+  /** Stable, machine-readable condition: `"NETWORK"`. */
+  readonly code: "NETWORK" = "NETWORK";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
+  /** The HTTP status, when the server answered with an error. */
+  readonly status: number | null;
+
+  /**
+   * @param message The full message, hint included.
+   * @param options `status` (HTTP) and the standard `cause`.
+   */
+  constructor(message: string, options: ErrorOptions & { status?: number } = {}) {
+    super(message, options);
+    this.name = "NetworkError";
+    this.hint = hintOf(message);
+    this.status = options.status ?? null;
+  }
+}
+
+/**
+ * A Deno permission the operation needs was not granted. Never retried:
+ * the hint names the flag to add.
+ *
+ * @example Naming the missing flag
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PermissionError } from "@krepis/loader";
+ *
+ * const error = new PermissionError("Cannot open the kernel: no FFI permission", "--allow-ffi");
+ * assert.equal(error.flag, "--allow-ffi");
+ * ```
+ */
+export class PermissionError extends Error {
+  /** Stable, machine-readable condition: `"PERMISSION"`. */
+  readonly code: "PERMISSION" = "PERMISSION";
+  /** What to do about it: the flag to add. */
+  readonly hint: string;
+  /** The Deno flag that grants it, e.g. `--allow-net`. */
+  readonly flag: string;
+
+  /**
+   * @param message What could not be done, without a hint (one is added).
+   * @param flag The Deno flag that grants the permission.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, flag: string, options?: ErrorOptions) {
+    const hint = `run Deno with ${flag} (README: "Permissions" lists what each use needs)`;
+    super(`${message}\nHint: ${hint}`, options);
+    this.name = "PermissionError";
+    this.hint = hint;
+    this.flag = flag;
   }
 }

@@ -11,12 +11,16 @@ import {
   AbiMismatchError,
   CacheError,
   IntegrityError,
+  NetworkError,
   OfflineError,
+  PermissionError,
   UnsupportedPlatformError,
 } from "./errors.ts";
 import { LOADER_ABI } from "./abi.ts";
 import { cacheRoot } from "./cache_dir.ts";
 import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
+import { isDiskFull, osErrorCode } from "./_os_error.ts";
+import { permissionError } from "./_permission.ts";
 import {
   COMPRESSIONS,
   type Manifest,
@@ -158,6 +162,41 @@ export interface Installation {
  * ```
  */
 export async function install(options: InstallOptions = {}): Promise<Installation> {
+  try {
+    return await installChecked(options);
+  } catch (error) {
+    throw asKrepisError(error, options);
+  }
+}
+
+/**
+ * Every failure as one of the loader's classes: a missing Deno permission
+ * as a {@linkcode PermissionError} naming the flag; a file-system failure
+ * (a read-only disk, a file where a directory should be, a directory where
+ * a file should be) as a {@linkcode CacheError} with a hint.
+ */
+function asKrepisError(error: unknown, options: InstallOptions): unknown {
+  if (error instanceof Deno.errors.NotCapable) return permissionError(error, "install the kernel");
+  const ours = error instanceof AbiMismatchError || error instanceof UnsupportedPlatformError ||
+    error instanceof IntegrityError || error instanceof OfflineError ||
+    error instanceof CacheError || error instanceof NetworkError ||
+    error instanceof PermissionError || error instanceof Deno.errors.TimedOut ||
+    error instanceof TypeError;
+  if (ours || !(error instanceof Error) || osErrorCode(error) === null) return error;
+  const full = isDiskFull(error);
+  return new CacheError(
+    `Cannot use the kernel cache${options.cacheDir ? ` at ${options.cacheDir}` : ""}: ${
+      full ? "the disk is full" : error.message
+    }\nHint: ${
+      full
+        ? "free some space or point KREPIS_CACHE_DIR at a disk with room"
+        : "check that KREPIS_CACHE_DIR (or --cache-dir) is a directory you can write, and remove whatever stands where the cache's files should be"
+    }`,
+    { cause: error },
+  );
+}
+
+async function installChecked(options: InstallOptions): Promise<Installation> {
   const version = options.version ?? VERSION;
   const target = typeof options.target === "string"
     ? targetByTriple(options.target)
@@ -439,6 +478,7 @@ async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8A
     } catch (error) {
       lastError = error;
       const final = error instanceof PolicyError || error instanceof IntegrityError ||
+        error instanceof Deno.errors.NotCapable ||
         (error instanceof HttpStatusError && error.status < 500);
       if (final) throw error;
       await new Promise((resolve) =>
@@ -449,11 +489,9 @@ async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8A
     }
   }
   const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
-  const error = new Error(
+  const error = new NetworkError(
     `Cannot download ${url.href}: ${reason}\nHint: check the network and KREPIS_MIRROR`,
-    {
-      cause: lastError,
-    },
+    { cause: lastError },
   );
   if (lastError instanceof TimeoutError) {
     throw Object.assign(new TimeoutError(error.message), { cause: lastError });
@@ -581,9 +619,16 @@ async function fetchLibrary(
       await commitTemp(temp, finalPath, 0o444).catch((error) => {
         // A CacheError (Windows: the old file is in use) already says what to do.
         if (error instanceof CacheError) throw error;
-        throw new DiskError(`Cannot move the kernel into the cache: ${error.message}`, {
-          cause: error,
-        });
+        throw new DiskError(
+          `Cannot move the kernel into the cache: ${
+            isDiskFull(error) ? "the disk is full" : error.message
+          }\nHint: ${
+            isDiskFull(error)
+              ? "free some space or point KREPIS_CACHE_DIR at a disk with room"
+              : `remove whatever stands at ${finalPath}, then run the command again`
+          }`,
+          { cause: error },
+        );
       });
       await removePartials(dirname(finalPath));
       return candidate.url.href;

@@ -6,6 +6,7 @@
 
 import { absolute } from "./_path.ts";
 import { checkLibraryFile } from "./_library_file.ts";
+import { permissionError } from "./_permission.ts";
 import { install, type InstallOptions } from "./install.ts";
 import { readEnv } from "./_env.ts";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
@@ -77,6 +78,15 @@ const PROBE = {
  * ```
  */
 export async function load(options: LoadOptions = {}): Promise<Kernel> {
+  try {
+    return await loadChecked(options);
+  } catch (error) {
+    // Deno's own refusal, wherever it came from, names the flag to add.
+    throw permissionError(error, "load the kernel");
+  }
+}
+
+async function loadChecked(options: LoadOptions): Promise<Kernel> {
   const development = options.path ?? readEnv("KREPIS_KERNEL_PATH");
   const given = development ?? (await install(options)).path;
   // An absolute path: a bare file name would make the OS search its library
@@ -90,6 +100,9 @@ export async function load(options: LoadOptions = {}): Promise<Kernel> {
     if (development !== undefined) await checkLibraryFile(path);
     else await Deno.stat(path);
   } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw permissionError(error, `load kernel ${path}`);
+    }
     if (error instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(
         `Cannot load kernel ${path}: no such file\nHint: build it with \`cargo build -p krepis-kernel\` or fix KREPIS_KERNEL_PATH`,
@@ -116,6 +129,9 @@ function openProbe(path: string): Deno.DynamicLibrary<typeof PROBE> & Disposable
   try {
     probe = Deno.dlopen(path, PROBE);
   } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw permissionError(error, `load kernel ${path}`);
+    }
     const message = error instanceof Error ? error.message : String(error);
     if (/symbol/i.test(message)) throw noAbi(path, LOADER_ABI, error);
     throw new Error(

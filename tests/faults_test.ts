@@ -22,7 +22,8 @@ import {
 import { signMinisign } from "../release/minisign_sign.ts";
 import { partialBody } from "./_partial_body.ts";
 import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
-import { hostedRelease } from "./_hosted_release.ts";
+import { type HostedRelease, hostedRelease } from "./_hosted_release.ts";
+import { ensureCacheRoot as ensureTagged } from "../loader/_cache_layout.ts";
 import { withEnv } from "./_env.ts";
 import { skipIf, when, WINDOWS } from "./_tools.ts";
 
@@ -376,7 +377,7 @@ Deno.test("fault: a redirect to plain http off loopback is refused", async () =>
     file === zst ? Response.redirect(`http://mirror.example.invalid/${zst}`, 302) : undefined;
   await assert.rejects(
     install(t.options),
-    /^Error: Cannot download from http:\/\/mirror.example.invalid\/.*: only https:\/\/ is allowed/,
+    /^NetworkError: Cannot download from http:\/\/mirror.example.invalid\/.*: only https:\/\/ is allowed/,
   );
   assertNothingCached(t.cacheDir);
 });
@@ -569,6 +570,47 @@ Deno.test(
     await Deno.remove(elsewhere, { recursive: true });
   },
 );
+
+Deno.test("fault: whatever stands where the cache's files should be is a CacheError with a hint", async () => {
+  const cases: [string, (t: HostedRelease) => Promise<void>][] = [
+    ["a file where the version directory should be", async (t) => {
+      await Deno.writeTextFile(join(t.cacheDir, VERSION), "not a directory");
+    }],
+    ["a file where the target directory should be", async (t) => {
+      await Deno.mkdir(join(t.cacheDir, VERSION), { mode: 0o700 });
+      await Deno.writeTextFile(join(t.cacheDir, VERSION, target.triple), "x");
+    }],
+    ["a directory where the lock should be", async (t) => {
+      await Deno.mkdir(join(t.cacheDir, VERSION, target.triple, ".lock"), {
+        recursive: true,
+        mode: 0o700,
+      });
+    }],
+    ["a directory where the manifest should be", async (t) => {
+      await Deno.mkdir(join(t.cacheDir, VERSION, "manifest.json"), {
+        recursive: true,
+        mode: 0o700,
+      });
+    }],
+    ["a directory where the stamp should be", async (t) => {
+      await Deno.mkdir(`${t.finalPath}.stamp.json`, { recursive: true, mode: 0o700 });
+    }],
+    ["a directory where the library should be", async (t) => {
+      await Deno.mkdir(t.finalPath, { recursive: true, mode: 0o700 });
+    }],
+  ];
+  for (const [what, plant] of cases) {
+    await using t = await setup();
+    await ensureTagged(t.cacheDir);
+    await plant(t);
+    await assert.rejects(() => install(t.options), (e: Error) => {
+      assert.ok(e instanceof CacheError, `${what}: ${e.name}: ${e.message}`);
+      assert.match(e.message, /^Cannot /, what);
+      assert.ok(e.hint, `${what}: a hint`);
+      return true;
+    }, what);
+  }
+});
 
 Deno.test("fault: an installer holding the lock past the deadline ends in TimedOut", async () => {
   await using t = await setup();

@@ -171,7 +171,7 @@ Deno.test("plain http is refused except on loopback", async () => {
   await using t = await setup();
   await assert.rejects(
     () => install({ ...t.options, mirror: "http://example.invalid/releases" }),
-    /^Error: Cannot download from http:\/\/example.invalid\/releases\/: only https:\/\/ is allowed \(plain http only on loopback\)\nHint: set KREPIS_MIRROR/,
+    /^NetworkError: Cannot download from http:\/\/example.invalid\/releases\/: only https:\/\/ is allowed \(plain http only on loopback\)\nHint: set KREPIS_MIRROR/,
   );
 });
 
