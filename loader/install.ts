@@ -233,7 +233,8 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   await ensurePrivateDir(root, targetDir);
 
   // 1. The warm path: no network, no lock.
-  const cached = await cachedTrust(root, version, target, keys, pin);
+  const why: { rejected?: string } = {};
+  const cached = await cachedTrust(root, version, target, keys, pin, why);
   if (cached) {
     if (checkAbi && cached.abi) refuseAbi(cached.abi, version);
     const paths = entryPaths(root, version, target.triple, cached.sha256, target.file);
@@ -244,9 +245,11 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   }
   if (offline) {
     throw new OfflineError(
-      `Cannot install the kernel ${version} for ${target.triple} offline: it is not in the cache at ${root}${
-        cached ? " (the cached copy failed verification)" : ""
-      }\nHint: run \`krepis init\` with network access first, or unset KREPIS_OFFLINE`,
+      why.rejected
+        ? `Cannot install the kernel ${version} for ${target.triple} offline: the cached manifest at ${root} is not trusted (${why.rejected})\nHint: trust its key (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` with network access`
+        : `Cannot install the kernel ${version} for ${target.triple} offline: it is not in the cache at ${root}${
+          cached ? " (the cached copy failed verification)" : ""
+        }\nHint: run \`krepis init\` with network access first, or unset KREPIS_OFFLINE`,
     );
   }
 
@@ -356,9 +359,11 @@ async function cachedTrust(
   target: TargetInfo,
   keys: MinisignPublicKey[],
   pin: { size: number; sha256: string } | undefined,
+  why: { rejected?: string } = {},
 ): Promise<{ size: number; sha256: string; trust: string; abi: Manifest["abi"] | null } | null> {
   let manifest: Manifest | null = null;
   let trust = "";
+  let cachedBytes = false;
   try {
     // Only regular files of sane size: a FIFO or a link to /dev/zero planted
     // in the cache must not hang or exhaust the loader.
@@ -368,13 +373,16 @@ async function cachedTrust(
       MAX_SIGNATURE_SIZE,
     );
     if (!bytes || !signatureBytes) throw new Error("not cached");
+    cachedBytes = true;
     const signature = new TextDecoder().decode(signatureBytes);
     const verified = await verifyMinisign(bytes, signature, keys, "manifest.json");
     checkTrustedComment(verified.trustedComment, version, "manifest.json");
     manifest = parseManifest(new TextDecoder().decode(bytes));
     trust = `signature by key ${verified.keyId}`;
-  } catch {
+  } catch (error) {
     manifest = null; // absent, damaged or no longer trusted: as if not cached
+    // Cached but refused (a key no longer trusted, another release's comment): say so.
+    if (cachedBytes) why.rejected = (error as Error).message.split("\n")[0];
   }
   if (pin) {
     const signed = manifest?.version === version ? manifest.abi : null;

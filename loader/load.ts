@@ -49,8 +49,11 @@ const PROBE = {
  * least as long as its own headers say (a truncated file would end the
  * process with a bus error inside `dlopen`).
  *
- * Requires `--allow-ffi`, `--allow-read`, `--allow-env`, and for downloads
- * `--allow-net` and `--allow-write` (the cache).
+ * Permissions: a warm load needs `--allow-env`, `--allow-read=<cache>`
+ * (on Linux also `/proc/self/maps`), `--allow-ffi` (unscoped: pointer views
+ * need it) and, except on Windows, `--allow-sys=uid`; a download adds
+ * `--allow-write=<cache>` and `--allow-net=<host>`. A missing one is a
+ * `PermissionError` naming its flag.
  *
  * @param options Which library to open, or how to install it.
  * @returns The verified kernel. Close it (or `using`) when done.
@@ -63,9 +66,11 @@ const PROBE = {
  *   file, not a shared library for this OS and CPU, or shorter than its
  *   headers say (checked before `dlopen`, which would hang or crash on it).
  * @throws {CacheError} When the cache cannot be used (see `install()`).
+ * @throws {NetworkError} When the download fails.
+ * @throws {PermissionError} When a Deno permission is missing (its hint names the flag).
  * @throws {OfflineError} When offline and the kernel is not cached.
  * @throws {Deno.errors.NotFound} When the library file does not exist.
- * @throws {Error} When the OS cannot open it, or the download fails.
+ * @throws {Error} When the OS refuses to open a file that passed those checks.
  *
  * @example Loading a development build
  * ```ts

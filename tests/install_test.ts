@@ -238,3 +238,20 @@ Deno.test(
     assert.deepEqual(t.host.served, []);
   },
 );
+
+Deno.test("offline, a cached manifest whose key is no longer trusted is named as such", async () => {
+  await using t = await setup();
+  await install(t.options);
+  await assert.rejects(
+    () => install({ ...t.options, offline: true, trustedKeys: [] }),
+    (e: Error) => {
+      assert.ok(e instanceof OfflineError);
+      assert.match(
+        e.message,
+        /^Cannot install the kernel .* offline: the cached manifest at .* is not trusted \(Cannot verify the signature of manifest\.json: it was made with key [0-9A-F]{16}, which is not trusted/,
+      );
+      assert.match(e.message, /\nHint: trust its key \(KREPIS_TRUSTED_KEY or trustedKeys\)/);
+      return true;
+    },
+  );
+});
