@@ -54,6 +54,7 @@ import { LOADER_ABI } from "./abi.ts";
 import { formatBytes, progressView } from "./_progress.ts";
 import { sha256File } from "./_hash.ts";
 import { removeFile } from "./_cache.ts";
+import { asKrepisError } from "./_classify.ts";
 import { type CacheWalk, removeCacheFiles, untagged, walkCache } from "./_cache_layout.ts";
 import { isInUse } from "./_os_error.ts";
 import { readEnv } from "./_env.ts";
@@ -181,7 +182,8 @@ export async function main(
         err(`Cannot run "${command}": no such command\nHint: run \`krepis --help\`\n`);
         return EXIT_CODES.usage;
     }
-  } catch (error) {
+  } catch (thrown) {
+    const error = asKrepisError(thrown, `run krepis ${positionals.join(" ")}`, options.cacheDir);
     const message = error instanceof Error ? error.message : String(error);
     const label = color ? "\x1b[31merror\x1b[0m" : "error";
     if (json) out(`${JSON.stringify({ ok: false, error: message, code: exitCode(error) })}\n`);

@@ -13,14 +13,13 @@ import {
   IntegrityError,
   NetworkError,
   OfflineError,
-  PermissionError,
   UnsupportedPlatformError,
 } from "./errors.ts";
 import { LOADER_ABI } from "./abi.ts";
 import { cacheRoot } from "./cache_dir.ts";
 import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
-import { isDiskFull, osErrorCode } from "./_os_error.ts";
-import { permissionError } from "./_permission.ts";
+import { asKrepisError } from "./_classify.ts";
+import { isDiskFull } from "./_os_error.ts";
 import {
   COMPRESSIONS,
   type Manifest,
@@ -165,35 +164,8 @@ export async function install(options: InstallOptions = {}): Promise<Installatio
   try {
     return await installChecked(options);
   } catch (error) {
-    throw asKrepisError(error, options);
+    throw asKrepisError(error, "install the kernel", options.cacheDir);
   }
-}
-
-/**
- * Every failure as one of the loader's classes: a missing Deno permission
- * as a {@linkcode PermissionError} naming the flag; a file-system failure
- * (a read-only disk, a file where a directory should be, a directory where
- * a file should be) as a {@linkcode CacheError} with a hint.
- */
-function asKrepisError(error: unknown, options: InstallOptions): unknown {
-  if (error instanceof Deno.errors.NotCapable) return permissionError(error, "install the kernel");
-  const ours = error instanceof AbiMismatchError || error instanceof UnsupportedPlatformError ||
-    error instanceof IntegrityError || error instanceof OfflineError ||
-    error instanceof CacheError || error instanceof NetworkError ||
-    error instanceof PermissionError || error instanceof Deno.errors.TimedOut ||
-    error instanceof TypeError;
-  if (ours || !(error instanceof Error) || osErrorCode(error) === null) return error;
-  const full = isDiskFull(error);
-  return new CacheError(
-    `Cannot use the kernel cache${options.cacheDir ? ` at ${options.cacheDir}` : ""}: ${
-      full ? "the disk is full" : error.message
-    }\nHint: ${
-      full
-        ? "free some space or point KREPIS_CACHE_DIR at a disk with room"
-        : "check that KREPIS_CACHE_DIR (or --cache-dir) is a directory you can write, and remove whatever stands where the cache's files should be"
-    }`,
-    { cause: error },
-  );
 }
 
 async function installChecked(options: InstallOptions): Promise<Installation> {

@@ -237,6 +237,32 @@ Deno.test('--cache-dir "" is a usage error for every command, and makes no cache
   assert.equal(await Deno.stat(join(REPO_ROOT, VERSION)).then(() => true, () => false), false);
 });
 
+Deno.test(
+  skipIf(
+    "a cache the OS will not let krepis change is exit 8 with a hint, not an unexpected failure",
+    when(
+      WINDOWS || Deno.uid() === 0,
+      "needs POSIX modes that bind this user (root writes anywhere)",
+    ),
+  ),
+  async () => {
+    await using t = await setup();
+    assert.equal((await runCli(["init"], t.env)).code, 0);
+    const versionDir = join(t.cacheDir, VERSION);
+    await Deno.chmod(versionDir, 0o500); // read-only for this user
+    try {
+      const run = await runCli(["cache", "clean"], t.env);
+      assert.equal(run.code, EXIT_CODES.cache, run.stderr);
+      assert.match(
+        run.stderr,
+        /^error: Cannot run krepis cache clean .*Permission denied.*\nHint: /s,
+      );
+    } finally {
+      await Deno.chmod(versionDir, 0o700);
+    }
+  },
+);
+
 Deno.test("krepis exits with the documented code for each failure class", async () => {
   await using t = await setup();
   const cases: [string, string[], Record<string, string>, number][] = [
