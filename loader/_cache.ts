@@ -192,24 +192,24 @@ export async function withLock<T>(
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   const file = await Deno.open(path, { read: true, write: true, create: true });
-  const locked = file.lock(true);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
-  });
   try {
-    if (await Promise.race([locked.then(() => "locked" as const), timeout]) === "timeout") {
-      // Closing releases the lock should the pending request be granted later.
-      locked.catch(() => {});
-      throw new Deno.errors.TimedOut(
-        `Cannot install the kernel: another installer held ${path} until the deadline\nHint: wait for it to finish; if none is running, remove that lock file`,
-      );
+    // Polled with tryLock: a blocking lock() still pending at the deadline
+    // could not be cancelled and would keep the host process alive until
+    // the other holder let go.
+    let pause = 5;
+    while (!(await file.tryLock(true))) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new CacheError(
+          `Cannot install the kernel: another installer held ${path} until the deadline\nHint: wait for it to finish; if none is running, remove that lock file`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+      pause = Math.min(pause * 2, 100);
     }
   } catch (error) {
     file.close();
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
   try {
     return await body();

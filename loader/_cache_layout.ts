@@ -30,6 +30,9 @@ import { TARGETS } from "./_targets.ts";
 /** The tag file's name. */
 export const TAG_FILE = "CACHEDIR.TAG";
 
+/** A tag being written (renamed into place when whole). */
+const TAG_TEMP = /^CACHEDIR\.TAG\.\d+-\d+\.tmp$/;
+
 /** The tag's content: the convention's signature line, then who made it. */
 export const TAG_TEXT = "Signature: 8a477f597d28d172789f06886806bc55\n" +
   "# This file is a cache directory tag created by Krepis (@krepis/loader).\n" +
@@ -152,11 +155,21 @@ export async function walkCache(root: string): Promise<CacheWalk> {
     target: string | null,
     sha256: string | null,
   ) => {
-    walk.files.push({ path, kind, version, target, sha256, size: (await Deno.lstat(path)).size });
+    try {
+      const size = (await Deno.lstat(path)).size;
+      walk.files.push({ path, kind, version, target, sha256, size });
+    } catch (error) {
+      // Gone since the listing (a temp renamed, a partial removed by an installer).
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
   };
   for (const v of top) {
     const vPath = join(root, v.name);
     if (v.name === TAG_FILE && v.isFile) continue;
+    if (v.isFile && TAG_TEMP.test(v.name)) {
+      await file(vPath, "temp", "", null, null); // a tag write cut short
+      continue;
+    }
     if (!(v.isDirectory && isVersionName(v.name))) {
       walk.foreign.push(vPath);
       continue;
@@ -259,11 +272,15 @@ export async function ensureCacheRoot(root: string): Promise<void> {
     await Deno.mkdir(root, { recursive: true, mode: 0o700 });
     entries = [];
   }
-  // Another installer may be tagging this root right now: its tag and temp are not foreign.
+  // Another installer may be tagging this root right now: its temp is not
+  // foreign, and its tag (renamed into place whole) is ours if it reads as
+  // ours now. Another tool's CACHEDIR.TAG is foreign: never replaced.
+  const taggedNow = await isTagged(root);
   const ours = (e: Deno.DirEntry) =>
     (e.isDirectory && isVersionName(e.name)) ||
-    (e.isFile && (e.name === TAG_FILE || /^CACHEDIR\.TAG\.\d+-\d+\.tmp$/.test(e.name)));
+    (e.isFile && ((e.name === TAG_FILE && taggedNow) || TAG_TEMP.test(e.name)));
   const foreign = entries.filter((e) => !ours(e));
+  if (taggedNow && foreign.length === 0) return;
   if (foreign.length) {
     throw new CacheError(
       `Cannot use the cache directory ${root}: it holds files Krepis did not make (${

@@ -241,3 +241,28 @@ Deno.test("a tagged cache: only the exact layout is removed; foreign files and t
     await Deno.remove(outside, { recursive: true });
   }
 });
+
+Deno.test("another tool's CACHEDIR.TAG is never replaced; a cut-short tag write is Krepis's temp", async () => {
+  const base = await Deno.makeTempDir();
+  try {
+    const other = join(base, "other");
+    const theirs = "Signature: 8a477f597d28d172789f06886806bc55\n# made by another tool\n";
+    await tree(other, { [TAG_FILE]: theirs, "0.1.0/": "" });
+    await assert.rejects(
+      () => ensureCacheRoot(other),
+      /it holds files Krepis did not make \(CACHEDIR\.TAG\)/,
+    );
+    assert.equal(await Deno.readTextFile(join(other, TAG_FILE)), theirs);
+
+    const ours = join(base, "ours");
+    await ensureCacheRoot(ours);
+    await Deno.writeTextFile(join(ours, `${TAG_FILE}.123-456.tmp`), "Signature: 8a47");
+    const walk = await walkCache(ours);
+    assert.deepEqual(walk.foreign, []);
+    assert.deepEqual(walk.files.map((f) => f.kind), ["temp"]);
+    await removeCacheFiles(walk, removeFile);
+    assert.deepEqual([...Deno.readDirSync(ours)].map((e) => e.name), [TAG_FILE]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

@@ -156,7 +156,7 @@ async function attemptOnce(
     // A complete partial from an earlier run: use it only if it verifies.
     if (sink.compressedDigest() === candidate.sha256) {
       onProgress({ file: name, received: have, total: candidate.size });
-      return await sink.finish();
+      return await sink.finish(partialPath);
     }
     await restart();
   }
@@ -200,6 +200,7 @@ async function attemptOnce(
   }
   if (!response.body) throw new Retryable(`the server sent no body for ${name}`);
 
+  const from = have;
   try {
     have = await receive(
       response.body,
@@ -219,6 +220,14 @@ async function attemptOnce(
   }
   if (have < candidate.size) {
     await sink.abandon();
+    if (Number.isFinite(announced) && have - from === announced) {
+      // A whole answer, shorter than the file (an HTML error page sent with
+      // status 200): not a transfer cut short, and not worth a retry.
+      await Deno.remove(partialPath).catch(() => {});
+      throw new IntegrityError(
+        `Cannot verify ${name}: the server's whole answer holds ${announced} bytes, and the manifest lists ${candidate.size}\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+      );
+    }
     throw new Retryable(`the transfer of ${name} ended at ${have} of ${candidate.size} bytes`);
   }
   if (sink.compressedDigest() !== candidate.sha256) {
@@ -227,7 +236,7 @@ async function attemptOnce(
       `Cannot verify ${name}: its SHA-256 ${sink.compressedDigest()} is not ${candidate.sha256} from the verified manifest\nHint: the release host serves damaged or foreign bytes; nothing was cached. Retry later or use another KREPIS_MIRROR`,
     );
   }
-  await sink.finish();
+  await sink.finish(partialPath);
 }
 
 /** Reads the body into the partial file and the sink; returns the bytes now held. */
@@ -340,8 +349,13 @@ function diskError(error: unknown, where: string): Error {
 }
 
 /**
- * Where transferred bytes go: hashed as transferred, decompressed, and the
- * library's bytes hashed, counted and written to the temp file.
+ * Where transferred bytes go. The transferred (possibly compressed) bytes
+ * are hashed as they arrive; the library's bytes are hashed, counted and
+ * written to the temp file. A compressed copy is decompressed only in
+ * {@linkcode Sink.finish}, from the partial file, after its own SHA-256
+ * matched the verified manifest: the decompressor never sees unverified
+ * bytes (Deno's node:zlib zstd stream can throw an uncatchable exception on
+ * corrupt input, which would end the host process).
  */
 class Sink {
   #compressedHash: Hash = sha256();
@@ -349,45 +363,58 @@ class Sink {
   #rawBytes = 0;
   #writing: Promise<void> = Promise.resolve();
   #failure: Error | null = null;
-  #decompressor: zlib.ZstdDecompress | zlib.Gunzip | null;
-  #ended: Promise<void>;
+  #decompressor: zlib.ZstdDecompress | zlib.Gunzip | null = null;
   #digest: string | null = null;
 
   constructor(
     readonly candidate: Candidate,
     readonly raw: { size: number; sha256: string },
     readonly out: Deno.FsFile,
-  ) {
-    const compression = candidate.compression;
-    this.#decompressor = compression === "zstd"
-      ? zlib.createZstdDecompress()
-      : compression === "gzip"
-      ? zlib.createGunzip()
-      : null;
-    const d = this.#decompressor;
-    this.#ended = d
-      ? new Promise<void>((resolve) => {
-        d.on("data", (chunk: Uint8Array) => this.#raw(chunk));
-        d.on("end", () => resolve());
-        d.on("close", () => resolve());
-        d.on("error", (error: Error) => {
-          this.#fail(
-            new IntegrityError(
-              `Cannot decompress ${this.#name()}: ${error.message}\nHint: the release host serves damaged bytes; nothing was cached`,
-            ),
-          );
-          resolve();
-        });
-      })
-      : Promise.resolve();
-  }
+  ) {}
 
   async push(bytes: Uint8Array): Promise<void> {
     this.#throwIfFailed();
     this.#compressedHash.update(bytes);
-    const d = this.#decompressor;
-    if (d) {
-      if (!d.write(bytes)) {
+    if (this.candidate.compression === null) this.#raw(bytes);
+    await this.#writing;
+    this.#throwIfFailed();
+  }
+
+  /** Decompresses `partialPath` (whose hash matched), then checks the library's size and hash. */
+  async finish(partialPath: string): Promise<void> {
+    if (this.candidate.compression !== null) await this.#decompress(partialPath);
+    await this.#writing;
+    this.#throwIfFailed();
+    const digest = this.#rawHash.digest("hex");
+    if (this.#rawBytes !== this.raw.size || digest !== this.raw.sha256) {
+      throw new IntegrityError(
+        `Cannot verify ${this.#name()}: the library it holds has ${this.#rawBytes} bytes with SHA-256 ${digest}, not ${this.raw.size} bytes with ${this.raw.sha256}\nHint: the release host serves damaged or foreign bytes; nothing was cached`,
+      );
+    }
+  }
+
+  async #decompress(partialPath: string): Promise<void> {
+    const d = this.candidate.compression === "zstd"
+      ? zlib.createZstdDecompress()
+      : zlib.createGunzip();
+    this.#decompressor = d;
+    const ended = new Promise<void>((resolve) => {
+      d.on("data", (chunk: Uint8Array) => this.#raw(chunk));
+      d.on("end", () => resolve());
+      d.on("close", () => resolve());
+      d.on("error", (error: Error) => {
+        this.#failure ??= new IntegrityError(
+          `Cannot decompress ${this.#name()}: ${error.message}\nHint: the release host serves damaged bytes; nothing was cached`,
+        );
+        resolve();
+      });
+    });
+    using file = await Deno.open(partialPath, { read: true });
+    const buffer = new Uint8Array(BATCH_BYTES);
+    while (!this.#failure) {
+      const n = await file.read(buffer);
+      if (n === null) break;
+      if (!d.write(buffer.slice(0, n))) {
         await new Promise<void>((resolve) => {
           const done = () => {
             d.off("drain", done);
@@ -398,29 +425,15 @@ class Sink {
           d.on("close", done);
         });
       }
-    } else {
-      this.#raw(bytes);
+      await this.#writing;
     }
-    await this.#writing;
-    this.#throwIfFailed();
+    d.end();
+    await ended;
   }
 
   compressedDigest(): string {
     this.#digest ??= this.#compressedHash.copy().digest("hex");
     return this.#digest;
-  }
-
-  async finish(): Promise<void> {
-    this.#decompressor?.end();
-    await this.#ended;
-    await this.#writing;
-    this.#throwIfFailed();
-    const digest = this.#rawHash.digest("hex");
-    if (this.#rawBytes !== this.raw.size || digest !== this.raw.sha256) {
-      throw new IntegrityError(
-        `Cannot verify ${this.#name()}: the library it holds has ${this.#rawBytes} bytes with SHA-256 ${digest}, not ${this.raw.size} bytes with ${this.raw.sha256}\nHint: the release host serves damaged or foreign bytes; nothing was cached`,
-      );
-    }
   }
 
   async abandon(): Promise<void> {

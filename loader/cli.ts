@@ -7,7 +7,7 @@
  * krepis init            # fetch, verify and cache the kernel for this machine
  * krepis init --all      # ... for every target (e.g. in a Docker image build)
  * krepis info            # platform, target, cache root, cached versions, ABI
- * krepis verify          # re-hash everything in the cache
+ * krepis verify          # re-hash every cached library (only in a Krepis cache)
  * krepis cache ls | prune | clean
  * ```
  *

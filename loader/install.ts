@@ -147,10 +147,16 @@ export interface Installation {
  *   manifest or signature do not verify.
  * @throws {AbiMismatchError} When the release's ABI is not this loader's.
  * @throws {OfflineError} When offline and the kernel is not cached.
+ * @throws {NetworkError} For network failures after retries, HTTP errors,
+ *   and URL policy (https only, except loopback).
  * @throws {Deno.errors.TimedOut} When the host stops answering.
- * @throws {Error} For network failures after retries, HTTP errors, URL
- *   policy (https only, except loopback), an unsafe cache directory, or a
- *   full disk.
+ * @throws {CacheError} For an unsafe or foreign cache directory, a full
+ *   disk, anything standing where a cache file should be, or another
+ *   installer holding the lock past the deadline.
+ * @throws {PermissionError} When a Deno permission is missing (its hint
+ *   names the flag).
+ * @throws {TypeError} When `version` is not a semantic version or
+ *   `cacheDir` is empty.
  *
  * @example Pre-downloading the kernel for a Linux arm64 image
  * ```ts ignore
@@ -260,10 +266,11 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
     // about the ABI: the check after dlopen decides.
     const abi = trust === "pinned" ? null : manifest.abi;
     if (checkAbi && abi) refuseAbi(abi, version);
-    // An unsigned manifest (trusted by the pin alone) sizes nothing: each
-    // compressed copy is bounded by what compressing the pinned size can give.
+    // An unsigned manifest (trusted by the pin alone) sizes nothing and names
+    // no trusted hash for a compressed copy: only the library itself is
+    // fetched, bounded by the pinned size and checked against the pinned hash.
     const entry = trust === "pinned"
-      ? boundByPin(releaseEntry(manifest, target, pin))
+      ? { ...releaseEntry(manifest, target, pin), compressed: {} }
       : releaseEntry(manifest, target, pin);
     if (trust !== "pinned") {
       // <root>/<version> was checked (and made) with the target directory
@@ -477,30 +484,6 @@ async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8A
     throw Object.assign(new TimeoutError(error.message), { cause: lastError });
   }
   throw error;
-}
-
-/**
- * The most bytes zstd or gzip can turn `size` bytes into (zstd's bound is
- * `size + size/256 + 64` at most, gzip's `size + 5 per 16 KiB + 18`).
- */
-function compressedBound(size: number): number {
-  return size + Math.ceil(size / 128) + 1024;
-}
-
-/**
- * An entry whose compressed sizes came from an unsigned manifest, capped by
- * the pinned library size: a hostile host cannot make the loader read (or
- * write to a partial) more than that, whatever the manifest claims.
- */
-function boundByPin(entry: ManifestTarget): ManifestTarget {
-  const compressed: ManifestTarget["compressed"] = {};
-  for (const name of COMPRESSIONS) {
-    const copy = entry.compressed[name];
-    if (copy) {
-      compressed[name] = { ...copy, size: Math.min(copy.size, compressedBound(entry.size)) };
-    }
-  }
-  return { ...entry, compressed };
 }
 
 /** The manifest entry for the target, checked against the loader's own table and pin. */
