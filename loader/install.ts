@@ -200,7 +200,16 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   const pin = pinned.version === version ? pinned.targets[target.triple] : undefined;
   const keys = trustedKeys(options.trustedKeys);
   const checkAbi = options.checkAbi ?? true;
-  const deadline = Date.now() + (options.deadlineMs ?? 300_000);
+  const deadlineMs = options.deadlineMs ?? 300_000;
+  // setTimeout fires at once past 2^31-1 ms, and NaN compares false with everything.
+  if (!Number.isFinite(deadlineMs) || deadlineMs <= 0 || deadlineMs > 2 ** 31 - 1) {
+    throw new TypeError(
+      `Cannot install the kernel: deadlineMs is ${deadlineMs}, not a number of milliseconds from 1 to ${
+        2 ** 31 - 1
+      }\nHint: leave it out for the default of 5 minutes`,
+    );
+  }
+  const deadline = Date.now() + deadlineMs;
   // Every directory from the root down to the entry must be private: whoever
   // can write there could swap a library and its stamp.
   const targetDir = join(root, version, target.triple);

@@ -12,8 +12,9 @@ import { loadTargetTable } from "../matrix/targets.ts";
 import { writeDist } from "../tests/_dist.ts";
 import { runCli } from "../tests/_cli.ts";
 import { copyDir } from "../tests/_fs.ts";
-import { checkSha256Sums, hasGnuSha256sum } from "../tests/_sha256sums.ts";
-import { skipIf, without } from "../tests/_tools.ts";
+import { checkSha256Sums } from "../tests/_sha256sums.ts";
+import { NO_MINISIGN, NO_SHA256SUM } from "../tests/_release_tools.ts";
+import { skipIf } from "../tests/_tools.ts";
 import {
   generateSigningKey,
   publicKeyBase64,
@@ -28,14 +29,6 @@ const rows = await loadTargetTable();
 const host = resolveTarget();
 /** A target of the table that is not this machine's. */
 const other = rows.find((row) => row.triple !== host.triple)!.triple;
-
-const NO_SHA256SUM = (await hasGnuSha256sum())
-  ? null
-  : "GNU sha256sum is not installed (the TypeScript check of SHA256SUMS runs instead)";
-const NO_MINISIGN = without(
-  "minisign",
-  "minisign is not installed (deno task setup: apt on Linux, brew on macOS; none on Windows)",
-);
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

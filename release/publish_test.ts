@@ -14,8 +14,9 @@ import { writeDist } from "../tests/_dist.ts";
 import { GitHubApi } from "../tests/_github_api.ts";
 import { runCli } from "../tests/_cli.ts";
 import { copyDir } from "../tests/_fs.ts";
-import { checkSha256Sums, hasGnuSha256sum } from "../tests/_sha256sums.ts";
-import { skipIf, without } from "../tests/_tools.ts";
+import { checkSha256Sums } from "../tests/_sha256sums.ts";
+import { NO_MINISIGN, NO_SHA256SUM } from "../tests/_release_tools.ts";
+import { skipIf } from "../tests/_tools.ts";
 import {
   generateSigningKey,
   publicKeyBase64,
@@ -27,14 +28,6 @@ import { ReleaseHost } from "./serve_dir.ts";
 import { exportSigningKey } from "./signing_key.ts";
 
 const host = resolveTarget();
-
-const NO_SHA256SUM = (await hasGnuSha256sum())
-  ? null
-  : "GNU sha256sum is not installed (the TypeScript check of SHA256SUMS runs instead)";
-const NO_MINISIGN = without(
-  "minisign",
-  "minisign is not installed (deno task setup: apt on Linux, brew on macOS; none on Windows)",
-);
 
 interface Workspace extends AsyncDisposable {
   dist: string;

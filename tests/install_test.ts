@@ -192,6 +192,13 @@ Deno.test("install() validates its options before it touches the disk or the net
     () => install({ ...t.options, cacheDir: "" }),
     /Cannot use the cache directory "": it is empty/,
   );
+  for (const deadlineMs of [0, -1, NaN, Infinity, 2 ** 31, 1e12]) {
+    await assert.rejects(
+      () => install({ ...t.options, deadlineMs }),
+      (e: Error) => e instanceof TypeError && /deadlineMs is /.test(e.message),
+      String(deadlineMs),
+    );
+  }
   assert.equal(await Deno.stat(t.cacheDir).then(() => true, () => false), false, "nothing created");
   assert.deepEqual(t.host.served, [], "nothing requested");
 });

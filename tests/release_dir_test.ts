@@ -12,16 +12,9 @@ import { IntegrityError, parseMinisignPublicKey, verifyMinisign } from "../loade
 import { releaseFixture } from "./_release_fixture.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { copyDir } from "./_fs.ts";
-import { checkSha256Sums, hasGnuSha256sum } from "./_sha256sums.ts";
-import { skipIf, without } from "./_tools.ts";
-
-const NO_SHA256SUM = (await hasGnuSha256sum())
-  ? null
-  : "GNU sha256sum is not installed (the TypeScript check of SHA256SUMS runs instead)";
-const NO_MINISIGN = without(
-  "minisign",
-  "minisign is not installed (deno task setup: apt on Linux, brew on macOS; none on Windows)",
-);
+import { checkSha256Sums } from "./_sha256sums.ts";
+import { NO_MINISIGN, NO_SHA256SUM } from "./_release_tools.ts";
+import { skipIf } from "./_tools.ts";
 
 async function run(command: string, args: string[], cwd: string) {
   const output = await new Deno.Command(command, { args, cwd, stdout: "piped", stderr: "piped" })
