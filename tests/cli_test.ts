@@ -255,7 +255,7 @@ Deno.test(
       assert.equal(run.code, EXIT_CODES.cache, run.stderr);
       assert.match(
         run.stderr,
-        /^error: Cannot run krepis cache clean .*Permission denied.*\nHint: /s,
+        /^error: Cannot run krepis cache clean: .*Permission denied.*\nHint: /s,
       );
     } finally {
       await Deno.chmod(versionDir, 0o700);
