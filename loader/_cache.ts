@@ -17,9 +17,7 @@
 
 import { CacheError } from "./errors.ts";
 import { isInUse } from "./_os_error.ts";
-import { basename, dirname, join, normalize } from "./_path.ts";
-
-const SEP = Deno.build.os === "windows" ? "\\" : "/";
+import { basename, dirname, join, normalize, sep as SEP } from "./_path.ts";
 
 /** The paths of one cache entry. */
 export interface EntryPaths {
@@ -88,8 +86,16 @@ function fileIdentity(info: Deno.FileInfo) {
  * profile's ACL (the user, SYSTEM and Administrators only); a
  * `KREPIS_CACHE_DIR` elsewhere is trusted as given (README: "The cache on
  * Windows").
+ *
+ * `beforeCreate` runs once, before the first directory below `root` is
+ * made (install() checks the root's tag there): when everything exists, as
+ * on a warm load, it does not run at all.
  */
-export async function ensurePrivateDir(root: string, dir: string = root): Promise<void> {
+export async function ensurePrivateDir(
+  root: string,
+  dir: string = root,
+  options: { beforeCreate?: () => Promise<void> } = {},
+): Promise<void> {
   const rootPath = normalize(root);
   const dirPath = normalize(dir);
   const rel = dirPath === rootPath
@@ -111,6 +117,10 @@ export async function ensurePrivateDir(root: string, dir: string = root): Promis
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       if (!part) await Deno.mkdir(dirname(path), { recursive: true });
+      else if (options.beforeCreate) {
+        await options.beforeCreate();
+        options = {};
+      }
       await Deno.mkdir(path, { mode: 0o700 }).catch((e) => {
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e; // another installer made it
       });

@@ -98,6 +98,8 @@ export function pathsFor(os: typeof Deno.build.os): PathOps {
 
 const HOST: PathOps = pathsFor(Deno.build.os);
 
+/** This machine's path separator. */
+export const sep: PathOps["sep"] = HOST.sep;
 /** Joins path segments with the platform separator. */
 export const join: PathOps["join"] = HOST.join;
 /** The directory part of a path. */

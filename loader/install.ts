@@ -213,11 +213,11 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   // Every directory from the root down to the entry must be private: whoever
   // can write there could swap a library and its stamp.
   const targetDir = join(root, version, target.triple);
-  // The root is checked (or made, private) before it is tagged, and tagged
-  // before anything is made inside it.
-  await ensurePrivateDir(root);
-  await ensureCacheRoot(root);
-  await ensurePrivateDir(root, targetDir);
+  // The root is checked (or made, private) first; it is tagged (or refused
+  // as foreign) before anything is made inside it, and on any miss below. A
+  // warm hit makes nothing, so it neither reads nor writes the tag.
+  const tagRoot = () => ensureCacheRoot(root);
+  await ensurePrivateDir(root, targetDir, { beforeCreate: tagRoot });
 
   // 1. The warm path: no network, no lock.
   const why: { rejected?: string } = {};
@@ -225,11 +225,13 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   if (cached) {
     if (checkAbi && cached.abi) refuseAbi(cached.abi, version);
     const paths = entryPaths(root, version, target.triple, cached.sha256, target.file);
-    await ensurePrivateDir(targetDir, paths.dir); // root..targetDir was checked above
+    // root..targetDir was checked above
+    await ensurePrivateDir(targetDir, paths.dir, { beforeCreate: tagRoot });
     if (await isCachedValid(paths, cached, mode)) {
       return { ...cached, path: paths.file, version, target, downloaded: false, source: null };
     }
   }
+  await tagRoot();
   if (offline) {
     throw new OfflineError(
       why.rejected
