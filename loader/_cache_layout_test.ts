@@ -13,27 +13,10 @@ import {
 } from "./_cache_layout.ts";
 import { removeFile } from "./_cache.ts";
 import { TARGETS } from "./_targets.ts";
+import { snapshotTree } from "../tests/_fs.ts";
 
 const T = TARGETS[0];
 const HEX = "ab".repeat(32);
-
-/** Every file below `dir` with its content, to compare before and after. */
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  async function walk(d: string, rel: string) {
-    for await (const e of Deno.readDir(d)) {
-      const p = join(d, e.name);
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory) {
-        out[`${r}/`] = "";
-        await walk(p, r);
-      } else if (e.isFile) out[r] = await Deno.readTextFile(p);
-      else out[r] = "(link)";
-    }
-  }
-  await walk(dir, "");
-  return out;
-}
 
 async function tree(root: string, files: Record<string, string>) {
   for (const [rel, text] of Object.entries(files)) {
@@ -107,13 +90,13 @@ Deno.test("an untagged directory is nobody's cache: nothing in it is Krepis's, n
   const home = await Deno.makeTempDir();
   try {
     await tree(home, HOME_LIKE);
-    const before = await snapshot(home);
+    const before = await snapshotTree(home);
     const walk = await walkCache(home);
     assert.equal(walk.tagged, false);
     assert.deepEqual(walk.files, []);
     assert.equal(await isTagged(home), false, "another tool's CACHEDIR.TAG is not Krepis's");
     await assert.rejects(() => removeCacheFiles(walk, removeFile), CacheError);
-    assert.deepEqual(await snapshot(home), before);
+    assert.deepEqual(await snapshotTree(home), before);
   } finally {
     await Deno.remove(home, { recursive: true });
   }
@@ -140,7 +123,7 @@ Deno.test("ensureCacheRoot() tags a new, empty or pre-tag cache, and refuses any
     for (const files of [HOME_LIKE, { "notes.txt": "x" }, { "src/": "" }, { "0.1/": "" }]) {
       const home = join(base, `home-${Object.keys(files)[0].replace(/\W/g, "")}`);
       await tree(home, files);
-      const before = await snapshot(home);
+      const before = await snapshotTree(home);
       await assert.rejects(() => ensureCacheRoot(home), (e: Error) => {
         assert.ok(e instanceof CacheError);
         assert.match(
@@ -153,7 +136,7 @@ Deno.test("ensureCacheRoot() tags a new, empty or pre-tag cache, and refuses any
         );
         return true;
       });
-      assert.deepEqual(await snapshot(home), before, "nothing written");
+      assert.deepEqual(await snapshotTree(home), before, "nothing written");
     }
 
     const file = join(base, "a-file");
@@ -213,14 +196,14 @@ Deno.test("a tagged cache: only the exact layout is removed; foreign files and t
 
     // Prune-like: everything but 0.1.0.
     await removeCacheFiles(walk, removeFile, (v) => v !== "0.1.0");
-    const afterPrune = await snapshot(root);
+    const afterPrune = await snapshotTree(root);
     assert.equal(afterPrune[`${other}/${T.file}`], undefined, "the 0.2.0 library went");
     assert.equal(afterPrune[`${other}/${TARGETS[1].file}`], "mine: another target's file name");
     assert.equal(afterPrune[`${entry}/${T.file}`], "lib", "0.1.0 stays");
 
     // Clean-like: everything Krepis made.
     await removeCacheFiles(await walkCache(root), removeFile);
-    const after = await snapshot(root);
+    const after = await snapshotTree(root);
     assert.deepEqual(
       Object.entries(after).filter(([, text]) => text !== "").map(([p]) => p).sort(),
       [

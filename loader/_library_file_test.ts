@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { IntegrityError } from "./errors.ts";
 import { type ByteSource, checkLibraryFile, readLibraryHeader } from "./_library_file.ts";
 import { kernelPath } from "../tests/_kernel.ts";
-import { skipIf, when, WINDOWS } from "../tests/_tools.ts";
+import { outputWithin, skipIf, when, WINDOWS } from "../tests/_tools.ts";
 
 const kernel = await Deno.readFile(await kernelPath());
 const ext = WINDOWS ? ".dll" : Deno.build.os === "darwin" ? ".dylib" : ".so";
@@ -174,16 +174,15 @@ async function loadInChild(
   const script = `import { load } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
 try { await load({ path: ${JSON.stringify(path)} }); console.log("loaded"); }
 catch (e) { console.error(e.name + ": " + e.message); Deno.exit(4); }`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", script],
-    env: { KREPIS_KERNEL_PATH: "" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  const out = await child.output();
-  clearTimeout(timer);
+  const out = await outputWithin(
+    new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", script],
+      env: { KREPIS_KERNEL_PATH: "" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }),
+  );
   return { code: out.code, signal: out.signal, stderr: new TextDecoder().decode(out.stderr) };
 }
 

@@ -34,3 +34,23 @@ export async function copyDir(from: string, to: string): Promise<void> {
 export async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
+
+/**
+ * Every file and directory below `dir`, relative with `/`, mapped to the
+ * file's text (`""` for a directory, `"(link)"` for anything else): what a
+ * test compares before and after to prove nothing changed.
+ */
+export async function snapshotTree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string, rel: string) => {
+    for await (const e of Deno.readDir(d)) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) {
+        out[`${r}/`] = "";
+        await walk(join(d, e.name), r);
+      } else out[r] = e.isFile ? await Deno.readTextFile(join(d, e.name)) : "(link)";
+    }
+  };
+  await walk(dir, "");
+  return out;
+}

@@ -16,6 +16,7 @@ import { kernelPath } from "./_kernel.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { EXIT_CODES } from "../loader/cli.ts";
 import { partialBody } from "./_partial_body.ts";
+import { snapshotTree } from "./_fs.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { has, skipIf, when, WINDOWS, without } from "./_tools.ts";
@@ -126,22 +127,6 @@ Deno.test("krepis init, info, verify and cache ls|prune|clean work end to end", 
   );
   assert.deepEqual(JSON.parse((await runCli(["cache", "ls", "--json"], t.env)).stdout).entries, []);
 });
-
-/** Every file and directory below `dir`, with file contents, to compare before and after. */
-async function snapshotTree(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string, rel: string) => {
-    for await (const e of Deno.readDir(d)) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory) {
-        out[`${r}/`] = "";
-        await walk(join(d, e.name), r);
-      } else out[r] = e.isFile ? await Deno.readTextFile(join(d, e.name)) : "(link)";
-    }
-  };
-  await walk(dir, "");
-  return out;
-}
 
 Deno.test("pointed at a home directory, no krepis command deletes or writes anything", async () => {
   const home = await Deno.makeTempDir();

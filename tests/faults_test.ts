@@ -25,7 +25,7 @@ import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
 import { type HostedRelease, hostedRelease } from "./_hosted_release.ts";
 import { ensureCacheRoot as ensureTagged } from "../loader/_cache_layout.ts";
 import { withEnv } from "./_env.ts";
-import { skipIf, when, WINDOWS } from "./_tools.ts";
+import { outputWithin, skipIf, when, WINDOWS } from "./_tools.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
@@ -666,15 +666,14 @@ Deno.test("fault: an installer holding the lock past the deadline is a CacheErro
       await install(${
       JSON.stringify({ ...t.options, deadlineMs: 500 })
     }).catch((e) => console.log(e.name));`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--quiet", script],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    const out = await child.output();
-    clearTimeout(killer);
+    const out = await outputWithin(
+      new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--quiet", script],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }),
+    );
     assert.equal(out.signal, null, "the process waited for the lock holder instead of exiting");
     assert.equal(new TextDecoder().decode(out.stdout).trim(), "CacheError");
   } finally {
