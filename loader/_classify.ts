@@ -15,7 +15,7 @@ import {
   PermissionError,
   UnsupportedPlatformError,
 } from "./errors.ts";
-import { isDiskFull, osErrorCode } from "./_os_error.ts";
+import { DISK_FULL_HINT, isDiskFull, osErrorCode } from "./_os_error.ts";
 import { permissionError } from "./_permission.ts";
 
 /**
@@ -38,7 +38,7 @@ export function asKrepisError(error: unknown, action: string, cacheDir?: string)
       full ? "the disk is full" : error.message
     }\nHint: ${
       full
-        ? "free some space or point KREPIS_CACHE_DIR at a disk with room"
+        ? DISK_FULL_HINT
         : "check that KREPIS_CACHE_DIR (or --cache-dir) is a directory you can write, and remove whatever stands where the cache's files should be"
     }`,
     { cause: error },

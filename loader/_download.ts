@@ -11,7 +11,7 @@
 import zlib from "node:zlib";
 import type { Hash } from "node:crypto";
 import { CacheError, IntegrityError, NetworkError } from "./errors.ts";
-import { isDiskFull } from "./_os_error.ts";
+import { DISK_FULL_HINT, isDiskFull } from "./_os_error.ts";
 import {
   chunksWithIdleTimeout,
   describe,
@@ -340,9 +340,7 @@ function diskError(error: unknown, where: string): Error {
   const full = isDiskFull(error);
   return new DiskError(
     `Cannot write to ${where}: ${full ? "the disk is full" : message}\nHint: ${
-      full
-        ? "free some space or point KREPIS_CACHE_DIR at a disk with room"
-        : "check KREPIS_CACHE_DIR"
+      full ? DISK_FULL_HINT : "check KREPIS_CACHE_DIR"
     }`,
     { cause: error },
   );

@@ -66,3 +66,6 @@ export function isInUse(error: unknown, os: Os = Deno.build.os): boolean {
   const code = osErrorCode(error);
   return code !== null && (IN_USE[os] ?? []).includes(code);
 }
+
+/** The hint for a full disk, wherever one is found. */
+export const DISK_FULL_HINT = "free some space or point KREPIS_CACHE_DIR at a disk with room";

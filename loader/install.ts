@@ -19,7 +19,7 @@ import { LOADER_ABI } from "./abi.ts";
 import { cacheRoot } from "./cache_dir.ts";
 import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
 import { asKrepisError } from "./_classify.ts";
-import { isDiskFull } from "./_os_error.ts";
+import { DISK_FULL_HINT, isDiskFull } from "./_os_error.ts";
 import {
   COMPRESSIONS,
   type Manifest,
@@ -598,7 +598,7 @@ async function fetchLibrary(
             isDiskFull(error) ? "the disk is full" : error.message
           }\nHint: ${
             isDiskFull(error)
-              ? "free some space or point KREPIS_CACHE_DIR at a disk with room"
+              ? DISK_FULL_HINT
               : `remove whatever stands at ${finalPath}, then run the command again`
           }`,
           { cause: error },
