@@ -5,7 +5,7 @@
  * ```sh
  * deno install -g -A -n krepis jsr:@krepis/loader/cli
  * krepis init            # fetch, verify and cache the kernel for this machine
- * krepis init --all      # ... for every target (e.g. in a Docker image build)
+ * krepis init --all      # ... for every target the release ships (e.g. in a Docker image build)
  * krepis info            # platform, target, cache root, cached versions, ABI
  * krepis verify          # re-hash every cached library (only in a Krepis cache)
  * krepis cache ls | prune | clean
@@ -85,7 +85,7 @@ Commands:
 
 Options:
   --target <triple> a target other than this machine's (init)
-  --all             every target in the table (init)
+  --all             every target the release ships (init)
   --offline         use the cache only (also KREPIS_OFFLINE=1)
   --json            print one JSON document on stdout
   --mirror <url>    release host (also KREPIS_MIRROR)
@@ -225,6 +225,8 @@ async function init(
   const targets = all ? supportedTriples() : [triple ?? resolveTarget().triple];
   const view = progressView(io.stderr, io.stderr.isTerminal(), json);
   const results: (Installation | { target: string; error: string; code: number })[] = [];
+  // --all: the table's targets that the release does not ship are named, not failed.
+  const notInRelease: string[] = [];
   let code: number = EXIT_CODES.ok;
   for (const target of targets) {
     const started = performance.now();
@@ -247,13 +249,38 @@ async function init(
     } catch (error) {
       view.done();
       if (!all) throw error;
+      if (error instanceof UnsupportedPlatformError && !error.supported.includes(target)) {
+        notInRelease.push(target);
+        continue;
+      }
       const message = error instanceof Error ? error.message : String(error);
       results.push({ target, error: message, code: exitCode(error) });
       err(`error: ${message}\n`);
       code = exitCode(error);
     }
   }
-  if (json) out(`${JSON.stringify({ ok: code === 0, installed: results }, null, 2)}\n`);
+  if (all && notInRelease.length) {
+    if (results.length === 0) {
+      // Nothing at all: the release ships none of the table's targets.
+      code = EXIT_CODES.unsupported;
+      err(
+        `Cannot install any kernel: the release ships none of ${
+          notInRelease.join(", ")
+        }\nHint: check --mirror and the release version\n`,
+      );
+    } else if (!json) {
+      err(`not in this release (skipped): ${notInRelease.join(", ")}\n`);
+    }
+  }
+  if (json) {
+    out(`${
+      JSON.stringify(
+        { ok: code === 0, installed: results, ...(all ? { notInRelease } : {}) },
+        null,
+        2,
+      )
+    }\n`);
+  }
   return code;
 }
 

@@ -15,8 +15,15 @@
  * `MACOSX_DEPLOYMENT_TARGET` (rustc's and the C compiler's minimum macOS),
  * Windows with the C runtime linked statically (`+crt-static`, set for the
  * `*-windows-msvc` targets in `.cargo/config.toml` so that a plain `cargo
- * build` gets it too). With sccache on the machine it is used
- * (`RUSTC_WRAPPER`) and its hit statistics are printed.
+ * build` gets it too).
+ *
+ * The compiler is rustup's when it has the target's std. Where it has not
+ * and rustup cannot download it, another compiler that has it builds
+ * instead, and the build prints which: on Debian, `/usr/bin/rustc` from
+ * `rustc-web` with `libstd-rust-web-dev:arm64` builds aarch64 Linux on an
+ * x86_64 machine, through the same cargo-zigbuild and glibc floor. With
+ * sccache on the machine it is used (`RUSTC_WRAPPER`) and its hit
+ * statistics are printed.
  *
  * @module
  */
@@ -24,6 +31,7 @@
 import { parseArgs } from "node:util";
 import { LOADER_ABI, resolveTarget, type TargetInfo, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { preferRustupCargo, rustcFor, type TargetRustc } from "../tools/toolchain.ts";
 import { packArtifact } from "../release/pack_artifact.ts";
 import { checkArtifact, checkCodeSignature, formatReport } from "./check_artifact.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
@@ -60,19 +68,30 @@ export interface BuildResult {
   fragment: Fragment;
   /** sccache's statistics line, when sccache was used. */
   sccache: string | null;
+  /** The compiler that built it. */
+  rustc: TargetRustc;
 }
 
-/** The cargo command line for a target row. */
-export function cargoCommand(row: TargetRow, profile: "release" | "dev"): string[] {
+/**
+ * The cargo command line for a target row (`pkg`: the package, default the
+ * kernel; `locked`: pass `--locked`, default true).
+ */
+export function cargoCommand(
+  row: TargetRow,
+  profile: "release" | "dev",
+  pkg = "krepis-kernel",
+  locked = true,
+): string[] {
   const profileArgs = profile === "release" ? ["--release"] : [];
+  const lockedArgs = locked ? ["--locked"] : [];
   if (row.tool === "cargo-zigbuild") {
     const target = row.glibcFloor ? `${row.triple}.${row.glibcFloor}` : row.triple;
     return [
       "cargo",
       "zigbuild",
-      "--locked",
+      ...lockedArgs,
       "-p",
-      "krepis-kernel",
+      pkg,
       ...profileArgs,
       "--target",
       target,
@@ -82,9 +101,9 @@ export function cargoCommand(row: TargetRow, profile: "release" | "dev"): string
     return [
       "cargo",
       "build",
-      "--locked",
+      ...lockedArgs,
       "-p",
-      "krepis-kernel",
+      pkg,
       ...profileArgs,
       "--target",
       row.triple,
@@ -113,14 +132,105 @@ export function cargoEnv(row: TargetRow): Record<string, string> {
   return env;
 }
 
-/** The file cargo writes for a target row. */
-export function cargoOutput(row: TargetRow, profile: "release" | "dev"): string {
+/** The file cargo writes for a target row (`pkg`: the package, default the kernel). */
+export function cargoOutput(
+  row: TargetRow,
+  profile: "release" | "dev",
+  pkg = "krepis-kernel",
+): string {
+  const crate = pkg.replaceAll("-", "_");
   const name = row.os === "windows"
-    ? "krepis_kernel.dll"
+    ? `${crate}.dll`
     : row.os === "darwin"
-    ? "libkrepis_kernel.dylib"
-    : "libkrepis_kernel.so";
+    ? `lib${crate}.dylib`
+    : `lib${crate}.so`;
   return `${REPO_ROOT}/target/${row.triple}/${profile === "release" ? "release" : "debug"}/${name}`;
+}
+
+/** Options for {@linkcode compileTarget}. */
+export interface CompileOptions {
+  /** Cargo profile. @default {"release"} */
+  profile?: "release" | "dev";
+  /** The workspace to build in (its target directory is still `<repo>/target`). @default {the repository} */
+  cwd?: string;
+  /** The package. @default {"krepis-kernel"} */
+  pkg?: string;
+  /** Print cargo's output. @default {true} */
+  verbose?: boolean;
+  /** Pass `--locked` (Cargo.lock must not change). @default {true} */
+  locked?: boolean;
+}
+
+/**
+ * Compiles a package for one target with the table's tool and returns the
+ * library cargo wrote, unchecked. When rustup's toolchain lacks the target's
+ * standard library, another compiler that has it builds instead
+ * ({@linkcode rustcFor}, e.g. Debian's `rustc-web` with
+ * `libstd-rust-web-dev:arm64`), passed to cargo as `RUSTC`, and a line says so.
+ *
+ * @param row The target.
+ * @param options Profile, workspace, package, verbosity.
+ * @returns The library's path and the compiler that built it.
+ * @throws {Error} When no compiler here has the target's std, or cargo fails.
+ */
+export async function compileTarget(
+  row: TargetRow,
+  options: CompileOptions = {},
+): Promise<{ library: string; rustc: TargetRustc }> {
+  const {
+    profile = "release",
+    cwd = REPO_ROOT,
+    pkg = "krepis-kernel",
+    verbose = true,
+    locked = true,
+  } = options;
+  const env = cargoEnv(row);
+  const rustc = await rustcFor(row.triple);
+  if (!rustc) {
+    throw new Error(
+      `Cannot build ${row.triple}: no Rust compiler here has its standard library\nHint: ${
+        stdHint(row)
+      }`,
+    );
+  }
+  if (rustc.alternative) env.RUSTC = rustc.rustc;
+  if (verbose) console.log(`build: ${row.triple} with ${describeRustc(rustc)}`);
+  if (await hasSccache() && !Deno.env.get("RUSTC_WRAPPER")) env.RUSTC_WRAPPER = "sccache";
+  const [cmd, ...args] = cargoCommand(row, profile, pkg, locked);
+  const status = await new Deno.Command(cmd, {
+    args,
+    cwd,
+    env,
+    stdout: verbose ? "inherit" : "null",
+    stderr: verbose ? "inherit" : "piped",
+  }).output();
+  if (!status.success) {
+    throw new Error(
+      `Cannot build ${row.triple}: ${[cmd, ...args].join(" ")} exited with ${status.code}${
+        verbose ? "" : `\n${new TextDecoder().decode(status.stderr)}`
+      }\nHint: ${
+        row.tool === "cargo-zigbuild"
+          ? "install cargo-zigbuild and ziglang (deno task setup --build)"
+          : `build on a ${row.runner} runner`
+      }`,
+    );
+  }
+  return { library: cargoOutput(row, profile, pkg), rustc };
+}
+
+/** "rustc 1.95.0 (…) from rustup", or the alternative's path and why it was chosen. */
+export function describeRustc(rustc: TargetRustc): string {
+  return rustc.alternative
+    ? `${rustc.version} at ${rustc.rustc} (rustup's toolchain has no std for this target)`
+    : `${rustc.version} from PATH`;
+}
+
+/** How to get a target's standard library, for the error when none is found. */
+export function stdHint(row: TargetRow): string {
+  const rustup = `rustup target add ${row.triple}`;
+  if (row.os !== "linux" || Deno.build.os !== "linux") return rustup;
+  return `${rustup}; or, where rustup cannot download it, run \`deno task setup --build --target ${row.triple}\`` +
+    " (on Debian: Debian's rustc-web with libstd-rust-web-dev for that architecture)";
 }
 
 /**
@@ -137,31 +247,13 @@ export async function buildTarget(
 ): Promise<BuildResult> {
   const profile = options.profile ?? "release";
   const distDir = options.distDir ?? `${REPO_ROOT}/dist`;
-  const env = cargoEnv(row);
   const sccache = await hasSccache();
-  if (sccache && !Deno.env.get("RUSTC_WRAPPER")) env.RUSTC_WRAPPER = "sccache";
   if (sccache) await run(["sccache", "--zero-stats"], {}, false);
-  const [cmd, ...args] = cargoCommand(row, profile);
-  const status = await new Deno.Command(cmd, {
-    args,
-    cwd: REPO_ROOT,
-    env,
-    stdout: options.verbose === false ? "null" : "inherit",
-    stderr: options.verbose === false ? "piped" : "inherit",
-  }).output();
-  if (!status.success) {
-    throw new Error(
-      `Cannot build ${row.triple}: ${[cmd, ...args].join(" ")} exited with ${status.code}${
-        options.verbose === false ? `\n${new TextDecoder().decode(status.stderr)}` : ""
-      }\nHint: ${
-        row.tool === "cargo-zigbuild"
-          ? "install cargo-zigbuild and ziglang (pip install cargo-zigbuild ziglang)"
-          : `build on a ${row.runner} runner`
-      }; rustup target add ${row.triple}`,
-    );
-  }
+  const { library: output, rustc } = await compileTarget(row, {
+    profile,
+    verbose: options.verbose,
+  });
   const stats = sccache ? await sccacheSummary() : null;
-  const output = cargoOutput(row, profile);
   const bytes = await Deno.readFile(output);
   const report = checkArtifact(bytes, row);
   const signature = await checkCodeSignature(output);
@@ -174,7 +266,7 @@ export async function buildTarget(
   const dir = `${distDir}/${row.triple}`;
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   const fragment = await writeFragmentDir(dir, bytes, row);
-  return { dir, library: `${dir}/${row.file}`, fragment, sccache: stats };
+  return { dir, library: `${dir}/${row.file}`, fragment, sccache: stats, rustc };
 }
 
 /**
@@ -245,6 +337,8 @@ async function sccacheSummary(): Promise<string> {
 }
 
 if (import.meta.main) {
+  // rustup's toolchain first, whatever else is on PATH (Debian's /usr/bin/rustc).
+  preferRustupCargo();
   const { values } = parseArgs({
     args: Deno.args,
     options: { target: { type: "string" }, profile: { type: "string", default: "release" } },
@@ -258,6 +352,7 @@ if (import.meta.main) {
   try {
     const result = await buildTarget(row, { profile: values.profile });
     console.log(`\nwrote ${result.dir}/ (${row.file}, .zst, .gz, fragment.json)`);
+    console.log(`built with ${describeRustc(result.rustc)}`);
     if (result.sccache) console.log(result.sccache);
   } catch (error) {
     console.error((error as Error).message);

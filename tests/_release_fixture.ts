@@ -43,8 +43,14 @@ export function releaseFixture(): Promise<ReleaseFixture> {
   return made;
 }
 
-/** Writes a new signed release of this machine's kernel into a temp dir. */
-export async function makeRelease(): Promise<ReleaseFixture> {
+/**
+ * Writes a new signed release into a temp dir: of this machine's kernel, or
+ * of the given artifacts (`entry` is then this machine's, if present, else
+ * the first).
+ */
+export async function makeRelease(
+  artifacts?: { triple: string; library: string }[],
+): Promise<ReleaseFixture> {
   const dir = await Deno.makeTempDir({ prefix: "krepis-release-" });
   const key = await generateSigningKey();
   const target = resolveTarget();
@@ -52,7 +58,7 @@ export async function makeRelease(): Promise<ReleaseFixture> {
     outDir: dir,
     version: VERSION,
     abi: { ...LOADER_ABI },
-    artifacts: [{ triple: target.triple, library: await kernelPath() }],
+    artifacts: artifacts ?? [{ triple: target.triple, library: await kernelPath() }],
     key,
   });
   const publicKeyPath = join(dir, "key.pub");
@@ -64,7 +70,7 @@ export async function makeRelease(): Promise<ReleaseFixture> {
     publicKey: publicKeyBase64(key),
     publicKeyPath,
     manifest,
-    entry: manifest.targets[0],
+    entry: manifest.targets.find((t) => t.triple === target.triple) ?? manifest.targets[0],
   };
 }
 

@@ -8,18 +8,26 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+import { compileTarget } from "../matrix/build.ts";
+import type { TargetRow } from "../matrix/targets.ts";
 import { copyDir } from "./_fs.ts";
 
 const ABI_RS = join("crates", "krepis-kernel", "src", "abi.rs");
 
-/** Copies the workspace, renames the kernel package, applies `patch` to abi.rs, builds it. */
+/**
+ * Copies the workspace, renames the kernel package, applies `patch` to
+ * abi.rs, and builds it: for this machine (a debug build with cargo), or
+ * with `target`, for that row with the release build's tool and compiler
+ * ({@linkcode compileTarget}).
+ */
 export async function buildVariant(
   name: string,
   patch: (abiRs: string) => string,
+  target?: TargetRow,
 ): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: `krepis-${name}-` });
   try {
-    return await buildIn(dir, name, patch);
+    return await buildIn(dir, name, patch, target);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -29,6 +37,7 @@ async function buildIn(
   dir: string,
   name: string,
   patch: (abiRs: string) => string,
+  target: TargetRow | undefined,
 ): Promise<string> {
   for (const file of ["Cargo.toml", "Cargo.lock"]) {
     await Deno.copyFile(join(REPO_ROOT, file), join(dir, file));
@@ -48,6 +57,10 @@ async function buildIn(
   await Deno.writeTextFile(join(dir, ABI_RS), patched);
   // Share the repository's target directory: dependencies are built once; the
   // renamed package gets its own library file and cannot clobber the real one.
+  if (target) {
+    return (await compileTarget(target, { cwd: dir, pkg: name, locked: false, verbose: false }))
+      .library;
+  }
   const { library } = await cargoBuild({
     cwd: dir,
     pkg: name,

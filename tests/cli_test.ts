@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
+import { LOADER_ABI, resolveTarget, supportedTriples, VERSION } from "../loader/mod.ts";
 import { TARGETS } from "../loader/_targets.ts";
 import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
@@ -288,17 +288,50 @@ Deno.test(
   },
 );
 
-Deno.test("krepis init --all warms every target the release has and reports the rest", async () => {
+Deno.test("krepis init --all installs every target the release ships and names the rest", async () => {
   await using t = await setup();
+  // The fixture release ships only this machine's target.
+  const others = supportedTriples().filter((triple) => triple !== resolveTarget().triple);
   const run = await runCli(["init", "--all", "--json"], t.env);
-  assert.equal(
-    run.code,
-    EXIT_CODES.unsupported,
-    "the fixture release ships only this machine's target",
-  );
+  assert.equal(run.code, EXIT_CODES.ok, run.stderr);
   const report = JSON.parse(run.stdout);
-  assert.equal(report.installed.length, 6);
-  assert.equal(report.installed.filter((r: { sha256?: string }) => r.sha256).length, 1);
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.installed.map((r: { sha256: string }) => r.sha256), [
+    t.fixture.entry.sha256,
+  ]);
+  assert.deepEqual(report.notInRelease, others);
+  const text = await runCli(["init", "--all"], t.env);
+  assert.equal(text.code, EXIT_CODES.ok, text.stderr);
+  assert.match(text.stdout, new RegExp(`^cached ${resolveTarget().triple} `));
+  assert.equal(text.stderr, `not in this release (skipped): ${others.join(", ")}\n`);
+});
+
+Deno.test("krepis init --all fails when the release ships none of the table's targets", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "krepis-release-" });
+  const key = await generateSigningKey();
+  await writeRelease({ outDir: dir, version: VERSION, abi: { ...LOADER_ABI }, artifacts: [], key });
+  const host = ReleaseHost.start(dir);
+  const cache = await Deno.makeTempDir({ prefix: "krepis-cache-" });
+  try {
+    const env = {
+      KREPIS_MIRROR: host.url,
+      KREPIS_CACHE_DIR: cache,
+      KREPIS_TRUSTED_KEY: publicKeyBase64(key),
+    };
+    const run = await runCli(["init", "--all"], env);
+    assert.equal(run.code, EXIT_CODES.unsupported, run.stderr);
+    assert.match(run.stderr, /^Cannot install any kernel: the release ships none of /m);
+    assert.match(run.stderr, /\nHint: /);
+    const json = await runCli(["init", "--all", "--json"], env);
+    assert.equal(json.code, EXIT_CODES.unsupported);
+    const report = JSON.parse(json.stdout);
+    assert.deepEqual([report.ok, report.installed], [false, []]);
+    assert.deepEqual(report.notInRelease, supportedTriples());
+  } finally {
+    await host.close();
+    await Deno.remove(cache, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("8 processes installing at once on a cold cache download once and agree", async () => {

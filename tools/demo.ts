@@ -1,14 +1,18 @@
 /**
- * `deno task demo [--out <dir>]`: the whole distribution flow on this
- * machine, with embedded defaults.
+ * `deno task demo [--target <triple>]… [--out <dir>]`: the whole
+ * distribution flow on this machine, with embedded defaults.
  *
- * 1. builds the kernel for this machine (release profile);
- * 2. writes a signed release directory with a throwaway key (mirror layout:
- *    `<dir>/v<version>/…`, plus the public key as `<dir>/key.pub`);
+ * 1. builds the kernel for this machine (release profile), and for each
+ *    `--target` too (`--target aarch64-unknown-linux-gnu` on x86_64 Linux:
+ *    both Linux targets);
+ * 2. writes one signed release directory of them with a throwaway key
+ *    (mirror layout: `<dir>/v<version>/…`, plus the public key as
+ *    `<dir>/key.pub`);
  * 3. serves it on loopback;
  * 4. runs `krepis init` against it (a child process, into a fresh cache);
- * 5. `load()`s the kernel from that cache and prints its build info, the
- *    verified hash and ABI, and timings.
+ *    with more than one target, `krepis init --all`, which installs each;
+ * 5. `load()`s this machine's kernel from that cache and prints its build
+ *    info, the verified hash and ABI, and timings.
  *
  * With `--out <dir>` the release directory and key are kept for inspection
  * (`minisign -Vm <dir>/v<version>/manifest.json -p <dir>/key.pub`).
@@ -34,28 +38,39 @@ import { ReleaseHost } from "../release/serve_dir.ts";
 // rustup's cargo for every child, whatever else is on PATH (Debian's /usr/bin/cargo).
 preferRustupCargo();
 
-const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { out: { type: "string" }, target: { type: "string", multiple: true } },
+});
 const ms = (from: number) => `${(performance.now() - from).toFixed(0)} ms`;
 const step = (text: string) => console.log(`\n> ${text}`);
 
 const started = performance.now();
-step("build the kernel for this machine");
-// The same build CI ships: the table's tool (cargo-zigbuild with the glibc
-// floor on Linux), post-build checks, dist/<triple>/.
-const { library } = await buildTarget(targetRow(await loadTargetTable(), resolveTarget().triple));
+const target = resolveTarget();
+const rows = await loadTargetTable();
+// This machine's target first, then each --target once (unknown ones fail here, listing the table).
+const triples = [...new Set([target.triple, ...(values.target ?? [])])];
+const artifacts = [];
+for (const triple of triples) {
+  step(`build the kernel for ${triple === target.triple ? "this machine" : triple}`);
+  // The same build CI ships: the table's tool (cargo-zigbuild with the glibc
+  // floor on Linux), post-build checks, dist/<triple>/.
+  const { library } = await buildTarget(targetRow(rows, triple));
+  artifacts.push({ triple, library });
+}
 const buildTime = ms(started);
 
 step("write a signed release directory (throwaway key)");
 const releaseDir = values.out ?? await Deno.makeTempDir({ prefix: "krepis-demo-release-" });
 const key = await generateSigningKey();
-const target = resolveTarget();
 const manifest = await writeRelease({
   outDir: releaseDir,
   version: VERSION,
   abi: { ...LOADER_ABI },
-  artifacts: [{ triple: target.triple, library }],
+  artifacts,
   key,
 });
+const entry = manifest.targets.find((t) => t.triple === target.triple)!;
 await Deno.writeTextFile(`${releaseDir}/key.pub`, publicKeyFile(key));
 for await (const entry of Deno.readDir(`${releaseDir}/v${VERSION}`)) {
   console.log(`  v${VERSION}/${entry.name}`);
@@ -73,16 +88,19 @@ const env = {
 };
 
 try {
-  step("krepis init");
+  const initArgs = triples.length > 1 ? ["init", "--all"] : ["init"];
+  step(`krepis ${initArgs.join(" ")}`);
   const initStarted = performance.now();
   const init = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${REPO_ROOT}/loader/cli.ts`, "init"],
+    args: ["run", "--allow-all", `${REPO_ROOT}/loader/cli.ts`, ...initArgs],
     env,
     stdout: "inherit",
     stderr: "inherit",
   }).output();
   if (!init.success) {
-    throw new Error(`Cannot finish the demo: krepis init exited with ${init.code}`);
+    throw new Error(
+      `Cannot finish the demo: krepis ${initArgs.join(" ")} exited with ${init.code}`,
+    );
   }
   const initTime = ms(initStarted);
 
@@ -99,7 +117,7 @@ try {
   console.log(`
 krepis ${kernel.version}
   library      ${kernel.path}
-  sha256       ${manifest.targets[0].sha256} (verified against the signed manifest)
+  sha256       ${entry.sha256} (verified against the signed manifest)
   signed by    key ${keyId(key)} (throwaway)
   ABI verified ${kernel.abi.major}.${kernel.abi.minor} (loader needs ${LOADER_ABI.major}.${LOADER_ABI.minor})
   fingerprint  ${kernel.abi.fingerprint}
@@ -107,7 +125,10 @@ krepis ${kernel.version}
   profile      ${info.profile}
   rustc        ${info.rustc}
   git commit   ${info.gitCommit}
-  timings      build ${buildTime}, krepis init ${initTime} (whole process), load() ${loadTime}
+  released     ${manifest.targets.map((t) => t.triple).join(", ")}
+  timings      build ${buildTime}, krepis ${
+    initArgs.join(" ")
+  } ${initTime} (whole process), load() ${loadTime}
   served       ${host.served.length} requests, ${host.bytesSent} bytes`);
   if (values.out) {
     console.log(`\nkept ${releaseDir} (mirror layout) and ${releaseDir}/key.pub`);

@@ -16,6 +16,16 @@
 
 import { parseArgs } from "node:util";
 import { ACTIONLINT_VERSION, actionlintPath } from "./actionlint.ts";
+import {
+  ARM64_DENO_PACKAGE,
+  ARM64_DENO_VERSION,
+  arm64DenoPath,
+  arm64DenoPrefix,
+  arm64Sysroot,
+  QEMU_AARCH64,
+} from "./aarch64_emulator.ts";
+import { rustcFor } from "./toolchain.ts";
+import { resolveTarget } from "../loader/mod.ts";
 
 /** The cargo-release version (the release step's version bump; the newest that builds with Rust 1.95). */
 const CARGO_RELEASE_VERSION = "1.1.6";
@@ -25,10 +35,15 @@ type Os = typeof Deno.build.os;
 /** How a tool gets onto one OS. */
 type Install =
   | { pip: string }
-  | { apt: string }
+  /** Debian packages (space-separated); `arch`: a foreign architecture to enable first (multiarch). */
+  | { apt: string; arch?: string }
   | { brew: string }
   | { go: string }
   | { cargo: string }
+  /** `rustup target add`. */
+  | { rustup: string }
+  /** An npm package installed into a private prefix (`--force`: it may be for another CPU). */
+  | { npm: string; prefix: string }
   | { unavailable: string };
 
 /** One tool the gate or a build needs. */
@@ -37,12 +52,18 @@ export interface Tool {
   name: string;
   /** What it is for (printed in the summary). */
   purpose: string;
-  /** Needed for `--build` too (otherwise only for the gate). */
-  build: boolean;
+  /**
+   * Needed for `--build` too (otherwise only for the gate); a function says
+   * for which target triples.
+   */
+  build: boolean | ((triple: string) => boolean);
   /** Whether it is present. */
   check: () => Promise<boolean>;
-  /** How it is installed, per OS; `default` for the others. */
-  install: Partial<Record<Os | "default", Install>>;
+  /**
+   * How it is installed: per `<os>-<arch>` (`linux-x86_64`), else per OS,
+   * else `default`. A list is tried in order until one way works.
+   */
+  install: Partial<Record<Os | `${Os}-${typeof Deno.build.arch}` | "default", Install | Install[]>>;
 }
 
 async function has(command: string, args: string[] = ["--version"]): Promise<boolean> {
@@ -55,6 +76,10 @@ async function has(command: string, args: string[] = ["--version"]): Promise<boo
 }
 
 const python = (await has("python3")) ? "python3" : "python";
+
+const AARCH64_LINUX = "aarch64-unknown-linux-gnu";
+const EMULATION_ONLY =
+  "arm64 Linux is emulated on x86_64 Linux only; the emulated arm64 test is skipped";
 
 /** Every tool, in install order. */
 export const TOOLS: Tool[] = [
@@ -110,6 +135,63 @@ export const TOOLS: Tool[] = [
     },
   },
   {
+    name: "aarch64 std",
+    purpose: "builds the aarch64 Linux kernel on an x86_64 machine",
+    build: (triple) => triple === AARCH64_LINUX,
+    check: async () => (await rustcFor(AARCH64_LINUX)) !== null,
+    install: {
+      // rustup's own target where rustup can download it; else Debian's
+      // rustc-web (/usr/bin/rustc) with the arm64 std from multiarch.
+      "linux-x86_64": [
+        { rustup: AARCH64_LINUX },
+        { apt: "rustc-web libstd-rust-web-dev:arm64", arch: "arm64" },
+      ],
+      default: {
+        unavailable:
+          "only x86_64 Linux builds aarch64 Linux here (arm64 Linux has it natively); the emulated arm64 test is skipped",
+      },
+    },
+  },
+  {
+    name: "qemu-aarch64",
+    purpose: "runs arm64 Deno and the aarch64 kernel under emulation",
+    build: false,
+    check: () => has(QEMU_AARCH64, ["--version"]),
+    install: {
+      "linux-x86_64": { apt: "qemu-user-static" },
+      default: { unavailable: EMULATION_ONLY },
+    },
+  },
+  {
+    name: "arm64 libc",
+    purpose: "the C library arm64 programs get under qemu",
+    build: false,
+    check: () => Promise.resolve(arm64Sysroot() !== null),
+    install: {
+      "linux-x86_64": { apt: "libc6-arm64-cross libgcc-s1-arm64-cross" },
+      default: { unavailable: EMULATION_ONLY },
+    },
+  },
+  {
+    name: "arm64 deno",
+    purpose: `Deno ${ARM64_DENO_VERSION} for arm64 Linux, run under qemu`,
+    build: false,
+    check: async () => {
+      try {
+        return (await Deno.stat(arm64DenoPath())).isFile;
+      } catch {
+        return false;
+      }
+    },
+    install: {
+      "linux-x86_64": {
+        npm: `${ARM64_DENO_PACKAGE}@${ARM64_DENO_VERSION}`,
+        prefix: arm64DenoPrefix(),
+      },
+      default: { unavailable: EMULATION_ONLY },
+    },
+  },
+  {
     name: "abidiff",
     purpose: "compares two kernel builds' ABI (release preflight)",
     build: false,
@@ -154,20 +236,51 @@ async function pip(pkg: string): Promise<void> {
 }
 
 let aptUpdated = false;
-async function apt(pkg: string): Promise<void> {
+async function apt(packages: string, arch?: string): Promise<void> {
   // sudo resets the environment: `env` sets DEBIAN_FRONTEND after it.
   const sudo = Deno.uid() === 0 ? [] : ["sudo", "-n"];
   const [cmd, ...pre] = [...sudo, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"];
+  if (arch) {
+    const foreign = await new Deno.Command("dpkg", { args: ["--print-foreign-architectures"] })
+      .output();
+    if (!new TextDecoder().decode(foreign.stdout).split(/\s+/).includes(arch)) {
+      const [dpkg, ...dpkgPre] = [...sudo, "dpkg"];
+      await run(dpkg, [...dpkgPre, "--add-architecture", arch]);
+      aptUpdated = false;
+    }
+  }
   if (!aptUpdated) {
     await run(cmd, [...pre, "update", "-qq"]);
     aptUpdated = true;
   }
-  await run(cmd, [...pre, "install", "-y", "-qq", "--no-install-recommends", pkg]);
+  await run(cmd, [
+    ...pre,
+    "install",
+    "-y",
+    "-qq",
+    "--no-install-recommends",
+    ...packages.split(" "),
+  ]);
 }
 
 async function installWith(how: Install): Promise<void> {
   if ("pip" in how) return await pip(how.pip);
-  if ("apt" in how) return await apt(how.apt);
+  if ("apt" in how) return await apt(how.apt, how.arch);
+  if ("rustup" in how) return await run("rustup", ["target", "add", how.rustup]);
+  if ("npm" in how) {
+    await Deno.mkdir(how.prefix, { recursive: true });
+    return await run("npm", [
+      "install",
+      "--prefix",
+      how.prefix,
+      "--no-save",
+      "--force",
+      "--no-fund",
+      "--no-audit",
+      "--loglevel=error",
+      how.npm,
+    ]);
+  }
   if ("brew" in how) return await run("brew", ["install", how.brew]);
   if ("go" in how) return await run("go", ["install", how.go]);
   if ("cargo" in how) {
@@ -180,39 +293,69 @@ async function installWith(how: Install): Promise<void> {
 /** What happened to one tool. */
 export type Outcome = "present" | "installed" | "unavailable" | "failed";
 
+/** The host's key in a tool's install table: `<os>-<arch>`. */
+type Host = { os: Os; arch: typeof Deno.build.arch };
+
+/**
+ * The ways a tool is installed on a host, tried in order, or why there is none.
+ *
+ * @param tool The tool.
+ * @param host The OS and CPU to plan for.
+ */
+export function installPlan(tool: Tool, host: Host): Install[] | { unavailable: string } {
+  const how = tool.install[`${host.os}-${host.arch}`] ?? tool.install[host.os] ??
+    tool.install.default;
+  if (!how) return { unavailable: "not installable here" };
+  const ways = Array.isArray(how) ? how : [how];
+  const unavailable = ways.find((way) => "unavailable" in way);
+  if (unavailable && "unavailable" in unavailable) return { unavailable: unavailable.unavailable };
+  return ways;
+}
+
+/** Whether `tool` is needed for the gate (`build` unset) or for building `build.target`. */
+export function needed(tool: Tool, build?: { target: string }): boolean {
+  if (!build) return true;
+  return typeof tool.build === "function" ? tool.build(build.target) : tool.build;
+}
+
 /**
  * Installs what is missing, for the gate or (with `build`) a target build.
  *
- * @param options `build`: only what a target build needs; `os`: the OS to plan for.
+ * @param options `build`: only what building `build.target` needs; `host`:
+ *   the OS and CPU to plan for.
  * @returns Each tool's outcome, with a reason where it is not present.
  */
 export async function setup(
-  options: { build?: boolean; os?: Os } = {},
+  options: { build?: { target: string }; host?: Host } = {},
 ): Promise<{ tool: Tool; outcome: Outcome; reason?: string }[]> {
-  const os = options.os ?? Deno.build.os;
+  const host = options.host ?? { os: Deno.build.os, arch: Deno.build.arch };
   const results = [];
   for (const tool of TOOLS) {
-    if (options.build && !tool.build) continue;
+    if (!needed(tool, options.build)) continue;
     if (await tool.check()) {
       results.push({ tool, outcome: "present" as const });
       continue;
     }
-    const how = tool.install[os] ?? tool.install.default;
-    if (!how || "unavailable" in how) {
-      results.push({
-        tool,
-        outcome: "unavailable" as const,
-        reason: how?.unavailable ?? "not installable here",
-      });
+    const plan = installPlan(tool, host);
+    if ("unavailable" in plan) {
+      results.push({ tool, outcome: "unavailable" as const, reason: plan.unavailable });
       continue;
     }
-    try {
-      await installWith(how);
-      if (!(await tool.check())) throw new Error("installed, but it does not run");
-      results.push({ tool, outcome: "installed" as const });
-    } catch (error) {
-      results.push({ tool, outcome: "failed" as const, reason: (error as Error).message });
+    const errors: string[] = [];
+    for (const way of plan) {
+      try {
+        await installWith(way);
+        if (!(await tool.check())) throw new Error("installed, but it does not run");
+        break;
+      } catch (error) {
+        errors.push((error as Error).message);
+      }
     }
+    results.push(
+      errors.length === plan.length
+        ? { tool, outcome: "failed" as const, reason: errors.join("; then ") }
+        : { tool, outcome: "installed" as const },
+    );
   }
   return results;
 }
@@ -220,19 +363,31 @@ export async function setup(
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { build: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    options: {
+      build: { type: "boolean" },
+      target: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
-    console.log(`Usage: deno task setup [--build]
+    console.log(`Usage: deno task setup [--build [--target <triple>]]
 
-Installs what the gate (or, with --build, a target build) needs on this
-machine, skipping what is present:
+Installs what the gate (or, with --build, a build of this machine's target
+or of --target) needs on this machine, skipping what is present:
 ${TOOLS.map((t) => `  ${t.name.padEnd(15)}${t.purpose}`).join("\n")}
 
 Exits 1, naming the tool, when one that this OS can have could not be installed.`);
     Deno.exit(0);
   }
-  const results = await setup({ build: values.build });
+  if (values.target && !values.build) {
+    console.error(
+      "Cannot set up: --target goes with --build\nHint: deno task setup --build --target <triple>",
+    );
+    Deno.exit(2);
+  }
+  const results = await setup({
+    build: values.build ? { target: values.target ?? resolveTarget().triple } : undefined,
+  });
   for (const { tool, outcome, reason } of results) {
     console.log(`setup: ${tool.name.padEnd(15)}${outcome}${reason ? ` (${reason})` : ""}`);
   }

@@ -38,3 +38,77 @@ export function preferRustupCargo(
   env.delete("CARGO");
   return bin;
 }
+
+/** A Rust compiler that can build for a target. */
+export interface TargetRustc {
+  /** The rustc to run: `rustc` (rustup's, from PATH) or an absolute path. */
+  rustc: string;
+  /** Its `rustc --version` line. */
+  version: string;
+  /** True when it is not the toolchain on PATH, so the build must set `RUSTC`. */
+  alternative: boolean;
+}
+
+/**
+ * Compilers tried, in order, for a target whose standard library the
+ * toolchain on PATH lacks. Debian's `rustc-web` installs `/usr/bin/rustc`,
+ * and `libstd-rust-web-dev:<arch>` (multiarch) adds that architecture's std
+ * to it: the one way to get the aarch64 Linux std where rustup cannot
+ * download it.
+ */
+export const ALTERNATIVE_RUSTC: Partial<Record<typeof Deno.build.os, string[]>> = {
+  linux: ["/usr/bin/rustc"],
+};
+
+async function capture(command: string, args: string[]): Promise<string | null> {
+  try {
+    const output = await new Deno.Command(command, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return output.success ? new TextDecoder().decode(output.stdout).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `rustc` has the compiled standard library for `triple`. */
+export async function hasStd(rustc: string, triple: string): Promise<boolean> {
+  const libdir = await capture(rustc, ["--print", "target-libdir", "--target", triple]);
+  if (!libdir) return false;
+  try {
+    for await (const entry of Deno.readDir(libdir)) {
+      if (entry.name.startsWith("libstd-") && entry.name.endsWith(".rlib")) return true;
+    }
+  } catch {
+    // no such directory: the target is not installed
+  }
+  return false;
+}
+
+/**
+ * The compiler that builds `triple` here: rustup's (on PATH) when it has the
+ * target's std, else the first of {@linkcode ALTERNATIVE_RUSTC} that does.
+ *
+ * @param triple The Rust target.
+ * @param candidates Alternatives to try. @default {ALTERNATIVE_RUSTC for this OS}
+ * @returns The compiler, or null when none here has that std.
+ */
+export async function rustcFor(
+  triple: string,
+  candidates: string[] = ALTERNATIVE_RUSTC[Deno.build.os] ?? [],
+): Promise<TargetRustc | null> {
+  for (
+    const [rustc, alternative] of [["rustc", false], ...candidates.map((c) => [c, true])] as [
+      string,
+      boolean,
+    ][]
+  ) {
+    if (!(await hasStd(rustc, triple))) continue;
+    const version = await capture(rustc, ["--version"]);
+    if (version) return { rustc, version, alternative };
+  }
+  return null;
+}

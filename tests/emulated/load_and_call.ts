@@ -1,0 +1,30 @@
+/**
+ * Run under emulation by `tests/aarch64_emulated_test.ts`: `load()` from the
+ * environment's cache and mirror (`KREPIS_CACHE_DIR`, `KREPIS_MIRROR`,
+ * `KREPIS_TRUSTED_KEY`, `KREPIS_OFFLINE`), then calls the kernel's typed
+ * API. Prints one JSON line: what ran and what the kernel answered, or the
+ * error's class, code and message. Exits 0 either way; the test decides.
+ *
+ * @module
+ */
+
+import { load } from "../../loader/mod.ts";
+
+try {
+  using kernel = await load();
+  const payload = new TextEncoder().encode(`hello from ${Deno.build.arch}`);
+  const echoed = new TextDecoder().decode(kernel.echo(payload));
+  const info = kernel.buildInfo();
+  console.log(JSON.stringify({
+    ok: true,
+    deno: { arch: Deno.build.arch, target: Deno.build.target, version: Deno.version.deno },
+    path: kernel.path,
+    abi: kernel.abi,
+    version: kernel.version,
+    buildInfo: { target: info.target, profile: info.profile },
+    echoed,
+  }));
+} catch (error) {
+  const e = error as Error & { code?: string };
+  console.log(JSON.stringify({ ok: false, name: e.name, code: e.code, message: e.message }));
+}
