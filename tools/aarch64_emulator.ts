@@ -100,33 +100,48 @@ export function emulatedDeno(emulator: Aarch64Emulator, args: string[]): [string
   return [emulator.qemu, ...emulator.qemuArgs, emulator.deno, ...args];
 }
 
-let probed: Promise<Aarch64Emulator | string> | undefined;
+/**
+ * What the probe found: a working emulator; a part that is `missing` here
+ * (a reason to skip); or every part present but `broken` together (a
+ * failure, never a skip).
+ */
+export type Probe = { emulator: Aarch64Emulator } | { missing: string } | { broken: string };
+
+let probed: Promise<Probe> | undefined;
 
 /**
  * Finds qemu, an arm64 C library and the arm64 Deno, and checks that they
  * run together (`deno --version` under qemu, killed after 60 s).
  *
- * @returns The emulator, or a one-line reason it cannot run here.
+ * @returns What was found, with a one-line reason when it cannot be used.
  */
-export function aarch64Emulator(): Promise<Aarch64Emulator | string> {
+export function aarch64Emulator(): Promise<Probe> {
   probed ??= probe();
   return probed;
 }
 
-async function probe(): Promise<Aarch64Emulator | string> {
-  if (Deno.build.os !== "linux") return "qemu-user runs Linux programs on Linux only";
+async function probe(): Promise<Probe> {
+  if (Deno.build.os !== "linux") return { missing: "qemu-user runs Linux programs on Linux only" };
   if (Deno.build.arch === "aarch64") {
-    return "this machine is arm64 Linux: the other tests load the aarch64 kernel natively";
+    return {
+      missing: "this machine is arm64 Linux: the other tests load the aarch64 kernel natively",
+    };
   }
   const sysroot = arm64Sysroot();
   if (!sysroot) {
-    return "no arm64 C library (deno task setup installs one: libc6:arm64 or libc6-arm64-cross)";
+    return {
+      missing:
+        "no arm64 C library (deno task setup installs one: libc6:arm64 or libc6-arm64-cross)",
+    };
   }
   const deno = arm64DenoPath();
   try {
     Deno.statSync(deno);
   } catch {
-    return `no arm64 Deno at ${deno} (deno task setup installs ${ARM64_DENO_PACKAGE}@${ARM64_DENO_VERSION})`;
+    return {
+      missing:
+        `no arm64 Deno at ${deno} (deno task setup installs ${ARM64_DENO_PACKAGE}@${ARM64_DENO_VERSION})`,
+    };
   }
   const emulator = { qemu: QEMU_AARCH64, qemuArgs: sysroot.qemuArgs, deno, sysroot: sysroot.where };
   const [cmd, ...args] = emulatedDeno({ ...emulator, version: "" }, ["--version"]);
@@ -142,15 +157,19 @@ async function probe(): Promise<Aarch64Emulator | string> {
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      return `${QEMU_AARCH64} is not installed (deno task setup installs qemu-user-static)`;
+      return {
+        missing: `${QEMU_AARCH64} is not installed (deno task setup installs qemu-user-static)`,
+      };
     }
-    throw error;
+    return { broken: `cannot start ${QEMU_AARCH64}: ${(error as Error).message}` };
   }
   const first = new TextDecoder().decode(output.stdout).split("\n")[0].trim();
   if (!output.success || !first.startsWith("deno ")) {
-    return `arm64 Deno does not run under ${QEMU_AARCH64} with ${sysroot.where}: ${
-      output.signal ? `killed after 60 s` : `exit ${output.code}`
-    } ${new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? ""}`.trim();
+    return {
+      broken: `arm64 Deno does not run under ${QEMU_AARCH64} with ${sysroot.where}: ${
+        output.signal ? `killed after 60 s` : `exit ${output.code}`
+      } ${new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? ""}`.trim(),
+    };
   }
-  return { ...emulator, version: first };
+  return { emulator: { ...emulator, version: first } };
 }
