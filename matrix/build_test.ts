@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { parse as parseToml } from "smol-toml";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
-import { cargoCommand, cargoEnv } from "./build.ts";
+import { cargoCommand, cargoEnv, compileTarget } from "./build.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 
@@ -163,4 +163,19 @@ Deno.test("deno task smoke fails on a library with another ABI", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a target no compiler here has a std for stops before cargo and says how to get one", async () => {
+  // A row no machine of ours has the std for; the rest of it is the aarch64 row.
+  const row = {
+    ...targetRow(rows, "aarch64-unknown-linux-gnu"),
+    triple: "riscv64gc-unknown-linux-gnu",
+  };
+  await assert.rejects(() => compileTarget(row, { verbose: false }), (error: Error) => {
+    assert.match(
+      error.message,
+      /^Cannot build riscv64gc-unknown-linux-gnu: no Rust compiler here has its standard library\nHint: rustup target add riscv64gc-unknown-linux-gnu/,
+    );
+    return true;
+  });
 });

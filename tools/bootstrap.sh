@@ -135,7 +135,20 @@ say "deno $(deno_version deno) at $(command -v deno)"
 # pip's --user installs land in ~/.local/bin, Go's in GOPATH/bin: both after
 # everything else on PATH, so they add tools and shadow none.
 export PATH="$PATH:$HOME/.local/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
-if [ "$task" = demo ]; then deno task setup --build; else deno task setup; fi
+if [ "$task" = demo ]; then
+  # `demo --target <triple>` builds that target too: set up for it as well.
+  setup_args=(--build)
+  args=("$@")
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+      --target) setup_args+=(--target "${args[i + 1]:-}") ;;
+      --target=*) setup_args+=(--target "${args[i]#--target=}") ;;
+    esac
+  done
+  deno task setup "${setup_args[@]}"
+else
+  deno task setup
+fi
 
 # sccache makes repeated Rust builds cheap; use it when it works.
 if [ -z "${RUSTC_WRAPPER:-}" ] && command -v sccache >/dev/null; then

@@ -72,7 +72,7 @@ const steps: Step[] = [
   },
   {
     name:
-      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, workflows, release)",
+      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, workflows, release)",
     run: () =>
       command(deno, ["test", "--allow-all", "--doc"], {
         env: { KREPIS_TEST_KERNEL: kernel, KREPIS_KERNEL_PATH: kernel },

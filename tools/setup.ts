@@ -312,21 +312,22 @@ export function installPlan(tool: Tool, host: Host): Install[] | { unavailable: 
   return ways;
 }
 
-/** Whether `tool` is needed for the gate (`build` unset) or for building `build.target`. */
-export function needed(tool: Tool, build?: { target: string }): boolean {
+/** Whether `tool` is needed for the gate (`build` unset) or for building any of `build.targets`. */
+export function needed(tool: Tool, build?: { targets: string[] }): boolean {
   if (!build) return true;
-  return typeof tool.build === "function" ? tool.build(build.target) : tool.build;
+  const forTarget = tool.build;
+  return typeof forTarget === "function" ? build.targets.some((t) => forTarget(t)) : forTarget;
 }
 
 /**
  * Installs what is missing, for the gate or (with `build`) a target build.
  *
- * @param options `build`: only what building `build.target` needs; `host`:
+ * @param options `build`: only what building `build.targets` needs; `host`:
  *   the OS and CPU to plan for.
  * @returns Each tool's outcome, with a reason where it is not present.
  */
 export async function setup(
-  options: { build?: { target: string }; host?: Host } = {},
+  options: { build?: { targets: string[] }; host?: Host } = {},
 ): Promise<{ tool: Tool; outcome: Outcome; reason?: string }[]> {
   const host = options.host ?? { os: Deno.build.os, arch: Deno.build.arch };
   const results = [];
@@ -365,15 +366,15 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       build: { type: "boolean" },
-      target: { type: "string" },
+      target: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
-    console.log(`Usage: deno task setup [--build [--target <triple>]]
+    console.log(`Usage: deno task setup [--build [--target <triple>]…]
 
 Installs what the gate (or, with --build, a build of this machine's target
-or of --target) needs on this machine, skipping what is present:
+and of each --target) needs on this machine, skipping what is present:
 ${TOOLS.map((t) => `  ${t.name.padEnd(15)}${t.purpose}`).join("\n")}
 
 Exits 1, naming the tool, when one that this OS can have could not be installed.`);
@@ -386,7 +387,9 @@ Exits 1, naming the tool, when one that this OS can have could not be installed.
     Deno.exit(2);
   }
   const results = await setup({
-    build: values.build ? { target: values.target ?? resolveTarget().triple } : undefined,
+    build: values.build
+      ? { targets: [resolveTarget().triple, ...(values.target ?? [])] }
+      : undefined,
   });
   for (const { tool, outcome, reason } of results) {
     console.log(`setup: ${tool.name.padEnd(15)}${outcome}${reason ? ` (${reason})` : ""}`);

@@ -29,12 +29,18 @@ Deno.test("qemu, the arm64 libc and the arm64 Deno are installed on x86_64 Linux
 });
 
 Deno.test("setup --build installs the aarch64 std only for an aarch64 Linux build, and emulation never", () => {
-  assert.equal(needed(tool("aarch64 std"), { target: "aarch64-unknown-linux-gnu" }), true);
-  assert.equal(needed(tool("aarch64 std"), { target: "x86_64-unknown-linux-gnu" }), false);
+  assert.equal(needed(tool("aarch64 std"), { targets: ["aarch64-unknown-linux-gnu"] }), true);
+  assert.equal(needed(tool("aarch64 std"), { targets: ["x86_64-unknown-linux-gnu"] }), false);
+  assert.equal(
+    needed(tool("aarch64 std"), {
+      targets: ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"],
+    }),
+    true,
+  );
   assert.equal(needed(tool("aarch64 std")), true, "the gate builds it for the emulated test");
   for (const name of ["qemu-aarch64", "arm64 libc", "arm64 deno"]) {
-    assert.equal(needed(tool(name), { target: "aarch64-unknown-linux-gnu" }), false, name);
+    assert.equal(needed(tool(name), { targets: ["aarch64-unknown-linux-gnu"] }), false, name);
     assert.equal(needed(tool(name)), true, name);
   }
-  assert.equal(needed(tool("zig"), { target: "x86_64-pc-windows-msvc" }), true);
+  assert.equal(needed(tool("zig"), { targets: ["x86_64-pc-windows-msvc"] }), true);
 });
