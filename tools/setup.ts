@@ -206,14 +206,25 @@ export const TOOLS: Tool[] = [
   },
 ];
 
+/** No install step may take longer (an unreachable download host must not stall the set-up). */
+const INSTALL_LIMIT_MS = 15 * 60_000;
+
 async function run(command: string, args: string[], env: Record<string, string> = {}) {
   console.log(`setup: ${command} ${args.join(" ")}`);
-  const status = await new Deno.Command(command, {
+  const child = new Deno.Command(command, {
     args,
     env,
+    stdin: "null",
     stdout: "inherit",
     stderr: "inherit",
-  }).output();
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), INSTALL_LIMIT_MS);
+  const status = await child.status.finally(() => clearTimeout(timer));
+  if (status.signal) {
+    throw new Error(
+      `${command} ${args.join(" ")} was stopped after ${INSTALL_LIMIT_MS / 60_000} minutes`,
+    );
+  }
   if (!status.success) {
     throw new Error(`${command} ${args.join(" ")} exited with ${status.code}`);
   }
