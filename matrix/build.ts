@@ -228,9 +228,15 @@ export function describeRustc(rustc: TargetRustc): string {
 /** How to get a target's standard library, for the error when none is found. */
 export function stdHint(row: TargetRow): string {
   const rustup = `rustup target add ${row.triple}`;
-  if (row.os !== "linux" || Deno.build.os !== "linux") return rustup;
-  return `${rustup}; or, where rustup cannot download it, run \`deno task setup --build --target ${row.triple}\`` +
-    " (on Debian: Debian's rustc-web with libstd-rust-web-dev for that architecture)";
+  // `deno task setup` knows one other route: aarch64 Linux on x86_64 Linux.
+  if (
+    row.triple !== "aarch64-unknown-linux-gnu" || Deno.build.os !== "linux" ||
+    Deno.build.arch !== "x86_64"
+  ) {
+    return rustup;
+  }
+  return `${rustup}; or, where rustup cannot download it, \`deno task setup --build --target ${row.triple}\`` +
+    " (on Debian: rustc-web with libstd-rust-web-dev:arm64)";
 }
 
 /**

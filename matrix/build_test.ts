@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { parse as parseToml } from "smol-toml";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
-import { cargoCommand, cargoEnv, compileTarget } from "./build.ts";
+import { cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 
@@ -166,16 +166,29 @@ Deno.test("deno task smoke fails on a library with another ABI", async () => {
 });
 
 Deno.test("a target no compiler here has a std for stops before cargo and says how to get one", async () => {
-  // A row no machine of ours has the std for; the rest of it is the aarch64 row.
+  // A triple no compiler knows, so no machine has its std; the rest is the aarch64 row.
   const row = {
     ...targetRow(rows, "aarch64-unknown-linux-gnu"),
-    triple: "riscv64gc-unknown-linux-gnu",
+    triple: "aarch64-krepis-none-test",
   };
   await assert.rejects(() => compileTarget(row, { verbose: false }), (error: Error) => {
     assert.match(
       error.message,
-      /^Cannot build riscv64gc-unknown-linux-gnu: no Rust compiler here has its standard library\nHint: rustup target add riscv64gc-unknown-linux-gnu/,
+      /^Cannot build aarch64-krepis-none-test: no Rust compiler here has its standard library\nHint: rustup target add aarch64-krepis-none-test$/,
     );
     return true;
   });
+});
+
+Deno.test("the std hint names deno task setup only for the route it knows: aarch64 Linux on x86_64 Linux", () => {
+  const aarch64 = targetRow(rows, "aarch64-unknown-linux-gnu");
+  const hint = stdHint(aarch64);
+  assert.ok(hint.startsWith("rustup target add aarch64-unknown-linux-gnu"));
+  assert.equal(
+    hint.includes("deno task setup --build --target aarch64-unknown-linux-gnu"),
+    Deno.build.os === "linux" && Deno.build.arch === "x86_64",
+  );
+  for (const row of rows.filter((r) => r.triple !== aarch64.triple)) {
+    assert.equal(stdHint(row), `rustup target add ${row.triple}`);
+  }
 });

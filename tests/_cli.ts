@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { outputWithin } from "./_tools.ts";
 
 /** What a CLI run printed and returned. */
 export interface CliRun {
@@ -30,16 +31,27 @@ export function cliEnv(env: Record<string, string>): Record<string, string> {
   return { KREPIS_KERNEL_PATH: "", KREPIS_OFFLINE: "", NO_COLOR: "1", ...env };
 }
 
-/** Runs `deno <args>` in the repository with the CLI environment, to completion. */
-export async function runDeno(args: string[], env: Record<string, string>): Promise<CliRun> {
-  const output = await new Deno.Command(Deno.execPath(), {
+/**
+ * Runs `deno <args>` in the repository with the CLI environment, to
+ * completion; with `limitMs`, killed after that long (the assertion on the
+ * exit code then fails instead of the test hanging).
+ */
+export async function runDeno(
+  args: string[],
+  env: Record<string, string>,
+  limitMs?: number,
+): Promise<CliRun> {
+  const command = new Deno.Command(Deno.execPath(), {
     args,
     cwd: REPO_ROOT,
     env: cliEnv(env),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+  const output = limitMs === undefined
+    ? await command.output()
+    : await outputWithin(command, limitMs);
   const decoder = new TextDecoder();
   return {
     code: output.code,

@@ -76,6 +76,21 @@ async function emulated(args: string[], env: Record<string, string>): Promise<Cl
   return run;
 }
 
+/** A cold release build of the kernel takes a minute or two here; it must end. */
+const BUILD_LIMIT_MS = 20 * 60_000;
+
+/** What this file made in the temp directory, removed when the test process ends. */
+const made: string[] = [];
+addEventListener("unload", () => {
+  for (const dir of made) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already gone
+    }
+  }
+});
+
 const CLI = ["run", "--quiet", "--allow-all", join("loader", "cli.ts")];
 const LOAD_AND_CALL = [
   "run",
@@ -98,10 +113,12 @@ let aarch64Build: Promise<Aarch64Build> | undefined;
 /** The aarch64 kernel, built once by `deno task build --target aarch64-unknown-linux-gnu`. */
 function aarch64Kernel(): Promise<Aarch64Build> {
   aarch64Build ??= (async () => {
-    const run = await runDeno(["task", "build", "--target", AARCH64], {});
+    const run = await runDeno(["task", "build", "--target", AARCH64], {}, BUILD_LIMIT_MS);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const dist = join(REPO_ROOT, "dist", AARCH64);
-    const copy = join(await Deno.makeTempDir({ prefix: "krepis-aarch64-" }), row.file);
+    const dir = await Deno.makeTempDir({ prefix: "krepis-aarch64-" });
+    made.push(dir);
+    const copy = join(dir, row.file);
     await Deno.copyFile(join(dist, row.file), copy);
     const fragment = JSON.parse(await Deno.readTextFile(join(dist, "fragment.json")));
     return { stdout: run.stdout, library: copy, fragment };
@@ -112,11 +129,14 @@ function aarch64Kernel(): Promise<Aarch64Build> {
 let release: Promise<ReleaseFixture> | undefined;
 /** One signed release with this machine's kernel and the aarch64 one. */
 function bothLinux(): Promise<ReleaseFixture> {
-  release ??= (async () =>
-    makeRelease([
+  release ??= (async () => {
+    const fixture = await makeRelease([
       { triple: HOST, library: await kernelPath() },
       { triple: AARCH64, library: (await aarch64Kernel()).library },
-    ]))();
+    ]);
+    made.push(fixture.dir);
+    return fixture;
+  })();
   return release;
 }
 
@@ -184,7 +204,11 @@ Deno.test(
   async () => {
     const out = await Deno.makeTempDir({ prefix: "krepis-demo-both-" });
     try {
-      const demo = await runDeno(["task", "demo", "--target", AARCH64, "--out", out], {});
+      const demo = await runDeno(
+        ["task", "demo", "--target", AARCH64, "--out", out],
+        {},
+        BUILD_LIMIT_MS,
+      );
       assert.equal(demo.code, 0, demo.stdout + demo.stderr);
       assert.match(demo.stdout, /> krepis init --all\n/);
       assert.match(demo.stdout, new RegExp(`released +${HOST}, ${AARCH64}\\n`));

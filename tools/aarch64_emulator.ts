@@ -16,9 +16,11 @@
  *   private tools directory that `tools/bootstrap.sh` uses for Deno.
  *
  * qemu-user runs one program, not a machine: a child process that program
- * starts is run by the host kernel, which cannot run an arm64 file unless
- * qemu is registered with binfmt_misc (a kernel-wide setting this repository
- * does not make). So what runs under emulation is `deno run`, never
+ * starts is run by the host kernel, which runs an arm64 file only where
+ * qemu is registered with binfmt_misc. Debian's qemu-user-static asks for
+ * that registration (systemd-binfmt does it at boot), but where binfmt_misc
+ * is not mounted, as in containers, nothing is registered. So the tests
+ * never depend on it: what runs under emulation is `deno run`, never
  * `deno task` (which starts `deno` again as a child).
  *
  * @module

@@ -35,8 +35,12 @@ type Os = typeof Deno.build.os;
 /** How a tool gets onto one OS. */
 type Install =
   | { pip: string }
-  /** Debian packages (space-separated); `arch`: a foreign architecture to enable first (multiarch). */
-  | { apt: string; arch?: string }
+  /**
+   * Debian packages (space-separated). `arch`: a foreign architecture to
+   * enable first (multiarch), and to disable again if the install fails;
+   * `debianOnly`: the packages exist in Debian only (not Ubuntu).
+   */
+  | { apt: string; arch?: string; debianOnly?: boolean }
   | { brew: string }
   | { go: string }
   | { cargo: string }
@@ -144,7 +148,7 @@ export const TOOLS: Tool[] = [
       // rustc-web (/usr/bin/rustc) with the arm64 std from multiarch.
       "linux-x86_64": [
         { rustup: AARCH64_LINUX },
-        { apt: "rustc-web libstd-rust-web-dev:arm64", arch: "arm64" },
+        { apt: "rustc-web libstd-rust-web-dev:arm64", arch: "arm64", debianOnly: true },
       ],
       default: {
         unavailable:
@@ -251,32 +255,66 @@ async function apt(packages: string, arch?: string): Promise<void> {
   // sudo resets the environment: `env` sets DEBIAN_FRONTEND after it.
   const sudo = Deno.uid() === 0 ? [] : ["sudo", "-n"];
   const [cmd, ...pre] = [...sudo, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"];
-  if (arch) {
-    const foreign = await new Deno.Command("dpkg", { args: ["--print-foreign-architectures"] })
-      .output();
-    if (!new TextDecoder().decode(foreign.stdout).split(/\s+/).includes(arch)) {
-      const [dpkg, ...dpkgPre] = [...sudo, "dpkg"];
-      await run(dpkg, [...dpkgPre, "--add-architecture", arch]);
-      aptUpdated = false;
+  const [dpkg, ...dpkgPre] = [...sudo, "dpkg"];
+  let added = false;
+  if (arch && !(await foreignArchitectures()).includes(arch)) {
+    await run(dpkg, [...dpkgPre, "--add-architecture", arch]);
+    added = true;
+    aptUpdated = false;
+  }
+  try {
+    if (!aptUpdated) {
+      await run(cmd, [...pre, "update", "-qq"]);
+      aptUpdated = true;
     }
+    await run(cmd, [
+      ...pre,
+      "install",
+      "-y",
+      "-qq",
+      "--no-install-recommends",
+      ...packages.split(" "),
+    ]);
+  } catch (error) {
+    if (added) {
+      // Leave apt as it was: an architecture its sources do not carry
+      // would make every later `apt-get update` fail.
+      await run(dpkg, [...dpkgPre, "--remove-architecture", arch!]).catch(() => {});
+      await run(cmd, [...pre, "update", "-qq"]).catch(() => {});
+    }
+    throw error;
   }
-  if (!aptUpdated) {
-    await run(cmd, [...pre, "update", "-qq"]);
-    aptUpdated = true;
+}
+
+async function foreignArchitectures(): Promise<string[]> {
+  const child = new Deno.Command("dpkg", {
+    args: ["--print-foreign-architectures"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const output = await child.output().finally(() => clearTimeout(timer));
+  return new TextDecoder().decode(output.stdout).split(/\s+/).filter(Boolean);
+}
+
+/** Whether this is Debian itself (`ID=debian` in /etc/os-release), not a derivative. */
+async function isDebian(): Promise<boolean> {
+  try {
+    return /^ID="?debian"?$/m.test(await Deno.readTextFile("/etc/os-release"));
+  } catch {
+    return false;
   }
-  await run(cmd, [
-    ...pre,
-    "install",
-    "-y",
-    "-qq",
-    "--no-install-recommends",
-    ...packages.split(" "),
-  ]);
 }
 
 async function installWith(how: Install): Promise<void> {
   if ("pip" in how) return await pip(how.pip);
-  if ("apt" in how) return await apt(how.apt, how.arch);
+  if ("apt" in how) {
+    if (how.debianOnly && !(await isDebian())) {
+      throw new Error(`${how.apt} exist in Debian only, and this is not Debian`);
+    }
+    return await apt(how.apt, how.arch);
+  }
   if ("rustup" in how) return await run("rustup", ["target", "add", how.rustup]);
   if ("npm" in how) {
     await Deno.mkdir(how.prefix, { recursive: true });

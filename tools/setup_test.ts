@@ -6,7 +6,7 @@ const tool = (name: string) => TOOLS.find((t) => t.name === name)!;
 Deno.test("the aarch64 std: rustup's target first, then Debian's rustc-web with the arm64 std, on x86_64 Linux only", () => {
   assert.deepEqual(installPlan(tool("aarch64 std"), { os: "linux", arch: "x86_64" }), [
     { rustup: "aarch64-unknown-linux-gnu" },
-    { apt: "rustc-web libstd-rust-web-dev:arm64", arch: "arm64" },
+    { apt: "rustc-web libstd-rust-web-dev:arm64", arch: "arm64", debianOnly: true },
   ]);
   for (
     const host of [{ os: "darwin", arch: "aarch64" }, { os: "windows", arch: "x86_64" }] as const

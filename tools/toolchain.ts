@@ -60,18 +60,18 @@ export const ALTERNATIVE_RUSTC: Partial<Record<typeof Deno.build.os, string[]>> 
   linux: ["/usr/bin/rustc"],
 };
 
+/** Runs a compiler query; null when it fails, is missing, or takes over a minute. */
 async function capture(command: string, args: string[]): Promise<string | null> {
+  let child: Deno.ChildProcess;
   try {
-    const output = await new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return output.success ? new TextDecoder().decode(output.stdout).trim() : null;
+    child = new Deno.Command(command, { args, stdin: "null", stdout: "piped", stderr: "null" })
+      .spawn();
   } catch {
     return null;
   }
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const output = await child.output().finally(() => clearTimeout(timer));
+  return output.success ? new TextDecoder().decode(output.stdout).trim() : null;
 }
 
 /** Whether `rustc` has the compiled standard library for `triple`. */
