@@ -9,7 +9,8 @@ import { KernelError } from "./errors.ts";
 import { RESULT_NAMES, type SYMBOLS } from "./_ffi.ts";
 import { allocate } from "./_pool.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
-import { decodeResponse, encodeRequest, type ResponseMessage } from "./_proto.ts";
+import { decodeResponse, encodeRequest, type RequestInit, type Response } from "./_messages.ts";
+import { WireError } from "./_wire.ts";
 
 /** How and from what the loaded kernel was built. */
 export interface BuildInfo {
@@ -123,9 +124,7 @@ export class Kernel implements Disposable {
     if (response.kind !== "echo" || !response.echo) {
       throw new Error(`Cannot echo: the kernel answered ${response.kind ?? "nothing"}`);
     }
-    // protobufjs leaves an absent (empty) bytes field as its default `[]`.
-    const echoed = response.echo.payload;
-    return echoed instanceof Uint8Array ? echoed : new Uint8Array(echoed);
+    return response.echo.payload;
   }
 
   /**
@@ -183,9 +182,17 @@ export class Kernel implements Disposable {
     this.close();
   }
 
-  #request(action: string, request: Record<string, unknown>): ResponseMessage {
+  #request(action: string, request: RequestInit): Response {
     this.#open(action);
-    return decodeResponse(this.callRaw(encodeRequest(request)));
+    const answer = this.callRaw(encodeRequest(request));
+    try {
+      return decodeResponse(answer);
+    } catch (error) {
+      if (!(error instanceof WireError)) throw error;
+      throw new Error(
+        `Cannot read the kernel's answer to ${action}: it is not a valid krepis.v1.Response (${error.message})\nHint: the kernel and the loader disagree on proto/krepis.proto; use a kernel of the loader's version`,
+      );
+    }
   }
 
   #open(action: string): Library["symbols"] {

@@ -1,7 +1,7 @@
 /**
  * Generated files must match what their sources render today: the loader's
- * symbol table and fingerprint (from krepis.h) and its schema (from
- * krepis.proto). The header itself is checked by `cargo test`
+ * symbol table and fingerprint (from krepis.h), the protobuf codecs (from
+ * krepis.proto and conformance.proto) and the target table. The header itself is checked by `cargo test`
  * (crates/krepis-kernel/tests/header.rs).
  */
 
@@ -11,7 +11,7 @@ import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
 import { GENERATED, renderAll } from "../tools/gen.ts";
 import { abiFingerprint, parseHeader, renderFfiModule } from "../tools/gen_ffi.ts";
 
-Deno.test("loader/_ffi.ts, loader/_schema.ts and loader/_targets.ts are not stale", async () => {
+Deno.test("every generated file (FFI table, protobuf codecs, target table) is not stale", async () => {
   const { outDir } = await cargoBuild({ verbose: false });
   const files = await renderAll(await Deno.readTextFile(join(outDir, "krepis.h")));
   for (const [path, expected] of files) {

@@ -44,17 +44,9 @@ async function run(flags: string[], what: "load" | "install", env: Record<string
     const script = join(dir, "probe.ts");
     await Deno.writeTextFile(script, SCRIPT);
     const out = await new Deno.Command(Deno.execPath(), {
-      // The repository's config: the loader still imports protobufjs from npm (issue: a small loader).
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--config",
-        join(REPO_ROOT, "deno.json"),
-        ...flags,
-        script,
-        what,
-      ],
+      // No config: a script outside the repository imports the loader by
+      // file path and needs nothing else (the loader imports nothing from npm).
+      args: ["run", "--quiet", "--no-prompt", "--no-config", ...flags, script, what],
       env: { KREPIS_KERNEL_PATH: "", ...env },
       stdin: "null",
       stdout: "piped",

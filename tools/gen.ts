@@ -4,7 +4,9 @@
  * 1. builds the kernel, whose build script renders `krepis.h` with cbindgen,
  *    and copies it to `crates/krepis-kernel/include/krepis.h`;
  * 2. renders `loader/_ffi.ts` from that header;
- * 3. renders `loader/_schema.ts` from `proto/krepis.proto`;
+ * 3. renders the protobuf codecs: `loader/_messages.ts` from
+ *    `proto/krepis.proto`, and `tests/conformance/_messages.ts` from
+ *    `proto/conformance.proto` (the conformance tests' messages);
  * 4. renders `loader/_targets.ts` from `matrix/targets.json`.
  *
  * With `--check`, writes nothing and exits 1 naming the stale files.
@@ -16,15 +18,17 @@ import { parseArgs } from "node:util";
 import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
 import { formatTs } from "./format.ts";
 import { renderFfiModule } from "./gen_ffi.ts";
-import { renderSchemaModule } from "./gen_schema.ts";
+import { renderCodecModule } from "./gen_codec.ts";
 import { renderTargetsModule } from "./gen_targets.ts";
 
 /** Repository-relative paths of the generated files. */
 export const GENERATED = {
   header: "crates/krepis-kernel/include/krepis.h",
   ffi: "loader/_ffi.ts",
-  schema: "loader/_schema.ts",
+  messages: "loader/_messages.ts",
   proto: "proto/krepis.proto",
+  conformanceMessages: "tests/conformance/_messages.ts",
+  conformanceProto: "proto/conformance.proto",
   targetTable: "matrix/targets.json",
   targets: "loader/_targets.ts",
 } as const;
@@ -37,11 +41,24 @@ export const GENERATED = {
  */
 export async function renderAll(header: string): Promise<Map<string, string>> {
   const proto = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.proto}`);
+  const conformance = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.conformanceProto}`);
   const targetTable = await Deno.readTextFile(`${REPO_ROOT}/${GENERATED.targetTable}`);
   return new Map([
     [GENERATED.header, header],
     [GENERATED.ffi, await formatTs(await renderFfiModule(header, proto))],
-    [GENERATED.schema, await formatTs(renderSchemaModule(proto))],
+    [
+      GENERATED.messages,
+      await formatTs(renderCodecModule(proto, { source: GENERATED.proto, wire: "./_wire.ts" })),
+    ],
+    [
+      GENERATED.conformanceMessages,
+      await formatTs(
+        renderCodecModule(conformance, {
+          source: GENERATED.conformanceProto,
+          wire: "../../loader/_wire.ts",
+        }),
+      ),
+    ],
     [GENERATED.targets, await formatTs(renderTargetsModule(targetTable))],
   ]);
 }

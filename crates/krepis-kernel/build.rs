@@ -65,7 +65,10 @@ fn macos_link_args() {
 }
 
 fn compile_proto(proto_dir: &Path) {
-    let descriptors = protox::compile(["krepis.proto"], [proto_dir]).unwrap_or_else(|err| {
+    // conformance.proto is for the conformance example only (never part of
+    // the kernel or its ABI fingerprint); compiling it here gives that
+    // example the same prost code generation as the kernel's own messages.
+    let descriptors = protox::compile(["krepis.proto", "conformance.proto"], [proto_dir]).unwrap_or_else(|err| {
         panic!("Cannot compile proto/krepis.proto: {err}");
     });
     prost_build::Config::new()
