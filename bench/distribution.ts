@@ -3,10 +3,16 @@
  * run (absolute times on a shared machine are noise):
  *
  * 1. warm `load()` from the cache vs a bare `Deno.dlopen` of the same file,
- *    a whole process each;
- * 2. cold `krepis init` from a loopback host vs `curl` + `sha256sum` of the
- *    same library, a whole process each (the real kernel, and a 64 MiB
- *    synthetic library where transfer, not process start-up, dominates);
+ *    a whole process each, importing the loader by file path with no
+ *    config (as a user would); then where the difference goes, each phase
+ *    timed inside the process: loading the loader's modules, the warm
+ *    `install()` (reading the stamp, verifying the cached manifest's
+ *    signature, of which the first Ed25519 verification is shown alone),
+ *    and `dlopen` with the ABI check;
+ * 2. cold `krepis init` from a loopback host vs an empty `deno run` plus
+ *    `curl` + `sha256sum` of the same library (the real kernel: a Deno
+ *    process's own start-up is the floor), and, for a 64 MiB synthetic
+ *    library where transfer dominates, vs `curl` + `sha256sum` alone;
  * 3. the loader's SHA-256 (node:crypto, streaming) vs `openssl dgst -sha256`;
  * 4. 8 concurrent cold installs vs one (bytes served must equal one download).
  *
@@ -20,6 +26,7 @@ import { sha256File } from "../loader/_hash.ts";
 import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
+import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 
 const library = Deno.args[0];
@@ -56,6 +63,30 @@ async function exec(cmd: string, args: string[], env: Record<string, string> = {
   }
 }
 
+/** Per-key medians of the JSON objects `runs` executions of a command print. */
+async function medians(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  runs = RUNS,
+): Promise<Record<string, number>> {
+  const samples: Record<string, number>[] = [];
+  for (let i = 0; i <= runs; i++) {
+    const output = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" })
+      .output();
+    if (!output.success) {
+      throw new Error(`Cannot run ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+    }
+    if (i > 0) samples.push(JSON.parse(new TextDecoder().decode(output.stdout))); // after a warm-up
+  }
+  const result: Record<string, number> = {};
+  for (const key of Object.keys(samples[0])) {
+    const values = samples.map((s) => s[key]).sort((a, b) => a - b);
+    result[key] = values[Math.floor(values.length / 2)];
+  }
+  return result;
+}
+
 function row(name: string, ours: number, baselineName: string, baseline: number, unit = "ms") {
   rows.push([
     name,
@@ -78,7 +109,8 @@ async function release(dir: string, lib: string) {
 }
 
 const deno = Deno.execPath();
-const cli = ["run", "--allow-all", `${REPO_ROOT}/loader/cli.ts`, "init"];
+// As a user runs it: no config (the loader needs none).
+const cli = ["run", "--allow-all", "--no-config", `${REPO_ROOT}/loader/cli.ts`, "init"];
 
 try {
   // A signed release of the real kernel, served on loopback.
@@ -102,7 +134,9 @@ try {
     const cachedPath = `${warmCache}/${VERSION}/${target.triple}/${cached}/${target.file}`;
     await Deno.writeTextFile(
       `${work}/warm_load.ts`,
-      `import { load } from "${REPO_ROOT}/loader/mod.ts";\nusing k = await load();\nif (k.abi.major !== ${LOADER_ABI.major}) Deno.exit(1);\n`,
+      `import { load } from ${
+        JSON.stringify(pathToFileURL(`${REPO_ROOT}/loader/mod.ts`).href)
+      };\nusing k = await load();\nif (k.abi.major !== ${LOADER_ABI.major}) Deno.exit(1);\n`,
     );
     await Deno.writeTextFile(
       `${work}/bare_dlopen.ts`,
@@ -110,29 +144,74 @@ try {
         JSON.stringify(cachedPath)
       }, { krepis_abi_version: { parameters: [], result: "u32" } });\nif (lib.symbols.krepis_abi_version() >>> 16 !== ${LOADER_ABI.major}) Deno.exit(1);\nlib.close();\n`,
     );
+    const warmEnv = { ...env(warmCache), KREPIS_OFFLINE: "1" };
     const warm = await median(() =>
-      exec(deno, ["run", "-A", `--config=${REPO_ROOT}/deno.json`, `${work}/warm_load.ts`], {
-        ...env(warmCache),
-        KREPIS_OFFLINE: "1",
-      })
+      exec(deno, ["run", "-A", "--no-config", `${work}/warm_load.ts`], warmEnv)
     );
-    const bare = await median(() => exec(deno, ["run", "-A", `${work}/bare_dlopen.ts`]));
+    const bare = await median(() =>
+      exec(deno, ["run", "-A", "--no-config", `${work}/bare_dlopen.ts`])
+    );
     row("warm load() from cache (process)", warm, "bare Deno.dlopen", bare);
+    await Deno.writeTextFile(`${work}/empty.ts`, "");
+    const empty = await median(() => exec(deno, ["run", "-A", "--no-config", `${work}/empty.ts`]));
+    rows.push(["  an empty deno run, for reference", `${empty.toFixed(1)} ms`, "", ""]);
 
-    // 2. cold krepis init vs curl + sha256sum, real kernel.
+    // 1b. Where the warm load() time goes, phase by phase, medians over processes.
+    const loaderUrl = JSON.stringify(pathToFileURL(`${REPO_ROOT}/loader/mod.ts`).href);
+    const minisignUrl = JSON.stringify(pathToFileURL(`${REPO_ROOT}/loader/minisign.ts`).href);
+    await Deno.writeTextFile(
+      `${work}/phases.ts`,
+      `const t0 = performance.now();
+const { install, load } = await import(${loaderUrl});
+const t1 = performance.now();
+const installed = await install();
+const t2 = performance.now();
+using k = await load({ path: installed.path });
+const t3 = performance.now();
+console.log(JSON.stringify({ start: t0, modules: t1 - t0, install: t2 - t1, open: t3 - t2 }));
+`,
+    );
+    await Deno.writeTextFile(
+      `${work}/verify.ts`,
+      `const { parseMinisignPublicKey, verifyMinisign } = await import(${minisignUrl});
+const dir = ${JSON.stringify(`${warmCache}/${VERSION}`)};
+const bytes = await Deno.readFile(dir + "/manifest.json");
+const signature = await Deno.readTextFile(dir + "/manifest.json.minisig");
+const key = parseMinisignPublicKey(${JSON.stringify(realKey)});
+const t0 = performance.now();
+await verifyMinisign(bytes, signature, [key], "manifest.json");
+const t1 = performance.now();
+await verifyMinisign(bytes, signature, [key], "manifest.json");
+console.log(JSON.stringify({ first: t1 - t0, second: performance.now() - t1 }));
+`,
+    );
+    const phases = await medians(deno, ["run", "-A", "--no-config", `${work}/phases.ts`], warmEnv);
+    const verify = await medians(deno, ["run", "-A", "--no-config", `${work}/verify.ts`], warmEnv);
+    for (
+      const [name, value] of [
+        ["Deno start-up until the script runs", phases.start],
+        ["loading the loader's modules", phases.modules],
+        ["warm install(): stamp, cached manifest and its signature", phases.install],
+        ["  of which the first Ed25519 verification (WebCrypto start-up)", verify.first],
+        ["  a second verification, for comparison", verify.second],
+        ["load({ path }): dlopen, symbols, ABI check", phases.open],
+      ] as const
+    ) rows.push([`  ${name}`, `${value.toFixed(2)} ms`, "", ""]);
+
+    // 2. cold krepis init vs an empty deno run + curl + sha256sum, real kernel.
     let n = 0;
     const cold = await median(() => exec(deno, cli, env(`${work}/cold-${n++}`)));
     const url = `${host.url}/v${VERSION}/${target.file}`;
     const curl = await median(() =>
       exec("sh", [
         "-c",
-        `curl -sf -o '${work}/curl.bin' '${url}' && sha256sum '${work}/curl.bin' >/dev/null`,
+        `'${deno}' run --no-config '${work}/empty.ts' && curl -sf -o '${work}/curl.bin' '${url}' && sha256sum '${work}/curl.bin' >/dev/null`,
       ])
     );
     row(
       `cold krepis init, ${(Deno.statSync(library).size / 1024).toFixed(0)} KiB kernel (process)`,
       cold,
-      "curl + sha256sum",
+      "empty deno run + curl + sha256sum",
       curl,
     );
 
