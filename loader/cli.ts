@@ -96,7 +96,9 @@ Options:
 
 /** Where the CLI writes. */
 export interface CliIo {
+  /** Where results go (`Deno.stdout`). */
   stdout: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
+  /** Where progress and errors go (`Deno.stderr`). */
   stderr: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
 }
 

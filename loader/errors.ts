@@ -49,6 +49,8 @@ export class AbiMismatchError extends Error {
   readonly found: AbiInfo | null;
 
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message The full message, hint included.
    * @param path The library that was refused.
    * @param expected The ABI this loader needs.
@@ -83,6 +85,8 @@ export class KernelError extends Error {
   readonly codeName: string;
 
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message The full message.
    * @param code The numeric result code.
    * @param codeName The code's name.
@@ -118,6 +122,8 @@ export class UnsupportedPlatformError extends Error {
   readonly supported: readonly string[];
 
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message The full message, hint included.
    * @param platform The platform found.
    * @param supported The supported triples.
@@ -150,6 +156,8 @@ export class IntegrityError extends Error {
   /** What to do about it (the message's `Hint:` line), or null. */
   readonly hint: string | null;
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message The full message, hint included.
    * @param options Standard error options (`cause`).
    */
@@ -179,6 +187,8 @@ export class OfflineError extends Error {
   /** What to do about it (the message's `Hint:` line), or null. */
   readonly hint: string | null;
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message The full message, hint included.
    */
   constructor(message: string) {
@@ -209,6 +219,8 @@ export class CacheError extends Error {
   /** What to do about it (the message's `Hint:` line), or null. */
   readonly hint: string | null;
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message The full message, hint included.
    * @param options Standard error options (`cause`).
    */
@@ -242,6 +254,8 @@ export class NetworkError extends Error {
   readonly status: number | null;
 
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message The full message, hint included.
    * @param options `status` (HTTP) and the standard `cause`.
    */
@@ -275,6 +289,8 @@ export class PermissionError extends Error {
   readonly flag: string;
 
   /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
    * @param message What could not be done, without a hint (one is added).
    * @param flag The Deno flag that grants the permission.
    * @param options Standard error options (`cause`).

@@ -56,6 +56,7 @@ import {
   writeStamp,
 } from "./_cache.ts";
 import type { Candidate, Progress, Tuning } from "./_download.ts";
+export type { VerifyMode } from "./_cache.ts";
 
 /** The largest signature file the loader reads, in bytes. */
 const MAX_SIGNATURE_SIZE = 4096;

@@ -54,6 +54,18 @@ const steps: Step[] = [
   { name: "deno fmt --check", run: command(deno, ["fmt", "--check"]) },
   { name: "deno lint", run: command(deno, ["lint"]) },
   { name: "deno check", run: command(deno, ["check", "."]) },
+  {
+    // Every path JSR publishes: each exported symbol documented, no public
+    // type referring to a private one.
+    name: "deno doc --lint (every export of loader/deno.json)",
+    run: async () => {
+      const exports = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/loader/deno.json`)).exports;
+      const files = Object.values(exports as Record<string, string>).map((path) =>
+        `${REPO_ROOT}/loader/${path.replace(/^\.\//, "")}`
+      );
+      return await command(deno, ["doc", "--lint", ...files])();
+    },
+  },
   { name: "cargo fmt --check", run: command("cargo", ["fmt", "--all", "--check"]) },
   {
     name: "cargo clippy -D warnings",
