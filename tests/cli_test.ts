@@ -16,7 +16,7 @@ import { kernelPath } from "./_kernel.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { EXIT_CODES } from "../loader/cli.ts";
 import { partialBody } from "./_partial_body.ts";
-import { snapshotTree } from "./_fs.ts";
+import { copyDir, snapshotTree } from "./_fs.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { has, skipIf, when, WINDOWS, without } from "./_tools.ts";
@@ -560,3 +560,42 @@ Deno.test("HTTP_PROXY is used for the release host, and NO_PROXY bypasses it", a
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
+
+Deno.test("deno install -g of the CLI from a copy of loader/ needs no config, and the installed krepis runs", async () => {
+  // As from the published package: the loader's files alone, outside the repository.
+  const dir = await Deno.makeTempDir({ prefix: "krepis-install-g-" });
+  try {
+    const copy = join(dir, "loader");
+    await copyDir(join(REPO_ROOT, "loader"), copy);
+    const root = join(dir, "root");
+    const install = await new Deno.Command(Deno.execPath(), {
+      args: ["install", "-g", "-A", "--root", root, "-n", "krepis", join(copy, "cli.ts")],
+      cwd: dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
+    const shim = [...Deno.readDirSync(join(root, "bin"))].find((e) => e.name.startsWith("krepis"));
+    assert.ok(shim, "deno install wrote no krepis command");
+    const cmd = join(root, "bin", shim.name);
+    const args = ["cache", "ls", "--json"];
+    const env = { KREPIS_CACHE_DIR: join(dir, "cache") };
+    // A .cmd shim on Windows runs through cmd.
+    const [program, ...rest] = WINDOWS ? ["cmd", "/c", cmd, ...args] : [cmd, ...args];
+    const output = await new Deno.Command(program, {
+      args: rest,
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    assert.equal(output.code, 0, decoder.decode(output.stderr));
+    const listing = JSON.parse(decoder.decode(output.stdout));
+    assert.equal(listing.root, env.KREPIS_CACHE_DIR);
+    assert.deepEqual(listing.entries, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
