@@ -113,7 +113,9 @@ export async function ensurePrivateDir(
     let info: Deno.FileInfo;
     try {
       // The root may be reached through a symlink (a moved ~/.cache); below it, nothing may.
-      info = part ? await Deno.lstat(path) : await Deno.stat(path);
+      // Synchronous: a stat is microseconds, and an asynchronous one costs a
+      // round trip through Deno's thread pool (this is on the warm path).
+      info = part ? Deno.lstatSync(path) : Deno.statSync(path);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       if (!part) await Deno.mkdir(dirname(path), { recursive: true });
@@ -157,21 +159,26 @@ export async function ensurePrivateDir(
  * otherwise null. At most `cap + 1` bytes are ever read, even if the file
  * grows after it was checked.
  */
-export async function readSmallFile(path: string, cap: number): Promise<Uint8Array | null> {
+export function readSmallFile(path: string, cap: number): Promise<Uint8Array | null> {
+  // Synchronous inside: these files are a few hundred bytes, and each
+  // asynchronous call costs a round trip through Deno's thread pool on the
+  // warm path. Only a regular file is opened (checked just before), so the
+  // open cannot wait on a FIFO unless one is swapped in between by someone
+  // who can write the private cache, who could replace the library anyway.
   try {
-    const info = await Deno.lstat(path);
-    if (!info.isFile || info.size > cap) return null;
-    using file = await Deno.open(path, { read: true });
+    const info = Deno.lstatSync(path);
+    if (!info.isFile || info.size > cap) return Promise.resolve(null);
+    using file = Deno.openSync(path, { read: true });
     const buffer = new Uint8Array(cap + 1);
     let got = 0;
     while (got < buffer.length) {
-      const n = await file.read(buffer.subarray(got));
+      const n = file.readSync(buffer.subarray(got));
       if (n === null) break;
       got += n;
     }
-    return got <= cap ? buffer.slice(0, got) : null;
+    return Promise.resolve(got <= cap ? buffer.slice(0, got) : null);
   } catch {
-    return null;
+    return Promise.resolve(null);
   }
 }
 
@@ -425,7 +432,7 @@ export async function isCachedValid(
 ): Promise<boolean> {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.lstat(paths.file);
+    info = Deno.lstatSync(paths.file); // synchronous: on the warm path
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;

@@ -103,7 +103,7 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
     // cannot hang on a FIFO or kill the process on a truncated file. The
     // cache holds only verified bytes.
     if (development !== undefined) await checkLibraryFile(path);
-    else await Deno.stat(path);
+    else Deno.statSync(path); // synchronous: the warm path
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw permissionError(error, `load kernel ${path}`);
