@@ -15,7 +15,7 @@ import {
   OfflineError,
   UnsupportedPlatformError,
 } from "./errors.ts";
-import { LOADER_ABI } from "./abi.ts";
+import { type AbiInfo, LOADER_ABI } from "./abi.ts";
 import { cacheRoot } from "./cache_dir.ts";
 import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
 import { asKrepisError } from "./_classify.ts";
@@ -119,7 +119,7 @@ export interface Installation {
   /** What vouched for the hash: the pinned checksums or a signature by key `<id>`. */
   trust: string;
   /** The ABI the release manifest declares (null when trusted by pin alone, offline). */
-  abi: Manifest["abi"] | null;
+  abi: AbiInfo | null;
   /** Whether bytes were downloaded (false: served from the cache). */
   downloaded: boolean;
   /** The URL the bytes came from, when downloaded. */

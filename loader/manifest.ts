@@ -97,7 +97,7 @@ const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
  * @example Parsing a manifest
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseManifest } from "@krepis/loader";
+ * import { parseManifest } from "@krepis/loader/release";
  *
  * const manifest = parseManifest(JSON.stringify({
  *   schema: 1,
@@ -163,7 +163,7 @@ function unique(targets: ManifestTarget[]): ManifestTarget[] {
  * @example The comment for a release
  * ```ts
  * import assert from "node:assert/strict";
- * import { manifestTrustedComment } from "@krepis/loader";
+ * import { manifestTrustedComment } from "@krepis/loader/release";
  *
  * assert.equal(manifestTrustedComment("0.1.0"), "file:manifest.json\tversion:0.1.0");
  * ```
@@ -218,7 +218,7 @@ function parseTarget(value: unknown, at: string): ManifestTarget {
  * @example Round-tripping a manifest
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatManifest, parseManifest } from "@krepis/loader";
+ * import { formatManifest, parseManifest } from "@krepis/loader/release";
  *
  * const text = formatManifest({ schema: 1, version: "0.1.0", abi: { major: 1, minor: 0, fingerprint: "0".repeat(64) }, targets: [] });
  * assert.ok(formatManifest(parseManifest(text)) === text);

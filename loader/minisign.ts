@@ -46,7 +46,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
  * @example Reading a public key
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseMinisignPublicKey } from "@krepis/loader";
+ * import { parseMinisignPublicKey } from "@krepis/loader/release";
  *
  * const key = parseMinisignPublicKey("RWQBAgMEBQYHCAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
  * assert.ok(key.keyId === "0807060504030201");
@@ -83,7 +83,8 @@ export function parseMinisignPublicKey(text: string): MinisignPublicKey {
  * @example Refusing a malformed signature
  * ```ts
  * import assert from "node:assert/strict";
- * import { IntegrityError, verifyMinisign } from "@krepis/loader";
+ * import { IntegrityError } from "@krepis/loader";
+ * import { verifyMinisign } from "@krepis/loader/release";
  *
  * const ok = await verifyMinisign(new Uint8Array(), "garbage", [], "x").then(() => true, (e) => !(e instanceof IntegrityError));
  * assert.ok(!ok);

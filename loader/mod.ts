@@ -14,15 +14,44 @@
  * needs, or whose fingerprint differs is refused with an
  * {@linkcode AbiMismatchError}.
  *
+ * This module is what a user of the kernel needs: {@linkcode load},
+ * {@linkcode install}, the {@linkcode Kernel}, the error classes (each with
+ * a stable `code` and a `hint`) and platform resolution. The release
+ * format (manifest, minisign signatures), which the release step shares
+ * with the loader, is `@krepis/loader/release`; the command line is
+ * `@krepis/loader/cli`.
+ *
  * @module
  */
 
-export * from "./abi.ts";
-export * from "./errors.ts";
-export * from "./kernel.ts";
-export * from "./load.ts";
-export * from "./platform.ts";
-export * from "./manifest.ts";
-export * from "./minisign.ts";
-export * from "./cache_dir.ts";
-export * from "./install.ts";
+export { type AbiInfo, LOADER_ABI } from "./abi.ts";
+export {
+  AbiMismatchError,
+  CacheError,
+  IntegrityError,
+  KernelError,
+  NetworkError,
+  OfflineError,
+  PermissionError,
+  UnsupportedPlatformError,
+} from "./errors.ts";
+export { type BuildInfo, Kernel } from "./kernel.ts";
+export { load, type LoadOptions } from "./load.ts";
+export {
+  currentPlatform,
+  type Platform,
+  resolveTarget,
+  supportedTriples,
+  type TargetInfo,
+} from "./platform.ts";
+export { cacheRoot } from "./cache_dir.ts";
+export {
+  install,
+  type Installation,
+  type InstallOptions,
+  type PinnedChecksums,
+  type PinnedFile,
+  type Progress,
+  type VerifyMode,
+  VERSION,
+} from "./install.ts";

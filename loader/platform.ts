@@ -94,7 +94,7 @@ export function resolveTarget(platform: Platform = currentPlatform()): TargetInf
  * @example Looking up a target by triple
  * ```ts
  * import assert from "node:assert/strict";
- * import { targetByTriple } from "@krepis/loader";
+ * import { targetByTriple } from "@krepis/loader/release";
  *
  * assert.ok(targetByTriple("x86_64-pc-windows-msvc").file.endsWith(".dll"));
  * ```

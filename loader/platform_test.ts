@@ -3,9 +3,9 @@ import {
   currentPlatform,
   resolveTarget,
   supportedTriples,
-  targetByTriple,
   UnsupportedPlatformError,
 } from "./mod.ts";
+import { targetByTriple } from "./release.ts";
 import { libcFromMaps } from "./_libc.ts";
 
 const cases = [

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { formatTs } from "../tools/format.ts";
-import { parseMinisignPublicKey, verifyMinisign } from "../loader/mod.ts";
+import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import { renderKeysModule } from "./keys_module.ts";
 import { importSigningKey } from "./signing_key.ts";
 import { signMinisign } from "./minisign_sign.ts";

@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseMinisignPublicKey, resolveTarget, verifyMinisign } from "../loader/mod.ts";
+import { resolveTarget } from "../loader/mod.ts";
+import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import { loadTargetTable } from "../matrix/targets.ts";
 import { writeDist } from "../tests/_dist.ts";
 import { runCli } from "../tests/_cli.ts";

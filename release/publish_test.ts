@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseMinisignPublicKey, resolveTarget, verifyMinisign, VERSION } from "../loader/mod.ts";
+import { resolveTarget, VERSION } from "../loader/mod.ts";
+import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import type { Fragment } from "../matrix/build.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { writeDist } from "../tests/_dist.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { LOADER_ABI, type Manifest, VERSION } from "../loader/mod.ts";
+import { LOADER_ABI, VERSION } from "../loader/mod.ts";
+import { type Manifest } from "../loader/release.ts";
 import { generateSigningKey } from "./minisign_sign.ts";
 import { writeSignedDir } from "./signed_dir.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseMinisignPublicKey, verifyMinisign } from "../loader/mod.ts";
+import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import { generateSigningKey, keyId, publicKeyBase64, signMinisign } from "./minisign_sign.ts";
 import { exportSigningKey, importSigningKey } from "./signing_key.ts";
 

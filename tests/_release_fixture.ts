@@ -6,7 +6,8 @@
  */
 
 import { join } from "node:path";
-import { LOADER_ABI, type Manifest, resolveTarget, VERSION } from "../loader/mod.ts";
+import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
+import { type Manifest } from "../loader/release.ts";
 import {
   generateSigningKey,
   publicKeyBase64,

@@ -8,17 +8,15 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import {
   CacheError,
-  formatManifest,
   install,
   IntegrityError,
   load,
-  manifestTrustedComment,
   OfflineError,
-  parseManifest,
   resolveTarget,
   UnsupportedPlatformError,
   VERSION,
 } from "../loader/mod.ts";
+import { formatManifest, manifestTrustedComment, parseManifest } from "../loader/release.ts";
 import { signMinisign } from "../release/minisign_sign.ts";
 import { partialBody } from "./_partial_body.ts";
 import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";

@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IntegrityError, parseMinisignPublicKey, verifyMinisign } from "../loader/mod.ts";
+import { IntegrityError } from "../loader/mod.ts";
+import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import { releaseFixture } from "./_release_fixture.ts";
 import { REPO_ROOT } from "../tools/cargo_build.ts";
 import { copyDir } from "./_fs.ts";
