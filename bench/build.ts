@@ -13,7 +13,7 @@
  */
 
 import { resolveTarget } from "../loader/mod.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { cargoCommand } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 

@@ -27,7 +27,7 @@ import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 import { pathToFileURL } from "node:url";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 
 const library = Deno.args[0];
 if (!library) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 import { resolveTarget } from "../loader/mod.ts";

@@ -29,24 +29,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { LOADER_ABI, resolveTarget, type TargetInfo, VERSION } from "../loader/mod.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
-import { preferRustupCargo, rustcFor, type TargetRustc } from "../tools/toolchain.ts";
-import { packArtifact } from "../release/pack_artifact.ts";
+import { resolveTarget } from "../loader/mod.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { preferRustupCargo, rustcFor, type TargetRustc } from "../lib/toolchain.ts";
+import { type Fragment, writeFragmentDir } from "./fragment.ts";
+
 import { checkArtifact, checkCodeSignature, formatReport } from "./check_artifact.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
-
-/** The per-target fragment the release step merges into the manifest. */
-export interface Fragment {
-  /** Fragment format. */
-  schema: 1;
-  /** The lock-step version the kernel was built from. */
-  version: string;
-  /** The ABI it implements. */
-  abi: { major: number; minor: number; fingerprint: string };
-  /** Its manifest entry. */
-  target: ReturnType<typeof packArtifact>["entry"];
-}
 
 /** Options for {@linkcode buildTarget}. */
 export interface BuildOptions {
@@ -273,33 +262,6 @@ export async function buildTarget(
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   const fragment = await writeFragmentDir(dir, bytes, row);
   return { dir, library: `${dir}/${row.file}`, fragment, sccache: stats, rustc };
-}
-
-/**
- * Packs a checked library into `dir`: its release name, `.zst` and `.gz`
- * copies, and `fragment.json` for the release step.
- *
- * @param dir The output directory (created).
- * @param bytes The library.
- * @param target Its target.
- * @returns The fragment written.
- */
-export async function writeFragmentDir(
-  dir: string,
-  bytes: Uint8Array,
-  target: TargetInfo,
-): Promise<Fragment> {
-  const packed = packArtifact(bytes, target);
-  await Deno.mkdir(dir, { recursive: true });
-  for (const file of packed.files) await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
-  const fragment: Fragment = {
-    schema: 1,
-    version: VERSION,
-    abi: { ...LOADER_ABI },
-    target: packed.entry,
-  };
-  await Deno.writeTextFile(`${dir}/fragment.json`, `${JSON.stringify(fragment, null, 2)}\n`);
-  return fragment;
 }
 
 async function hasSccache(): Promise<boolean> {

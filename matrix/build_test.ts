@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parse as parseToml } from "smol-toml";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";

@@ -19,7 +19,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_ffi.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { inspectBinary } from "./artifact/inspect.ts";
 import {
   checkArtifact,

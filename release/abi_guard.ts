@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type HeaderAbi, parseHeader } from "../tools/gen_ffi.ts";
+import { type HeaderAbi, parseHeader } from "../lib/header.ts";
 
 /** What changed between two surfaces. */
 export interface AbiChange {

@@ -5,11 +5,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { kernelPath } from "../tests/_kernel.ts";
 import { buildVariant, SURFACE_PATCH } from "../tests/_variant.ts";
 import { checkAbidiff, diffAbi, guardAbi, runAbidiff } from "./abi_guard.ts";
-import { parseHeader } from "../tools/gen_ffi.ts";
+import { parseHeader } from "../lib/header.ts";
 import { skipIf, without } from "../tests/_tools.ts";
 
 const header = await Deno.readTextFile(

@@ -16,8 +16,9 @@
  */
 
 import semver from "semver";
-import { cargoBuild } from "../tools/cargo_build.ts";
-import { collectVersions, describeDisagreement } from "../tools/versions.ts";
+import { cargoBuild } from "../lib/cargo_build.ts";
+import { headerAbiVersion } from "../lib/header.ts";
+import { collectVersions, describeDisagreement } from "../lib/versions.ts";
 import { checkAbidiff, guardAbi, runAbidiff } from "./abi_guard.ts";
 import { commitSubjects, renderNotes } from "./release_notes.ts";
 
@@ -177,19 +178,10 @@ export async function cutRelease(
       );
     } else {
       const header = await Deno.readTextFile(`${root}/crates/krepis-kernel/include/krepis.h`);
-      const define = (name: string, text: string) =>
-        Number(text.match(new RegExp(`#define ${name} (\\d+)`))?.[1]);
       const previousHeader = previous
         ? await git(root, ["show", `${previous}:crates/krepis-kernel/include/krepis.h`])
         : header;
-      checkAbidiff(
-        result,
-        {
-          major: define("KREPIS_ABI_MAJOR", previousHeader),
-          minor: define("KREPIS_ABI_MINOR", previousHeader),
-        },
-        { major: define("KREPIS_ABI_MAJOR", header), minor: define("KREPIS_ABI_MINOR", header) },
-      );
+      checkAbidiff(result, headerAbiVersion(previousHeader), headerAbiVersion(header));
       log(`abidiff: ${result.changed ? "a change the ABI version announces" : "no change"}`);
     }
   }

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildVariant, SURFACE_PATCH } from "../tests/_variant.ts";
 import { skipIf, without } from "../tests/_tools.ts";
 import { generateSigningKey } from "./minisign_sign.ts";

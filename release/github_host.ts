@@ -17,8 +17,8 @@
  */
 
 import { Octokit } from "octokit";
-import type { PackedFile } from "./pack_artifact.ts";
-import { sha256Hex } from "./pack_artifact.ts";
+import type { PackedFile } from "../matrix/pack_artifact.ts";
+import { sha256Hex } from "../matrix/pack_artifact.ts";
 
 /** Where and as whom to publish. */
 export interface GitHubOptions {

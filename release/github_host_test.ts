@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { GitHubApi } from "../tests/_github_api.ts";
 import { publishToGitHub } from "./github_host.ts";
-import type { PackedFile } from "./pack_artifact.ts";
+import type { PackedFile } from "../matrix/pack_artifact.ts";
 
 const encoder = new TextEncoder();
 const files: PackedFile[] = [

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
-import { formatTs } from "../tools/format.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { formatTs } from "../lib/format.ts";
 import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import { renderKeysModule } from "./keys_module.ts";
 import { importSigningKey } from "./signing_key.ts";

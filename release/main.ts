@@ -33,11 +33,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { type Host, publish } from "./publish.ts";
 import { exportSigningKey, importSigningKey } from "./signing_key.ts";
 import { generateSigningKey, keyId, publicKeyBase64 } from "./minisign_sign.ts";
-import { formatTs } from "../tools/format.ts";
+import { formatTs } from "../lib/format.ts";
 import { renderKeysModule } from "./keys_module.ts";
 import { cutRelease } from "./cut.ts";
 

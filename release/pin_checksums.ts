@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Manifest } from "../loader/manifest.ts";
+import type { Manifest } from "../loader/release.ts";
 
 /**
  * The text of `loader/_pinned.ts` pinning the manifest's libraries

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
-import { formatTs } from "../tools/format.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { formatTs } from "../lib/format.ts";
 import { renderPinnedModule } from "./pin_checksums.ts";
 
 Deno.test("the committed loader/_pinned.ts is the release step's template with nothing pinned yet", async () => {

@@ -7,39 +7,15 @@
  * @module
  */
 
-import { type Manifest, MANIFEST_SCHEMA_VERSION, type ManifestTarget } from "../loader/manifest.ts";
-import type { Fragment } from "../matrix/build.ts";
+import { type Manifest, MANIFEST_SCHEMA_VERSION, type ManifestTarget } from "../loader/release.ts";
+import type { FragmentSource } from "../matrix/fragment.ts";
 import type { TargetRow } from "../matrix/targets.ts";
-import { type PackedFile, sha256Hex } from "./pack_artifact.ts";
-
-/** A fragment and the directory holding its files. */
-export interface FragmentSource {
-  dir: string;
-  fragment: Fragment;
-}
+import { type PackedFile, sha256Hex } from "../matrix/pack_artifact.ts";
 
 /** What a release publishes. */
 export interface ReleasePlan {
   manifest: Manifest;
   files: PackedFile[];
-}
-
-/**
- * Reads every `fragment.json` one level below `dist` (`dist/<triple>/` from
- * `deno task build`, or `dist/kernel-<triple>/` from downloaded CI artifacts).
- *
- * @param dist The directory of builds.
- * @returns The fragments found, sorted by directory.
- */
-export async function readFragments(dist: string): Promise<FragmentSource[]> {
-  const sources: FragmentSource[] = [];
-  for await (const entry of Deno.readDir(dist)) {
-    if (!entry.isDirectory) continue;
-    const dir = `${dist}/${entry.name}`;
-    const text = await Deno.readTextFile(`${dir}/fragment.json`).catch(() => null);
-    if (text !== null) sources.push({ dir, fragment: JSON.parse(text) as Fragment });
-  }
-  return sources.sort((a, b) => a.dir.localeCompare(b.dir));
 }
 
 /**

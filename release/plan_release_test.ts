@@ -22,7 +22,8 @@ import {
   publicKeyFile,
   type SigningKey,
 } from "./minisign_sign.ts";
-import { planRelease, readFragments } from "./plan_release.ts";
+import { readFragments } from "../matrix/fragment.ts";
+import { planRelease } from "./plan_release.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 import { writeSignedDir } from "./signed_dir.ts";
 

@@ -15,13 +15,14 @@
  * @module
  */
 
-import { formatManifest, type Manifest, manifestTrustedComment } from "../loader/manifest.ts";
+import type { Manifest } from "../loader/release.ts";
 import { loadTargetTable } from "../matrix/targets.ts";
-import { formatTs } from "../tools/format.ts";
+import { formatTs } from "../lib/format.ts";
 import type { SigningKey } from "./minisign_sign.ts";
-import { signMinisign } from "./minisign_sign.ts";
-import { type PackedFile, sha256Hex } from "./pack_artifact.ts";
-import { planRelease, readFragments } from "./plan_release.ts";
+import { signedAssets } from "./signed_assets.ts";
+import type { PackedFile } from "../matrix/pack_artifact.ts";
+import { readFragments } from "../matrix/fragment.ts";
+import { planRelease } from "./plan_release.ts";
 import { renderPinnedModule } from "./pin_checksums.ts";
 import { writeSignedDir } from "./signed_dir.ts";
 import { type GitHubOptions, publishToGitHub } from "./github_host.ts";
@@ -105,20 +106,8 @@ async function host(
     log(`host: wrote ${dir}`);
     return { manifest, where: dir };
   }
-  const manifestBytes = new TextEncoder().encode(formatManifest(manifest));
-  const comment = manifestTrustedComment(manifest.version);
-  const signature = new TextEncoder().encode(
-    await signMinisign(options.key, manifestBytes, comment),
-  );
-  const all = [...files, { name: "manifest.json", bytes: manifestBytes }];
-  const sums = all.map((f) => `${sha256Hex(f.bytes)}  ${f.name}\n`).sort((a, b) =>
-    a.split("  ")[1].localeCompare(b.split("  ")[1])
-  ).join("");
-  const assets = [...all, { name: "manifest.json.minisig", bytes: signature }, {
-    name: "SHA256SUMS",
-    bytes: new TextEncoder().encode(sums),
-  }];
-  const result = await publishToGitHub(assets, {
+  const { content, derived } = await signedAssets(manifest, files, options.key);
+  const result = await publishToGitHub([...content, ...derived], {
     ...options.host,
     tag,
     notes: options.notes,

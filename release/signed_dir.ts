@@ -6,9 +6,10 @@
  * @module
  */
 
-import { formatManifest, type Manifest, manifestTrustedComment } from "../loader/manifest.ts";
-import { type SigningKey, signMinisign } from "./minisign_sign.ts";
-import { type PackedFile, sha256Hex } from "./pack_artifact.ts";
+import type { Manifest } from "../loader/release.ts";
+import type { SigningKey } from "./minisign_sign.ts";
+import { type PackedFile, sha256Hex } from "../matrix/pack_artifact.ts";
+import { signedAssets } from "./signed_assets.ts";
 
 /**
  * Writes the files, the manifest, its signature and the checksums.
@@ -27,12 +28,10 @@ export async function writeSignedDir(
 ): Promise<string> {
   const dir = `${outDir}/v${manifest.version}`;
   await Deno.mkdir(dir, { recursive: true });
-  const sums: [string, string][] = [];
-  const manifestBytes = new TextEncoder().encode(formatManifest(manifest));
-  const all = [...files, { name: "manifest.json", bytes: manifestBytes }];
+  const { content, derived } = await signedAssets(manifest, files, key);
   // A version already in the directory is never changed: the same bytes are
   // kept (a re-run), other bytes are refused before anything is written.
-  for (const file of all) {
+  for (const file of content) {
     const path = `${dir}/${file.name}`;
     const existing = await Deno.readFile(path).catch((error) => {
       if (error instanceof Deno.errors.NotFound) return null;
@@ -44,19 +43,8 @@ export async function writeSignedDir(
       );
     }
   }
-  for (const file of all) {
+  for (const file of [...content, ...derived]) {
     await Deno.writeFile(`${dir}/${file.name}`, file.bytes);
-    sums.push([sha256Hex(file.bytes), file.name]);
   }
-  const comment = manifestTrustedComment(manifest.version);
-  await Deno.writeTextFile(
-    `${dir}/manifest.json.minisig`,
-    await signMinisign(key, manifestBytes, comment),
-  );
-  sums.sort((a, b) => a[1].localeCompare(b[1]));
-  await Deno.writeTextFile(
-    `${dir}/SHA256SUMS`,
-    sums.map(([hash, name]) => `${hash}  ${name}\n`).join(""),
-  );
   return dir;
 }

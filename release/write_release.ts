@@ -7,10 +7,10 @@
  * @module
  */
 
-import { type Manifest, MANIFEST_SCHEMA_VERSION, type ManifestTarget } from "../loader/manifest.ts";
-import { targetByTriple } from "../loader/platform.ts";
+import { type Manifest, MANIFEST_SCHEMA_VERSION, type ManifestTarget } from "../loader/release.ts";
+import { targetByTriple } from "../loader/release.ts";
 import type { SigningKey } from "./minisign_sign.ts";
-import { packArtifact, type PackedFile } from "./pack_artifact.ts";
+import { packArtifact, type PackedFile } from "../matrix/pack_artifact.ts";
 import { writeSignedDir } from "./signed_dir.ts";
 
 /** One built library to publish. */

@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { outputWithin } from "./_tools.ts";
 
 /** What a CLI run printed and returned. */

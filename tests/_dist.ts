@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { resolveTarget } from "../loader/mod.ts";
-import { type Fragment, writeFragmentDir } from "../matrix/build.ts";
+import { type Fragment, writeFragmentDir } from "../matrix/fragment.ts";
 import { kernelPath } from "./_kernel.ts";
 
 /** Writes the build into `<dist>/kernel-<triple>/` and returns its fragment. */

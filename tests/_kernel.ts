@@ -7,7 +7,7 @@
  * @module
  */
 
-import { cargoBuild, type KernelBuild } from "../tools/cargo_build.ts";
+import { cargoBuild, type KernelBuild } from "../lib/cargo_build.ts";
 
 let build: Promise<KernelBuild> | undefined;
 

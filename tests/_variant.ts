@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { compileTarget } from "../matrix/build.ts";
 import type { TargetRow } from "../matrix/targets.ts";
 import { copyDir } from "./_fs.ts";

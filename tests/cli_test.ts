@@ -13,7 +13,7 @@ import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 import { kernelPath } from "./_kernel.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { EXIT_CODES } from "../loader/cli.ts";
 import { partialBody } from "./_partial_body.ts";
 import { copyDir, snapshotTree } from "./_fs.ts";

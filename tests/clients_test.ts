@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { load } from "../loader/mod.ts";
 import { kernelPath } from "./_kernel.ts";
 import { cCompiler, python, skipIf, WINDOWS } from "./_tools.ts";

@@ -7,9 +7,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cargoBuild, REPO_ROOT } from "../tools/cargo_build.ts";
+import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { GENERATED, renderAll } from "../tools/gen.ts";
-import { abiFingerprint, parseHeader, renderFfiModule } from "../tools/gen_ffi.ts";
+import { abiFingerprint, parseHeader } from "../lib/header.ts";
+import { renderFfiModule } from "../tools/gen_ffi.ts";
 
 Deno.test("every generated file (FFI table, protobuf codecs, target table) is not stale", async () => {
   const { outDir } = await cargoBuild({ verbose: false });

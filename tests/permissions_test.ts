@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { install, VERSION } from "../loader/mod.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 
 const MOD = pathToFileURL(join(REPO_ROOT, "loader", "mod.ts")).href;

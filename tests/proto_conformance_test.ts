@@ -23,7 +23,7 @@ import {
   type ResponseInit,
 } from "../loader/_messages.ts";
 import { Reader, WireError, Writer } from "../loader/_wire.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import {
   Color,
   decodeEverything,

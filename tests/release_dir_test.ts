@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { IntegrityError } from "../loader/mod.ts";
 import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import { releaseFixture } from "./_release_fixture.ts";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { copyDir } from "./_fs.ts";
 import { checkSha256Sums } from "./_sha256sums.ts";
 import { NO_MINISIGN, NO_SHA256SUM } from "./_release_tools.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { collectVersions, describeDisagreement, type VersionCopy } from "../tools/versions.ts";
+import { collectVersions, describeDisagreement, type VersionCopy } from "../lib/versions.ts";
 import { load } from "../loader/mod.ts";
 import { kernelPath } from "./_kernel.ts";
 

@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { REPO_ROOT } from "../tools/cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { actionlintPath } from "../tools/actionlint.ts";
 import { renderWorkflows, TEST_RUNNERS } from "../matrix/gen_workflows.ts";
 import { loadTargetTable } from "../matrix/targets.ts";

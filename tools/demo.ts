@@ -21,8 +21,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "./cargo_build.ts";
-import { preferRustupCargo } from "./toolchain.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { preferRustupCargo } from "../lib/toolchain.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 import { load, LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";

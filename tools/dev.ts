@@ -8,7 +8,7 @@
  * @module
  */
 
-import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
+import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 
 /** What a set of changed paths calls for. */
 export type Action = "rebuild" | "retest" | null;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { REPO_ROOT } from "./cargo_build.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { classify } from "./dev.ts";
 
 Deno.test("classify() rebuilds for Rust, Cargo and schema changes, retests for TypeScript", () => {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
-import { preferRustupCargo } from "./toolchain.ts";
+import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
+import { preferRustupCargo } from "../lib/toolchain.ts";
 
 // rustup's cargo for every child, whatever else is on PATH (Debian's /usr/bin/cargo).
 const rustupBin = preferRustupCargo();

@@ -15,8 +15,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { cargoBuild, REPO_ROOT } from "./cargo_build.ts";
-import { formatTs } from "./format.ts";
+import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
+import { formatTs } from "../lib/format.ts";
 import { renderFfiModule } from "./gen_ffi.ts";
 import { renderCodecModule } from "./gen_codec.ts";
 import { renderTargetsModule } from "./gen_targets.ts";

@@ -24,7 +24,7 @@ import {
   arm64Sysroot,
   QEMU_AARCH64,
 } from "./aarch64_emulator.ts";
-import { rustcFor } from "./toolchain.ts";
+import { rustcFor } from "../lib/toolchain.ts";
 import { resolveTarget } from "../loader/mod.ts";
 
 /** The cargo-release version (the release step's version bump; the newest that builds with Rust 1.95). */

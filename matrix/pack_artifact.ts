@@ -9,8 +9,8 @@
 
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
-import type { ManifestTarget } from "../loader/manifest.ts";
-import type { TargetInfo } from "../loader/platform.ts";
+import type { ManifestTarget } from "../loader/release.ts";
+import type { TargetInfo } from "../loader/mod.ts";
 
 /** A file to publish. */
 export interface PackedFile {
