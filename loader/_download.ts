@@ -20,6 +20,7 @@ import {
   TimeoutError,
 } from "./_http.ts";
 import { sha256 } from "./_hash.ts";
+import { Retryable, withRetries } from "./_retry.ts";
 import type { Compression } from "./manifest.ts";
 
 /** One copy of the library that can be fetched. */
@@ -58,9 +59,6 @@ export const HAS_ZSTD: boolean = typeof zlib.createZstdDecompress === "function"
 /** Bytes hashed and decompressed at a time. */
 const BATCH_BYTES = 1024 * 1024;
 
-/** An attempt that failed in a way another attempt may fix. */
-class Retryable extends Error {}
-
 /** The disk (not the network) failed: no retry. */
 export class DiskError extends CacheError {}
 
@@ -78,34 +76,28 @@ export async function downloadVerified(
   tuning: Tuning,
   onProgress: (progress: Progress) => void,
 ): Promise<void> {
-  let lastError: unknown;
   let freshAfterResume = false;
-  for (let attempt = 1; attempt <= tuning.attempts; attempt++) {
-    if (Date.now() >= tuning.deadline) break;
-    const state = { resumed: false };
+  let state = { resumed: false };
+  const result = await withRetries(tuning, async () => {
+    state = { resumed: false };
+    await attemptOnce(candidate, raw, partialPath, out, tuning, onProgress, state);
+    await Deno.remove(partialPath).catch(() => {});
+  }, (error) => {
+    if (!(error instanceof IntegrityError)) return;
     try {
-      await attemptOnce(candidate, raw, partialPath, out, tuning, onProgress, state);
-      await Deno.remove(partialPath).catch(() => {});
-      return;
-    } catch (error) {
-      lastError = error;
-      if (error instanceof IntegrityError) await Deno.remove(partialPath).catch(() => {});
-      // Bytes resumed from an earlier run may be what failed: one more try
-      // from byte 0 before blaming the server.
-      if (error instanceof IntegrityError && state.resumed && !freshAfterResume) {
-        freshAfterResume = true;
-        attempt--;
-        continue;
-      }
-      if (!isRetryable(error)) throw error;
-      if (attempt < tuning.attempts) {
-        const delay = Math.random() * tuning.baseDelayMs * 2 ** (attempt - 1);
-        await new Promise((resolve) =>
-          setTimeout(resolve, Math.min(delay, Math.max(0, tuning.deadline - Date.now())))
-        );
-      }
+      Deno.removeSync(partialPath); // before the next attempt could resume from it
+    } catch {
+      // already gone
     }
-  }
+    // Bytes resumed from an earlier run may be what failed: one more try
+    // from byte 0 before blaming the server.
+    if (state.resumed && !freshAfterResume) {
+      freshAfterResume = true;
+      return "again";
+    }
+  });
+  if (result.ok) return;
+  const lastError = result.lastError;
   const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
   const error = new NetworkError(
     `Cannot download ${candidate.url.href}: ${reason} (gave up after ${tuning.attempts} attempts or the deadline)\nHint: check the network and KREPIS_MIRROR; with a warm cache, KREPIS_OFFLINE=1 avoids the network`,
@@ -113,18 +105,6 @@ export async function downloadVerified(
   );
   if (lastError instanceof TimeoutError) throw new TimeoutError(error.message);
   throw error;
-}
-
-function isRetryable(error: unknown): boolean {
-  // A missing Deno permission is not a network failure: it never retries.
-  if (error instanceof Deno.errors.NotCapable) return false;
-  if (error instanceof Retryable || error instanceof TimeoutError) return true;
-  if (error instanceof HttpStatusError) return error.status >= 500;
-  // fetch() rejects with TypeError on connection failures; Deno's network
-  // errors (reset, refused, body interrupted) likewise.
-  return error instanceof TypeError || error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionRefused || error instanceof Deno.errors.UnexpectedEof ||
-    (error instanceof Error && error.name === "AbortError");
 }
 
 async function attemptOnce(

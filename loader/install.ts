@@ -37,7 +37,6 @@ import {
   describe,
   fetchFollowing,
   HttpStatusError,
-  PolicyError,
   readCapped,
   TimeoutError,
 } from "./_http.ts";
@@ -56,6 +55,7 @@ import {
   writeStamp,
 } from "./_cache.ts";
 import type { Candidate, Progress, Tuning } from "./_download.ts";
+import { withRetries } from "./_retry.ts";
 export type { VerifyMode } from "./_cache.ts";
 
 /** The largest signature file the loader reads, in bytes. */
@@ -453,10 +453,9 @@ function checkTrustedComment(comment: string, version: string, what: string): vo
   }
 }
 
-/** Fetches a small file (manifest, signature) in full, with retries and a size cap. */
+/** Fetches a small file (manifest, signature) in full, with the one retry policy and a size cap. */
 async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8Array> {
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= tuning.attempts && Date.now() < tuning.deadline; attempt++) {
+  const result = await withRetries(tuning, async () => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), Math.max(0, tuning.deadline - Date.now()));
     try {
@@ -474,19 +473,12 @@ async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8A
         new IntegrityError(
           `Cannot read ${url.href}: it is larger than ${cap} bytes\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
         ));
-    } catch (error) {
-      lastError = error;
-      const final = error instanceof PolicyError || error instanceof IntegrityError ||
-        error instanceof Deno.errors.NotCapable ||
-        (error instanceof HttpStatusError && error.status < 500);
-      if (final) throw error;
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.random() * tuning.baseDelayMs * 2 ** (attempt - 1))
-      );
     } finally {
       clearTimeout(timer);
     }
-  }
+  });
+  if (result.ok) return result.value;
+  const lastError = result.lastError;
   const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
   const error = new NetworkError(
     `Cannot download ${url.href}: ${reason}\nHint: check the network and KREPIS_MIRROR`,
