@@ -10,6 +10,7 @@
  */
 
 import { delimiter, join } from "node:path";
+import { outputWithin } from "./process.ts";
 
 /**
  * Puts `CARGO_HOME/bin` (default `~/.cargo/bin`) first on this process's
@@ -62,15 +63,15 @@ export const ALTERNATIVE_RUSTC: Partial<Record<typeof Deno.build.os, string[]>> 
 
 /** Runs a compiler query; null when it fails, is missing, or takes over a minute. */
 async function capture(command: string, args: string[]): Promise<string | null> {
-  let child: Deno.ChildProcess;
+  let output: Deno.CommandOutput;
   try {
-    child = new Deno.Command(command, { args, stdin: "null", stdout: "piped", stderr: "null" })
-      .spawn();
+    output = await outputWithin(
+      new Deno.Command(command, { args, stdin: "null", stdout: "piped", stderr: "null" }),
+      60_000,
+    );
   } catch {
     return null;
   }
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const output = await child.output().finally(() => clearTimeout(timer));
   return output.success ? new TextDecoder().decode(output.stdout).trim() : null;
 }
 

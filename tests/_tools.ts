@@ -107,20 +107,5 @@ export function cCompiler(): Promise<string[] | null> {
   return ccFound;
 }
 
-/**
- * Runs a child process to completion, killing it with SIGKILL after
- * `limitMs`: a test of "does not hang" then fails (`signal` is set) instead
- * of hanging itself.
- */
-export async function outputWithin(
-  command: Deno.Command,
-  limitMs = 30_000,
-): Promise<Deno.CommandOutput> {
-  const child = command.spawn();
-  const killer = setTimeout(() => child.kill("SIGKILL"), limitMs);
-  try {
-    return await child.output();
-  } finally {
-    clearTimeout(killer);
-  }
-}
+/** Runs a child process to completion, killed after a time limit (`lib/process.ts`). */
+export { outputWithin } from "../lib/process.ts";

@@ -27,6 +27,7 @@
  */
 
 import { join } from "node:path";
+import { outputWithin } from "../lib/process.ts";
 
 /**
  * The arm64 Deno used under emulation: the newest that npm publishes for
@@ -149,14 +150,10 @@ async function probe(): Promise<Probe> {
   const [cmd, ...args] = emulatedDeno({ ...emulator, version: "" }, ["--version"]);
   let output: Deno.CommandOutput;
   try {
-    const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-      .spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    try {
-      output = await child.output();
-    } finally {
-      clearTimeout(timer);
-    }
+    output = await outputWithin(
+      new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }),
+      60_000,
+    );
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       return {

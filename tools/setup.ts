@@ -25,6 +25,7 @@ import {
   QEMU_AARCH64,
 } from "./aarch64_emulator.ts";
 import { rustcFor } from "../lib/toolchain.ts";
+import { outputWithin, within } from "../lib/process.ts";
 import { resolveTarget } from "../loader/mod.ts";
 
 /** The cargo-release version (the release step's version bump; the newest that builds with Rust 1.95). */
@@ -222,8 +223,7 @@ async function run(command: string, args: string[], env: Record<string, string> 
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), INSTALL_LIMIT_MS);
-  const status = await child.status.finally(() => clearTimeout(timer));
+  const status = await within(child, INSTALL_LIMIT_MS, (c) => c.status);
   if (status.signal) {
     throw new Error(
       `${command} ${args.join(" ")} was stopped after ${INSTALL_LIMIT_MS / 60_000} minutes`,
@@ -287,14 +287,15 @@ async function apt(packages: string, arch?: string): Promise<void> {
 }
 
 async function foreignArchitectures(): Promise<string[]> {
-  const child = new Deno.Command("dpkg", {
-    args: ["--print-foreign-architectures"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const output = await child.output().finally(() => clearTimeout(timer));
+  const output = await outputWithin(
+    new Deno.Command("dpkg", {
+      args: ["--print-foreign-architectures"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }),
+    60_000,
+  );
   return new TextDecoder().decode(output.stdout).split(/\s+/).filter(Boolean);
 }
 
