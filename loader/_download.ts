@@ -10,17 +10,11 @@
 
 import zlib from "node:zlib";
 import type { Hash } from "node:crypto";
-import { CacheError, IntegrityError, NetworkError } from "./errors.ts";
+import { CacheError, IntegrityError } from "./errors.ts";
 import { DISK_FULL_HINT, isDiskFull } from "./_os_error.ts";
-import {
-  chunksWithIdleTimeout,
-  describe,
-  fetchFollowing,
-  HttpStatusError,
-  TimeoutError,
-} from "./_http.ts";
+import { chunksWithIdleTimeout, fetchFollowing, HttpStatusError } from "./_http.ts";
 import { sha256 } from "./_hash.ts";
-import { Retryable, withRetries } from "./_retry.ts";
+import { gaveUp, Retryable, withRetries } from "./_retry.ts";
 import type { Compression } from "./manifest.ts";
 
 /** One copy of the library that can be fetched. */
@@ -97,14 +91,12 @@ export async function downloadVerified(
     }
   });
   if (result.ok) return;
-  const lastError = result.lastError;
-  const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
-  const error = new NetworkError(
-    `Cannot download ${candidate.url.href}: ${reason} (gave up after ${tuning.attempts} attempts or the deadline)\nHint: check the network and KREPIS_MIRROR; with a warm cache, KREPIS_OFFLINE=1 avoids the network`,
-    { cause: lastError },
+  throw gaveUp(
+    candidate.url,
+    result.lastError,
+    ` (gave up after ${tuning.attempts} attempts or the deadline)`,
+    "check the network and KREPIS_MIRROR; with a warm cache, KREPIS_OFFLINE=1 avoids the network",
   );
-  if (lastError instanceof TimeoutError) throw new TimeoutError(error.message);
-  throw error;
 }
 
 async function attemptOnce(

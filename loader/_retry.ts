@@ -11,7 +11,8 @@
  * @module
  */
 
-import { HttpStatusError, TimeoutError } from "./_http.ts";
+import { describe, HttpStatusError, TimeoutError } from "./_http.ts";
+import { NetworkError } from "./errors.ts";
 
 /** An attempt that failed in a way another attempt may fix (a transfer cut short, a refused resume). */
 export class Retryable extends Error {
@@ -92,4 +93,23 @@ export async function withRetries<T>(
     }
   }
   return { ok: false, lastError };
+}
+
+/**
+ * The error for a download that {@linkcode withRetries} gave up on: a
+ * `TimeoutError` when the last attempt timed out, else a `NetworkError`;
+ * either way `Cannot download <url>: <why><detail>` and the hint, with the
+ * last failure as its cause.
+ *
+ * @param url What was being downloaded.
+ * @param lastError The last failure (undefined: the deadline passed first).
+ * @param detail Appended to the reason, e.g. how many attempts were made.
+ * @param hint What to do about it.
+ */
+export function gaveUp(url: URL, lastError: unknown, detail: string, hint: string): Error {
+  const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
+  const message = `Cannot download ${url.href}: ${reason}${detail}\nHint: ${hint}`;
+  return lastError instanceof TimeoutError
+    ? Object.assign(new TimeoutError(message), { cause: lastError })
+    : new NetworkError(message, { cause: lastError });
 }

@@ -11,7 +11,6 @@ import {
   AbiMismatchError,
   CacheError,
   IntegrityError,
-  NetworkError,
   OfflineError,
   UnsupportedPlatformError,
 } from "./errors.ts";
@@ -32,14 +31,7 @@ import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
 import { readEnv } from "./_env.ts";
 import { PINNED, type PinnedChecksums } from "./_pinned.ts";
 import { PROJECT_KEYS } from "./_keys.ts";
-import {
-  checkUrl,
-  describe,
-  fetchFollowing,
-  HttpStatusError,
-  readCapped,
-  TimeoutError,
-} from "./_http.ts";
+import { checkUrl, fetchFollowing, HttpStatusError, readCapped } from "./_http.ts";
 import {
   commitTemp,
   createTemp,
@@ -55,7 +47,7 @@ import {
   writeStamp,
 } from "./_cache.ts";
 import type { Candidate, Progress, Tuning } from "./_download.ts";
-import { withRetries } from "./_retry.ts";
+import { gaveUp, withRetries } from "./_retry.ts";
 export type { VerifyMode } from "./_cache.ts";
 
 /** The largest signature file the loader reads, in bytes. */
@@ -478,16 +470,7 @@ async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise<Uint8A
     }
   });
   if (result.ok) return result.value;
-  const lastError = result.lastError;
-  const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
-  const error = new NetworkError(
-    `Cannot download ${url.href}: ${reason}\nHint: check the network and KREPIS_MIRROR`,
-    { cause: lastError },
-  );
-  if (lastError instanceof TimeoutError) {
-    throw Object.assign(new TimeoutError(error.message), { cause: lastError });
-  }
-  throw error;
+  throw gaveUp(url, result.lastError, "", "check the network and KREPIS_MIRROR");
 }
 
 /** The manifest entry for the target, checked against the loader's own table and pin. */
