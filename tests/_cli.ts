@@ -32,16 +32,17 @@ export function cliEnv(env: Record<string, string>): Record<string, string> {
 }
 
 /**
- * Runs `deno <args>` in the repository with the CLI environment, to
- * completion; with `limitMs`, killed after that long (the assertion on the
- * exit code then fails instead of the test hanging).
+ * Runs `program <args>` in the repository with the CLI environment, to
+ * completion; with `limitMs`, killed after that long (`signal` is then set
+ * and the assertion on the exit code fails instead of the test hanging).
  */
-export async function runDeno(
+export async function runIn(
+  program: string,
   args: string[],
   env: Record<string, string>,
   limitMs?: number,
-): Promise<CliRun> {
-  const command = new Deno.Command(Deno.execPath(), {
+): Promise<CliRun & { signal: Deno.Signal | null }> {
+  const command = new Deno.Command(program, {
     args,
     cwd: REPO_ROOT,
     env: cliEnv(env),
@@ -55,9 +56,20 @@ export async function runDeno(
   const decoder = new TextDecoder();
   return {
     code: output.code,
+    signal: output.signal,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/** Runs `deno <args>` (this Deno) with {@linkcode runIn}. */
+export async function runDeno(
+  args: string[],
+  env: Record<string, string>,
+  limitMs?: number,
+): Promise<CliRun> {
+  const { code, stdout, stderr } = await runIn(Deno.execPath(), args, env, limitMs);
+  return { code, stdout, stderr };
 }
 
 /** Runs the CLI to completion. */

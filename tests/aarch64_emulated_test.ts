@@ -25,11 +25,11 @@ import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { type Aarch64Emulator, aarch64Emulator, emulatedDeno } from "../tools/aarch64_emulator.ts";
 import { rustcFor } from "../lib/toolchain.ts";
-import { cliEnv, type CliRun, runCli, runDeno } from "./_cli.ts";
+import { type CliRun, runCli, runDeno, runIn } from "./_cli.ts";
 import { kernelPath } from "./_kernel.ts";
 import { copyRelease, makeRelease, type ReleaseFixture } from "./_release_fixture.ts";
 import { buildVariant } from "./_variant.ts";
-import { outputWithin, skipIf } from "./_tools.ts";
+import { skipIf } from "./_tools.ts";
 
 const AARCH64 = "aarch64-unknown-linux-gnu";
 const row = targetRow(await loadTargetTable(), AARCH64);
@@ -55,24 +55,8 @@ function emulator(): Aarch64Emulator {
 async function emulated(args: string[], env: Record<string, string>): Promise<CliRun> {
   const [cmd, ...rest] = emulatedDeno(emulator(), args);
   // Minutes, not seconds: a cold start under emulation is slow, but it must end.
-  const output = await outputWithin(
-    new Deno.Command(cmd, {
-      args: rest,
-      cwd: REPO_ROOT,
-      env: cliEnv(env),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }),
-    300_000,
-  );
-  const decoder = new TextDecoder();
-  const run = {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-  assert.equal(output.signal, null, `killed after 300 s under qemu: ${args.join(" ")}`);
+  const { signal, ...run } = await runIn(cmd, rest, env, 300_000);
+  assert.equal(signal, null, `killed after 300 s under qemu: ${args.join(" ")}`);
   return run;
 }
 
