@@ -101,9 +101,9 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
     // A development library was never hash-verified: its file is checked
     // (regular, this OS and CPU, as long as its headers say) so that dlopen
     // cannot hang on a FIFO or kill the process on a truncated file. The
-    // cache holds only verified bytes.
+    // cache holds only verified bytes, and install() has just checked the
+    // file is there: nothing more to do on the warm path.
     if (development !== undefined) await checkLibraryFile(path);
-    else Deno.statSync(path); // synchronous: the warm path
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw permissionError(error, `load kernel ${path}`);
