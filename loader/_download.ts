@@ -47,6 +47,22 @@ export interface Progress {
   total: number;
 }
 
+/** One download: what to fetch, what it must decompress to, and where it goes. */
+export interface Transfer {
+  /** The copy fetched. */
+  candidate: Candidate;
+  /** Size and SHA-256 of the library itself (what the copy decompresses to). */
+  raw: { size: number; sha256: string };
+  /** Where received bytes are kept, so that a later attempt or run resumes. */
+  partialPath: string;
+  /** The temp file the library is written to. */
+  out: Deno.FsFile;
+  /** Retries and timeouts. */
+  tuning: Tuning;
+  /** Called as bytes arrive. */
+  onProgress: (progress: Progress) => void;
+}
+
 /** Whether this runtime's node:zlib can decompress zstd (else gzip is used). */
 export const HAS_ZSTD: boolean = typeof zlib.createZstdDecompress === "function";
 
@@ -57,29 +73,22 @@ const BATCH_BYTES = 1024 * 1024;
 export class DiskError extends CacheError {}
 
 /**
- * Downloads `candidate`, verifying it against its own hash and the library
- * (`raw`) against its hash, into `out`. Retries network errors, timeouts,
- * truncation and 5xx with exponential backoff; never 4xx, integrity or disk
- * failures.
+ * Downloads `t.candidate`, verifying it against its own hash and the library
+ * (`t.raw`) against its hash, into `t.out`. Retries network errors,
+ * timeouts, truncation and 5xx with exponential backoff; never 4xx,
+ * integrity or disk failures.
  */
-export async function downloadVerified(
-  candidate: Candidate,
-  raw: { size: number; sha256: string },
-  partialPath: string,
-  out: Deno.FsFile,
-  tuning: Tuning,
-  onProgress: (progress: Progress) => void,
-): Promise<void> {
+export async function downloadVerified(t: Transfer): Promise<void> {
   let freshAfterResume = false;
   let state = { resumed: false };
-  const result = await withRetries(tuning, async () => {
+  const result = await withRetries(t.tuning, async () => {
     state = { resumed: false };
-    await attemptOnce(candidate, raw, partialPath, out, tuning, onProgress, state);
-    await Deno.remove(partialPath).catch(() => {});
+    await attemptOnce(t, state);
+    await Deno.remove(t.partialPath).catch(() => {});
   }, (error) => {
     if (!(error instanceof IntegrityError)) return;
     try {
-      Deno.removeSync(partialPath); // before the next attempt could resume from it
+      Deno.removeSync(t.partialPath); // before the next attempt could resume from it
     } catch {
       // already gone
     }
@@ -92,28 +101,26 @@ export async function downloadVerified(
   });
   if (result.ok) return;
   throw gaveUp(
-    candidate.url,
+    t.candidate.url,
     result.lastError,
-    ` (gave up after ${tuning.attempts} attempts or the deadline)`,
+    ` (gave up after ${t.tuning.attempts} attempts or the deadline)`,
     "check the network and KREPIS_MIRROR; with a warm cache, KREPIS_OFFLINE=1 avoids the network",
   );
 }
 
-async function attemptOnce(
-  candidate: Candidate,
-  raw: { size: number; sha256: string },
-  partialPath: string,
-  out: Deno.FsFile,
-  tuning: Tuning,
-  onProgress: (progress: Progress) => void,
-  state: { resumed: boolean },
-): Promise<void> {
-  const name = candidate.url.pathname.split("/").pop() ?? candidate.url.href;
+/** The file name of a URL, for messages. */
+function fileName(url: URL): string {
+  return url.pathname.split("/").pop() || url.href;
+}
+
+async function attemptOnce(t: Transfer, state: { resumed: boolean }): Promise<void> {
+  const { candidate, partialPath, out } = t;
+  const name = fileName(candidate.url);
   await out.truncate(0);
   await out.seek(0, Deno.SeekMode.Start);
   let have = await usablePartialSize(partialPath, candidate.size);
   state.resumed = have > 0;
-  let sink = new Sink(candidate, raw, out);
+  let sink = new Sink(t);
   /** Drops the partial and anything written, to start from byte 0. */
   const restart = async () => {
     await sink.abandon();
@@ -121,14 +128,14 @@ async function attemptOnce(
     have = 0;
     await out.truncate(0);
     await out.seek(0, Deno.SeekMode.Start);
-    sink = new Sink(candidate, raw, out);
+    sink = new Sink(t);
   };
   if (have > 0) await replay(partialPath, sink);
   if (have === candidate.size) {
     // A complete partial from an earlier run: use it only if it verifies.
     if (sink.compressedDigest() === candidate.sha256) {
-      onProgress({ file: name, received: have, total: candidate.size });
-      return await sink.finish(partialPath);
+      t.onProgress({ file: name, received: have, total: candidate.size });
+      return await sink.finish();
     }
     await restart();
   }
@@ -136,7 +143,12 @@ async function attemptOnce(
   const controller = new AbortController();
   const headers: Record<string, string> = { "accept-encoding": "identity" };
   if (have > 0) headers.range = `bytes=${have}-`;
-  const { response } = await fetchFollowing(candidate.url, headers, tuning.connectMs, controller);
+  const { response } = await fetchFollowing(
+    candidate.url,
+    headers,
+    t.tuning.connectMs,
+    controller,
+  );
   const status = response.status;
   if (status === 416 && have > 0) {
     await response.body?.cancel();
@@ -174,16 +186,7 @@ async function attemptOnce(
 
   const from = have;
   try {
-    have = await receive(
-      response.body,
-      candidate,
-      partialPath,
-      have,
-      sink,
-      controller,
-      tuning,
-      onProgress,
-    );
+    have = await receive(t, response.body, have, sink, controller);
   } catch (error) {
     // Close the connection: an endless or stalled body must not keep flowing.
     controller.abort();
@@ -208,23 +211,21 @@ async function attemptOnce(
       `Cannot verify ${name}: its SHA-256 ${sink.compressedDigest()} is not ${candidate.sha256} from the verified manifest\nHint: the release host serves damaged or foreign bytes; nothing was cached. Retry later or use another KREPIS_MIRROR`,
     );
   }
-  await sink.finish(partialPath);
+  await sink.finish();
 }
 
 /** Reads the body into the partial file and the sink; returns the bytes now held. */
 async function receive(
+  t: Transfer,
   body: ReadableStream<Uint8Array>,
-  candidate: Candidate,
-  partialPath: string,
   start: number,
   sink: Sink,
   controller: AbortController,
-  tuning: Tuning,
-  onProgress: (progress: Progress) => void,
 ): Promise<number> {
-  const name = candidate.url.pathname.split("/").pop() ?? candidate.url.href;
+  const { candidate, tuning } = t;
+  const name = fileName(candidate.url);
   let have = start;
-  using partial = await openPartial(partialPath, have > 0);
+  using partial = await openPartial(t.partialPath, have > 0);
   let batch: Uint8Array[] = [];
   let batched = 0;
   const flush = async () => {
@@ -258,7 +259,7 @@ async function receive(
     batch.push(bytes);
     batched += bytes.length;
     if (batched >= BATCH_BYTES) await flush();
-    onProgress({ file: name, received: have, total: candidate.size });
+    t.onProgress({ file: name, received: have, total: candidate.size });
   }
   await flush();
   await partial.sync();
@@ -336,11 +337,17 @@ class Sink {
   #decompressor: zlib.ZstdDecompress | zlib.Gunzip | null = null;
   #digest: string | null = null;
 
-  constructor(
-    readonly candidate: Candidate,
-    readonly raw: { size: number; sha256: string },
-    readonly out: Deno.FsFile,
-  ) {}
+  readonly candidate: Candidate;
+  readonly raw: { size: number; sha256: string };
+  readonly out: Deno.FsFile;
+  readonly partialPath: string;
+
+  constructor(t: Transfer) {
+    this.candidate = t.candidate;
+    this.raw = t.raw;
+    this.out = t.out;
+    this.partialPath = t.partialPath;
+  }
 
   async push(bytes: Uint8Array): Promise<void> {
     this.#throwIfFailed();
@@ -350,9 +357,9 @@ class Sink {
     this.#throwIfFailed();
   }
 
-  /** Decompresses `partialPath` (whose hash matched), then checks the library's size and hash. */
-  async finish(partialPath: string): Promise<void> {
-    if (this.candidate.compression !== null) await this.#decompress(partialPath);
+  /** Decompresses the partial file (whose hash matched), then checks the library's size and hash. */
+  async finish(): Promise<void> {
+    if (this.candidate.compression !== null) await this.#decompress(this.partialPath);
     await this.#writing;
     this.#throwIfFailed();
     const digest = this.#rawHash.digest("hex");
@@ -439,6 +446,6 @@ class Sink {
   }
 
   #name(): string {
-    return this.candidate.url.pathname.split("/").pop() ?? this.candidate.url.href;
+    return fileName(this.candidate.url);
   }
 }

@@ -5,7 +5,6 @@
  */
 
 import { absolute } from "./_path.ts";
-import { checkLibraryFile } from "./_library_file.ts";
 import { permissionError } from "./_permission.ts";
 import { install, type InstallOptions } from "./install.ts";
 import { readEnv } from "./_env.ts";
@@ -32,16 +31,18 @@ const PROBE = {
 } as const;
 
 /**
- * Finds the kernel, checks its ABI before binding anything else, and
+ * Finds the kernel, checks its ABI before calling anything else, and
  * returns the typed {@linkcode Kernel}.
  *
  * Without `path` (or `KREPIS_KERNEL_PATH`), the release binary for this
  * machine is installed first with {@linkcode install}: fetched, verified
  * against a trusted checksum, and cached; a warm cache needs no network.
  *
- * The library is then opened with only `krepis_abi_version` and
- * `krepis_abi_fingerprint`; the rest of the symbol table is bound only after
- * the major, the minor and the fingerprint were accepted.
+ * The library is then opened with the loader's symbol table, and nothing
+ * but `krepis_abi_version` and `krepis_abi_fingerprint` is called until the
+ * major, the minor and the fingerprint were accepted. A library that lacks
+ * a symbol of the table is reopened with those two alone, to say whether it
+ * is of another ABI, not a kernel at all, or a newer minor missing a symbol.
  *
  * A development library given by `path` or `KREPIS_KERNEL_PATH` was never
  * hash-verified, so its file is checked first: a regular file (a FIFO
@@ -103,7 +104,11 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
     // cannot hang on a FIFO or kill the process on a truncated file. The
     // cache holds only verified bytes, and install() has just checked the
     // file is there: nothing more to do on the warm path.
-    if (development !== undefined) await checkLibraryFile(path);
+    if (development !== undefined) {
+      // Loaded only here: the warm path from the cache never needs it.
+      const { checkLibraryFile } = await import("./_library_file.ts");
+      await checkLibraryFile(path);
+    }
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw permissionError(error, `load kernel ${path}`);
@@ -115,41 +120,61 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
     }
     throw error;
   }
-  // The probe stays open until the full table is bound, so the OS hands back
-  // the image that was checked even if the file is replaced meanwhile.
-  using probe = openProbe(path);
-  const found = readAbi(probe);
-  checkAbi(path, LOADER_ABI, found);
+  // One dlopen binds the whole table (binding calls nothing); only the two
+  // ABI functions are called before the ABI is accepted, and the image that
+  // was checked is the one the Kernel keeps.
   let library: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     library = Deno.dlopen(path, SYMBOLS);
   } catch (error) {
-    throw missingSymbols(path, LOADER_ABI, found, error);
+    throw whyNotOpened(path, error);
+  }
+  let found: AbiInfo;
+  try {
+    found = readAbi(library);
+    checkAbi(path, LOADER_ABI, found);
+  } catch (error) {
+    library.close();
+    throw error;
   }
   return new Kernel(KERNEL_TOKEN, library, path, found);
 }
 
-function openProbe(path: string): Deno.DynamicLibrary<typeof PROBE> & Disposable {
-  let probe: Deno.DynamicLibrary<typeof PROBE>;
-  try {
-    probe = Deno.dlopen(path, PROBE);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) {
-      throw permissionError(error, `load kernel ${path}`);
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    if (/symbol/i.test(message)) throw noAbi(path, LOADER_ABI, error);
-    throw new Error(
+/**
+ * Why the full table could not be bound: the library is reopened with the
+ * two ABI symbols alone, so that a kernel of another ABI is named as such
+ * (not as a missing symbol), a file without them as not a kernel, and an
+ * accepted newer minor as lacking a symbol.
+ */
+function whyNotOpened(path: string, error: unknown): unknown {
+  if (error instanceof Deno.errors.NotCapable) return permissionError(error, `load kernel ${path}`);
+  const message = error instanceof Error ? error.message : String(error);
+  if (!/symbol/i.test(message)) {
+    return new Error(
       `Cannot load kernel ${path}: the OS refused to open it (${message})\nHint: check that the file is a kernel library built for this platform`,
       { cause: error },
     );
   }
-  return Object.assign(probe, { [Symbol.dispose]: () => probe.close() });
+  let probe: Deno.DynamicLibrary<typeof PROBE>;
+  try {
+    probe = Deno.dlopen(path, PROBE);
+  } catch (probeError) {
+    return noAbi(path, LOADER_ABI, probeError);
+  }
+  try {
+    const found = readAbi(probe);
+    checkAbi(path, LOADER_ABI, found);
+    return missingSymbols(path, LOADER_ABI, found, error);
+  } catch (mismatch) {
+    return mismatch;
+  } finally {
+    probe.close();
+  }
 }
 
-function readAbi(probe: Deno.DynamicLibrary<typeof PROBE>): AbiInfo {
-  const packed = probe.symbols.krepis_abi_version();
-  const pointer = probe.symbols.krepis_abi_fingerprint();
+function readAbi(library: Deno.DynamicLibrary<typeof PROBE>): AbiInfo {
+  const packed = library.symbols.krepis_abi_version();
+  const pointer = library.symbols.krepis_abi_fingerprint();
   const fingerprint = pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
   return { major: packed >>> 16, minor: packed & 0xffff, fingerprint };
 }

@@ -188,9 +188,9 @@ Deno.test(skipIf("load() refuses a library that exports no Krepis ABI", NO_CC), 
   }
 });
 
-Deno.test(skipIf("load() checks the ABI before binding anything else", NO_CC), async () => {
-  // Only the two probe symbols exist: binding the full table first would fail
-  // with "exports no ..." instead of naming the ABI major.
+Deno.test(skipIf("load() checks the ABI before calling anything else", NO_CC), async () => {
+  // Only the two ABI symbols exist: the full table cannot be bound, and the
+  // error must still name the ABI major, not a missing symbol.
   const path = await compileLibrary(`
     EXPORT unsigned int krepis_abi_version(void) { return 7u << 16; }
     EXPORT const char *krepis_abi_fingerprint(void) { return "${"0".repeat(64)}"; }

@@ -1,6 +1,6 @@
 /**
  * `@krepis/loader`: opens the Krepis native kernel from Deno, verifies its
- * ABI before binding anything, and exposes a typed API.
+ * ABI before calling anything else, and exposes a typed API.
  *
  * ```ts
  * import { load } from "@krepis/loader";
