@@ -22,8 +22,9 @@
  */
 
 import { CacheError } from "./errors.ts";
-import { join } from "./_path.ts";
+import { basename, join } from "./_path.ts";
 import { readSmallFile } from "./_cache.ts";
+import { isInUse } from "./_os_error.ts";
 import { targetByTriple } from "./platform.ts";
 import { TARGETS } from "./_targets.ts";
 
@@ -301,4 +302,104 @@ export function untagged(root: string, doing: string): CacheError {
   return new CacheError(
     `Cannot ${doing} ${root}: it is not a Krepis cache (no ${TAG_FILE} written by Krepis), so nothing in it is Krepis's to change\nHint: check --cache-dir and KREPIS_CACHE_DIR; \`krepis init\` makes a cache in a new or empty directory`,
   );
+}
+
+/** A cached library, as `krepis cache ls`, `info` and `verify` show it. */
+export interface CachedLibrary {
+  /** Its release version. */
+  version: string;
+  /** Its target triple. */
+  target: string;
+  /** The hash it was verified against at install (its directory's name). */
+  sha256: string;
+  /** Its file name. */
+  file: string;
+  /** Its path. */
+  path: string;
+  /** Its size in bytes. */
+  size: number;
+}
+
+/** The libraries a walk found. */
+export function cachedLibraries(walk: CacheWalk): CachedLibrary[] {
+  return walk.files.filter((f) => f.kind === "library").map((f) => ({
+    version: f.version,
+    target: f.target!,
+    sha256: f.sha256!,
+    file: basename(f.path),
+    path: f.path,
+    size: f.size,
+  }));
+}
+
+/** A library re-hashed by {@linkcode verifyCache}. */
+export interface CheckedLibrary extends CachedLibrary {
+  /** Whether its bytes still hash to `sha256`. */
+  ok: boolean;
+  /** The SHA-256 its bytes have now. */
+  actual: string;
+}
+
+/**
+ * Re-hashes every cached library of a tagged root and removes each damaged
+ * one with its stamp (the next install fetches it again).
+ *
+ * @param root The cache root.
+ * @param remove Removes one file (read-only and, on Windows, in-use aware).
+ * @returns The walk and every library checked, in walk order.
+ * @throws {CacheError} When the root is not tagged as Krepis's.
+ */
+export async function verifyCache(
+  root: string,
+  remove: (path: string) => Promise<void>,
+): Promise<{ walk: CacheWalk; checked: CheckedLibrary[] }> {
+  const walk = await walkCache(root);
+  if (!walk.tagged) throw untagged(root, "verify");
+  // node:crypto is slow to start: loaded only by a command that re-hashes.
+  const { sha256File } = await import("./_hash.ts");
+  const checked: CheckedLibrary[] = [];
+  for (const library of cachedLibraries(walk)) {
+    const actual = await sha256File(library.path);
+    const ok = actual === library.sha256;
+    if (!ok) {
+      await remove(library.path);
+      await remove(`${library.path}.stamp.json`).catch(() => {});
+    }
+    checked.push({ ...library, ok, actual });
+  }
+  return { walk, checked };
+}
+
+/**
+ * Removes whole versions a walk found, one at a time; a version with a file
+ * a running process has loaded (Windows refuses to delete it) is kept and
+ * reported, the others are still removed.
+ *
+ * @param walk A walk of a tagged root.
+ * @param remove Removes one file (read-only and, on Windows, in-use aware).
+ * @param versions Which versions to remove.
+ * @param inUse Whether an error says a file is in use. @default {the OS's own rule}
+ * @returns The versions removed, and those kept with the reason.
+ * @throws {CacheError} When the root is not tagged, or a removal fails for
+ *   another reason than a file in use.
+ */
+export async function removeVersions(
+  walk: CacheWalk,
+  remove: (path: string) => Promise<void>,
+  versions: (version: string) => boolean,
+  inUse: (error: unknown) => boolean = isInUse,
+): Promise<{ removed: string[]; kept: { version: string; reason: string }[] }> {
+  if (!walk.tagged) throw untagged(walk.root, "remove anything from");
+  const removed: string[] = [];
+  const kept: { version: string; reason: string }[] = [];
+  for (const version of walk.versions.filter(versions)) {
+    try {
+      await removeCacheFiles(walk, remove, (v) => v === version);
+      removed.push(version);
+    } catch (error) {
+      if (!(error instanceof CacheError) || !inUse(error.cause)) throw error;
+      kept.push({ version, reason: "a file in it is in use by a running process" });
+    }
+  }
+  return { removed, kept };
 }

@@ -7,11 +7,14 @@ import {
   isTagged,
   isVersionName,
   removeCacheFiles,
+  removeVersions,
   TAG_FILE,
   TAG_TEXT,
+  verifyCache,
   walkCache,
 } from "./_cache_layout.ts";
 import { removeFile } from "./_cache.ts";
+import { isInUse } from "./_os_error.ts";
 import { TARGETS } from "./_targets.ts";
 import { snapshotTree } from "../tests/_fs.ts";
 
@@ -247,5 +250,97 @@ Deno.test("another tool's CACHEDIR.TAG is never replaced; a cut-short tag write 
     assert.deepEqual([...Deno.readDirSync(ours)].map((e) => e.name), [TAG_FILE]);
   } finally {
     await Deno.remove(base, { recursive: true });
+  }
+});
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("verifyCache() re-hashes every library, removes a damaged one with its stamp, and nothing else", async () => {
+  const root = await Deno.makeTempDir({ prefix: "krepis-layout-" });
+  try {
+    const good = await sha256Hex("good bytes");
+    const other = T.triple === TARGETS[1].triple ? TARGETS[2] : TARGETS[1];
+    await tree(root, {
+      [TAG_FILE]: TAG_TEXT,
+      [`0.1.0/${T.triple}/${good}/${T.file}`]: "good bytes",
+      [`0.1.0/${T.triple}/${good}/${T.file}.stamp.json`]: "{}",
+      // Named by the hash of "good bytes", holding other bytes.
+      [`0.2.0/${other.triple}/${good}/${other.file}`]: "damaged bytes",
+      [`0.2.0/${other.triple}/${good}/${other.file}.stamp.json`]: "{}",
+      [`0.2.0/${other.triple}/${good}/notes.txt`]: "a user's file",
+    });
+    const { checked, walk } = await verifyCache(root, removeFile);
+    assert.deepEqual(
+      checked.map((c) => [c.version, c.target, c.ok]),
+      [["0.1.0", T.triple, true], ["0.2.0", other.triple, false]],
+    );
+    assert.equal(checked[1].actual, await sha256Hex("damaged bytes"));
+    assert.deepEqual(walk.foreign, [join(root, "0.2.0", other.triple, good, "notes.txt")]);
+    const left = Object.keys(await snapshotTree(root));
+    assert.ok(left.some((p) => p.endsWith(`0.1.0/${T.triple}/${good}/${T.file}`)));
+    assert.ok(!left.some((p) => p.endsWith(`${other.triple}/${good}/${other.file}`)));
+    assert.ok(!left.some((p) => p.endsWith(`${other.file}.stamp.json`)));
+    assert.ok(left.some((p) => p.endsWith("notes.txt")));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("verifyCache() and removeVersions() refuse an untagged root and touch nothing", async () => {
+  const root = await Deno.makeTempDir({ prefix: "krepis-layout-" });
+  try {
+    await tree(root, HOME_LIKE);
+    const before = await snapshotTree(root);
+    await assert.rejects(() => verifyCache(root, removeFile), CacheError);
+    await assert.rejects(
+      async () => await removeVersions(await walkCache(root), removeFile, () => true),
+      CacheError,
+    );
+    assert.deepEqual(await snapshotTree(root), before);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("removeVersions() keeps a version whose file is in use and still removes the others", async () => {
+  const root = await Deno.makeTempDir({ prefix: "krepis-layout-" });
+  try {
+    await tree(root, {
+      [TAG_FILE]: TAG_TEXT,
+      [`0.1.0/${T.triple}/${HEX}/${T.file}`]: "old",
+      [`0.2.0/${T.triple}/${HEX}/${T.file}`]: "in use",
+      [`0.3.0/${T.triple}/${HEX}/${T.file}`]: "current",
+    });
+    const walk = await walkCache(root);
+    // Windows' answer to deleting a loaded DLL (ERROR_ACCESS_DENIED), judged by Windows' rule.
+    const inUse = new Error("Access is denied. (os error 5)");
+    const remove = async (path: string) => {
+      if (path.includes("0.2.0")) {
+        throw new CacheError(`Cannot remove ${path}: in use`, { cause: inUse });
+      }
+      await removeFile(path);
+    };
+    const windowsRule = (error: unknown) => isInUse(error, "windows");
+    const result = await removeVersions(walk, remove, (v) => v !== "0.3.0", windowsRule);
+    assert.deepEqual(result.removed, ["0.1.0"]);
+    assert.deepEqual(result.kept, [{
+      version: "0.2.0",
+      reason: "a file in it is in use by a running process",
+    }]);
+    const left = Object.keys(await snapshotTree(root));
+    assert.ok(!left.some((p) => p.includes("0.1.0")));
+    assert.ok(left.some((p) => p.includes("0.2.0")));
+    assert.ok(left.some((p) => p.includes("0.3.0")));
+
+    // Any other failure is not swallowed.
+    const broken = async () => {
+      throw new CacheError("Cannot remove: read-only file system");
+    };
+    await assert.rejects(() => removeVersions(walk, broken, () => true, windowsRule), CacheError);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -35,7 +35,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { basename, join } from "node:path";
+import { join } from "./_path.ts";
 import { absolute, normalize } from "./_path.ts";
 import {
   AbiMismatchError,
@@ -52,11 +52,16 @@ import { cacheRoot } from "./cache_dir.ts";
 import { currentPlatform, resolveTarget, supportedTriples } from "./platform.ts";
 import { LOADER_ABI } from "./abi.ts";
 import { formatBytes, progressView } from "./_progress.ts";
-import { sha256File } from "./_hash.ts";
 import { removeFile } from "./_cache.ts";
 import { asKrepisError } from "./_classify.ts";
-import { type CacheWalk, removeCacheFiles, untagged, walkCache } from "./_cache_layout.ts";
-import { isInUse } from "./_os_error.ts";
+import {
+  cachedLibraries,
+  type CacheWalk,
+  removeVersions,
+  untagged,
+  verifyCache,
+  walkCache,
+} from "./_cache_layout.ts";
 import { readEnv } from "./_env.ts";
 
 /** Exit codes of the `krepis` command, one per failure class. */
@@ -300,7 +305,7 @@ async function info(
     targetError = (error as Error).message.split("\n")[0];
   }
   const root = options.cacheDir ?? cacheRoot();
-  const cached = libraries(await walkCache(root));
+  const cached = cachedLibraries(await walkCache(root));
   let kernel: Record<string, unknown> | null = null;
   if (target) {
     try {
@@ -353,27 +358,6 @@ async function info(
   return EXIT_CODES.ok;
 }
 
-interface CacheEntry {
-  version: string;
-  target: string;
-  sha256: string;
-  file: string;
-  path: string;
-  size: number;
-}
-
-/** The libraries of a walk, as `ls`, `info` and `verify` show them. */
-function libraries(walk: CacheWalk): CacheEntry[] {
-  return walk.files.filter((f) => f.kind === "library").map((f) => ({
-    version: f.version,
-    target: f.target!,
-    sha256: f.sha256!,
-    file: basename(f.path),
-    path: f.path,
-    size: f.size,
-  }));
-}
-
 /** Lines naming what is not Krepis's and was left alone. */
 function reportForeign(walk: CacheWalk, err: (text: string) => void): void {
   if (walk.foreign.length === 0) return;
@@ -388,23 +372,13 @@ async function verify(
   out: (text: string) => void,
   err: (text: string) => void,
 ): Promise<number> {
-  const walk = await walkCache(root);
-  if (!walk.tagged) throw untagged(root, "verify");
-  const results = [];
-  for (const entry of libraries(walk)) {
-    const actual = await sha256File(entry.path);
-    const ok = actual === entry.sha256;
-    if (!ok) {
-      // Read-only (and, on Windows, possibly loaded): removeFile handles both.
-      await removeFile(entry.path);
-      await removeFile(`${entry.path}.stamp.json`).catch(() => {});
-    }
-    results.push({ ...entry, ok, actual });
-    if (!json) {
+  const { walk, checked: results } = await verifyCache(root, removeFile);
+  if (!json) {
+    for (const entry of results) {
       out(
-        ok
+        entry.ok
           ? `ok      ${entry.version}/${entry.target} ${entry.file}\n`
-          : `DAMAGED ${entry.version}/${entry.target} ${entry.file}: sha256 ${actual}, expected ${entry.sha256} (removed; run \`krepis init\`)\n`,
+          : `DAMAGED ${entry.version}/${entry.target} ${entry.file}: sha256 ${entry.actual}, expected ${entry.sha256} (removed; run \`krepis init\`)\n`,
       );
     }
   }
@@ -429,7 +403,7 @@ async function cache(
 ): Promise<number> {
   if (sub === "ls") {
     const walk = await walkCache(root);
-    const entries = libraries(walk);
+    const entries = cachedLibraries(walk);
     const partials = walk.files.filter((f) => f.kind === "partial" || f.kind === "temp");
     if (json) {
       out(
@@ -456,19 +430,7 @@ async function cache(
     const walk = await walkCache(root);
     if (!walk.tagged) throw untagged(root, sub === "prune" ? "prune" : "clean");
     const keep = (version: string) => sub === "prune" && version === VERSION;
-    const removed = new Set<string>();
-    const kept: { version: string; reason: string }[] = [];
-    const versions = walk.versions.filter((v) => !keep(v));
-    for (const version of versions) {
-      try {
-        await removeCacheFiles(walk, removeFile, (v) => v === version);
-        removed.add(version);
-      } catch (error) {
-        // Windows: a kernel that a running process loaded cannot be removed.
-        if (!(error instanceof CacheError) || !isInUse(error.cause)) throw error;
-        kept.push({ version, reason: "a file in it is in use by a running process" });
-      }
-    }
+    const { removed: list, kept } = await removeVersions(walk, removeFile, (v) => !keep(v));
     // Current-version partials and temps are leftovers of failed transfers: prune takes them too.
     if (sub === "prune") {
       for (const f of walk.files) {
@@ -477,7 +439,6 @@ async function cache(
         }
       }
     }
-    const list = [...removed];
     if (json) {
       out(
         `${
