@@ -336,9 +336,7 @@ Deno.test("removeVersions() keeps a version whose file is in use and still remov
     assert.ok(left.some((p) => p.includes("0.3.0")));
 
     // Any other failure is not swallowed.
-    const broken = async () => {
-      throw new CacheError("Cannot remove: read-only file system");
-    };
+    const broken = () => Promise.reject(new CacheError("Cannot remove: read-only file system"));
     await assert.rejects(() => removeVersions(walk, broken, () => true, windowsRule), CacheError);
   } finally {
     await Deno.remove(root, { recursive: true });
