@@ -35,8 +35,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { join } from "./_path.ts";
-import { absolute, normalize } from "./_path.ts";
+import { absolute, join, normalize } from "./_path.ts";
 import {
   AbiMismatchError,
   CacheError,
