@@ -6,10 +6,10 @@
 export const ABI_MAJOR = 1;
 
 /** The ABI minor version of the header this loader was generated from. */
-export const ABI_MINOR = 0;
+export const ABI_MINOR = 1;
 
 /** SHA-256 of the header's normalized declarations and the schema. */
-export const ABI_FINGERPRINT = "e379a18c63b8ea052b86cbdeca90f7b60ae35bad58d2210732e60e8194954ef5";
+export const ABI_FINGERPRINT = "ea91ec56a39f94d8d51398ce7f9e7eb875f4bcbfbc8228894d69f669c0a04d93";
 
 /** Every kernel export, typed for `Deno.dlopen`. */
 export const SYMBOLS = {
@@ -27,6 +27,10 @@ export const SYMBOLS = {
   krepis_buffer_take: { parameters: ["buffer", "buffer", "usize"], result: "u32" },
   /** `const char * krepis_last_error(void)` */
   krepis_last_error: { parameters: [], result: "pointer" },
+  /** `KrepisResult krepis_view_get(uint64_t id, struct KrepisView * out)` */
+  krepis_view_get: { parameters: ["u64", "buffer"], result: "u32" },
+  /** `KrepisResult krepis_view_release(uint64_t id)` */
+  krepis_view_release: { parameters: ["u64"], result: "u32" },
 } as const;
 
 /** Result code values and their names (without the `KREPIS_RESULT_` prefix). */
@@ -38,4 +42,7 @@ export const RESULT_NAMES: Readonly<Record<number, string>> = {
   4: "UNKNOWN_REQUEST",
   5: "FAILED",
   6: "PANIC",
+  7: "UNKNOWN_HANDLE",
+  8: "BUSY",
+  9: "UNSUPPORTED",
 };

@@ -13,19 +13,65 @@ import { emptyBytes, LEN, Reader, scratchWriter, VARINT, WireError, type Writer 
 /** A decoded `krepis.v1.Request`. */
 export interface Request {
   /** Which member of the oneof `kind` is set, if any. */
-  kind?: "buildInfo" | "echo" | "fail";
+  kind?:
+    | "buildInfo"
+    | "echo"
+    | "fail"
+    | "readFile"
+    | "journalOpen"
+    | "journalClose"
+    | "journalBegin"
+    | "journalTrack"
+    | "journalCommit"
+    | "journalRollback"
+    | "journalHistory"
+    | "journalUndo"
+    | "journalSnapshot";
   buildInfo?: BuildInfoRequest;
   echo?: EchoRequest;
   fail?: FailRequest;
+  readFile?: ReadFileRequest;
+  journalOpen?: JournalOpenRequest;
+  journalClose?: JournalCloseRequest;
+  journalBegin?: JournalBeginRequest;
+  journalTrack?: JournalTrackRequest;
+  journalCommit?: JournalCommitRequest;
+  journalRollback?: JournalRollbackRequest;
+  journalHistory?: JournalHistoryRequest;
+  journalUndo?: JournalUndoRequest;
+  journalSnapshot?: JournalSnapshotRequest;
 }
 
 /** A `krepis.v1.Request` to encode: every field may be left out. */
 export interface RequestInit {
   /** Ignored when encoding: the member that is set decides. */
-  kind?: "buildInfo" | "echo" | "fail";
+  kind?:
+    | "buildInfo"
+    | "echo"
+    | "fail"
+    | "readFile"
+    | "journalOpen"
+    | "journalClose"
+    | "journalBegin"
+    | "journalTrack"
+    | "journalCommit"
+    | "journalRollback"
+    | "journalHistory"
+    | "journalUndo"
+    | "journalSnapshot";
   buildInfo?: BuildInfoRequestInit;
   echo?: EchoRequestInit;
   fail?: FailRequestInit;
+  readFile?: ReadFileRequestInit;
+  journalOpen?: JournalOpenRequestInit;
+  journalClose?: JournalCloseRequestInit;
+  journalBegin?: JournalBeginRequestInit;
+  journalTrack?: JournalTrackRequestInit;
+  journalCommit?: JournalCommitRequestInit;
+  journalRollback?: JournalRollbackRequestInit;
+  journalHistory?: JournalHistoryRequestInit;
+  journalUndo?: JournalUndoRequestInit;
+  journalSnapshot?: JournalSnapshotRequestInit;
 }
 
 /** Writes the fields of a `krepis.v1.Request` (without a length prefix). */
@@ -48,6 +94,66 @@ export function writeRequest(w: Writer, m: RequestInit): void {
     writeFailRequest(w, m.fail);
     w.join(at);
   }
+  if (m.readFile !== undefined) {
+    w.tag(4, LEN);
+    const at = w.fork();
+    writeReadFileRequest(w, m.readFile);
+    w.join(at);
+  }
+  if (m.journalOpen !== undefined) {
+    w.tag(5, LEN);
+    const at = w.fork();
+    writeJournalOpenRequest(w, m.journalOpen);
+    w.join(at);
+  }
+  if (m.journalClose !== undefined) {
+    w.tag(6, LEN);
+    const at = w.fork();
+    writeJournalCloseRequest(w, m.journalClose);
+    w.join(at);
+  }
+  if (m.journalBegin !== undefined) {
+    w.tag(7, LEN);
+    const at = w.fork();
+    writeJournalBeginRequest(w, m.journalBegin);
+    w.join(at);
+  }
+  if (m.journalTrack !== undefined) {
+    w.tag(8, LEN);
+    const at = w.fork();
+    writeJournalTrackRequest(w, m.journalTrack);
+    w.join(at);
+  }
+  if (m.journalCommit !== undefined) {
+    w.tag(9, LEN);
+    const at = w.fork();
+    writeJournalCommitRequest(w, m.journalCommit);
+    w.join(at);
+  }
+  if (m.journalRollback !== undefined) {
+    w.tag(10, LEN);
+    const at = w.fork();
+    writeJournalRollbackRequest(w, m.journalRollback);
+    w.join(at);
+  }
+  if (m.journalHistory !== undefined) {
+    w.tag(11, LEN);
+    const at = w.fork();
+    writeJournalHistoryRequest(w, m.journalHistory);
+    w.join(at);
+  }
+  if (m.journalUndo !== undefined) {
+    w.tag(12, LEN);
+    const at = w.fork();
+    writeJournalUndoRequest(w, m.journalUndo);
+    w.join(at);
+  }
+  if (m.journalSnapshot !== undefined) {
+    w.tag(13, LEN);
+    const at = w.fork();
+    writeJournalSnapshotRequest(w, m.journalSnapshot);
+    w.join(at);
+  }
 }
 
 /** Encodes a `krepis.v1.Request`. */
@@ -68,6 +174,16 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         const stop = r.delimited(end);
         delete m.echo;
         delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfoRequest(r, stop, m.buildInfo);
         break;
@@ -77,6 +193,16 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         const stop = r.delimited(end);
         delete m.buildInfo;
         delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
         m.kind = "echo";
         m.echo = readEchoRequest(r, stop, m.echo);
         break;
@@ -86,8 +212,208 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         const stop = r.delimited(end);
         delete m.buildInfo;
         delete m.echo;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
         m.kind = "fail";
         m.fail = readFailRequest(r, stop, m.fail);
+        break;
+      }
+      case 4: {
+        expectWire(wire, LEN, "krepis.v1.Request.readFile", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "readFile";
+        m.readFile = readReadFileRequest(r, stop, m.readFile);
+        break;
+      }
+      case 5: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalOpen", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "journalOpen";
+        m.journalOpen = readJournalOpenRequest(r, stop, m.journalOpen);
+        break;
+      }
+      case 6: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalClose", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "journalClose";
+        m.journalClose = readJournalCloseRequest(r, stop, m.journalClose);
+        break;
+      }
+      case 7: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalBegin", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "journalBegin";
+        m.journalBegin = readJournalBeginRequest(r, stop, m.journalBegin);
+        break;
+      }
+      case 8: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalTrack", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "journalTrack";
+        m.journalTrack = readJournalTrackRequest(r, stop, m.journalTrack);
+        break;
+      }
+      case 9: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalCommit", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "journalCommit";
+        m.journalCommit = readJournalCommitRequest(r, stop, m.journalCommit);
+        break;
+      }
+      case 10: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalRollback", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "journalRollback";
+        m.journalRollback = readJournalRollbackRequest(r, stop, m.journalRollback);
+        break;
+      }
+      case 11: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalHistory", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        m.kind = "journalHistory";
+        m.journalHistory = readJournalHistoryRequest(r, stop, m.journalHistory);
+        break;
+      }
+      case 12: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalUndo", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalSnapshot;
+        m.kind = "journalUndo";
+        m.journalUndo = readJournalUndoRequest(r, stop, m.journalUndo);
+        break;
+      }
+      case 13: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalSnapshot", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        m.kind = "journalSnapshot";
+        m.journalSnapshot = readJournalSnapshotRequest(r, stop, m.journalSnapshot);
         break;
       }
       case 0:
@@ -119,17 +445,53 @@ export function decodeRequest(bytes: Uint8Array): Request {
 /** A decoded `krepis.v1.Response`. */
 export interface Response {
   /** Which member of the oneof `kind` is set, if any. */
-  kind?: "buildInfo" | "echo";
+  kind?:
+    | "buildInfo"
+    | "echo"
+    | "view"
+    | "journalOpened"
+    | "journalClosed"
+    | "journalBegun"
+    | "journalTracked"
+    | "journalCommitted"
+    | "journalRestored"
+    | "journalHistory";
   buildInfo?: BuildInfo;
   echo?: EchoResponse;
+  view?: View;
+  journalOpened?: JournalOpened;
+  journalClosed?: JournalClosed;
+  journalBegun?: JournalBegun;
+  journalTracked?: TrackedFile;
+  journalCommitted?: JournalTransaction;
+  journalRestored?: JournalRestored;
+  journalHistory?: JournalHistory;
 }
 
 /** A `krepis.v1.Response` to encode: every field may be left out. */
 export interface ResponseInit {
   /** Ignored when encoding: the member that is set decides. */
-  kind?: "buildInfo" | "echo";
+  kind?:
+    | "buildInfo"
+    | "echo"
+    | "view"
+    | "journalOpened"
+    | "journalClosed"
+    | "journalBegun"
+    | "journalTracked"
+    | "journalCommitted"
+    | "journalRestored"
+    | "journalHistory";
   buildInfo?: BuildInfoInit;
   echo?: EchoResponseInit;
+  view?: ViewInit;
+  journalOpened?: JournalOpenedInit;
+  journalClosed?: JournalClosedInit;
+  journalBegun?: JournalBegunInit;
+  journalTracked?: TrackedFileInit;
+  journalCommitted?: JournalTransactionInit;
+  journalRestored?: JournalRestoredInit;
+  journalHistory?: JournalHistoryInit;
 }
 
 /** Writes the fields of a `krepis.v1.Response` (without a length prefix). */
@@ -144,6 +506,54 @@ export function writeResponse(w: Writer, m: ResponseInit): void {
     w.tag(2, LEN);
     const at = w.fork();
     writeEchoResponse(w, m.echo);
+    w.join(at);
+  }
+  if (m.view !== undefined) {
+    w.tag(3, LEN);
+    const at = w.fork();
+    writeView(w, m.view);
+    w.join(at);
+  }
+  if (m.journalOpened !== undefined) {
+    w.tag(4, LEN);
+    const at = w.fork();
+    writeJournalOpened(w, m.journalOpened);
+    w.join(at);
+  }
+  if (m.journalClosed !== undefined) {
+    w.tag(5, LEN);
+    const at = w.fork();
+    writeJournalClosed(w, m.journalClosed);
+    w.join(at);
+  }
+  if (m.journalBegun !== undefined) {
+    w.tag(6, LEN);
+    const at = w.fork();
+    writeJournalBegun(w, m.journalBegun);
+    w.join(at);
+  }
+  if (m.journalTracked !== undefined) {
+    w.tag(7, LEN);
+    const at = w.fork();
+    writeTrackedFile(w, m.journalTracked);
+    w.join(at);
+  }
+  if (m.journalCommitted !== undefined) {
+    w.tag(8, LEN);
+    const at = w.fork();
+    writeJournalTransaction(w, m.journalCommitted);
+    w.join(at);
+  }
+  if (m.journalRestored !== undefined) {
+    w.tag(9, LEN);
+    const at = w.fork();
+    writeJournalRestored(w, m.journalRestored);
+    w.join(at);
+  }
+  if (m.journalHistory !== undefined) {
+    w.tag(10, LEN);
+    const at = w.fork();
+    writeJournalHistory(w, m.journalHistory);
     w.join(at);
   }
 }
@@ -165,6 +575,14 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         expectWire(wire, LEN, "krepis.v1.Response.buildInfo", r.pos);
         const stop = r.delimited(end);
         delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfo(r, stop, m.buildInfo);
         break;
@@ -173,8 +591,144 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         expectWire(wire, LEN, "krepis.v1.Response.echo", r.pos);
         const stop = r.delimited(end);
         delete m.buildInfo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
         m.kind = "echo";
         m.echo = readEchoResponse(r, stop, m.echo);
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.Response.view", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        m.kind = "view";
+        m.view = readView(r, stop, m.view);
+        break;
+      }
+      case 4: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalOpened", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        m.kind = "journalOpened";
+        m.journalOpened = readJournalOpened(r, stop, m.journalOpened);
+        break;
+      }
+      case 5: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalClosed", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        m.kind = "journalClosed";
+        m.journalClosed = readJournalClosed(r, stop, m.journalClosed);
+        break;
+      }
+      case 6: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalBegun", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        m.kind = "journalBegun";
+        m.journalBegun = readJournalBegun(r, stop, m.journalBegun);
+        break;
+      }
+      case 7: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalTracked", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        m.kind = "journalTracked";
+        m.journalTracked = readTrackedFile(r, stop, m.journalTracked);
+        break;
+      }
+      case 8: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalCommitted", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        m.kind = "journalCommitted";
+        m.journalCommitted = readJournalTransaction(r, stop, m.journalCommitted);
+        break;
+      }
+      case 9: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalRestored", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalHistory;
+        m.kind = "journalRestored";
+        m.journalRestored = readJournalRestored(r, stop, m.journalRestored);
+        break;
+      }
+      case 10: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalHistory", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        m.kind = "journalHistory";
+        m.journalHistory = readJournalHistory(r, stop, m.journalHistory);
         break;
       }
       case 0:
@@ -268,6 +822,7 @@ export interface BuildInfo {
   rustc: string;
   gitCommit: string;
   features: string[];
+  capabilities: string[];
 }
 
 /** A `krepis.v1.BuildInfo` to encode: every field may be left out. */
@@ -278,6 +833,7 @@ export interface BuildInfoInit {
   rustc?: string;
   gitCommit?: string;
   features?: readonly string[];
+  capabilities?: readonly string[];
 }
 
 /** Writes the fields of a `krepis.v1.BuildInfo` (without a length prefix). */
@@ -305,6 +861,12 @@ export function writeBuildInfo(w: Writer, m: BuildInfoInit): void {
   if (m.features !== undefined) {
     for (const item of m.features) {
       w.tag(6, LEN);
+      w.string(item);
+    }
+  }
+  if (m.capabilities !== undefined) {
+    for (const item of m.capabilities) {
+      w.tag(7, LEN);
       w.string(item);
     }
   }
@@ -353,6 +915,11 @@ export function readBuildInfo(r: Reader, end: number, m: BuildInfo = newBuildInf
         m.features.push(r.string(end));
         break;
       }
+      case 7: {
+        expectWire(wire, LEN, "krepis.v1.BuildInfo.capabilities", r.pos);
+        m.capabilities.push(r.string(end));
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.BuildInfo at byte ${r.pos}`);
       default:
@@ -367,7 +934,15 @@ export function readBuildInfo(r: Reader, end: number, m: BuildInfo = newBuildInf
 
 /** A `krepis.v1.BuildInfo` with every field at its default. */
 export function newBuildInfo(): BuildInfo {
-  return { version: "", target: "", profile: "", rustc: "", gitCommit: "", features: [] };
+  return {
+    version: "",
+    target: "",
+    profile: "",
+    rustc: "",
+    gitCommit: "",
+    features: [],
+    capabilities: [],
+  };
 }
 
 /**
@@ -586,6 +1161,1524 @@ export function newFailRequest(): FailRequest {
  */
 export function decodeFailRequest(bytes: Uint8Array): FailRequest {
   return readFailRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.ReadFileRequest`. */
+export interface ReadFileRequest {
+  path: string;
+}
+
+/** A `krepis.v1.ReadFileRequest` to encode: every field may be left out. */
+export interface ReadFileRequestInit {
+  path?: string;
+}
+
+/** Writes the fields of a `krepis.v1.ReadFileRequest` (without a length prefix). */
+export function writeReadFileRequest(w: Writer, m: ReadFileRequestInit): void {
+  if (m.path !== undefined && m.path !== "") {
+    w.tag(1, LEN);
+    w.string(m.path);
+  }
+}
+
+/** Encodes a `krepis.v1.ReadFileRequest`. */
+export function encodeReadFileRequest(m: ReadFileRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeReadFileRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.ReadFileRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readReadFileRequest(
+  r: Reader,
+  end: number,
+  m: ReadFileRequest = newReadFileRequest(),
+): ReadFileRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.ReadFileRequest.path", r.pos);
+        m.path = r.string(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.ReadFileRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.ReadFileRequest at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.ReadFileRequest` with every field at its default. */
+export function newReadFileRequest(): ReadFileRequest {
+  return { path: "" };
+}
+
+/**
+ * Decodes a `krepis.v1.ReadFileRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.ReadFileRequest`.
+ */
+export function decodeReadFileRequest(bytes: Uint8Array): ReadFileRequest {
+  return readReadFileRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.View`. */
+export interface View {
+  id: bigint;
+  length: bigint;
+}
+
+/** A `krepis.v1.View` to encode: every field may be left out. */
+export interface ViewInit {
+  id?: bigint;
+  length?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.View` (without a length prefix). */
+export function writeView(w: Writer, m: ViewInit): void {
+  if (m.id !== undefined && m.id !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.id);
+  }
+  if (m.length !== undefined && m.length !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.length);
+  }
+}
+
+/** Encodes a `krepis.v1.View`. */
+export function encodeView(m: ViewInit): Uint8Array {
+  const w = scratchWriter();
+  writeView(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.View` up to `end`, into `m` (merging, as protobuf does). */
+export function readView(r: Reader, end: number, m: View = newView()): View {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.View.id", r.pos);
+        m.id = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.View.length", r.pos);
+        m.length = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.View at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.View at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.View` with every field at its default. */
+export function newView(): View {
+  return { id: 0n, length: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.View`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.View`.
+ */
+export function decodeView(bytes: Uint8Array): View {
+  return readView(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalOpenRequest`. */
+export interface JournalOpenRequest {
+  root: string;
+}
+
+/** A `krepis.v1.JournalOpenRequest` to encode: every field may be left out. */
+export interface JournalOpenRequestInit {
+  root?: string;
+}
+
+/** Writes the fields of a `krepis.v1.JournalOpenRequest` (without a length prefix). */
+export function writeJournalOpenRequest(w: Writer, m: JournalOpenRequestInit): void {
+  if (m.root !== undefined && m.root !== "") {
+    w.tag(1, LEN);
+    w.string(m.root);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalOpenRequest`. */
+export function encodeJournalOpenRequest(m: JournalOpenRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalOpenRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalOpenRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalOpenRequest(
+  r: Reader,
+  end: number,
+  m: JournalOpenRequest = newJournalOpenRequest(),
+): JournalOpenRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.JournalOpenRequest.root", r.pos);
+        m.root = r.string(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalOpenRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalOpenRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalOpenRequest` with every field at its default. */
+export function newJournalOpenRequest(): JournalOpenRequest {
+  return { root: "" };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalOpenRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalOpenRequest`.
+ */
+export function decodeJournalOpenRequest(bytes: Uint8Array): JournalOpenRequest {
+  return readJournalOpenRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalRecovery`. */
+export interface JournalRecovery {
+  transaction: bigint;
+  action: string;
+  paths: string[];
+}
+
+/** A `krepis.v1.JournalRecovery` to encode: every field may be left out. */
+export interface JournalRecoveryInit {
+  transaction?: bigint;
+  action?: string;
+  paths?: readonly string[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalRecovery` (without a length prefix). */
+export function writeJournalRecovery(w: Writer, m: JournalRecoveryInit): void {
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.transaction);
+  }
+  if (m.action !== undefined && m.action !== "") {
+    w.tag(2, LEN);
+    w.string(m.action);
+  }
+  if (m.paths !== undefined) {
+    for (const item of m.paths) {
+      w.tag(3, LEN);
+      w.string(item);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalRecovery`. */
+export function encodeJournalRecovery(m: JournalRecoveryInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalRecovery(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalRecovery` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalRecovery(
+  r: Reader,
+  end: number,
+  m: JournalRecovery = newJournalRecovery(),
+): JournalRecovery {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalRecovery.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, LEN, "krepis.v1.JournalRecovery.action", r.pos);
+        m.action = r.string(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.JournalRecovery.paths", r.pos);
+        m.paths.push(r.string(end));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalRecovery at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.JournalRecovery at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalRecovery` with every field at its default. */
+export function newJournalRecovery(): JournalRecovery {
+  return { transaction: 0n, action: "", paths: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalRecovery`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalRecovery`.
+ */
+export function decodeJournalRecovery(bytes: Uint8Array): JournalRecovery {
+  return readJournalRecovery(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalOpened`. */
+export interface JournalOpened {
+  journal: bigint;
+  root: string;
+  recovered: JournalRecovery[];
+}
+
+/** A `krepis.v1.JournalOpened` to encode: every field may be left out. */
+export interface JournalOpenedInit {
+  journal?: bigint;
+  root?: string;
+  recovered?: readonly JournalRecoveryInit[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalOpened` (without a length prefix). */
+export function writeJournalOpened(w: Writer, m: JournalOpenedInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.root !== undefined && m.root !== "") {
+    w.tag(2, LEN);
+    w.string(m.root);
+  }
+  if (m.recovered !== undefined) {
+    for (const item of m.recovered) {
+      w.tag(3, LEN);
+      const at = w.fork();
+      writeJournalRecovery(w, item);
+      w.join(at);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalOpened`. */
+export function encodeJournalOpened(m: JournalOpenedInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalOpened(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalOpened` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalOpened(
+  r: Reader,
+  end: number,
+  m: JournalOpened = newJournalOpened(),
+): JournalOpened {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalOpened.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, LEN, "krepis.v1.JournalOpened.root", r.pos);
+        m.root = r.string(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.JournalOpened.recovered", r.pos);
+        const stop = r.delimited(end);
+        m.recovered.push(readJournalRecovery(r, stop));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalOpened at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.JournalOpened at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalOpened` with every field at its default. */
+export function newJournalOpened(): JournalOpened {
+  return { journal: 0n, root: "", recovered: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalOpened`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalOpened`.
+ */
+export function decodeJournalOpened(bytes: Uint8Array): JournalOpened {
+  return readJournalOpened(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalCloseRequest`. */
+export interface JournalCloseRequest {
+  journal: bigint;
+}
+
+/** A `krepis.v1.JournalCloseRequest` to encode: every field may be left out. */
+export interface JournalCloseRequestInit {
+  journal?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.JournalCloseRequest` (without a length prefix). */
+export function writeJournalCloseRequest(w: Writer, m: JournalCloseRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalCloseRequest`. */
+export function encodeJournalCloseRequest(m: JournalCloseRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalCloseRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalCloseRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalCloseRequest(
+  r: Reader,
+  end: number,
+  m: JournalCloseRequest = newJournalCloseRequest(),
+): JournalCloseRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalCloseRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalCloseRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalCloseRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalCloseRequest` with every field at its default. */
+export function newJournalCloseRequest(): JournalCloseRequest {
+  return { journal: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalCloseRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalCloseRequest`.
+ */
+export function decodeJournalCloseRequest(bytes: Uint8Array): JournalCloseRequest {
+  return readJournalCloseRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalClosed`. */
+export interface JournalClosed {
+  rolledBack: bigint[];
+}
+
+/** A `krepis.v1.JournalClosed` to encode: every field may be left out. */
+export interface JournalClosedInit {
+  rolledBack?: readonly bigint[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalClosed` (without a length prefix). */
+export function writeJournalClosed(w: Writer, m: JournalClosedInit): void {
+  if (m.rolledBack !== undefined && m.rolledBack.length !== 0) {
+    w.tag(1, LEN);
+    const at = w.fork();
+    for (const item of m.rolledBack) w.uint64(item);
+    w.join(at);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalClosed`. */
+export function encodeJournalClosed(m: JournalClosedInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalClosed(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalClosed` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalClosed(
+  r: Reader,
+  end: number,
+  m: JournalClosed = newJournalClosed(),
+): JournalClosed {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        if (wire !== LEN) expectWire(wire, VARINT, "krepis.v1.JournalClosed.rolledBack", r.pos);
+        r.repeated(wire, end, (e) => r.uint64(e), m.rolledBack);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalClosed at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.JournalClosed at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalClosed` with every field at its default. */
+export function newJournalClosed(): JournalClosed {
+  return { rolledBack: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalClosed`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalClosed`.
+ */
+export function decodeJournalClosed(bytes: Uint8Array): JournalClosed {
+  return readJournalClosed(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalBeginRequest`. */
+export interface JournalBeginRequest {
+  journal: bigint;
+  message: string;
+}
+
+/** A `krepis.v1.JournalBeginRequest` to encode: every field may be left out. */
+export interface JournalBeginRequestInit {
+  journal?: bigint;
+  message?: string;
+}
+
+/** Writes the fields of a `krepis.v1.JournalBeginRequest` (without a length prefix). */
+export function writeJournalBeginRequest(w: Writer, m: JournalBeginRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.message !== undefined && m.message !== "") {
+    w.tag(2, LEN);
+    w.string(m.message);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalBeginRequest`. */
+export function encodeJournalBeginRequest(m: JournalBeginRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalBeginRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalBeginRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalBeginRequest(
+  r: Reader,
+  end: number,
+  m: JournalBeginRequest = newJournalBeginRequest(),
+): JournalBeginRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalBeginRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, LEN, "krepis.v1.JournalBeginRequest.message", r.pos);
+        m.message = r.string(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalBeginRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalBeginRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalBeginRequest` with every field at its default. */
+export function newJournalBeginRequest(): JournalBeginRequest {
+  return { journal: 0n, message: "" };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalBeginRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalBeginRequest`.
+ */
+export function decodeJournalBeginRequest(bytes: Uint8Array): JournalBeginRequest {
+  return readJournalBeginRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalBegun`. */
+export interface JournalBegun {
+  transaction: bigint;
+}
+
+/** A `krepis.v1.JournalBegun` to encode: every field may be left out. */
+export interface JournalBegunInit {
+  transaction?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.JournalBegun` (without a length prefix). */
+export function writeJournalBegun(w: Writer, m: JournalBegunInit): void {
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.transaction);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalBegun`. */
+export function encodeJournalBegun(m: JournalBegunInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalBegun(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalBegun` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalBegun(
+  r: Reader,
+  end: number,
+  m: JournalBegun = newJournalBegun(),
+): JournalBegun {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalBegun.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalBegun at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.JournalBegun at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalBegun` with every field at its default. */
+export function newJournalBegun(): JournalBegun {
+  return { transaction: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalBegun`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalBegun`.
+ */
+export function decodeJournalBegun(bytes: Uint8Array): JournalBegun {
+  return readJournalBegun(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalTrackRequest`. */
+export interface JournalTrackRequest {
+  journal: bigint;
+  transaction: bigint;
+  path: string;
+}
+
+/** A `krepis.v1.JournalTrackRequest` to encode: every field may be left out. */
+export interface JournalTrackRequestInit {
+  journal?: bigint;
+  transaction?: bigint;
+  path?: string;
+}
+
+/** Writes the fields of a `krepis.v1.JournalTrackRequest` (without a length prefix). */
+export function writeJournalTrackRequest(w: Writer, m: JournalTrackRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.transaction);
+  }
+  if (m.path !== undefined && m.path !== "") {
+    w.tag(3, LEN);
+    w.string(m.path);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalTrackRequest`. */
+export function encodeJournalTrackRequest(m: JournalTrackRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalTrackRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalTrackRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalTrackRequest(
+  r: Reader,
+  end: number,
+  m: JournalTrackRequest = newJournalTrackRequest(),
+): JournalTrackRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTrackRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTrackRequest.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.JournalTrackRequest.path", r.pos);
+        m.path = r.string(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalTrackRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalTrackRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalTrackRequest` with every field at its default. */
+export function newJournalTrackRequest(): JournalTrackRequest {
+  return { journal: 0n, transaction: 0n, path: "" };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalTrackRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalTrackRequest`.
+ */
+export function decodeJournalTrackRequest(bytes: Uint8Array): JournalTrackRequest {
+  return readJournalTrackRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.TrackedFile`. */
+export interface TrackedFile {
+  path: string;
+  existed: boolean;
+  size: bigint;
+}
+
+/** A `krepis.v1.TrackedFile` to encode: every field may be left out. */
+export interface TrackedFileInit {
+  path?: string;
+  existed?: boolean;
+  size?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.TrackedFile` (without a length prefix). */
+export function writeTrackedFile(w: Writer, m: TrackedFileInit): void {
+  if (m.path !== undefined && m.path !== "") {
+    w.tag(1, LEN);
+    w.string(m.path);
+  }
+  if (m.existed !== undefined && m.existed) {
+    w.tag(2, VARINT);
+    w.bool(m.existed);
+  }
+  if (m.size !== undefined && m.size !== 0n) {
+    w.tag(3, VARINT);
+    w.uint64(m.size);
+  }
+}
+
+/** Encodes a `krepis.v1.TrackedFile`. */
+export function encodeTrackedFile(m: TrackedFileInit): Uint8Array {
+  const w = scratchWriter();
+  writeTrackedFile(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.TrackedFile` up to `end`, into `m` (merging, as protobuf does). */
+export function readTrackedFile(
+  r: Reader,
+  end: number,
+  m: TrackedFile = newTrackedFile(),
+): TrackedFile {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.TrackedFile.path", r.pos);
+        m.path = r.string(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.TrackedFile.existed", r.pos);
+        m.existed = r.bool(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, VARINT, "krepis.v1.TrackedFile.size", r.pos);
+        m.size = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.TrackedFile at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.TrackedFile at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.TrackedFile` with every field at its default. */
+export function newTrackedFile(): TrackedFile {
+  return { path: "", existed: false, size: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.TrackedFile`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.TrackedFile`.
+ */
+export function decodeTrackedFile(bytes: Uint8Array): TrackedFile {
+  return readTrackedFile(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalCommitRequest`. */
+export interface JournalCommitRequest {
+  journal: bigint;
+  transaction: bigint;
+}
+
+/** A `krepis.v1.JournalCommitRequest` to encode: every field may be left out. */
+export interface JournalCommitRequestInit {
+  journal?: bigint;
+  transaction?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.JournalCommitRequest` (without a length prefix). */
+export function writeJournalCommitRequest(w: Writer, m: JournalCommitRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.transaction);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalCommitRequest`. */
+export function encodeJournalCommitRequest(m: JournalCommitRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalCommitRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalCommitRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalCommitRequest(
+  r: Reader,
+  end: number,
+  m: JournalCommitRequest = newJournalCommitRequest(),
+): JournalCommitRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalCommitRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalCommitRequest.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalCommitRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalCommitRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalCommitRequest` with every field at its default. */
+export function newJournalCommitRequest(): JournalCommitRequest {
+  return { journal: 0n, transaction: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalCommitRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalCommitRequest`.
+ */
+export function decodeJournalCommitRequest(bytes: Uint8Array): JournalCommitRequest {
+  return readJournalCommitRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalRollbackRequest`. */
+export interface JournalRollbackRequest {
+  journal: bigint;
+  transaction: bigint;
+}
+
+/** A `krepis.v1.JournalRollbackRequest` to encode: every field may be left out. */
+export interface JournalRollbackRequestInit {
+  journal?: bigint;
+  transaction?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.JournalRollbackRequest` (without a length prefix). */
+export function writeJournalRollbackRequest(w: Writer, m: JournalRollbackRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.transaction);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalRollbackRequest`. */
+export function encodeJournalRollbackRequest(m: JournalRollbackRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalRollbackRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalRollbackRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalRollbackRequest(
+  r: Reader,
+  end: number,
+  m: JournalRollbackRequest = newJournalRollbackRequest(),
+): JournalRollbackRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalRollbackRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalRollbackRequest.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalRollbackRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalRollbackRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalRollbackRequest` with every field at its default. */
+export function newJournalRollbackRequest(): JournalRollbackRequest {
+  return { journal: 0n, transaction: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalRollbackRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalRollbackRequest`.
+ */
+export function decodeJournalRollbackRequest(bytes: Uint8Array): JournalRollbackRequest {
+  return readJournalRollbackRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalTransaction`. */
+export interface JournalTransaction {
+  id: bigint;
+  message: string;
+  timeMs: bigint;
+  files: TrackedFile[];
+}
+
+/** A `krepis.v1.JournalTransaction` to encode: every field may be left out. */
+export interface JournalTransactionInit {
+  id?: bigint;
+  message?: string;
+  timeMs?: bigint;
+  files?: readonly TrackedFileInit[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalTransaction` (without a length prefix). */
+export function writeJournalTransaction(w: Writer, m: JournalTransactionInit): void {
+  if (m.id !== undefined && m.id !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.id);
+  }
+  if (m.message !== undefined && m.message !== "") {
+    w.tag(2, LEN);
+    w.string(m.message);
+  }
+  if (m.timeMs !== undefined && m.timeMs !== 0n) {
+    w.tag(3, VARINT);
+    w.uint64(m.timeMs);
+  }
+  if (m.files !== undefined) {
+    for (const item of m.files) {
+      w.tag(4, LEN);
+      const at = w.fork();
+      writeTrackedFile(w, item);
+      w.join(at);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalTransaction`. */
+export function encodeJournalTransaction(m: JournalTransactionInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalTransaction(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalTransaction` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalTransaction(
+  r: Reader,
+  end: number,
+  m: JournalTransaction = newJournalTransaction(),
+): JournalTransaction {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTransaction.id", r.pos);
+        m.id = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, LEN, "krepis.v1.JournalTransaction.message", r.pos);
+        m.message = r.string(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTransaction.timeMs", r.pos);
+        m.timeMs = r.uint64(end);
+        break;
+      }
+      case 4: {
+        expectWire(wire, LEN, "krepis.v1.JournalTransaction.files", r.pos);
+        const stop = r.delimited(end);
+        m.files.push(readTrackedFile(r, stop));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalTransaction at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalTransaction at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalTransaction` with every field at its default. */
+export function newJournalTransaction(): JournalTransaction {
+  return { id: 0n, message: "", timeMs: 0n, files: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalTransaction`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalTransaction`.
+ */
+export function decodeJournalTransaction(bytes: Uint8Array): JournalTransaction {
+  return readJournalTransaction(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalHistoryRequest`. */
+export interface JournalHistoryRequest {
+  journal: bigint;
+}
+
+/** A `krepis.v1.JournalHistoryRequest` to encode: every field may be left out. */
+export interface JournalHistoryRequestInit {
+  journal?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.JournalHistoryRequest` (without a length prefix). */
+export function writeJournalHistoryRequest(w: Writer, m: JournalHistoryRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalHistoryRequest`. */
+export function encodeJournalHistoryRequest(m: JournalHistoryRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalHistoryRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalHistoryRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalHistoryRequest(
+  r: Reader,
+  end: number,
+  m: JournalHistoryRequest = newJournalHistoryRequest(),
+): JournalHistoryRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalHistoryRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalHistoryRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalHistoryRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalHistoryRequest` with every field at its default. */
+export function newJournalHistoryRequest(): JournalHistoryRequest {
+  return { journal: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalHistoryRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalHistoryRequest`.
+ */
+export function decodeJournalHistoryRequest(bytes: Uint8Array): JournalHistoryRequest {
+  return readJournalHistoryRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalHistory`. */
+export interface JournalHistory {
+  transactions: JournalTransaction[];
+}
+
+/** A `krepis.v1.JournalHistory` to encode: every field may be left out. */
+export interface JournalHistoryInit {
+  transactions?: readonly JournalTransactionInit[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalHistory` (without a length prefix). */
+export function writeJournalHistory(w: Writer, m: JournalHistoryInit): void {
+  if (m.transactions !== undefined) {
+    for (const item of m.transactions) {
+      w.tag(1, LEN);
+      const at = w.fork();
+      writeJournalTransaction(w, item);
+      w.join(at);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalHistory`. */
+export function encodeJournalHistory(m: JournalHistoryInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalHistory(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalHistory` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalHistory(
+  r: Reader,
+  end: number,
+  m: JournalHistory = newJournalHistory(),
+): JournalHistory {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.JournalHistory.transactions", r.pos);
+        const stop = r.delimited(end);
+        m.transactions.push(readJournalTransaction(r, stop));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalHistory at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.JournalHistory at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalHistory` with every field at its default. */
+export function newJournalHistory(): JournalHistory {
+  return { transactions: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalHistory`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalHistory`.
+ */
+export function decodeJournalHistory(bytes: Uint8Array): JournalHistory {
+  return readJournalHistory(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalUndoRequest`. */
+export interface JournalUndoRequest {
+  journal: bigint;
+  steps: number;
+}
+
+/** A `krepis.v1.JournalUndoRequest` to encode: every field may be left out. */
+export interface JournalUndoRequestInit {
+  journal?: bigint;
+  steps?: number;
+}
+
+/** Writes the fields of a `krepis.v1.JournalUndoRequest` (without a length prefix). */
+export function writeJournalUndoRequest(w: Writer, m: JournalUndoRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.steps !== undefined && m.steps !== 0) {
+    w.tag(2, VARINT);
+    w.uint32(m.steps);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalUndoRequest`. */
+export function encodeJournalUndoRequest(m: JournalUndoRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalUndoRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalUndoRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalUndoRequest(
+  r: Reader,
+  end: number,
+  m: JournalUndoRequest = newJournalUndoRequest(),
+): JournalUndoRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalUndoRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalUndoRequest.steps", r.pos);
+        m.steps = r.uint32(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalUndoRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalUndoRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalUndoRequest` with every field at its default. */
+export function newJournalUndoRequest(): JournalUndoRequest {
+  return { journal: 0n, steps: 0 };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalUndoRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalUndoRequest`.
+ */
+export function decodeJournalUndoRequest(bytes: Uint8Array): JournalUndoRequest {
+  return readJournalUndoRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalRestored`. */
+export interface JournalRestored {
+  transactions: JournalTransaction[];
+  restored: string[];
+  removed: string[];
+}
+
+/** A `krepis.v1.JournalRestored` to encode: every field may be left out. */
+export interface JournalRestoredInit {
+  transactions?: readonly JournalTransactionInit[];
+  restored?: readonly string[];
+  removed?: readonly string[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalRestored` (without a length prefix). */
+export function writeJournalRestored(w: Writer, m: JournalRestoredInit): void {
+  if (m.transactions !== undefined) {
+    for (const item of m.transactions) {
+      w.tag(1, LEN);
+      const at = w.fork();
+      writeJournalTransaction(w, item);
+      w.join(at);
+    }
+  }
+  if (m.restored !== undefined) {
+    for (const item of m.restored) {
+      w.tag(2, LEN);
+      w.string(item);
+    }
+  }
+  if (m.removed !== undefined) {
+    for (const item of m.removed) {
+      w.tag(3, LEN);
+      w.string(item);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalRestored`. */
+export function encodeJournalRestored(m: JournalRestoredInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalRestored(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalRestored` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalRestored(
+  r: Reader,
+  end: number,
+  m: JournalRestored = newJournalRestored(),
+): JournalRestored {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.JournalRestored.transactions", r.pos);
+        const stop = r.delimited(end);
+        m.transactions.push(readJournalTransaction(r, stop));
+        break;
+      }
+      case 2: {
+        expectWire(wire, LEN, "krepis.v1.JournalRestored.restored", r.pos);
+        m.restored.push(r.string(end));
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.JournalRestored.removed", r.pos);
+        m.removed.push(r.string(end));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalRestored at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.JournalRestored at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalRestored` with every field at its default. */
+export function newJournalRestored(): JournalRestored {
+  return { transactions: [], restored: [], removed: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalRestored`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalRestored`.
+ */
+export function decodeJournalRestored(bytes: Uint8Array): JournalRestored {
+  return readJournalRestored(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalSnapshotRequest`. */
+export interface JournalSnapshotRequest {
+  journal: bigint;
+  transaction: bigint;
+  path: string;
+}
+
+/** A `krepis.v1.JournalSnapshotRequest` to encode: every field may be left out. */
+export interface JournalSnapshotRequestInit {
+  journal?: bigint;
+  transaction?: bigint;
+  path?: string;
+}
+
+/** Writes the fields of a `krepis.v1.JournalSnapshotRequest` (without a length prefix). */
+export function writeJournalSnapshotRequest(w: Writer, m: JournalSnapshotRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.transaction);
+  }
+  if (m.path !== undefined && m.path !== "") {
+    w.tag(3, LEN);
+    w.string(m.path);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalSnapshotRequest`. */
+export function encodeJournalSnapshotRequest(m: JournalSnapshotRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalSnapshotRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalSnapshotRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalSnapshotRequest(
+  r: Reader,
+  end: number,
+  m: JournalSnapshotRequest = newJournalSnapshotRequest(),
+): JournalSnapshotRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalSnapshotRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalSnapshotRequest.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.JournalSnapshotRequest.path", r.pos);
+        m.path = r.string(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalSnapshotRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalSnapshotRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalSnapshotRequest` with every field at its default. */
+export function newJournalSnapshotRequest(): JournalSnapshotRequest {
+  return { journal: 0n, transaction: 0n, path: "" };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalSnapshotRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalSnapshotRequest`.
+ */
+export function decodeJournalSnapshotRequest(bytes: Uint8Array): JournalSnapshotRequest {
+  return readJournalSnapshotRequest(new Reader(bytes), bytes.length);
 }
 
 function expectWire(found: number, expected: number, field: string, at: number): void {

@@ -17,3 +17,24 @@ export function permissionError(error: unknown, action: string): unknown {
     cause: error,
   });
 }
+
+/**
+ * Checks that Deno grants `name` access to `path` before the kernel touches
+ * it: the kernel's own file access is outside Deno's permission checks, so
+ * the loader asks on its behalf (prompting, as Deno would, when it may).
+ *
+ * @param name `"read"` or `"write"`.
+ * @param path The absolute path the kernel will use.
+ * @param action What is being done, e.g. `"read /tmp/x"`.
+ * @throws {PermissionError} When the permission is not granted.
+ */
+export function requirePermission(name: "read" | "write", path: string, action: string): void {
+  let state = Deno.permissions.querySync({ name, path }).state;
+  if (state === "prompt") state = Deno.permissions.requestSync({ name, path }).state;
+  if (state !== "granted") {
+    throw new PermissionError(
+      `Cannot ${action}: Deno does not grant ${name} access to ${path}`,
+      `--allow-${name}=${path}`,
+    );
+  }
+}

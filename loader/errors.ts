@@ -303,3 +303,47 @@ export class PermissionError extends Error {
     this.flag = flag;
   }
 }
+
+/**
+ * A project's journal refused or could not do what was asked: another
+ * process holds it (`reason` `"BUSY"`), a path outside the project, nothing
+ * to undo, a damaged snapshot, a closed journal or transaction, … The
+ * project's files are as they were before the call (an undo that stopped
+ * part way is finished by the next open, and says so).
+ *
+ * @example Telling a busy journal apart
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JournalError } from "@krepis/loader";
+ *
+ * const error = new JournalError("Cannot open the journal in /p/.krepis: another process has it open\nHint: wait", "BUSY");
+ * assert.deepEqual([error.code, error.reason, error.hint], ["JOURNAL", "BUSY", "wait"]);
+ * ```
+ */
+export class JournalError extends Error {
+  /** Stable, machine-readable condition: `"JOURNAL"`. */
+  readonly code: "JOURNAL" = "JOURNAL";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
+  /**
+   * The kernel's result name: `"BUSY"` (another process holds the journal),
+   * `"UNKNOWN_HANDLE"` (closed journal, finished transaction), `"FAILED"`
+   * (refused or failed; the message says why), `"UNSUPPORTED"` (this kernel
+   * has no journal).
+   */
+  readonly reason: string;
+
+  /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
+   * @param message The full message, hint included.
+   * @param reason The kernel's result name.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, reason: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "JournalError";
+    this.hint = hintOf(message);
+    this.reason = reason;
+  }
+}

@@ -5,12 +5,12 @@
  */
 
 import type { AbiInfo } from "./abi.ts";
-import { KernelError } from "./errors.ts";
-import { RESULT_NAMES, type SYMBOLS } from "./_ffi.ts";
-import { allocate } from "./_pool.ts";
+import { Channel, type Library } from "./_channel.ts";
+import { absolute } from "./_path.ts";
+import { requirePermission } from "./_permission.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
-import { decodeResponse, encodeRequest, type RequestInit, type Response } from "./_messages.ts";
-import { WireError } from "./_wire.ts";
+import { Journals } from "./journal.ts";
+import type { KernelView } from "./view.ts";
 
 /** How and from what the loaded kernel was built. */
 export interface BuildInfo {
@@ -26,10 +26,13 @@ export interface BuildInfo {
   gitCommit: string;
   /** Enabled cargo features. */
   features: string[];
+  /**
+   * What this build can do: `"view"` (zero-copy views, `readFile()`),
+   * `"journal"` (`journal.open()`). An API whose capability is missing
+   * throws `KernelError` `UNSUPPORTED` ("not available in this kernel").
+   */
+  capabilities: string[];
 }
-
-/** The bound kernel symbols. */
-type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 /**
  * A kernel whose ABI was verified. Obtain one from `load()`.
@@ -52,11 +55,14 @@ export class Kernel implements Disposable {
   readonly version: string;
   /** The ABI the kernel reported and the loader verified. */
   readonly abi: Readonly<AbiInfo>;
+  /**
+   * The project journal: `kernel.journal.open(root)` gives a `Journal`
+   * whose transactions snapshot files before they change, and whose
+   * `undo()` restores them.
+   */
+  readonly journal: Journals;
 
-  #library: Library | null;
-  // The KrepisBuffer out-parameter (pointer, length), reused across calls.
-  #response = new BigUint64Array(2);
-  #responseBytes = new Uint8Array(this.#response.buffer);
+  #channel: Channel;
 
   /**
    * Wraps an opened library. Only `load()` can construct a Kernel: it
@@ -74,17 +80,18 @@ export class Kernel implements Disposable {
         "Cannot construct a Kernel directly: it would skip the ABI check\nHint: use load()",
       );
     }
-    this.#library = library;
+    this.#channel = new Channel(library);
     this.path = path;
     this.abi = Object.freeze({ ...abi });
     this.version = Deno.UnsafePointerView.getCString(
       nonNull(library.symbols.krepis_version(), "krepis_version"),
     );
+    this.journal = new Journals(KERNEL_TOKEN, this.#channel);
   }
 
   /** Whether {@linkcode Kernel.close} has been called. */
   get closed(): boolean {
-    return this.#library === null;
+    return this.#channel.closed;
   }
 
   /**
@@ -95,7 +102,7 @@ export class Kernel implements Disposable {
    * @throws {Error} When the kernel was closed.
    */
   buildInfo(): BuildInfo {
-    const response = this.#request("buildInfo()", { buildInfo: {} });
+    const response = this.#channel.request("buildInfo()", { buildInfo: {} });
     const info = response.buildInfo;
     if (response.kind !== "buildInfo" || !info) {
       throw new Error(`Cannot read build info: the kernel answered ${response.kind ?? "nothing"}`);
@@ -107,7 +114,33 @@ export class Kernel implements Disposable {
       rustc: info.rustc,
       gitCommit: info.gitCommit,
       features: [...info.features],
+      capabilities: [...info.capabilities],
     };
+  }
+
+  /**
+   * Reads a whole regular file into kernel memory and lends it as a
+   * zero-copy {@linkcode KernelView}. Close the view (or `using`) to free
+   * the memory.
+   *
+   * The kernel reads the file, so Deno's permission is checked here first:
+   * `--allow-read` for `path`. A FIFO or device is refused without
+   * waiting; a file larger than free memory is an error, not a crash.
+   *
+   * @param path The file, absolute or relative to the working directory.
+   * @returns A view of its bytes.
+   * @throws {PermissionError} Without read permission for `path`.
+   * @throws {KernelError} When the file cannot be read (`FAILED`, with why).
+   * @throws {Error} When the kernel was closed.
+   */
+  readFile(path: string | URL): KernelView {
+    const file = absolute(path instanceof URL ? Deno.realPathSync(path) : path);
+    this.#channel.symbols("readFile()");
+    requirePermission("read", file, `read ${file}`);
+    this.#channel.require("view", "readFile()");
+    const view = this.#channel.request("readFile()", { readFile: { path: file } }).view;
+    if (!view) throw new Error("Cannot read the kernel's answer to readFile(): it holds no view");
+    return this.#channel.view(view.id, view.length);
   }
 
   /**
@@ -120,7 +153,7 @@ export class Kernel implements Disposable {
    * @throws {Error} When the kernel was closed.
    */
   echo(payload: Uint8Array): Uint8Array {
-    const response = this.#request("echo()", { echo: { payload } });
+    const response = this.#channel.request("echo()", { echo: { payload } });
     if (response.kind !== "echo" || !response.echo) {
       throw new Error(`Cannot echo: the kernel answered ${response.kind ?? "nothing"}`);
     }
@@ -139,69 +172,21 @@ export class Kernel implements Disposable {
    * @throws {Error} When the kernel was closed.
    */
   callRaw(request: Uint8Array): Uint8Array {
-    const symbols = this.#open("callRaw()");
-    const code = symbols.krepis_call(request, BigInt(request.length), this.#responseBytes);
-    if (code !== 0) throw this.#error(symbols, code);
-    let taken = -1;
-    try {
-      const length = Number(this.#response[1]);
-      const bytes = allocate(length);
-      // One call copies the kernel's bytes into ours and frees them: cheaper
-      // than reading through a pointer view and freeing separately.
-      taken = symbols.krepis_buffer_take(this.#responseBytes, bytes, BigInt(length));
-      if (taken !== 0) throw this.#error(symbols, taken);
-      return bytes;
-    } finally {
-      // Whatever failed above, the kernel's buffer is not leaked.
-      if (taken !== 0) symbols.krepis_buffer_free(this.#responseBytes);
-    }
-  }
-
-  #error(symbols: Library["symbols"], code: number): KernelError {
-    const message = Deno.UnsafePointerView.getCString(
-      nonNull(symbols.krepis_last_error(), "krepis_last_error"),
-    );
-    const name = RESULT_NAMES[code] ?? `code ${code}`;
-    // The kernel's messages already read "Cannot …"; a Fail request's is
-    // the caller's own text.
-    const [first, ...rest] = message.split("\n");
-    const lead = first.startsWith("Cannot ") ? first : `Cannot complete the kernel call: ${first}`;
-    return new KernelError([`${lead} (${name})`, ...rest].join("\n"), code, name);
+    return this.#channel.callRaw(request);
   }
 
   /**
-   * Closes the library. Later calls throw; closing twice is a no-op.
+   * Closes the library: first every journal opened through this kernel
+   * (rolling back open transactions) and every view it lent (their bytes
+   * detached, then freed). Later calls throw; closing twice is a no-op.
    */
   close(): void {
-    this.#library?.close();
-    this.#library = null;
+    this.#channel.close();
   }
 
   /** Same as {@linkcode Kernel.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  #request(action: string, request: RequestInit): Response {
-    this.#open(action);
-    const answer = this.callRaw(encodeRequest(request));
-    try {
-      return decodeResponse(answer);
-    } catch (error) {
-      if (!(error instanceof WireError)) throw error;
-      throw new Error(
-        `Cannot read the kernel's answer to ${action}: it is not a valid krepis.v1.Response (${error.message})\nHint: the kernel and the loader disagree on proto/krepis.proto; use a kernel of the loader's version`,
-      );
-    }
-  }
-
-  #open(action: string): Library["symbols"] {
-    if (this.#library === null) {
-      throw new Error(
-        `Cannot call ${action}: the kernel was closed\nHint: call load() again for a new Kernel`,
-      );
-    }
-    return this.#library.symbols;
   }
 }
 

@@ -29,6 +29,7 @@ export {
   AbiMismatchError,
   CacheError,
   IntegrityError,
+  JournalError,
   KernelError,
   NetworkError,
   OfflineError,
@@ -36,6 +37,17 @@ export {
   UnsupportedPlatformError,
 } from "./errors.ts";
 export { type BuildInfo, Kernel } from "./kernel.ts";
+export {
+  Journal,
+  type JournalEntry,
+  Journals,
+  type Recovery,
+  type Restored,
+  type TrackedFile,
+  Transaction,
+  type UndoOptions,
+} from "./journal.ts";
+export { KernelView } from "./view.ts";
 export { load, type LoadOptions } from "./load.ts";
 export {
   currentPlatform,

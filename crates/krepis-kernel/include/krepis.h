@@ -10,7 +10,7 @@
 #define KREPIS_ABI_MAJOR 1
 
 // The ABI minor version: a loader refuses a kernel older than it needs.
-#define KREPIS_ABI_MINOR 0
+#define KREPIS_ABI_MINOR 1
 
 // The largest request the kernel accepts, in bytes (64 MiB).
 #define KREPIS_MAX_REQUEST_LEN ((64 * 1024) * 1024)
@@ -38,6 +38,14 @@ enum KrepisResult
   KREPIS_RESULT_FAILED = 5,
   // The kernel panicked; the panic was caught at the boundary.
   KREPIS_RESULT_PANIC = 6,
+  // A view, journal or transaction handle names nothing live (never
+  // issued, released or closed).
+  KREPIS_RESULT_UNKNOWN_HANDLE = 7,
+  // Another process holds the resource (a project's journal).
+  KREPIS_RESULT_BUSY = 8,
+  // This build lacks the capability the request needs (see
+  // `BuildInfo.capabilities`).
+  KREPIS_RESULT_UNSUPPORTED = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -54,6 +62,15 @@ typedef struct KrepisBuffer {
   // Number of bytes at `ptr`.
   size_t len;
 } KrepisBuffer;
+
+// Kernel-owned bytes lent to the caller by `krepis_view_get()`.
+typedef struct KrepisView {
+  // Start of the bytes; valid until `krepis_view_release(id)`. NULL when
+  // the view is empty.
+  const uint8_t *ptr;
+  // Number of bytes at `ptr`.
+  size_t len;
+} KrepisView;
 
 #ifdef __cplusplus
 extern "C" {
@@ -120,6 +137,22 @@ KrepisResult krepis_buffer_take(struct KrepisBuffer *buffer, uint8_t *dest, size
 // The pointer stays valid until the next kernel call on the same thread;
 // copy the string if you need it longer. Never NULL.
 const char *krepis_last_error(void);
+
+// Lends the bytes of view `id`: `*out` receives their address and length.
+//
+// The bytes are the kernel's and stay valid, unmoved and unchanged until
+// `krepis_view_release(id)`; do not write through the pointer. An unknown
+// or released id gives `KREPIS_RESULT_UNKNOWN_HANDLE` and leaves `*out`
+// untouched.
+//
+// # Safety
+// `out` must be NULL or point to a writable `KrepisView`.
+KrepisResult krepis_view_get(uint64_t id, struct KrepisView *out);
+
+// Frees the bytes of view `id`. Afterwards any pointer lent for it is
+// dangling. Releasing an unknown or already released id gives
+// `KREPIS_RESULT_UNKNOWN_HANDLE` and frees nothing.
+KrepisResult krepis_view_release(uint64_t id);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -3,8 +3,10 @@
 use prost::Message;
 
 use crate::build_info;
-use crate::proto::{BuildInfo, EchoResponse, Request, Response, request, response};
+use crate::files::{Links, read_whole};
+use crate::proto::{BuildInfo, EchoResponse, Request, Response, View, request, response};
 use crate::result::KrepisResult;
+use crate::view;
 
 /// A failed request: the result code and a message for `krepis_last_error()`.
 pub type Failure = (KrepisResult, String);
@@ -27,6 +29,11 @@ pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
             }
             return Err((KrepisResult::Failed, fail.message));
         }
+        Some(request::Kind::ReadFile(read)) => {
+            let bytes = read_whole(std::path::Path::new(&read.path), Links::Follow, "file")?;
+            response::Kind::View(lend(bytes))
+        }
+        Some(journal_request) => journal_call(journal_request)?,
         None => {
             return Err((
                 KrepisResult::UnknownRequest,
@@ -37,6 +44,83 @@ pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
     Ok(Response { kind: Some(kind) }.encode_to_vec())
 }
 
+/// Registers bulk bytes as a view and answers its id and length.
+fn lend(bytes: Vec<u8>) -> View {
+    let length = bytes.len() as u64;
+    View {
+        id: view::register(bytes),
+        length,
+    }
+}
+
+/// What this build can do; an API whose capability is missing is refused
+/// by the loader before it calls the kernel.
+pub const CAPABILITIES: &[&str] = &[
+    "view",
+    #[cfg(feature = "journal")]
+    "journal",
+];
+
+#[cfg(feature = "journal")]
+fn journal_call(kind: request::Kind) -> Result<response::Kind, Failure> {
+    use crate::journal;
+    use crate::proto::{JournalBegun, JournalClosed, JournalHistory, JournalOpened};
+    Ok(match kind {
+        request::Kind::JournalOpen(open) => {
+            let (journal, root, recovered) = journal::open(&open.root)?;
+            response::Kind::JournalOpened(JournalOpened {
+                journal,
+                root,
+                recovered,
+            })
+        }
+        request::Kind::JournalClose(close) => response::Kind::JournalClosed(JournalClosed {
+            rolled_back: journal::close(close.journal)?,
+        }),
+        request::Kind::JournalBegin(begin) => {
+            let transaction = journal::with(begin.journal, |j| j.begin(&begin.message))?;
+            response::Kind::JournalBegun(JournalBegun { transaction })
+        }
+        request::Kind::JournalTrack(track) => response::Kind::JournalTracked(journal::with(track.journal, |j| {
+            j.track(track.transaction, &track.path)
+        })?),
+        request::Kind::JournalCommit(commit) => {
+            response::Kind::JournalCommitted(journal::with(commit.journal, |j| j.commit(commit.transaction))?)
+        }
+        request::Kind::JournalRollback(rollback) => {
+            response::Kind::JournalRestored(journal::with(rollback.journal, |j| {
+                journal::restore::rollback(j, rollback.transaction)
+            })?)
+        }
+        request::Kind::JournalHistory(history) => {
+            let transactions = journal::with(history.journal, |j| j.history())?;
+            response::Kind::JournalHistory(JournalHistory {
+                transactions: transactions.iter().map(journal::public).collect(),
+            })
+        }
+        request::Kind::JournalUndo(undo) => {
+            response::Kind::JournalRestored(journal::with(undo.journal, |j| journal::restore::undo(j, undo.steps))?)
+        }
+        request::Kind::JournalSnapshot(snapshot) => response::Kind::View(lend(journal::with(snapshot.journal, |j| {
+            j.snapshot(snapshot.transaction, &snapshot.path)
+        })?)),
+        request::Kind::BuildInfo(_) | request::Kind::Echo(_) | request::Kind::Fail(_) | request::Kind::ReadFile(_) => {
+            unreachable!("handled by handle()")
+        }
+    })
+}
+
+#[cfg(not(feature = "journal"))]
+fn journal_call(_kind: request::Kind) -> Result<response::Kind, Failure> {
+    Err((
+        KrepisResult::Unsupported,
+        format!(
+            "Cannot use the journal: this kernel was built without it (capabilities: {})\nHint: use a release kernel, which has every capability",
+            CAPABILITIES.join(", ")
+        ),
+    ))
+}
+
 fn build_info() -> BuildInfo {
     BuildInfo {
         version: build_info::VERSION.to_owned(),
@@ -45,6 +129,7 @@ fn build_info() -> BuildInfo {
         rustc: build_info::RUSTC_VERSION.to_owned(),
         git_commit: build_info::GIT_COMMIT.to_owned(),
         features: build_info::FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+        capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
     }
 }
 

@@ -11,16 +11,25 @@
 //! - [`control`]: request handling in safe Rust (no pointers);
 //! - [`result`]: result codes; [`error`]: the last error message;
 //! - [`ffi`]: every pointer-to-Rust conversion, with NULL and length checks;
-//! - [`panic`]: the panic boundary.
+//! - [`panic`]: the panic boundary;
+//! - [`view`]: the zero-copy data plane (kernel-owned bytes lent by id);
+//! - [`files`]: opening files without hanging on a FIFO or overfilling memory;
+//! - [`journal`]: the transactional file journal (feature `journal`);
+//! - [`fault`]: pause points for the crash tests (debug builds only).
 
 pub mod abi;
 pub mod build_info;
 pub mod call;
 pub mod control;
 pub mod error;
+pub mod fault;
 pub mod ffi;
+pub mod files;
+#[cfg(feature = "journal")]
+pub mod journal;
 pub mod panic;
 pub mod proto;
 pub mod result;
+pub mod view;
 
 pub use result::KrepisResult;

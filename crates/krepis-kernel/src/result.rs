@@ -21,6 +21,14 @@ pub enum KrepisResult {
     Failed = 5,
     /// The kernel panicked; the panic was caught at the boundary.
     Panic = 6,
+    /// A view, journal or transaction handle names nothing live (never
+    /// issued, released or closed).
+    UnknownHandle = 7,
+    /// Another process holds the resource (a project's journal).
+    Busy = 8,
+    /// This build lacks the capability the request needs (see
+    /// `BuildInfo.capabilities`).
+    Unsupported = 9,
 }
 
 impl KrepisResult {
@@ -34,6 +42,9 @@ impl KrepisResult {
             Self::UnknownRequest => "KREPIS_RESULT_UNKNOWN_REQUEST",
             Self::Failed => "KREPIS_RESULT_FAILED",
             Self::Panic => "KREPIS_RESULT_PANIC",
+            Self::UnknownHandle => "KREPIS_RESULT_UNKNOWN_HANDLE",
+            Self::Busy => "KREPIS_RESULT_BUSY",
+            Self::Unsupported => "KREPIS_RESULT_UNSUPPORTED",
         }
     }
 }
@@ -57,6 +68,9 @@ mod tests {
             UnknownRequest,
             Failed,
             Panic,
+            UnknownHandle,
+            Busy,
+            Unsupported,
         ] {
             assert!(
                 !RETIRED_CODES.contains(&(code as u32)),
@@ -76,6 +90,9 @@ mod tests {
             (UnknownRequest, 4),
             (Failed, 5),
             (Panic, 6),
+            (UnknownHandle, 7),
+            (Busy, 8),
+            (Unsupported, 9),
         ];
         for (code, value) in codes {
             assert_eq!(code as u32, value, "{} changed its value", code.name());

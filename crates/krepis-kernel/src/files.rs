@@ -1,0 +1,152 @@
+//! Opening and reading files without hanging, crashing or overfilling
+//! memory: shared by `ReadFile` and the journal.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::control::Failure;
+use crate::result::KrepisResult;
+use crate::view::try_buffer;
+
+/// Whether the last path component may be a symbolic link.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Open what the link points to.
+    Follow,
+    /// Refuse a link (`ELOOP` on Unix).
+    Refuse,
+}
+
+/// Opens `path` for reading and checks, on the open handle, that it is a
+/// regular file: a FIFO or a device is refused without blocking (the open
+/// itself is non-blocking on Unix, so a FIFO with no writer cannot hang the
+/// caller).
+pub fn open_regular(path: &Path, links: Links) -> io::Result<(File, Metadata)> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut flags = libc::O_NONBLOCK;
+        if links == Links::Refuse {
+            flags |= libc::O_NOFOLLOW;
+        }
+        options.custom_flags(flags);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        // FILE_FLAG_OPEN_REPARSE_POINT: open a symbolic link itself, so
+        // that the type check below sees and refuses it.
+        if links == Links::Refuse {
+            options.custom_flags(0x0020_0000);
+        }
+    }
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.file_type().is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "it is not a regular file"));
+    }
+    #[cfg(unix)]
+    clear_nonblocking(&file)?;
+    Ok((file, metadata))
+}
+
+/// Regular files ignore O_NONBLOCK, but the handle is made blocking again so
+/// that it behaves like any other.
+#[cfg(unix)]
+fn clear_nonblocking(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fd is open for the lifetime of `file`; F_GETFL/F_SETFL only
+    // read and set its status flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads a regular file whole into memory allocated without aborting: at
+/// most the length it had when opened (a file that grows meanwhile is cut
+/// there, one that shrinks is read to its new end).
+pub fn read_whole(path: &Path, links: Links, what: &str) -> Result<Vec<u8>, Failure> {
+    let shown = path.display();
+    let (file, metadata) =
+        open_regular(path, links).map_err(|err| failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
+    let mut bytes = try_buffer(metadata.len(), &format!("{what} {shown}"))?;
+    file.take(metadata.len())
+        .read_to_end(&mut bytes)
+        .map_err(|err| failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
+    Ok(bytes)
+}
+
+/// A failure with `KREPIS_RESULT_FAILED`.
+pub fn failed(message: String) -> Failure {
+    (KrepisResult::Failed, message)
+}
+
+/// An I/O error as a short clause: "no such file", "permission denied", …
+pub fn describe(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => "no such file".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        io::ErrorKind::StorageFull => "the disk is full".to_owned(),
+        _ if is_symlink_refusal(err) => "it is a symbolic link".to_owned(),
+        _ => err.to_string(),
+    }
+}
+
+fn is_symlink_refusal(err: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        err.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = err;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_file_and_refuses_a_directory() {
+        let dir = std::env::temp_dir().join(format!("krepis-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.txt");
+        std::fs::write(&file, b"hello").unwrap();
+        assert_eq!(read_whole(&file, Links::Follow, "file").unwrap(), b"hello");
+        let err = read_whole(&dir, Links::Follow, "file").unwrap_err();
+        assert!(err.1.contains("not a regular file"), "{}", err.1);
+        let err = read_whole(&dir.join("missing"), Links::Follow, "file").unwrap_err();
+        assert!(err.1.ends_with("no such file"), "{}", err.1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_fifo_without_blocking_and_a_link_when_asked() {
+        let dir = std::env::temp_dir().join(format!("krepis-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pipe");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: name is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let err = read_whole(&fifo, Links::Follow, "file").unwrap_err();
+        assert!(err.1.contains("not a regular file"), "{}", err.1);
+        let target = dir.join("t");
+        std::fs::write(&target, b"x").unwrap();
+        let link = dir.join("l");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(read_whole(&link, Links::Follow, "file").unwrap(), b"x");
+        let err = read_whole(&link, Links::Refuse, "file").unwrap_err();
+        assert!(err.1.ends_with("it is a symbolic link"), "{}", err.1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

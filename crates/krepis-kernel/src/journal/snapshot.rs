@@ -1,0 +1,122 @@
+//! Snapshot bytes move in bounded chunks, never whole: a file larger than
+//! memory is copied, hashed and checked 1 MiB at a time.
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+const CHUNK: usize = 1024 * 1024;
+
+/// What a streamed copy wrote.
+pub struct Copied {
+    /// Bytes written.
+    pub size: u64,
+    /// Their SHA-256.
+    pub sha256: Vec<u8>,
+}
+
+/// Copies `source` into a new file `dest` (which must not exist), hashing
+/// as it goes, and syncs it to disk. On failure the partial `dest` is
+/// removed.
+pub fn copy_new(source: &mut impl Read, dest: &Path) -> io::Result<Copied> {
+    let mut out = OpenOptions::new().write(true).create_new(true).open(dest)?;
+    let copied = copy_into(source, &mut out).and_then(|copied| out.sync_all().map(|()| copied));
+    if copied.is_err() {
+        drop(out);
+        let _ = std::fs::remove_file(dest);
+    }
+    copied
+}
+
+fn copy_into(source: &mut impl Read, out: &mut File) -> io::Result<Copied> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let read = match source.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..read]);
+        out.write_all(&buffer[..read])?;
+        size += read as u64;
+    }
+    Ok(Copied {
+        size,
+        sha256: hasher.finalize().to_vec(),
+    })
+}
+
+/// The permission bits to record for a file: the Unix mode, or 0.
+pub fn mode_of(permissions: &Permissions) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        permissions.mode() & 0o7777
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = permissions;
+        0
+    }
+}
+
+/// Gives `path` the recorded permissions: the Unix mode, else the read-only
+/// attribute.
+pub fn set_permissions(path: &Path, mode: u32, readonly: bool) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = readonly;
+        std::fs::set_permissions(path, Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        let mut permissions = std::fs::metadata(path)?.permissions();
+        permissions.set_readonly(readonly);
+        std::fs::set_permissions(path, permissions)
+    }
+}
+
+/// Syncs a directory's entries (a rename or removal in it) to disk. A no-op
+/// where directories cannot be opened for syncing (Windows).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_in_chunks_and_hashes() {
+        let dir = std::env::temp_dir().join(format!("krepis-snapshot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bytes: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        let dest = dir.join("copy");
+        let copied = copy_new(&mut bytes.as_slice(), &dest).unwrap();
+        assert_eq!(copied.size, bytes.len() as u64);
+        assert_eq!(copied.sha256, Sha256::digest(&bytes).to_vec());
+        assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+        assert!(
+            copy_new(&mut bytes.as_slice(), &dest).is_err(),
+            "an existing file is never overwritten"
+        );
+        assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,432 @@
+/**
+ * The project journal: file changes a tool makes can be undone.
+ *
+ * @module
+ */
+
+import type { Channel } from "./_channel.ts";
+import { JournalError, KernelError } from "./errors.ts";
+import type { RequestInit, Response } from "./_messages.ts";
+import { absolute } from "./_path.ts";
+import { requirePermission } from "./_permission.ts";
+import { KERNEL_TOKEN } from "./_token.ts";
+import type { KernelView } from "./view.ts";
+
+/** A file a transaction tracked, as it was before the transaction. */
+export interface TrackedFile {
+  /** Relative to the project root, with `/` between components. */
+  path: string;
+  /** Whether it existed (if not, undo removes it). */
+  existed: boolean;
+  /** Its size in bytes (0 if it did not exist). */
+  size: number;
+}
+
+/** A committed transaction. */
+export interface JournalEntry {
+  /** Its id, unique in this journal. */
+  id: number;
+  /** The message given to `begin()`. */
+  message: string;
+  /** When it was committed (for a rolled-back transaction: the epoch). */
+  time: Date;
+  /** The files it tracked. */
+  files: TrackedFile[];
+}
+
+/** Work a killed process left, and what `open()` did about it. */
+export interface Recovery {
+  /** The transaction concerned. */
+  transaction: number;
+  /**
+   * `"rolled back"` (never committed), `"undo completed"` or `"rollback
+   * completed"` (interrupted while applying: finished), `"undo abandoned,
+   * nothing changed"` (interrupted while staging).
+   */
+  action: string;
+  /** The files concerned. */
+  paths: string[];
+}
+
+/** What an undo or a rollback did. */
+export interface Restored {
+  /** The transactions undone (newest first) or rolled back. */
+  transactions: JournalEntry[];
+  /** Files written back with their snapshot's bytes and permissions. */
+  restored: string[];
+  /** Files the transactions had created, removed. */
+  removed: string[];
+}
+
+/** Options for {@linkcode Journal.undo}. */
+export interface UndoOptions {
+  /**
+   * How many of the last committed transactions to undo. All or nothing:
+   * more than the journal holds is refused and changes nothing.
+   *
+   * @default {1}
+   */
+  steps?: number;
+}
+
+type Message = NonNullable<Response["journalCommitted"]>;
+
+function entry(message: Message): JournalEntry {
+  return {
+    id: Number(message.id),
+    message: message.message,
+    time: new Date(Number(message.timeMs)),
+    files: message.files.map((file) => ({
+      path: file.path,
+      existed: file.existed,
+      size: Number(file.size),
+    })),
+  };
+}
+
+/** Kernel failures of the journal become {@linkcode JournalError}s. */
+function call<T>(action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    if (error instanceof KernelError) {
+      throw new JournalError(error.message, error.codeName, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function closedError(what: string, action: string): JournalError {
+  return new JournalError(
+    `Cannot ${action}: the ${what} was closed\nHint: open the journal again with kernel.journal.open()`,
+    "CLOSED",
+  );
+}
+
+// Journal's request method, kept off its public surface.
+const REQUEST = Symbol("request");
+
+/** `kernel.journal`: opens project journals. */
+export class Journals {
+  #channel: Channel;
+
+  /**
+   * Internal: the kernel makes its own.
+   *
+   * @param token The loader's internal token.
+   * @param channel The kernel's channel.
+   * @throws {TypeError} When called from outside the loader.
+   */
+  constructor(token: symbol, channel: Channel) {
+    if (token !== KERNEL_TOKEN) throw new TypeError("Cannot construct Journals directly");
+    this.#channel = channel;
+  }
+
+  /**
+   * Opens the journal of the project at `root` (kept in `<root>/.krepis/`,
+   * which holds a `.gitignore` so git leaves it alone), creating it when
+   * absent. Work a killed process left is recovered first and reported in
+   * {@linkcode Journal.recovered}: a transaction never committed is rolled
+   * back; an interrupted undo is finished, or abandoned if no file had
+   * changed yet.
+   *
+   * One process holds a journal at a time: another gets
+   * `JournalError` `BUSY`. Needs `--allow-read` and `--allow-write` for
+   * `root` (the kernel's file access is checked against them here).
+   *
+   * @param root The project's root folder.
+   * @returns The open journal; close it (or `using`) when done.
+   * @throws {JournalError} `BUSY` when another process (or Journal) holds it;
+   *   `FAILED` when the root is not a folder or the store cannot be used;
+   *   `UNSUPPORTED` when this kernel has no journal.
+   * @throws {PermissionError} Without read and write permission for `root`.
+   *
+   * @example Undoing a tool's edit
+   * ```ts ignore
+   * import { load } from "@krepis/loader";
+   *
+   * using kernel = await load();
+   * using journal = kernel.journal.open(".");
+   * {
+   *   using tx = journal.begin("format README");
+   *   tx.track("README.md");
+   *   await Deno.writeTextFile("README.md", "# formatted\n");
+   *   tx.commit();
+   * }
+   * journal.undo(); // README.md has its old bytes and permissions again
+   * ```
+   */
+  open(root: string | URL): Journal {
+    const folder = absolute(root instanceof URL ? Deno.realPathSync(root) : root);
+    this.#channel.symbols("journal.open()");
+    requirePermission("read", folder, `open the journal of ${folder}`);
+    requirePermission("write", folder, `open the journal of ${folder}`);
+    return call(() => {
+      this.#channel.require("journal", "open a journal");
+      const opened = this.#channel.request("journal.open()", { journalOpen: { root: folder } })
+        .journalOpened!;
+      return new Journal(
+        KERNEL_TOKEN,
+        this.#channel,
+        opened.journal,
+        opened.root,
+        opened.recovered,
+      );
+    });
+  }
+}
+
+/**
+ * A project's open journal. Obtain one from `kernel.journal.open(root)`.
+ */
+export class Journal implements Disposable {
+  /** The project root, with symbolic links resolved. */
+  readonly root: string;
+  /** What {@linkcode Journals.open} recovered from a killed process. */
+  readonly recovered: readonly Recovery[];
+
+  #channel: Channel;
+  #handle: bigint | null;
+  #unlink: () => void;
+
+  /**
+   * Internal: use `kernel.journal.open()`.
+   *
+   * @param token The loader's internal token.
+   * @param channel The kernel's channel.
+   * @param handle The kernel's journal handle.
+   * @param root The resolved root.
+   * @param recovered What open recovered.
+   * @throws {TypeError} When called from outside the loader.
+   */
+  constructor(
+    token: symbol,
+    channel: Channel,
+    handle: bigint,
+    root: string,
+    recovered: readonly { transaction: bigint; action: string; paths: string[] }[],
+  ) {
+    if (token !== KERNEL_TOKEN) {
+      throw new TypeError("Cannot construct a Journal directly\nHint: use kernel.journal.open()");
+    }
+    this.#channel = channel;
+    this.#handle = handle;
+    this.root = root;
+    this.recovered = Object.freeze(recovered.map((r) => ({
+      transaction: Number(r.transaction),
+      action: r.action,
+      paths: [...r.paths],
+    })));
+    // Closing the kernel closes its journals first.
+    this.#unlink = channel.onClose(() => this.close());
+  }
+
+  /** Whether {@linkcode Journal.close} has been called. */
+  get closed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** Sends a journal request (internal to the loader). */
+  [REQUEST](action: string, build: (journal: bigint) => RequestInit): Response {
+    const handle = this.#handle;
+    if (handle === null) throw closedError("journal", action);
+    return call(() => this.#channel.request(action, build(handle)));
+  }
+
+  /**
+   * Begins a transaction: track each file before changing it, then commit.
+   * Disposing it (`using`) without a commit rolls it back.
+   *
+   * @param message What the change is, shown by `history()` and `krepis undo --list`.
+   * @returns The open transaction.
+   * @throws {JournalError} When the journal is closed or its store fails.
+   */
+  begin(message = ""): Transaction {
+    const begun = this[REQUEST]("begin()", (journal) => ({ journalBegin: { journal, message } }))
+      .journalBegun!;
+    return new Transaction(KERNEL_TOKEN, this, begun.transaction);
+  }
+
+  /**
+   * The committed transactions, newest first.
+   *
+   * @returns Id, message, commit time and files of each.
+   * @throws {JournalError} When the journal is closed or its store fails.
+   */
+  history(): JournalEntry[] {
+    return this[REQUEST]("history()", (journal) => ({ journalHistory: { journal } }))
+      .journalHistory!.transactions.map(entry);
+  }
+
+  /**
+   * Undoes the last committed transactions: every tracked file gets back
+   * the exact bytes and permissions it had before the oldest of them, and
+   * files they created are removed. Snapshots are checked against their
+   * SHA-256 and staged beside their targets before any file changes; a
+   * failure up to then changes nothing. The undone transactions leave the
+   * history.
+   *
+   * @param options How many transactions (default 1).
+   * @returns What was undone, restored and removed.
+   * @throws {JournalError} `FAILED` when there are fewer transactions than
+   *   `steps`, a transaction is still open, a snapshot is damaged, or a
+   *   folder now stands where a file was (nothing changed in each case).
+   */
+  undo(options: UndoOptions = {}): Restored {
+    const steps = options.steps ?? 1;
+    if (!Number.isInteger(steps) || steps < 1 || steps > 0xffff_ffff) {
+      throw new RangeError(`Cannot undo: steps must be a positive integer, not ${steps}`);
+    }
+    return restored(
+      this[REQUEST]("undo()", (journal) => ({ journalUndo: { journal, steps } })).journalRestored!,
+    );
+  }
+
+  /**
+   * The bytes `path` had before `transaction` changed it, as a zero-copy
+   * view checked against the snapshot's SHA-256.
+   *
+   * @param transaction A transaction id (open or committed).
+   * @param path The tracked file, relative to the root or absolute.
+   * @returns A view; close it when done.
+   * @throws {JournalError} When the transaction did not track `path`, the
+   *   file did not exist then, or the snapshot is damaged.
+   */
+  snapshot(transaction: number, path: string): KernelView {
+    const view = this[REQUEST]("snapshot()", (journal) => ({
+      journalSnapshot: { journal, transaction: BigInt(transaction), path },
+    })).view!;
+    return this.#channel.view(view.id, view.length);
+  }
+
+  /**
+   * Closes the journal, rolling back transactions still open, and lets
+   * another process open it. Closing twice is a no-op.
+   *
+   * @throws {JournalError} When a rollback fails (the journal is closed
+   *   anyway; the next open rolls back what remains).
+   */
+  close(): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#handle = null;
+    this.#unlink();
+    if (this.#channel.closed) return;
+    call(() => this.#channel.request("journal.close()", { journalClose: { journal: handle } }));
+  }
+
+  /** Same as {@linkcode Journal.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function restored(message: NonNullable<Response["journalRestored"]>): Restored {
+  return {
+    transactions: message.transactions.map(entry),
+    restored: [...message.restored],
+    removed: [...message.removed],
+  };
+}
+
+/**
+ * An open transaction. Obtain one from {@linkcode Journal.begin}.
+ */
+export class Transaction implements Disposable {
+  /** Its id, unique in this journal. */
+  readonly id: number;
+
+  #journal: Journal;
+  #wire: bigint;
+  #state: "open" | "committed" | "rolled back" = "open";
+
+  /**
+   * Internal: use `journal.begin()`.
+   *
+   * @param token The loader's internal token.
+   * @param journal Its journal.
+   * @param id The kernel's transaction id.
+   * @throws {TypeError} When called from outside the loader.
+   */
+  constructor(token: symbol, journal: Journal, id: bigint) {
+    if (token !== KERNEL_TOKEN) {
+      throw new TypeError("Cannot construct a Transaction directly\nHint: use journal.begin()");
+    }
+    this.#journal = journal;
+    this.#wire = id;
+    this.id = Number(id);
+  }
+
+  /** `"open"`, `"committed"` or `"rolled back"`. */
+  get state(): "open" | "committed" | "rolled back" {
+    return this.#state;
+  }
+
+  #open(action: string): bigint {
+    if (this.#state !== "open") {
+      throw new JournalError(
+        `Cannot ${action}: transaction ${this.id} is ${this.#state}\nHint: begin a new transaction`,
+        "FAILED",
+      );
+    }
+    return this.#wire;
+  }
+
+  /**
+   * Snapshots a file before it is changed: its bytes (streamed, so a file
+   * larger than memory is fine) and permissions, or the fact that it does
+   * not exist yet. Tracking a file twice keeps the first snapshot.
+   *
+   * @param path Relative to the project root, or absolute inside it.
+   * @returns What was recorded.
+   * @throws {JournalError} `FAILED` for a path outside the root (also
+   *   through `..` or a symbolic link), in `.krepis/`, a folder, a symbolic
+   *   link, or a snapshot that cannot be written (the disk is full, …).
+   */
+  track(path: string): TrackedFile {
+    const transaction = this.#open(`track ${path}`);
+    const file = this.#journal[REQUEST]("track()", (journal) => ({
+      journalTrack: { journal, transaction, path },
+    })).journalTracked!;
+    return { path: file.path, existed: file.existed, size: Number(file.size) };
+  }
+
+  /**
+   * Commits: the transaction joins the history and can be undone.
+   *
+   * @returns The committed transaction.
+   * @throws {JournalError} When it is not open.
+   */
+  commit(): JournalEntry {
+    const transaction = this.#open("commit");
+    const committed = this.#journal[REQUEST]("commit()", (journal) => ({
+      journalCommit: { journal, transaction },
+    })).journalCommitted!;
+    this.#state = "committed";
+    return entry(committed);
+  }
+
+  /**
+   * Rolls back: every tracked file gets its snapshot back, and the files
+   * the transaction created are removed.
+   *
+   * @returns What was restored and removed.
+   * @throws {JournalError} When it is not open, or a snapshot cannot be
+   *   restored (nothing changed then).
+   */
+  rollback(): Restored {
+    const transaction = this.#open("roll back");
+    const result = restored(
+      this.#journal[REQUEST]("rollback()", (journal) => ({
+        journalRollback: { journal, transaction },
+      })).journalRestored!,
+    );
+    this.#state = "rolled back";
+    return result;
+  }
+
+  /** Rolls back if still open (a transaction left by an exception). */
+  [Symbol.dispose](): void {
+    if (this.#state === "open" && !this.#journal.closed) this.rollback();
+  }
+}
