@@ -9,6 +9,8 @@
  * krepis info            # platform, target, cache root, cached versions, ABI
  * krepis verify          # re-hash every cached library (only in a Krepis cache)
  * krepis cache ls | prune | clean
+ * krepis undo            # undo the last transaction recorded in this project's journal
+ * krepis undo --list     # the journal's committed transactions, newest first
  * ```
  *
  * Options: `--target <triple>`, `--all`, `--offline`, `--json`,
@@ -30,6 +32,7 @@
  * | 7 | network: host unreachable, timed out, an HTTP error, or a URL refused by policy (`NetworkError`) |
  * | 8 | cache: unsafe or foreign cache directory, disk full, file in use on Windows (`CacheError`) |
  * | 9 | permission: a Deno permission is missing; the hint names the flag (`PermissionError`) |
+ * | 10 | journal: no journal here, another process holds it, nothing (or not that much) to undo, a damaged snapshot (`JournalError`) |
  *
  * @module
  */
@@ -40,6 +43,7 @@ import {
   AbiMismatchError,
   CacheError,
   IntegrityError,
+  JournalError,
   NetworkError,
   OfflineError,
   PermissionError,
@@ -62,6 +66,7 @@ import {
   walkCache,
 } from "./_cache_layout.ts";
 import { readEnv } from "./_env.ts";
+import { undoCommand } from "./_cli_undo.ts";
 
 /** Exit codes of the `krepis` command, one per failure class. */
 export const EXIT_CODES = {
@@ -75,6 +80,7 @@ export const EXIT_CODES = {
   network: 7,
   cache: 8,
   permission: 9,
+  journal: 10,
 } as const;
 
 const USAGE = `Usage: krepis <command> [options]
@@ -86,6 +92,7 @@ Commands:
   cache ls          list cached versions and targets
   cache prune       remove every version but ${VERSION}
   cache clean       remove the whole cache
+  undo              undo the last transaction in this project's journal (.krepis/)
 
 Options:
   --target <triple> a target other than this machine's (init)
@@ -96,6 +103,9 @@ Options:
   --cache-dir <dir> cache root (also KREPIS_CACHE_DIR)
   --trusted-key <k> extra minisign public key (also KREPIS_TRUSTED_KEY)
   --verify full     re-hash cached files instead of the stamp check (init)
+  --steps <n>       undo the last n transactions, all or nothing (undo)
+  --list            show the journal's transactions, change nothing (undo)
+  --project <dir>   the project (undo; default: the nearest folder up with .krepis/)
 `;
 
 /** Where the CLI writes. */
@@ -135,6 +145,9 @@ export async function main(
         "trusted-key": { type: "string", multiple: true },
         verify: { type: "string" },
         help: { type: "boolean", short: "h" },
+        steps: { type: "string" },
+        list: { type: "boolean" },
+        project: { type: "string" },
       },
     });
   } catch (error) {
@@ -184,6 +197,21 @@ export async function main(
         return await verify(options.cacheDir ?? cacheRoot(), json, out, err);
       case "cache":
         return await cache(sub, options.cacheDir ?? cacheRoot(), json, out, err);
+      case "undo": {
+        const steps = values.steps === undefined ? 1 : Number(values.steps);
+        if (!/^[1-9][0-9]*$/.test(values.steps ?? "1") || steps > 0xffff_ffff) {
+          err(
+            `Cannot parse the arguments: --steps takes a positive whole number, not "${values.steps}"\n`,
+          );
+          return EXIT_CODES.usage;
+        }
+        if (values.project === "") {
+          err("Cannot parse the arguments: --project is empty\n");
+          return EXIT_CODES.usage;
+        }
+        const undo = { project: values.project, steps, list: values.list ?? false, json };
+        return await undoCommand(undo, options, out, err);
+      }
       default:
         err(`Cannot run "${command}": no such command\nHint: run \`krepis --help\`\n`);
         return EXIT_CODES.usage;
@@ -209,6 +237,7 @@ export function exitCode(error: unknown): number {
     return EXIT_CODES.network;
   }
   if (error instanceof CacheError) return EXIT_CODES.cache;
+  if (error instanceof JournalError) return EXIT_CODES.journal;
   if (error instanceof PermissionError || error instanceof Deno.errors.NotCapable) {
     return EXIT_CODES.permission;
   }

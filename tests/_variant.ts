@@ -24,10 +24,11 @@ export async function buildVariant(
   name: string,
   patch: (abiRs: string) => string,
   target?: TargetRow,
+  manifestPatch: (cargoToml: string) => string = (toml) => toml,
 ): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: `krepis-${name}-` });
   try {
-    return await buildIn(dir, name, patch, target);
+    return await buildIn(dir, name, patch, target, manifestPatch);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -38,6 +39,7 @@ async function buildIn(
   name: string,
   patch: (abiRs: string) => string,
   target: TargetRow | undefined,
+  manifestPatch: (cargoToml: string) => string,
 ): Promise<string> {
   for (const file of ["Cargo.toml", "Cargo.lock"]) {
     await Deno.copyFile(join(REPO_ROOT, file), join(dir, file));
@@ -49,7 +51,7 @@ async function buildIn(
   const original = await Deno.readTextFile(manifest);
   await Deno.writeTextFile(
     manifest,
-    original.replace('name = "krepis-kernel"', `name = "${name}"`),
+    manifestPatch(original.replace('name = "krepis-kernel"', `name = "${name}"`)),
   );
   const abiRs = await Deno.readTextFile(join(dir, ABI_RS));
   const patched = patch(abiRs);

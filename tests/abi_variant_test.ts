@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { AbiMismatchError, load, LOADER_ABI } from "../loader/mod.ts";
+import { AbiMismatchError, JournalError, KernelError, load, LOADER_ABI } from "../loader/mod.ts";
 import { buildVariant, SURFACE_PATCH } from "./_variant.ts";
 
 Deno.test("load() refuses a real kernel built with another ABI major", async () => {
@@ -40,4 +40,55 @@ Deno.test("load() refuses a real kernel with the same ABI number but another sur
     assert.match(error.message, /: its ABI fingerprint [0-9a-f]{64} is not [0-9a-f]{64};/);
     return true;
   });
+});
+
+Deno.test("load() refuses a real kernel with an older ABI minor than the loader needs", async () => {
+  assert.ok(LOADER_ABI.minor >= 1, "this loader needs ABI minor 1 (views, journal)");
+  const path = await buildVariant("krepis-kernel-abi-older", (source) =>
+    source.replace(
+      `KREPIS_ABI_MINOR: u16 = ${LOADER_ABI.minor};`,
+      `KREPIS_ABI_MINOR: u16 = ${LOADER_ABI.minor - 1};`,
+    ));
+  await assert.rejects(() => load({ path }), (error: unknown) => {
+    assert.ok(error instanceof AbiMismatchError);
+    assert.equal(error.found?.minor, LOADER_ABI.minor - 1);
+    assert.match(
+      error.message,
+      new RegExp(`: its ABI minor ${LOADER_ABI.minor - 1} is older than ${LOADER_ABI.minor};`),
+    );
+    return true;
+  });
+});
+
+Deno.test("a real kernel built without the journal says so instead of failing to bind", async () => {
+  const path = await buildVariant(
+    "krepis-kernel-no-journal",
+    // Same ABI, same surface: the journal is a cargo feature, not an export.
+    (source) => `${source}\n// built without the journal feature\n`,
+    undefined,
+    (toml) => toml.replace('default = ["journal"]', "default = []"),
+  );
+  using kernel = await load({ path });
+  assert.deepEqual(kernel.buildInfo().capabilities, ["view"]);
+  const root = await Deno.makeTempDir({ prefix: "krepis-no-journal-" });
+  assert.throws(() => kernel.journal.open(root), (error: unknown) => {
+    assert.ok(error instanceof JournalError);
+    assert.equal(error.reason, "UNSUPPORTED");
+    assert.match(
+      error.message,
+      /^Cannot open a journal: not available in this kernel \(its .* build lacks the "journal" capability; it has: view\)/,
+    );
+    assert.ok(error.cause instanceof KernelError);
+    return true;
+  });
+  assert.deepEqual([...Deno.readDirSync(root)], [], "nothing was created");
+  // The kernel itself refuses too, for callers that skip the loader's check.
+  // krepis.v1.Request { journal_open: {} }
+  assert.throws(() => kernel.callRaw(new Uint8Array([0x2a, 0x00])), (error: unknown) => {
+    assert.ok(error instanceof KernelError);
+    assert.equal(error.codeName, "UNSUPPORTED");
+    assert.match(error.message, /^Cannot use the journal: this kernel was built without it/);
+    return true;
+  });
+  await Deno.remove(root);
 });

@@ -1,0 +1,144 @@
+/**
+ * `krepis undo` as a user runs it: the real CLI in a child process, in a
+ * real project folder whose journal a real kernel wrote.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { load } from "../loader/mod.ts";
+import { CLI, cliEnv } from "./_cli.ts";
+import { kernelPath } from "./_kernel.ts";
+
+const decoder = new TextDecoder();
+
+async function krepis(cwd: string, ...args: string[]) {
+  const output = await new Deno.Command(CLI[0], {
+    args: [...CLI.slice(1), "undo", ...args],
+    cwd,
+    env: cliEnv({ KREPIS_KERNEL_PATH: await kernelPath() }),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** A project with two committed transactions: "create notes", then "edit notes". */
+async function project(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "krepis-cli-undo-" });
+  await Deno.mkdir(join(root, "deep", "er"), { recursive: true });
+  using kernel = await load({ path: await kernelPath() });
+  using journal = kernel.journal.open(root);
+  for (const [message, text] of [["create notes", "v1"], ["edit notes", "v2"]]) {
+    using tx = journal.begin(message);
+    tx.track("notes.txt");
+    await Deno.writeTextFile(join(root, "notes.txt"), text);
+    tx.commit();
+  }
+  return root;
+}
+
+const notes = (root: string) => Deno.readTextFile(join(root, "notes.txt")).catch(() => null);
+
+Deno.test("krepis undo --list and undo work from a subfolder of the project, in text and JSON", async () => {
+  const root = await project();
+  const inside = join(root, "deep", "er");
+  const list = await krepis(inside, "--list");
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^Transactions in .*, newest first/);
+  const lines = list.stdout.trim().split("\n").slice(1);
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^\s+\d+ {2}\d{4}-\d\d-\d\dT.*Z {2}edit notes {2}\(1 file\)$/);
+  assert.match(lines[1], /create notes/);
+
+  const listed = await krepis(inside, "--list", "--json");
+  const document = JSON.parse(listed.stdout);
+  assert.equal(document.ok, true);
+  assert.equal(document.root, await Deno.realPath(root));
+  assert.deepEqual(document.transactions.map((t: { message: string }) => t.message), [
+    "edit notes",
+    "create notes",
+  ]);
+  assert.deepEqual(document.transactions[0].files, [{ path: "notes.txt", existed: true, size: 2 }]);
+  assert.equal(await notes(root), "v2", "--list changes nothing");
+
+  const undone = await krepis(inside, "--json");
+  assert.equal(undone.code, 0, undone.stderr);
+  const result = JSON.parse(undone.stdout);
+  assert.deepEqual([result.undone.length, result.restored, result.removed], [1, ["notes.txt"], []]);
+  assert.equal(await notes(root), "v1");
+
+  const last = await krepis(inside);
+  assert.equal(last.code, 0, last.stderr);
+  assert.match(
+    last.stdout,
+    /^Undid 1 transaction in .*:\n.*create notes.*\n {2}removed {2}notes\.txt\n$/,
+  );
+  assert.equal(await notes(root), null);
+
+  const empty = await krepis(inside);
+  assert.equal(empty.code, 10);
+  assert.match(empty.stderr, /Cannot undo: the journal holds no committed transaction/);
+  assert.equal(
+    (await krepis(inside, "--list")).stdout,
+    `Nothing to undo in ${await Deno.realPath(root)}\n`,
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("krepis undo --steps is all or nothing, and its argument is checked", async () => {
+  const root = await project();
+  const tooMany = await krepis(root, "--steps", "3", "--json");
+  assert.equal(tooMany.code, 10);
+  const failure = JSON.parse(tooMany.stdout);
+  assert.deepEqual([failure.ok, failure.code], [false, 10]);
+  assert.match(
+    failure.error,
+    /^Cannot undo 3 transactions: the journal holds 2; nothing was changed/,
+  );
+  assert.equal(await notes(root), "v2");
+  for (const bad of ["0", "-1", "x", "1.5", ""]) {
+    const run = await krepis(root, `--steps=${bad}`);
+    assert.equal(run.code, 2, `--steps ${bad}`);
+    assert.match(run.stderr, /^Cannot parse the arguments: --steps takes a positive whole number/);
+  }
+  const both = await krepis(root, "--steps", "2");
+  assert.equal(both.code, 0, both.stderr);
+  assert.equal(await notes(root), null, "the file did not exist before the first transaction");
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("krepis undo never creates a journal: a folder without one is exit 10", async () => {
+  const plain = await Deno.makeTempDir({ prefix: "krepis-cli-undo-plain-" });
+  for (const args of [[], ["--list"], ["--project", plain]]) {
+    const run = await krepis(plain, ...args);
+    assert.equal(run.code, 10, args.join(" "));
+    assert.match(run.stderr, /Cannot find a journal: no \.krepis folder in /);
+  }
+  assert.deepEqual([...Deno.readDirSync(plain)], [], "nothing was written");
+  const root = await project();
+  const elsewhere = await krepis(plain, "--project", root, "--list", "--json");
+  assert.equal(elsewhere.code, 0, elsewhere.stderr);
+  assert.equal(JSON.parse(elsewhere.stdout).transactions.length, 2);
+  await Deno.remove(plain, { recursive: true });
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("krepis undo while another process holds the journal: exit 10, BUSY, nothing changed", async () => {
+  const root = await project();
+  using kernel = await load({ path: await kernelPath() });
+  const journal = kernel.journal.open(root);
+  const run = await krepis(root);
+  assert.equal(run.code, 10);
+  assert.match(run.stderr, /another process has it open/);
+  assert.match(run.stderr, /\nHint: /);
+  assert.equal(await notes(root), "v2");
+  journal.close();
+  assert.equal((await krepis(root)).code, 0);
+  assert.equal(await notes(root), "v1");
+  await Deno.remove(root, { recursive: true });
+});
