@@ -57,6 +57,13 @@ const distribution = await new Deno.Command(Deno.execPath(), {
 }).output();
 if (!distribution.success) Deno.exit(1);
 
+const views = await new Deno.Command(Deno.execPath(), {
+  args: ["run", "--allow-all", `${REPO_ROOT}/bench/views.ts`, library],
+  stdout: "inherit",
+  stderr: "inherit",
+}).output();
+if (!views.success) Deno.exit(1);
+
 const build = await new Deno.Command(Deno.execPath(), {
   args: ["run", "--allow-all", `${REPO_ROOT}/bench/build.ts`, library],
   stdout: "inherit",

@@ -10,6 +10,7 @@
 
 import { load, LOADER_ABI, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
+import { decodeResponse, encodeRequest } from "../loader/_messages.ts";
 
 /** One line of the smoke report. */
 export interface SmokeCheck {
@@ -68,6 +69,11 @@ export async function smoke(path: string): Promise<SmokeCheck[]> {
       new TextDecoder().decode(k.echo(new TextEncoder().encode("smoke"))) === "smoke",
       "",
     );
+    check(
+      "capabilities",
+      info.capabilities.includes("view") && info.capabilities.includes("journal"),
+      info.capabilities.join(", "),
+    );
   }
 
   const called = new Set<string>();
@@ -116,6 +122,32 @@ export async function smoke(path: string): Promise<SmokeCheck[]> {
       "krepis_last_error (malformed request)",
       refused === 3 && message.startsWith("Cannot decode"),
       message,
+    );
+    // The data plane: the kernel reads this very library into a view.
+    const file = new TextEncoder().encode(path);
+    const readFile = encodeRequest({ readFile: { path } });
+    s.krepis_call(readFile, BigInt(readFile.length), outBytes);
+    const answer = new Uint8Array(Number(out[1]));
+    s.krepis_buffer_take(outBytes, answer, BigInt(answer.length));
+    const view = decodeResponse(answer).view;
+    const lent = new BigUint64Array(2);
+    const got = view ? s.krepis_view_get(view.id, new Uint8Array(lent.buffer)) : -1;
+    const onDisk = await Deno.readFile(path);
+    const pointer = Deno.UnsafePointer.create(lent[0]);
+    const same = got === 0 && pointer !== null && Number(lent[1]) === onDisk.length &&
+      new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, onDisk.length))
+        .every((byte, i) => byte === onDisk[i]);
+    check(
+      "krepis_view_get (ReadFile of this library)",
+      same,
+      `${lent[1]} bytes, path ${file.length} bytes`,
+    );
+    const released = view ? s.krepis_view_release(view.id) : -1;
+    const again = view ? s.krepis_view_release(view.id) : -1;
+    check(
+      "krepis_view_release (then again)",
+      released === 0 && again === 7,
+      `result ${released}, then ${again} (UNKNOWN_HANDLE)`,
     );
   } finally {
     library.close();

@@ -12,9 +12,14 @@ import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildVariant, SURFACE_PATCH } from "../tests/_variant.ts";
 import { skipIf, without } from "../tests/_tools.ts";
+import { LOADER_ABI } from "../loader/mod.ts";
 import { generateSigningKey } from "./minisign_sign.ts";
 import { exportSigningKey } from "./signing_key.ts";
 import { ReleaseHost } from "./serve_dir.ts";
+
+// The committed header's ABI, as the release step prints it.
+const ABI = `${LOADER_ABI.major}\\.${LOADER_ABI.minor}`;
+const NEXT_MINOR = `${LOADER_ABI.major}\\.${LOADER_ABI.minor + 1}`;
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
@@ -153,18 +158,25 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
   assert.equal(added.code, 1);
   assert.match(
     added.stderr,
-    /^Cannot release: the ABI changed \(added krepis_extra\) but its version stayed 1\.0 → 1\.0\nHint: bump KREPIS_ABI_MINOR/,
+    new RegExp(
+      `^Cannot release: the ABI changed \\(added krepis_extra\\) but its version stayed ${ABI} → ${ABI}\nHint: bump KREPIS_ABI_MINOR`,
+    ),
   );
   await Deno.writeTextFile(
     header,
     text.replace("uint32_t krepis_abi_version(void);", "uint64_t krepis_abi_version(void);")
-      .replace("#define KREPIS_ABI_MINOR 0", "#define KREPIS_ABI_MINOR 1"),
+      .replace(
+        `#define KREPIS_ABI_MINOR ${LOADER_ABI.minor}`,
+        `#define KREPIS_ABI_MINOR ${LOADER_ABI.minor + 1}`,
+      ),
   );
   await git(r.dir, "commit", "-qam", "feat!: a wider ABI version");
   const changed = await release(r.dir, "minor", "--gate", "true");
   assert.match(
     changed.stderr,
-    /^Cannot release: the ABI changed incompatibly \(changed krepis_abi_version\) but its version stayed 1\.0 → 1\.1\nHint: bump KREPIS_ABI_MAJOR/,
+    new RegExp(
+      `^Cannot release: the ABI changed incompatibly \\(changed krepis_abi_version\\) but its version stayed ${ABI} → ${NEXT_MINOR}\nHint: bump KREPIS_ABI_MAJOR`,
+    ),
   );
 });
 
@@ -181,7 +193,9 @@ Deno.test(
     assert.equal(run.code, 1, run.stdout);
     assert.match(
       run.stderr,
-      /^Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed 1\.0 → 1\.0\n[\s\S]*krepis_variant_extra/,
+      new RegExp(
+        `^Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed ${ABI} → ${ABI}\n[\\s\\S]*krepis_variant_extra`,
+      ),
     );
   },
 );

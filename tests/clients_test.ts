@@ -70,6 +70,7 @@ Deno.test(
         /^Cannot decode the request: it is not a valid krepis\.v1\.Request /,
       );
       assert.equal(seen.panic, "Cannot complete the call: the kernel panicked: x");
+      assert.equal(seen.viewed, (await Deno.stat(exe)).size, "it read itself through a view");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -91,6 +92,11 @@ Deno.test(
       await loaderView(),
     );
     assert.equal(seen.echo, "py");
+    assert.equal(
+      seen.viewed,
+      (await Deno.stat(join(REPO_ROOT, "tests", "clients", "abi_client.py"))).size,
+      "it read itself through a view",
+    );
     assert.match(
       seen.malformed,
       /^Cannot decode the request: it is not a valid krepis\.v1\.Request /,

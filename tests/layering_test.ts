@@ -21,14 +21,15 @@ export const LAYERS: Record<string, string[]> = {
 
 /**
  * What lib/, matrix/ and release/ may import from `loader/`: what JSR
- * publishes, and the generated ABI table the build checks compare a kernel
- * with. tools/ and bench/ sit on top and may reach inside.
+ * publishes, and the generated ABI table and codecs the build checks compare
+ * and call a kernel with. tools/ and bench/ sit on top and may reach inside.
  */
 const LOADER_ENTRY_POINTS = [
   "loader/mod.ts",
   "loader/release.ts",
   "loader/cli.ts",
   "loader/_ffi.ts",
+  "loader/_messages.ts",
 ];
 const INSIDE_LOADER = ["tools", "bench"];
 
