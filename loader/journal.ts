@@ -156,8 +156,8 @@ export class Journals {
    * journal.undo(); // README.md has its old bytes and permissions again
    * ```
    */
-  open(root: string | URL): Journal {
-    const folder = absolute(root instanceof URL ? Deno.realPathSync(root) : root);
+  open(root: string): Journal {
+    const folder = absolute(root);
     this.#channel.symbols("journal.open()");
     requirePermission("read", folder, `open the journal of ${folder}`);
     requirePermission("write", folder, `open the journal of ${folder}`);

@@ -133,8 +133,8 @@ export class Kernel implements Disposable {
    * @throws {KernelError} When the file cannot be read (`FAILED`, with why).
    * @throws {Error} When the kernel was closed.
    */
-  readFile(path: string | URL): KernelView {
-    const file = absolute(path instanceof URL ? Deno.realPathSync(path) : path);
+  readFile(path: string): KernelView {
+    const file = absolute(path);
     this.#channel.symbols("readFile()");
     requirePermission("read", file, `read ${file}`);
     this.#channel.require("view", "readFile()");

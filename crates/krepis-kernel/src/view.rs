@@ -166,10 +166,8 @@ mod tests {
     fn a_null_out_is_refused() {
         let id = register(vec![1]);
         // SAFETY: NULL out is part of the contract.
-        assert_eq!(
-            unsafe { krepis_view_get(id, std::ptr::null_mut()) },
-            KrepisResult::NullPointer
-        );
+        let result = unsafe { krepis_view_get(id, std::ptr::null_mut()) };
+        assert_eq!(result, KrepisResult::NullPointer);
         assert!(release(id));
     }
 

@@ -102,24 +102,24 @@ pub fn open(root: &str) -> Result<(u64, String, Vec<JournalRecovery>), Failure> 
 }
 
 /// Closes the journal `handle`, rolling back the transactions still open.
+/// The journal is closed (and its lock released) even when a rollback
+/// fails: the next open rolls back what remains.
 pub fn close(handle: u64) -> Result<Vec<u64>, Failure> {
-    let rolled_back = with(handle, |journal| {
-        let open: Vec<u64> = journal
-            .store
-            .transactions()?
-            .iter()
-            .filter(|t| !t.committed)
-            .map(|t| t.id)
-            .collect();
-        for id in &open {
-            restore::rollback(journal, *id)?;
-        }
-        Ok(open)
-    })?;
-    if let Some(map) = open_journals().as_mut() {
-        map.remove(&handle);
+    let journal = open_journals()
+        .as_mut()
+        .and_then(|map| map.remove(&handle))
+        .ok_or_else(|| unknown_journal(handle))?;
+    let open: Vec<u64> = journal
+        .store
+        .transactions()?
+        .iter()
+        .filter(|t| !t.committed)
+        .map(|t| t.id)
+        .collect();
+    for id in &open {
+        restore::rollback(&journal, *id)?;
     }
-    Ok(rolled_back)
+    Ok(open)
 }
 
 /// Makes `.krepis/` (a real folder, not a link) with a `.gitignore` that
