@@ -103,8 +103,15 @@ function closedError(what: string, action: string): JournalError {
   );
 }
 
-// Journal's request method, kept off its public surface.
-const REQUEST = Symbol("request");
+/** Sends a request for one journal; filled in with the journal's handle. */
+type Send = (action: string, build: (journal: bigint) => RequestInit) => Response;
+
+// How each Journal sends, kept off its public surface (Transaction uses it).
+const senders = new WeakMap<Journal, Send>();
+
+function send(journal: Journal, action: string, build: (journal: bigint) => RequestInit): Response {
+  return senders.get(journal)!(action, build);
+}
 
 /** `kernel.journal`: opens project journals. */
 export class Journals {
@@ -219,6 +226,7 @@ export class Journal implements Disposable {
     })));
     // Closing the kernel closes its journals first.
     this.#unlink = channel.onClose(() => this.close());
+    senders.set(this, (action, build) => this.#send(action, build));
   }
 
   /** Whether {@linkcode Journal.close} has been called. */
@@ -227,7 +235,7 @@ export class Journal implements Disposable {
   }
 
   /** Sends a journal request (internal to the loader). */
-  [REQUEST](action: string, build: (journal: bigint) => RequestInit): Response {
+  #send(action: string, build: (journal: bigint) => RequestInit): Response {
     const handle = this.#handle;
     if (handle === null) throw closedError("journal", action);
     return call(() => this.#channel.request(action, build(handle)));
@@ -242,7 +250,7 @@ export class Journal implements Disposable {
    * @throws {JournalError} When the journal is closed or its store fails.
    */
   begin(message = ""): Transaction {
-    const begun = this[REQUEST]("begin()", (journal) => ({ journalBegin: { journal, message } }))
+    const begun = this.#send("begin()", (journal) => ({ journalBegin: { journal, message } }))
       .journalBegun!;
     return new Transaction(KERNEL_TOKEN, this, begun.transaction);
   }
@@ -254,7 +262,7 @@ export class Journal implements Disposable {
    * @throws {JournalError} When the journal is closed or its store fails.
    */
   history(): JournalEntry[] {
-    return this[REQUEST]("history()", (journal) => ({ journalHistory: { journal } }))
+    return this.#send("history()", (journal) => ({ journalHistory: { journal } }))
       .journalHistory!.transactions.map(entry);
   }
 
@@ -278,7 +286,7 @@ export class Journal implements Disposable {
       throw new RangeError(`Cannot undo: steps must be a positive integer, not ${steps}`);
     }
     return restored(
-      this[REQUEST]("undo()", (journal) => ({ journalUndo: { journal, steps } })).journalRestored!,
+      this.#send("undo()", (journal) => ({ journalUndo: { journal, steps } })).journalRestored!,
     );
   }
 
@@ -293,7 +301,7 @@ export class Journal implements Disposable {
    *   file did not exist then, or the snapshot is damaged.
    */
   snapshot(transaction: number, path: string): KernelView {
-    const view = this[REQUEST]("snapshot()", (journal) => ({
+    const view = this.#send("snapshot()", (journal) => ({
       journalSnapshot: { journal, transaction: BigInt(transaction), path },
     })).view!;
     return this.#channel.view(view.id, view.length);
@@ -385,7 +393,7 @@ export class Transaction implements Disposable {
    */
   track(path: string): TrackedFile {
     const transaction = this.#open(`track ${path}`);
-    const file = this.#journal[REQUEST]("track()", (journal) => ({
+    const file = send(this.#journal, "track()", (journal) => ({
       journalTrack: { journal, transaction, path },
     })).journalTracked!;
     return { path: file.path, existed: file.existed, size: Number(file.size) };
@@ -399,7 +407,7 @@ export class Transaction implements Disposable {
    */
   commit(): JournalEntry {
     const transaction = this.#open("commit");
-    const committed = this.#journal[REQUEST]("commit()", (journal) => ({
+    const committed = send(this.#journal, "commit()", (journal) => ({
       journalCommit: { journal, transaction },
     })).journalCommitted!;
     this.#state = "committed";
@@ -417,7 +425,7 @@ export class Transaction implements Disposable {
   rollback(): Restored {
     const transaction = this.#open("roll back");
     const result = restored(
-      this.#journal[REQUEST]("rollback()", (journal) => ({
+      send(this.#journal, "rollback()", (journal) => ({
         journalRollback: { journal, transaction },
       })).journalRestored!,
     );
