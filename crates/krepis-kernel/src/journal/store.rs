@@ -194,14 +194,18 @@ impl Store {
 
     /// Every transaction, newest first.
     pub fn transactions(&self) -> Result<Vec<Transaction>, Failure> {
-        self.transactions
+        // Read forward, then reversed in memory: sled's reverse iterator
+        // links a 1 MiB constant key into the library.
+        let mut all = self
+            .transactions
             .iter()
-            .rev()
             .map(|pair| {
                 let (_, bytes) = pair.map_err(|err| store_error("read the journal", err))?;
                 decode::<Transaction>(&bytes, "a transaction")
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        all.reverse();
+        Ok(all)
     }
 
     /// The restore plan in progress, if any.
