@@ -269,6 +269,10 @@ Deno.test(
       assert.equal(result.version, VERSION);
       assert.deepEqual(result.buildInfo, { target: AARCH64, profile: "release" });
       assert.equal(result.echoed, "hello from aarch64");
+      // The arm64 kernel's data plane and its sled journal, on arm64.
+      assert.deepEqual(result.capabilities, ["view", "journal"]);
+      assert.equal(result.viewed, "before");
+      assert.deepEqual(result.journal, { undone: ["notes.txt"], after: "before" });
       assert.equal(host.served.length, 3, "load() made no request");
     });
   },

@@ -2,8 +2,10 @@
  * Run under emulation by `tests/aarch64_emulated_test.ts`: `load()` from the
  * environment's cache and mirror (`KREPIS_CACHE_DIR`, `KREPIS_MIRROR`,
  * `KREPIS_TRUSTED_KEY`, `KREPIS_OFFLINE`), then calls the kernel's typed
- * API. Prints one JSON line: what ran and what the kernel answered, or the
- * error's class, code and message. Exits 0 either way; the test decides.
+ * API: echo, build info, a zero-copy view of a file, and a journal round trip
+ * (track, commit, undo) in a temporary project. Prints one JSON line: what
+ * ran and what the kernel answered, or the error's class, code and message.
+ * Exits 0 either way; the test decides.
  *
  * @module
  */
@@ -15,6 +17,29 @@ try {
   const payload = new TextEncoder().encode(`hello from ${Deno.build.arch}`);
   const echoed = new TextDecoder().decode(kernel.echo(payload));
   const info = kernel.buildInfo();
+  const project = await Deno.makeTempDir({ prefix: "krepis-emulated-" });
+  const file = `${project}/notes.txt`;
+  await Deno.writeTextFile(file, "before");
+  let viewed = "";
+  let undone: string[] = [];
+  let after = "";
+  try {
+    {
+      using view = kernel.readFile(file);
+      viewed = new TextDecoder().decode(view.bytes);
+    }
+    using journal = kernel.journal.open(project);
+    {
+      using tx = journal.begin("emulated edit");
+      tx.track("notes.txt");
+      await Deno.writeTextFile(file, "after");
+      tx.commit();
+    }
+    undone = journal.undo().restored;
+    after = await Deno.readTextFile(file);
+  } finally {
+    await Deno.remove(project, { recursive: true });
+  }
   console.log(JSON.stringify({
     ok: true,
     deno: { arch: Deno.build.arch, target: Deno.build.target, version: Deno.version.deno },
@@ -23,6 +48,9 @@ try {
     version: kernel.version,
     buildInfo: { target: info.target, profile: info.profile },
     echoed,
+    capabilities: info.capabilities,
+    viewed,
+    journal: { undone, after },
   }));
 } catch (error) {
   const e = error as Error & { code?: string };
