@@ -19,54 +19,13 @@ import { partialBody } from "./_partial_body.ts";
 import { copyDir, snapshotTree } from "./_fs.ts";
 import { CLI, cliEnv, runCli, spawnCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
-import { has, skipIf, when, WINDOWS, without } from "./_tools.ts";
+import { NO_TMPFS, unshare } from "./_tmpfs.ts";
+import { skipIf, when, WINDOWS, without } from "./_tools.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
 
 const setup = hostedRelease;
-
-/**
- * The `unshare` options that give a child a private mount namespace in
- * which it may mount a tmpfs (`--mount` as root, `--mount --map-root-user`
- * without root), probed by mounting one; null where neither works (not
- * Linux, or unprivileged user namespaces are forbidden, as Ubuntu 24.04's
- * AppArmor may do).
- */
-async function privateMountOptions(): Promise<string[] | null> {
-  if (Deno.build.os !== "linux" || !has("unshare")) return null;
-  const dir = await Deno.makeTempDir({ prefix: "krepis-tmpfs-probe-" });
-  try {
-    for (const options of [["--mount"], ["--mount", "--map-root-user"]]) {
-      const probe = await new Deno.Command("unshare", {
-        args: [
-          ...options,
-          "--propagation",
-          "private",
-          "sh",
-          "-c",
-          'mount -t tmpfs -o size=64k tmpfs "$1"',
-          "sh",
-          dir,
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).output().catch(() => null);
-      if (probe?.success) return options;
-    }
-    return null;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-const unshare = await privateMountOptions();
-const NO_TMPFS = Deno.build.os !== "linux"
-  ? "filling a small disk needs a Linux tmpfs in a private mount namespace (unshare)"
-  : unshare === null
-  ? "cannot mount a private tmpfs here: needs root, or user namespaces for unshare --map-root-user"
-  : null;
 
 function assertCannot(stderr: string) {
   assert.match(stderr, /^error: Cannot [^\n]+\n(Hint: [^\n]+\n)?$/, stderr);
