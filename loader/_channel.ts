@@ -11,7 +11,7 @@ import { allocate } from "./_pool.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
 import { decodeResponse, encodeRequest, type RequestInit, type Response } from "./_messages.ts";
 import { WireError } from "./_wire.ts";
-import { detach, KernelView, type ViewRelease } from "./view.ts";
+import { detach, KernelView, pin, type ViewRelease } from "./view.ts";
 
 /** The bound kernel symbols. */
 export type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -148,6 +148,7 @@ export class Channel implements ViewRelease {
       this.release(id);
       throw error;
     }
+    pin(buffer);
     const view = new KernelView(KERNEL_TOKEN, id, buffer, this);
     this.#views.set(id, { view: new WeakRef(view), buffer: new WeakRef(buffer) });
     this.#collector.register(buffer, id, buffer);
@@ -195,6 +196,8 @@ export class Channel implements ViewRelease {
       const buffer = lent.buffer.deref();
       if (buffer) {
         this.#collector.unregister(buffer);
+        // Moved elsewhere by a transfer list: left allocated (see KernelView).
+        if (buffer.detached) continue;
         detach(buffer);
       }
       this.release(id);

@@ -162,7 +162,10 @@ Deno.test("track() refuses paths outside the root, through .. or a symbolic link
   if (!WINDOWS) {
     await Deno.symlink(outside, join(root, "escape"));
     await Deno.symlink(join(outside, "secret"), join(root, "link-to-secret"));
-    refused.push("escape/secret", "escape/new-file", "link-to-secret");
+    // `..` after a link goes up from where the link points: out of the root.
+    await Deno.mkdir(join(outside, "deep"));
+    await Deno.symlink(join(outside, "deep"), join(root, "lnk"));
+    refused.push("escape/secret", "escape/new-file", "link-to-secret", "lnk/../secret");
   }
   for (const path of refused) {
     assert.throws(() => tx.track(path), rejects("FAILED", /^Cannot track /), path);

@@ -25,7 +25,12 @@ export interface ViewRelease {
  * never read. A view that is garbage-collected without `close()` is freed
  * then; closing the `Kernel` frees every view it lent.
  *
- * Do not write to `bytes`: the memory is the kernel's.
+ * Do not write to `bytes`: the memory is the kernel's. Its buffer cannot be
+ * moved: `bytes.buffer.transfer()` throws, and a buffer moved anyway
+ * (`structuredClone` or `postMessage` with a transfer list) is never freed
+ * by `close()`, since its bytes may still be read elsewhere. A moved buffer
+ * whose view is then garbage-collected is outside what the loader can see:
+ * copy the bytes (`bytes.slice()`) to send them to another worker.
  *
  * @example Reading a file through the kernel
  * ```ts ignore
@@ -97,8 +102,11 @@ export class KernelView implements Disposable {
     this.#buffer = null;
     this.#bytes = null;
     this.#owner = null;
-    detach(buffer);
     owner.forget(this.#id);
+    // Moved elsewhere by a transfer list: its bytes may still be read
+    // there, so they are left allocated (a leak, never a use after free).
+    if (buffer.detached) return;
+    detach(buffer);
     owner.release(this.#id);
   }
 
@@ -108,10 +116,28 @@ export class KernelView implements Disposable {
   }
 }
 
+const TRANSFER = ArrayBuffer.prototype.transfer;
+
 /**
  * Detaches `buffer`: every typed array over it gets length 0 and its reads
  * stop reaching the memory. `transfer(0)` moves no bytes.
  */
 export function detach(buffer: ArrayBuffer): void {
-  if (!buffer.detached) buffer.transfer(0);
+  if (!buffer.detached) TRANSFER.call(buffer, 0);
+}
+
+function refuseTransfer(): never {
+  throw new TypeError(
+    "Cannot transfer a KernelView's buffer: its bytes are the kernel's and are freed by close()\nHint: copy them first with view.bytes.slice()",
+  );
+}
+
+/**
+ * Makes `buffer.transfer()` and `buffer.transferToFixedLength()` throw: a
+ * transferred buffer would keep pointing at bytes `close()` frees.
+ */
+export function pin(buffer: ArrayBuffer): void {
+  for (const name of ["transfer", "transferToFixedLength"]) {
+    Object.defineProperty(buffer, name, { value: refuseTransfer, enumerable: false });
+  }
 }

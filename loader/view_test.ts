@@ -54,6 +54,22 @@ Deno.test("a closed view throws, and bytes taken before close are detached, not 
   await Deno.remove(file);
 });
 
+Deno.test("a view's buffer cannot be transferred, and one moved anyway is never freed", async () => {
+  const file = await tempFile(new Uint8Array(4096).fill(5));
+  using kernel = await load({ path: await kernelPath() });
+  const view = kernel.readFile(file);
+  const buffer = view.bytes.buffer as ArrayBuffer;
+  assert.throws(() => buffer.transfer(), /^TypeError: Cannot transfer a KernelView's buffer/);
+  assert.throws(() => buffer.transferToFixedLength(), TypeError);
+  assert.equal(view.bytes[0], 5, "still readable after the refusals");
+  // structuredClone with a transfer list moves it regardless; close() must
+  // then leave the bytes allocated, since the moved buffer still reads them.
+  const moved = structuredClone(buffer, { transfer: [buffer] });
+  view.close();
+  assert.equal(new Uint8Array(moved)[4095], 5);
+  await Deno.remove(file);
+});
+
 Deno.test("closing the kernel detaches and frees every view it lent", async () => {
   const file = await tempFile(new Uint8Array([9, 8, 7]));
   const kernel = await load({ path: await kernelPath() });

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::control::Failure;
@@ -38,13 +38,26 @@ pub struct Journal {
     snapshots: PathBuf,
 }
 
-static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
-static OPEN: Mutex<Option<HashMap<u64, Journal>>> = Mutex::new(None);
+/// An open journal, locked while one call works on it, and its root (to
+/// find it without waiting for that lock).
+type Shared = (PathBuf, Arc<Mutex<Journal>>);
 
-fn open_journals() -> MutexGuard<'static, Option<HashMap<u64, Journal>>> {
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
+// Held only to find, add or remove a journal, never during file work: a
+// long undo in one journal does not stop another.
+static OPEN: Mutex<Option<HashMap<u64, Shared>>> = Mutex::new(None);
+
+fn open_journals() -> MutexGuard<'static, Option<HashMap<u64, Shared>>> {
     // Each operation leaves the map consistent (one insert or remove), so a
     // panic while it was held does not make it unusable.
     OPEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
+    // Journal calls flush every change before acting on it and settle an
+    // unfinished plan before new work, so one interrupted by a panic leaves
+    // nothing a later call could misread.
+    journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn unknown_journal(handle: u64) -> Failure {
@@ -56,12 +69,12 @@ fn unknown_journal(handle: u64) -> Failure {
 
 /// Runs `body` on the open journal `handle`.
 pub fn with<T>(handle: u64, body: impl FnOnce(&Journal) -> Result<T, Failure>) -> Result<T, Failure> {
-    let guard = open_journals();
-    let journal = guard
+    let journal = open_journals()
         .as_ref()
-        .and_then(|map| map.get(&handle))
+        .and_then(|map| map.get(&handle).map(|(_, journal)| Arc::clone(journal)))
         .ok_or_else(|| unknown_journal(handle))?;
-    body(journal)
+    let guard = lock(&journal);
+    body(&guard)
 }
 
 /// Opens the journal of the project at `root`, recovering what a killed
@@ -69,9 +82,11 @@ pub fn with<T>(handle: u64, body: impl FnOnce(&Journal) -> Result<T, Failure>) -
 /// was recovered.
 pub fn open(root: &str) -> Result<(u64, String, Vec<JournalRecovery>), Failure> {
     let root = Root::new(root)?;
+    // Held through open and recovery, so that two opens of one root in this
+    // process cannot both pass the check below.
     let mut guard = open_journals();
     let map = guard.get_or_insert_with(HashMap::new);
-    if map.values().any(|journal| journal.root.path() == root.path()) {
+    if map.values().any(|(open_root, _)| open_root == root.path()) {
         return Err((
             KrepisResult::Busy,
             format!(
@@ -83,6 +98,8 @@ pub fn open(root: &str) -> Result<(u64, String, Vec<JournalRecovery>), Failure> 
     let dir = root.journal_dir();
     let shown = paths::plain(&dir);
     create_journal_dir(&dir, &shown)?;
+    // Before sled starts its threads, which run kernel code.
+    keep_loaded();
     let store = Store::open(&dir.join("journal"), &shown)?;
     let snapshots = dir.join("snapshots");
     std::fs::create_dir_all(&snapshots).map_err(|err| {
@@ -94,10 +111,12 @@ pub fn open(root: &str) -> Result<(u64, String, Vec<JournalRecovery>), Failure> 
     })?;
     let journal = Journal { root, store, snapshots };
     let recovered = restore::recover(&journal)?;
-    keep_loaded();
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
     let shown_root = journal.root.display();
-    map.insert(handle, journal);
+    map.insert(
+        handle,
+        (journal.root.path().to_path_buf(), Arc::new(Mutex::new(journal))),
+    );
     Ok((handle, shown_root, recovered))
 }
 
@@ -105,10 +124,11 @@ pub fn open(root: &str) -> Result<(u64, String, Vec<JournalRecovery>), Failure> 
 /// The journal is closed (and its lock released) even when a rollback
 /// fails: the next open rolls back what remains.
 pub fn close(handle: u64) -> Result<Vec<u64>, Failure> {
-    let journal = open_journals()
+    let (_, shared) = open_journals()
         .as_mut()
         .and_then(|map| map.remove(&handle))
         .ok_or_else(|| unknown_journal(handle))?;
+    let journal = lock(&shared);
     let open: Vec<u64> = journal
         .store
         .transactions()?
@@ -176,8 +196,9 @@ impl Journal {
         Ok(transaction)
     }
 
-    /// Begins a transaction.
+    /// Begins a transaction (after settling a restore a failure left).
     pub fn begin(&self, message: &str) -> Result<u64, Failure> {
+        restore::settle(self)?;
         let id = self.store.new_id()?;
         self.store.put_transaction(&Transaction {
             id,
@@ -216,7 +237,7 @@ impl Journal {
                 std::fs::create_dir_all(&folder).map_err(|err| refuse(&describe(&err)))?;
                 let blob = transaction.entries.len().to_string();
                 let partial = folder.join(format!("{blob}.partial"));
-                let copied = snapshot::copy_new(&mut file, &partial)
+                let copied = snapshot::copy_new(&mut file, &partial, None)
                     .map_err(|err| refuse(&format!("its snapshot could not be written ({})", describe(&err))))?;
                 std::fs::rename(&partial, folder.join(&blob)).map_err(|err| refuse(&describe(&err)))?;
                 snapshot::sync_dir(&folder).map_err(|err| refuse(&describe(&err)))?;
@@ -428,12 +449,46 @@ mod tests {
         project.write("a.txt", b"half");
         project.write("b.txt", b"new");
         // As if the process died: the journal is dropped without close().
-        drop(open_journals().as_mut().unwrap().remove(&handle));
+        let (_, journal) = open_journals().as_mut().unwrap().remove(&handle).unwrap();
+        drop(Arc::into_inner(journal));
         let (handle, _, recovered) = open(project.root()).unwrap();
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].action, "rolled back");
         assert_eq!(project.read("a.txt").unwrap(), b"before");
         assert_eq!(project.read("b.txt"), None);
+        close(handle).unwrap();
+    }
+
+    #[test]
+    fn an_undo_left_applying_in_this_process_is_finished_before_new_work() {
+        let project = Project::new("pending");
+        project.write("a.txt", b"one");
+        let (handle, _, _) = open(project.root()).unwrap();
+        let id = edit(handle, "edit", &[("a.txt", Some(b"two"))], &project);
+        // As if an apply had stopped part way: the plan says applying and
+        // its staged copy is still beside the target.
+        with(handle, |j| {
+            let entry = j.store.transaction(id)?.unwrap().entries[0].clone();
+            project.write(".a.txt.test.krepis-restore", b"one");
+            j.store.put_plan(&store::Plan {
+                id: 1_000,
+                rollback: false,
+                transactions: vec![id],
+                items: vec![store::Item {
+                    entry: Some(entry),
+                    transaction: id,
+                    temp: ".a.txt.test.krepis-restore".into(),
+                }],
+                applying: true,
+            })
+        })
+        .unwrap();
+        let next = with(handle, |j| j.begin("next")).unwrap();
+        assert_eq!(project.read("a.txt").unwrap(), b"one", "the pending undo was finished");
+        assert_eq!(project.read(".a.txt.test.krepis-restore"), None);
+        assert!(with(handle, |j| j.history()).unwrap().is_empty());
+        assert!(with(handle, |j| j.store.plan()).unwrap().is_none());
+        with(handle, |j| restore::rollback(j, next)).unwrap();
         close(handle).unwrap();
     }
 

@@ -74,14 +74,27 @@ impl Root {
         } else {
             self.canonical.join(given)
         };
-        let normal = normalize(&joined).ok_or_else(|| refuse("it leaves the file system's root"))?;
-        let Some(name) = normal.file_name().map(ToOwned::to_owned) else {
-            return Err(refuse("it names no file"));
+        // The last component must name a file; `..` and `.` are left to the
+        // OS below, which resolves each link before the `..` after it (a
+        // textual `a/../b` would be wrong when `a` is a link).
+        let name = match joined.components().next_back() {
+            Some(Component::Normal(name)) => name.to_owned(),
+            _ => return Err(refuse("it names no file")),
         };
-        let parent = normal.parent().ok_or_else(|| refuse("it names no file"))?;
+        let parent = joined.parent().ok_or_else(|| refuse("it names no file"))?;
         let physical_parent = resolve_existing(parent)
             .map_err(|err| failed(format!("Cannot track {input}: {}", crate::files::describe(&err))))?;
-        let absolute = physical_parent.join(&name);
+        let mut absolute = physical_parent.join(&name);
+        // An existing file is named as the file system stores it, so that
+        // two spellings of one file on a case-insensitive disk (macOS,
+        // Windows) are one entry. A link is left as it is: callers refuse or
+        // replace links, never follow them.
+        if let Ok(metadata) = std::fs::symlink_metadata(&absolute)
+            && !metadata.file_type().is_symlink()
+            && let Ok(real) = std::fs::canonicalize(&absolute)
+        {
+            absolute = real;
+        }
         let outside = || {
             failed(format!(
                 "Cannot track {input}: it is outside the project root {}\nHint: track files inside the root the journal was opened for",
@@ -102,7 +115,7 @@ impl Root {
         if parts.is_empty() {
             return Err(refuse("it is the project root itself"));
         }
-        if parts[0] == JOURNAL_DIR {
+        if parts[0].eq_ignore_ascii_case(JOURNAL_DIR) {
             return Err(refuse("the journal's own folder .krepis/ cannot be tracked"));
         }
         Ok(Inside {
@@ -129,27 +142,10 @@ impl Root {
     }
 }
 
-/// `path` without `.` and with each `..` taken away with the component
-/// before it; None when a `..` would go above the file system's root.
-fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::Prefix(_) | Component::RootDir => out.push(part.as_os_str()),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() || out.as_os_str().is_empty() {
-                    return None;
-                }
-            }
-            Component::Normal(name) => out.push(name),
-        }
-    }
-    Some(out)
-}
-
-/// `dir` with its deepest existing ancestor resolved (links followed) and
-/// the components that do not exist yet appended as they are.
+/// `dir` with its deepest existing ancestor resolved by the OS (links
+/// followed, `.` and `..` taken in order) and the components that do not
+/// exist yet appended; those must be plain names (a `..` after a folder that
+/// does not exist is refused, as the OS would).
 fn resolve_existing(dir: &Path) -> io::Result<PathBuf> {
     let mut existing = dir;
     let mut missing = Vec::new();
@@ -163,7 +159,9 @@ fn resolve_existing(dir: &Path) -> io::Result<PathBuf> {
                 return Ok(out);
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+                let (Some(parent), Some(Component::Normal(name))) =
+                    (existing.parent(), existing.components().next_back())
+                else {
                     return Err(err);
                 };
                 missing.push(name.to_owned());
@@ -238,6 +236,15 @@ mod tests {
         assert!(err.1.contains("outside the project root"), "{}", err.1);
         std::os::unix::fs::symlink(dir.join("src"), dir.join("inner")).unwrap();
         assert_eq!(root.resolve("inner/file").unwrap().relative, "src/file");
+        // `..` after a link goes up from where the link points, as the OS
+        // does: here out of the root.
+        let deep = std::env::temp_dir().join(format!("krepis-paths-deep-{}", std::process::id()));
+        std::fs::create_dir_all(deep.join("deeper")).unwrap();
+        std::os::unix::fs::symlink(deep.join("deeper"), dir.join("lnk")).unwrap();
+        let err = root.resolve("lnk/../x.txt").unwrap_err();
+        assert!(err.1.contains("outside the project root"), "{}", err.1);
+        assert_eq!(root.resolve("inner/../top.txt").unwrap().relative, "top.txt");
+        std::fs::remove_dir_all(deep).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -4,22 +4,26 @@
 //! 1. **Plan.** The files to restore are checked (still inside the root, not
 //!    a folder now) and the plan, naming every staged copy, is saved.
 //! 2. **Stage.** Each snapshot is streamed into a new file beside its
-//!    target (`.<name>.<plan>.krepis-restore`), checked against its recorded
-//!    size and SHA-256, given its recorded permissions, and synced. Until
-//!    this phase ends no project file has changed: a failure or a crash
-//!    here removes the staged copies and changes nothing.
+//!    target (`.<name>.<plan>-<random>.krepis-restore`), checked against its
+//!    recorded size and SHA-256, given its recorded permissions, and synced
+//!    with its folder. Until this phase ends no project file has changed: a
+//!    failure or a crash here removes the staged copies and changes nothing.
 //! 3. **Apply.** The plan is marked applying, then each staged copy is
 //!    renamed over its target (atomic per file) and each file the
 //!    transactions created is removed. A crash here is finished by the next
 //!    `open` (roll forward), so an undo is never left half-applied.
-//! 4. **Finish.** The undone transactions and their snapshots are removed.
+//! 4. **Finish.** The undone transactions and the plan are forgotten in one
+//!    sled transaction, then their snapshots are removed.
+//!
+//! A plan left by a failure in this process (an apply that stopped part
+//! way) is settled the same way before any new work.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::paths::Inside;
-use super::snapshot::{copy_new, set_permissions, sync_dir};
+use super::snapshot::{copy_new, sync_dir};
 use super::store::{Item, Plan, Transaction};
 use super::{Journal, public};
 use crate::control::Failure;
@@ -72,27 +76,16 @@ pub fn rollback(journal: &Journal, id: u64) -> Result<JournalRestored, Failure> 
 /// of forgotten transactions are removed.
 pub fn recover(journal: &Journal) -> Result<Vec<JournalRecovery>, Failure> {
     let mut report = Vec::new();
-    if let Some(plan) = journal.store.plan()? {
+    if let Some(plan) = settle(journal)? {
         let paths = plan_paths(&plan);
-        if plan.applying {
-            apply(journal, &plan)?;
-            finish(journal, &plan)?;
-            let action = if plan.rollback {
-                "rollback completed"
-            } else {
-                "undo completed"
-            };
+        let action = match (plan.applying, plan.rollback) {
+            (true, true) => "rollback completed",
+            (true, false) => "undo completed",
+            (false, true) => "",
+            (false, false) => "undo abandoned, nothing changed",
+        };
+        if !action.is_empty() {
             report.extend(plan.transactions.iter().map(|&id| recovery(id, action, &paths)));
-        } else {
-            discard_staged(journal, &plan);
-            journal.store.remove_plan()?;
-            if !plan.rollback {
-                report.extend(
-                    plan.transactions
-                        .iter()
-                        .map(|&id| recovery(id, "undo abandoned, nothing changed", &paths)),
-                );
-            }
         }
     }
     for transaction in journal.store.transactions()? {
@@ -105,6 +98,23 @@ pub fn recover(journal: &Journal) -> Result<Vec<JournalRecovery>, Failure> {
     }
     remove_forgotten_snapshots(journal)?;
     Ok(report)
+}
+
+/// Settles a plan left unfinished (by a killed process, or by a failure in
+/// this one): finished if it was applying, abandoned (staged copies
+/// removed, nothing changed) if it was staging. Returns it, if there was one.
+pub fn settle(journal: &Journal) -> Result<Option<Plan>, Failure> {
+    let Some(plan) = journal.store.plan()? else {
+        return Ok(None);
+    };
+    if plan.applying {
+        apply(journal, &plan, true)?;
+        finish(journal, &plan)?;
+    } else {
+        discard_staged(journal, &plan);
+        journal.store.remove_plan()?;
+    }
+    Ok(Some(plan))
 }
 
 fn recovery(transaction: u64, action: &str, paths: &[String]) -> JournalRecovery {
@@ -125,6 +135,7 @@ fn plan_paths(plan: &Plan) -> Vec<String> {
 /// Restores `transactions` (newest first): each path gets the snapshot of
 /// the oldest transaction that tracked it.
 fn run(journal: &Journal, transactions: &[Transaction], rollback: bool) -> Result<JournalRestored, Failure> {
+    settle(journal)?;
     let mut oldest: BTreeMap<String, Item> = BTreeMap::new();
     for transaction in transactions {
         for entry in &transaction.entries {
@@ -146,9 +157,10 @@ fn run(journal: &Journal, transactions: &[Transaction], rollback: bool) -> Resul
         applying: false,
     };
     let targets = check_targets(journal, &plan)?;
+    let tag = format!("{}-{:016x}", plan.id, random());
     for (item, target) in plan.items.iter_mut().zip(&targets) {
         if item.entry.as_ref().is_some_and(|e| e.existed) {
-            item.temp = staged_name(&target.relative, plan.id);
+            item.temp = staged_name(&target.relative, &tag);
         }
     }
     journal.store.put_plan(&plan)?;
@@ -160,8 +172,13 @@ fn run(journal: &Journal, transactions: &[Transaction], rollback: bool) -> Resul
     }
     fault::point("restore:staged");
     plan.applying = true;
-    journal.store.put_plan(&plan)?;
-    apply(journal, &plan)?;
+    if let Err(failure) = journal.store.put_plan(&plan) {
+        // Not known to be applying: abandon it, as recovery would.
+        discard_staged(journal, &plan);
+        let _ = journal.store.remove_plan();
+        return Err(failure);
+    }
+    apply(journal, &plan, false)?;
     finish(journal, &plan)?;
     let mut restored = JournalRestored {
         transactions: transactions.iter().map(public).collect(),
@@ -199,11 +216,18 @@ fn check_targets(journal: &Journal, plan: &Plan) -> Result<Vec<Inside>, Failure>
         .collect()
 }
 
-/// `dir/.<name>.<plan>.krepis-restore` for the target `dir/name`.
-fn staged_name(relative: &str, plan: u64) -> String {
+/// `dir/.<name>.<tag>.krepis-restore` for the target `dir/name`.
+fn staged_name(relative: &str, tag: &str) -> String {
     let (dir, name) = relative.rsplit_once('/').map_or(("", relative), |(d, n)| (d, n));
-    let file = format!(".{name}.{plan}.krepis-restore");
+    let file = format!(".{name}.{tag}.krepis-restore");
     if dir.is_empty() { file } else { format!("{dir}/{file}") }
+}
+
+/// 64 random bits (the standard library's per-process hash seed), so that a
+/// staged name never meets a file left by another journal's plan.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
 fn native(journal: &Journal, relative: &str) -> PathBuf {
@@ -213,6 +237,7 @@ fn native(journal: &Journal, relative: &str) -> PathBuf {
 }
 
 fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<(), Failure> {
+    let mut folders: Vec<PathBuf> = Vec::new();
     for (item, target) in plan.items.iter().zip(targets) {
         let entry = item.entry.as_ref().expect("checked by check_targets");
         if !entry.existed {
@@ -226,11 +251,20 @@ fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<(), Failu
         let (mut source, _) = open_regular(&blob, Links::Refuse)
             .map_err(|err| fail(format!("its snapshot cannot be read ({})", describe(&err))))?;
         let temp = native(journal, &item.temp);
-        let copied = copy_new(&mut source, &temp).map_err(|err| fail(describe(&err)))?;
+        let copied =
+            copy_new(&mut source, &temp, Some((entry.mode, entry.readonly))).map_err(|err| fail(describe(&err)))?;
         if copied.size != entry.size || copied.sha256 != entry.sha256 {
             return Err(damaged(&entry.path));
         }
-        set_permissions(&temp, entry.mode, entry.readonly).map_err(|err| fail(describe(&err)))?;
+        if let Some(parent) = temp.parent()
+            && !folders.iter().any(|folder| folder == parent)
+        {
+            folders.push(parent.to_path_buf());
+        }
+    }
+    // The staged names must be on disk before the plan says "applying".
+    for folder in folders {
+        sync_dir(&folder).map_err(|err| failed(format!("Cannot restore: {}; nothing was changed", describe(&err))))?;
     }
     Ok(())
 }
@@ -243,9 +277,10 @@ fn discard_staged(journal: &Journal, plan: &Plan) {
 }
 
 /// Renames each staged copy over its target and removes created files.
-/// Safe to run again: a staged copy already renamed is gone, a file already
-/// removed is absent.
-fn apply(journal: &Journal, plan: &Plan) -> Result<(), Failure> {
+/// When `resuming` a plan that was interrupted, a staged copy that is gone
+/// was renamed already and a file already removed is absent; otherwise a
+/// missing staged copy is an error.
+fn apply(journal: &Journal, plan: &Plan, resuming: bool) -> Result<(), Failure> {
     let mut folders: Vec<PathBuf> = Vec::new();
     for (index, item) in plan.items.iter().enumerate() {
         let entry = item
@@ -262,9 +297,13 @@ fn apply(journal: &Journal, plan: &Plan) -> Result<(), Failure> {
         };
         if entry.existed {
             let temp = native(journal, &item.temp);
-            if std::fs::symlink_metadata(&temp).is_ok() {
-                make_replaceable(&target.absolute);
-                std::fs::rename(&temp, &target.absolute).map_err(stop)?;
+            match std::fs::symlink_metadata(&temp) {
+                Ok(_) => {
+                    make_replaceable(&target.absolute);
+                    std::fs::rename(&temp, &target.absolute).map_err(stop)?;
+                }
+                Err(err) if err.kind() == io::ErrorKind::NotFound && resuming => {}
+                Err(err) => return Err(stop(err)),
             }
         } else {
             match std::fs::remove_file(&target.absolute) {
@@ -302,13 +341,14 @@ fn make_replaceable(target: &Path) {
     let _ = target;
 }
 
-/// Forgets the restored transactions, then their snapshots, then the plan.
+/// Forgets the restored transactions and the plan (atomically), then
+/// removes their snapshots.
 fn finish(journal: &Journal, plan: &Plan) -> Result<(), Failure> {
-    journal.store.remove_transactions(&plan.transactions)?;
+    journal.store.finish_plan(&plan.transactions)?;
     for id in &plan.transactions {
         let _ = std::fs::remove_dir_all(journal.snapshot_dir(*id));
     }
-    journal.store.remove_plan()
+    Ok(())
 }
 
 /// Removes snapshot folders (numeric names only) of transactions the store

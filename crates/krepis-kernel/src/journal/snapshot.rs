@@ -18,11 +18,16 @@ pub struct Copied {
 }
 
 /// Copies `source` into a new file `dest` (which must not exist), hashing
-/// as it goes, and syncs it to disk. On failure the partial `dest` is
-/// removed.
-pub fn copy_new(source: &mut impl Read, dest: &Path) -> io::Result<Copied> {
+/// as it goes, gives it `permissions` (if any) and syncs it, data and
+/// metadata, to disk. On failure the partial `dest` is removed.
+pub fn copy_new(source: &mut impl Read, dest: &Path, permissions: Option<(u32, bool)>) -> io::Result<Copied> {
     let mut out = OpenOptions::new().write(true).create_new(true).open(dest)?;
-    let copied = copy_into(source, &mut out).and_then(|copied| out.sync_all().map(|()| copied));
+    let copied = copy_into(source, &mut out)
+        .and_then(|copied| match permissions {
+            Some((mode, readonly)) => set_file_permissions(&out, mode, readonly).map(|()| copied),
+            None => Ok(copied),
+        })
+        .and_then(|copied| out.sync_all().map(|()| copied));
     if copied.is_err() {
         drop(out);
         let _ = std::fs::remove_file(dest);
@@ -65,21 +70,21 @@ pub fn mode_of(permissions: &Permissions) -> u32 {
     }
 }
 
-/// Gives `path` the recorded permissions: the Unix mode, else the read-only
-/// attribute.
-pub fn set_permissions(path: &Path, mode: u32, readonly: bool) -> io::Result<()> {
+/// Gives an open file the recorded permissions: the Unix mode, else the
+/// read-only attribute.
+fn set_file_permissions(file: &File, mode: u32, readonly: bool) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = readonly;
-        std::fs::set_permissions(path, Permissions::from_mode(mode))
+        file.set_permissions(Permissions::from_mode(mode))
     }
     #[cfg(not(unix))]
     {
         let _ = mode;
-        let mut permissions = std::fs::metadata(path)?.permissions();
+        let mut permissions = file.metadata()?.permissions();
         permissions.set_readonly(readonly);
-        std::fs::set_permissions(path, permissions)
+        file.set_permissions(permissions)
     }
 }
 
@@ -108,12 +113,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let bytes: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
         let dest = dir.join("copy");
-        let copied = copy_new(&mut bytes.as_slice(), &dest).unwrap();
+        let copied = copy_new(&mut bytes.as_slice(), &dest, None).unwrap();
         assert_eq!(copied.size, bytes.len() as u64);
         assert_eq!(copied.sha256, Sha256::digest(&bytes).to_vec());
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
         assert!(
-            copy_new(&mut bytes.as_slice(), &dest).is_err(),
+            copy_new(&mut bytes.as_slice(), &dest, None).is_err(),
             "an existing file is never overwritten"
         );
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);

@@ -182,16 +182,6 @@ impl Store {
         self.flush()
     }
 
-    /// Forgets the transactions `ids` and flushes.
-    pub fn remove_transactions(&self, ids: &[u64]) -> Result<(), Failure> {
-        for id in ids {
-            self.transactions
-                .remove(id.to_be_bytes())
-                .map_err(|err| store_error("save the journal", err))?;
-        }
-        self.flush()
-    }
-
     /// Every transaction, newest first.
     pub fn transactions(&self) -> Result<Vec<Transaction>, Failure> {
         // Read forward, then reversed in memory: sled's reverse iterator
@@ -224,6 +214,23 @@ impl Store {
         self.meta
             .insert(PLAN_KEY, plan.encode_to_vec())
             .map_err(|err| store_error("save the journal", err))?;
+        self.flush()
+    }
+
+    /// Forgets the transactions a plan restored and the plan itself, in one
+    /// sled transaction (both or neither survive a crash), and flushes.
+    pub fn finish_plan(&self, ids: &[u64]) -> Result<(), Failure> {
+        use sled::Transactional;
+        use sled::transaction::ConflictableTransactionError;
+        (&self.transactions, &self.meta)
+            .transaction(|(transactions, meta)| {
+                for id in ids {
+                    transactions.remove(&id.to_be_bytes())?;
+                }
+                meta.remove(PLAN_KEY)?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|err| store_error("save the journal", format!("{err:?}")))?;
         self.flush()
     }
 
