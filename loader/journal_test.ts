@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { JournalError, load } from "./mod.ts";
 import { kernelPath } from "../tests/_kernel.ts";
 import { skipIf, when, WINDOWS } from "../tests/_tools.ts";
+import { runScript } from "../tests/_script.ts";
 
 const text = new TextEncoder();
 const read = (path: string) => Deno.readTextFile(path).catch(() => null);
@@ -193,16 +194,7 @@ Deno.test("a journal open in one process is BUSY for another, and free once clos
       try { kernel.journal.open(${JSON.stringify(root)}).close(); console.log("opened"); }
       catch (e) { console.log(e instanceof JournalError ? e.reason : String(e)); }
     `;
-    const process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", "-"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = process.stdin.getWriter();
-    await writer.write(text.encode(script));
-    await writer.close();
-    const output = await process.output();
+    const output = await runScript(["-A"], script);
     return new TextDecoder().decode(output.stdout).trim() ||
       new TextDecoder().decode(output.stderr);
   };

@@ -4,6 +4,7 @@ import { KernelError, KernelView, load } from "./mod.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
 import { kernelPath } from "../tests/_kernel.ts";
 import { skipIf, when, WINDOWS } from "../tests/_tools.ts";
+import { runScript } from "../tests/_script.ts";
 
 async function tempFile(bytes: Uint8Array): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "krepis-view-" });
@@ -81,19 +82,6 @@ Deno.test("closing the kernel detaches and frees every view it lent", async () =
   view.close(); // after the kernel: a no-op, not a call into a closed library
   await Deno.remove(file);
 });
-
-async function runScript(args: string[], script: string): Promise<Deno.CommandOutput> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...args, "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(script));
-  await writer.close();
-  return await child.output();
-}
 
 const MOD = JSON.stringify(new URL("./mod.ts", import.meta.url).href);
 

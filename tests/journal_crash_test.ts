@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { load } from "../loader/mod.ts";
 import { kernelPath } from "./_kernel.ts";
+import { spawnScript } from "./_script.ts";
 
 const MOD = JSON.stringify(new URL("../loader/mod.ts", import.meta.url).href);
 const decoder = new TextDecoder();
@@ -44,16 +45,7 @@ async function killAt(
   } + "/" + name, text);
     ${body}
   `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "-"],
-    env: pauseAt ? { KREPIS_TEST_PAUSE_AT: pauseAt } : {},
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(script));
-  await writer.close();
+  const child = await spawnScript(["-A"], script, pauseAt ? { KREPIS_TEST_PAUSE_AT: pauseAt } : {});
   let seen = "";
   const reached = Promise.any([child.stdout, child.stderr].map(async (stream) => {
     for await (const chunk of stream) {
