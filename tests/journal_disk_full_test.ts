@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { kernelPath } from "./_kernel.ts";
 import { NO_TMPFS, unshare } from "./_tmpfs.ts";
 import { skipIf } from "./_tools.ts";
