@@ -40,6 +40,8 @@ pub fn damaged(path: &str) -> Failure {
 
 /// Undoes the last `steps` committed transactions.
 pub fn undo(journal: &Journal, steps: u32) -> Result<JournalRestored, Failure> {
+    // First a plan a failure left: its transactions may be the ones asked for.
+    settle(journal)?;
     let steps = steps.max(1) as usize;
     let all = journal.store.transactions()?;
     if let Some(open) = all.iter().find(|t| !t.committed) {
@@ -66,6 +68,7 @@ pub fn undo(journal: &Journal, steps: u32) -> Result<JournalRestored, Failure> {
 
 /// Rolls back the open transaction `id`.
 pub fn rollback(journal: &Journal, id: u64) -> Result<JournalRestored, Failure> {
+    settle(journal)?;
     let transaction = journal.open_transaction(id, "roll back")?;
     run(journal, std::slice::from_ref(&transaction), true)
 }
@@ -135,7 +138,6 @@ fn plan_paths(plan: &Plan) -> Vec<String> {
 /// Restores `transactions` (newest first): each path gets the snapshot of
 /// the oldest transaction that tracked it.
 fn run(journal: &Journal, transactions: &[Transaction], rollback: bool) -> Result<JournalRestored, Failure> {
-    settle(journal)?;
     let mut oldest: BTreeMap<String, Item> = BTreeMap::new();
     for transaction in transactions {
         for entry in &transaction.entries {
