@@ -344,6 +344,7 @@ async function info(
         sha256: installed.sha256,
         trust: installed.trust,
         abi: loaded.abi,
+        capabilities: loaded.buildInfo().capabilities,
       };
     } catch (error) {
       kernel = { error: (error as Error).message.split("\n")[0] };
@@ -381,6 +382,7 @@ async function info(
           ? `ABI ${abi.major}.${abi.minor} verified (${(kernel!.path as string)})`
           : `not available: ${(kernel?.error as string | undefined) ?? "no target"}`
       }`,
+      ...(abi ? [`capabilities ${(kernel!.capabilities as string[]).join(", ")}`] : []),
     ].join("\n") + "\n",
   );
   return EXIT_CODES.ok;

@@ -55,9 +55,11 @@ Deno.test("krepis init, info, verify and cache ls|prune|clean work end to end", 
   assert.equal(info.target, target.triple);
   assert.equal(info.cacheRoot, t.cacheDir);
   assert.deepEqual(info.kernel.abi, info.loaderAbi);
+  assert.deepEqual(info.kernel.capabilities, ["view", "journal"]);
   assert.equal(info.cached.length, 1);
   const plainInfo = await runCli(["info"], t.env);
   assert.match(plainInfo.stdout, /\nkernel {7}ABI \d+\.\d+ verified \(/);
+  assert.match(plainInfo.stdout, /\ncapabilities view, journal\n/);
 
   assert.match((await runCli(["verify"], t.env)).stdout, /verified 1 file\(s\), 0 damaged\n$/);
   assert.match(
