@@ -78,19 +78,17 @@ export async function undoCommand(
   using kernel = await load(options);
   using journal = kernel.journal.open(project);
   noteRecovered(journal.recovered, err);
+  // One JSON document: the fields of this answer between root and recovered.
+  const json = (fields: Record<string, unknown>) =>
+    out(
+      `${
+        JSON.stringify({ ok: true, root: journal.root, ...fields, recovered: journal.recovered })
+      }\n`,
+    );
   if (command.list) {
     const history = journal.history();
     if (command.json) {
-      out(
-        `${
-          JSON.stringify({
-            ok: true,
-            root: journal.root,
-            transactions: history,
-            recovered: journal.recovered,
-          })
-        }\n`,
-      );
+      json({ transactions: history });
     } else if (history.length === 0) {
       out(`Nothing to undo in ${journal.root}\n`);
     } else {
@@ -101,18 +99,7 @@ export async function undoCommand(
   }
   const result: Restored = journal.undo({ steps: command.steps });
   if (command.json) {
-    out(
-      `${
-        JSON.stringify({
-          ok: true,
-          root: journal.root,
-          undone: result.transactions,
-          restored: result.restored,
-          removed: result.removed,
-          recovered: journal.recovered,
-        })
-      }\n`,
-    );
+    json({ undone: result.transactions, restored: result.restored, removed: result.removed });
     return 0;
   }
   const count = result.transactions.length;
