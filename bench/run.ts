@@ -50,23 +50,12 @@ for (const [group, benches] of groups) {
   }
 }
 
-const distribution = await new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-all", `${REPO_ROOT}/bench/distribution.ts`, library],
-  stdout: "inherit",
-  stderr: "inherit",
-}).output();
-if (!distribution.success) Deno.exit(1);
-
-const views = await new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-all", `${REPO_ROOT}/bench/views.ts`, library],
-  stdout: "inherit",
-  stderr: "inherit",
-}).output();
-if (!views.success) Deno.exit(1);
-
-const build = await new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-all", `${REPO_ROOT}/bench/build.ts`, library],
-  stdout: "inherit",
-  stderr: "inherit",
-}).output();
-if (!build.success) Deno.exit(1);
+// The other benchmarks, each a script given the same release library.
+for (const script of ["distribution.ts", "views.ts", "build.ts"]) {
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${REPO_ROOT}/bench/${script}`, library],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!run.success) Deno.exit(1);
+}
