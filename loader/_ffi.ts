@@ -6,10 +6,10 @@
 export const ABI_MAJOR = 1;
 
 /** The ABI minor version of the header this loader was generated from. */
-export const ABI_MINOR = 1;
+export const ABI_MINOR = 2;
 
 /** SHA-256 of the header's normalized declarations and the schema. */
-export const ABI_FINGERPRINT = "ea91ec56a39f94d8d51398ce7f9e7eb875f4bcbfbc8228894d69f669c0a04d93";
+export const ABI_FINGERPRINT = "a46a76783eef7dfe2c6f3df06ccdeaadc6420ee7b8504279afb4db65023bccbd";
 
 /** Every kernel export, typed for `Deno.dlopen`. */
 export const SYMBOLS = {

@@ -26,7 +26,11 @@ export interface Request {
     | "journalRollback"
     | "journalHistory"
     | "journalUndo"
-    | "journalSnapshot";
+    | "journalSnapshot"
+    | "serverStart"
+    | "serverStats"
+    | "serverStop"
+    | "serverClose";
   buildInfo?: BuildInfoRequest;
   echo?: EchoRequest;
   fail?: FailRequest;
@@ -40,6 +44,10 @@ export interface Request {
   journalHistory?: JournalHistoryRequest;
   journalUndo?: JournalUndoRequest;
   journalSnapshot?: JournalSnapshotRequest;
+  serverStart?: ServerStartRequest;
+  serverStats?: ServerStatsRequest;
+  serverStop?: ServerStopRequest;
+  serverClose?: ServerCloseRequest;
 }
 
 /** A `krepis.v1.Request` to encode: every field may be left out. */
@@ -58,7 +66,11 @@ export interface RequestInit {
     | "journalRollback"
     | "journalHistory"
     | "journalUndo"
-    | "journalSnapshot";
+    | "journalSnapshot"
+    | "serverStart"
+    | "serverStats"
+    | "serverStop"
+    | "serverClose";
   buildInfo?: BuildInfoRequestInit;
   echo?: EchoRequestInit;
   fail?: FailRequestInit;
@@ -72,6 +84,10 @@ export interface RequestInit {
   journalHistory?: JournalHistoryRequestInit;
   journalUndo?: JournalUndoRequestInit;
   journalSnapshot?: JournalSnapshotRequestInit;
+  serverStart?: ServerStartRequestInit;
+  serverStats?: ServerStatsRequestInit;
+  serverStop?: ServerStopRequestInit;
+  serverClose?: ServerCloseRequestInit;
 }
 
 /** Writes the fields of a `krepis.v1.Request` (without a length prefix). */
@@ -154,6 +170,30 @@ export function writeRequest(w: Writer, m: RequestInit): void {
     writeJournalSnapshotRequest(w, m.journalSnapshot);
     w.join(at);
   }
+  if (m.serverStart !== undefined) {
+    w.tag(14, LEN);
+    const at = w.fork();
+    writeServerStartRequest(w, m.serverStart);
+    w.join(at);
+  }
+  if (m.serverStats !== undefined) {
+    w.tag(15, LEN);
+    const at = w.fork();
+    writeServerStatsRequest(w, m.serverStats);
+    w.join(at);
+  }
+  if (m.serverStop !== undefined) {
+    w.tag(16, LEN);
+    const at = w.fork();
+    writeServerStopRequest(w, m.serverStop);
+    w.join(at);
+  }
+  if (m.serverClose !== undefined) {
+    w.tag(17, LEN);
+    const at = w.fork();
+    writeServerCloseRequest(w, m.serverClose);
+    w.join(at);
+  }
 }
 
 /** Encodes a `krepis.v1.Request`. */
@@ -184,6 +224,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfoRequest(r, stop, m.buildInfo);
         break;
@@ -203,6 +247,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "echo";
         m.echo = readEchoRequest(r, stop, m.echo);
         break;
@@ -222,6 +270,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "fail";
         m.fail = readFailRequest(r, stop, m.fail);
         break;
@@ -241,6 +293,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "readFile";
         m.readFile = readReadFileRequest(r, stop, m.readFile);
         break;
@@ -260,6 +316,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalOpen";
         m.journalOpen = readJournalOpenRequest(r, stop, m.journalOpen);
         break;
@@ -279,6 +339,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalClose";
         m.journalClose = readJournalCloseRequest(r, stop, m.journalClose);
         break;
@@ -298,6 +362,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalBegin";
         m.journalBegin = readJournalBeginRequest(r, stop, m.journalBegin);
         break;
@@ -317,6 +385,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalTrack";
         m.journalTrack = readJournalTrackRequest(r, stop, m.journalTrack);
         break;
@@ -336,6 +408,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalCommit";
         m.journalCommit = readJournalCommitRequest(r, stop, m.journalCommit);
         break;
@@ -355,6 +431,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalHistory;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalRollback";
         m.journalRollback = readJournalRollbackRequest(r, stop, m.journalRollback);
         break;
@@ -374,6 +454,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalRollback;
         delete m.journalUndo;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalHistory";
         m.journalHistory = readJournalHistoryRequest(r, stop, m.journalHistory);
         break;
@@ -393,6 +477,10 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalRollback;
         delete m.journalHistory;
         delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalUndo";
         m.journalUndo = readJournalUndoRequest(r, stop, m.journalUndo);
         break;
@@ -412,8 +500,104 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.journalRollback;
         delete m.journalHistory;
         delete m.journalUndo;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
         m.kind = "journalSnapshot";
         m.journalSnapshot = readJournalSnapshotRequest(r, stop, m.journalSnapshot);
+        break;
+      }
+      case 14: {
+        expectWire(wire, LEN, "krepis.v1.Request.serverStart", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
+        m.kind = "serverStart";
+        m.serverStart = readServerStartRequest(r, stop, m.serverStart);
+        break;
+      }
+      case 15: {
+        expectWire(wire, LEN, "krepis.v1.Request.serverStats", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStop;
+        delete m.serverClose;
+        m.kind = "serverStats";
+        m.serverStats = readServerStatsRequest(r, stop, m.serverStats);
+        break;
+      }
+      case 16: {
+        expectWire(wire, LEN, "krepis.v1.Request.serverStop", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverClose;
+        m.kind = "serverStop";
+        m.serverStop = readServerStopRequest(r, stop, m.serverStop);
+        break;
+      }
+      case 17: {
+        expectWire(wire, LEN, "krepis.v1.Request.serverClose", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        m.kind = "serverClose";
+        m.serverClose = readServerCloseRequest(r, stop, m.serverClose);
         break;
       }
       case 0:
@@ -455,7 +639,9 @@ export interface Response {
     | "journalTracked"
     | "journalCommitted"
     | "journalRestored"
-    | "journalHistory";
+    | "journalHistory"
+    | "serverStarted"
+    | "serverStats";
   buildInfo?: BuildInfo;
   echo?: EchoResponse;
   view?: View;
@@ -466,6 +652,8 @@ export interface Response {
   journalCommitted?: JournalTransaction;
   journalRestored?: JournalRestored;
   journalHistory?: JournalHistory;
+  serverStarted?: ServerStarted;
+  serverStats?: ServerStats;
 }
 
 /** A `krepis.v1.Response` to encode: every field may be left out. */
@@ -481,7 +669,9 @@ export interface ResponseInit {
     | "journalTracked"
     | "journalCommitted"
     | "journalRestored"
-    | "journalHistory";
+    | "journalHistory"
+    | "serverStarted"
+    | "serverStats";
   buildInfo?: BuildInfoInit;
   echo?: EchoResponseInit;
   view?: ViewInit;
@@ -492,6 +682,8 @@ export interface ResponseInit {
   journalCommitted?: JournalTransactionInit;
   journalRestored?: JournalRestoredInit;
   journalHistory?: JournalHistoryInit;
+  serverStarted?: ServerStartedInit;
+  serverStats?: ServerStatsInit;
 }
 
 /** Writes the fields of a `krepis.v1.Response` (without a length prefix). */
@@ -556,6 +748,18 @@ export function writeResponse(w: Writer, m: ResponseInit): void {
     writeJournalHistory(w, m.journalHistory);
     w.join(at);
   }
+  if (m.serverStarted !== undefined) {
+    w.tag(11, LEN);
+    const at = w.fork();
+    writeServerStarted(w, m.serverStarted);
+    w.join(at);
+  }
+  if (m.serverStats !== undefined) {
+    w.tag(12, LEN);
+    const at = w.fork();
+    writeServerStats(w, m.serverStats);
+    w.join(at);
+  }
 }
 
 /** Encodes a `krepis.v1.Response`. */
@@ -583,6 +787,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalCommitted;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfo(r, stop, m.buildInfo);
         break;
@@ -599,6 +805,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalCommitted;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "echo";
         m.echo = readEchoResponse(r, stop, m.echo);
         break;
@@ -615,6 +823,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalCommitted;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "view";
         m.view = readView(r, stop, m.view);
         break;
@@ -631,6 +841,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalCommitted;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "journalOpened";
         m.journalOpened = readJournalOpened(r, stop, m.journalOpened);
         break;
@@ -647,6 +859,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalCommitted;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "journalClosed";
         m.journalClosed = readJournalClosed(r, stop, m.journalClosed);
         break;
@@ -663,6 +877,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalCommitted;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "journalBegun";
         m.journalBegun = readJournalBegun(r, stop, m.journalBegun);
         break;
@@ -679,6 +895,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalCommitted;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "journalTracked";
         m.journalTracked = readTrackedFile(r, stop, m.journalTracked);
         break;
@@ -695,6 +913,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalTracked;
         delete m.journalRestored;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "journalCommitted";
         m.journalCommitted = readJournalTransaction(r, stop, m.journalCommitted);
         break;
@@ -711,6 +931,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalTracked;
         delete m.journalCommitted;
         delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "journalRestored";
         m.journalRestored = readJournalRestored(r, stop, m.journalRestored);
         break;
@@ -727,8 +949,46 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalTracked;
         delete m.journalCommitted;
         delete m.journalRestored;
+        delete m.serverStarted;
+        delete m.serverStats;
         m.kind = "journalHistory";
         m.journalHistory = readJournalHistory(r, stop, m.journalHistory);
+        break;
+      }
+      case 11: {
+        expectWire(wire, LEN, "krepis.v1.Response.serverStarted", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        delete m.serverStats;
+        m.kind = "serverStarted";
+        m.serverStarted = readServerStarted(r, stop, m.serverStarted);
+        break;
+      }
+      case 12: {
+        expectWire(wire, LEN, "krepis.v1.Response.serverStats", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        delete m.serverStarted;
+        m.kind = "serverStats";
+        m.serverStats = readServerStats(r, stop, m.serverStats);
         break;
       }
       case 0:
@@ -2679,6 +2939,489 @@ export function newJournalSnapshotRequest(): JournalSnapshotRequest {
  */
 export function decodeJournalSnapshotRequest(bytes: Uint8Array): JournalSnapshotRequest {
   return readJournalSnapshotRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.ServerStartRequest`. */
+export interface ServerStartRequest {
+  listen: string;
+  upstreams: string[];
+  threads: number;
+}
+
+/** A `krepis.v1.ServerStartRequest` to encode: every field may be left out. */
+export interface ServerStartRequestInit {
+  listen?: string;
+  upstreams?: readonly string[];
+  threads?: number;
+}
+
+/** Writes the fields of a `krepis.v1.ServerStartRequest` (without a length prefix). */
+export function writeServerStartRequest(w: Writer, m: ServerStartRequestInit): void {
+  if (m.listen !== undefined && m.listen !== "") {
+    w.tag(1, LEN);
+    w.string(m.listen);
+  }
+  if (m.upstreams !== undefined) {
+    for (const item of m.upstreams) {
+      w.tag(2, LEN);
+      w.string(item);
+    }
+  }
+  if (m.threads !== undefined && m.threads !== 0) {
+    w.tag(3, VARINT);
+    w.uint32(m.threads);
+  }
+}
+
+/** Encodes a `krepis.v1.ServerStartRequest`. */
+export function encodeServerStartRequest(m: ServerStartRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeServerStartRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.ServerStartRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readServerStartRequest(
+  r: Reader,
+  end: number,
+  m: ServerStartRequest = newServerStartRequest(),
+): ServerStartRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.ServerStartRequest.listen", r.pos);
+        m.listen = r.string(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, LEN, "krepis.v1.ServerStartRequest.upstreams", r.pos);
+        m.upstreams.push(r.string(end));
+        break;
+      }
+      case 3: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.threads", r.pos);
+        m.threads = r.uint32(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.ServerStartRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.ServerStartRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.ServerStartRequest` with every field at its default. */
+export function newServerStartRequest(): ServerStartRequest {
+  return { listen: "", upstreams: [], threads: 0 };
+}
+
+/**
+ * Decodes a `krepis.v1.ServerStartRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.ServerStartRequest`.
+ */
+export function decodeServerStartRequest(bytes: Uint8Array): ServerStartRequest {
+  return readServerStartRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.ServerStarted`. */
+export interface ServerStarted {
+  server: bigint;
+  address: string;
+}
+
+/** A `krepis.v1.ServerStarted` to encode: every field may be left out. */
+export interface ServerStartedInit {
+  server?: bigint;
+  address?: string;
+}
+
+/** Writes the fields of a `krepis.v1.ServerStarted` (without a length prefix). */
+export function writeServerStarted(w: Writer, m: ServerStartedInit): void {
+  if (m.server !== undefined && m.server !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.server);
+  }
+  if (m.address !== undefined && m.address !== "") {
+    w.tag(2, LEN);
+    w.string(m.address);
+  }
+}
+
+/** Encodes a `krepis.v1.ServerStarted`. */
+export function encodeServerStarted(m: ServerStartedInit): Uint8Array {
+  const w = scratchWriter();
+  writeServerStarted(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.ServerStarted` up to `end`, into `m` (merging, as protobuf does). */
+export function readServerStarted(
+  r: Reader,
+  end: number,
+  m: ServerStarted = newServerStarted(),
+): ServerStarted {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStarted.server", r.pos);
+        m.server = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, LEN, "krepis.v1.ServerStarted.address", r.pos);
+        m.address = r.string(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.ServerStarted at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.ServerStarted at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.ServerStarted` with every field at its default. */
+export function newServerStarted(): ServerStarted {
+  return { server: 0n, address: "" };
+}
+
+/**
+ * Decodes a `krepis.v1.ServerStarted`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.ServerStarted`.
+ */
+export function decodeServerStarted(bytes: Uint8Array): ServerStarted {
+  return readServerStarted(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.ServerStatsRequest`. */
+export interface ServerStatsRequest {
+  server: bigint;
+}
+
+/** A `krepis.v1.ServerStatsRequest` to encode: every field may be left out. */
+export interface ServerStatsRequestInit {
+  server?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.ServerStatsRequest` (without a length prefix). */
+export function writeServerStatsRequest(w: Writer, m: ServerStatsRequestInit): void {
+  if (m.server !== undefined && m.server !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.server);
+  }
+}
+
+/** Encodes a `krepis.v1.ServerStatsRequest`. */
+export function encodeServerStatsRequest(m: ServerStatsRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeServerStatsRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.ServerStatsRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readServerStatsRequest(
+  r: Reader,
+  end: number,
+  m: ServerStatsRequest = newServerStatsRequest(),
+): ServerStatsRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStatsRequest.server", r.pos);
+        m.server = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.ServerStatsRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.ServerStatsRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.ServerStatsRequest` with every field at its default. */
+export function newServerStatsRequest(): ServerStatsRequest {
+  return { server: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.ServerStatsRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.ServerStatsRequest`.
+ */
+export function decodeServerStatsRequest(bytes: Uint8Array): ServerStatsRequest {
+  return readServerStatsRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.ServerStats`. */
+export interface ServerStats {
+  requests: bigint;
+  upstreamErrors: bigint;
+  activeConnections: bigint;
+  stopped: boolean;
+}
+
+/** A `krepis.v1.ServerStats` to encode: every field may be left out. */
+export interface ServerStatsInit {
+  requests?: bigint;
+  upstreamErrors?: bigint;
+  activeConnections?: bigint;
+  stopped?: boolean;
+}
+
+/** Writes the fields of a `krepis.v1.ServerStats` (without a length prefix). */
+export function writeServerStats(w: Writer, m: ServerStatsInit): void {
+  if (m.requests !== undefined && m.requests !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.requests);
+  }
+  if (m.upstreamErrors !== undefined && m.upstreamErrors !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.upstreamErrors);
+  }
+  if (m.activeConnections !== undefined && m.activeConnections !== 0n) {
+    w.tag(3, VARINT);
+    w.uint64(m.activeConnections);
+  }
+  if (m.stopped !== undefined && m.stopped) {
+    w.tag(4, VARINT);
+    w.bool(m.stopped);
+  }
+}
+
+/** Encodes a `krepis.v1.ServerStats`. */
+export function encodeServerStats(m: ServerStatsInit): Uint8Array {
+  const w = scratchWriter();
+  writeServerStats(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.ServerStats` up to `end`, into `m` (merging, as protobuf does). */
+export function readServerStats(
+  r: Reader,
+  end: number,
+  m: ServerStats = newServerStats(),
+): ServerStats {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStats.requests", r.pos);
+        m.requests = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStats.upstreamErrors", r.pos);
+        m.upstreamErrors = r.uint64(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStats.activeConnections", r.pos);
+        m.activeConnections = r.uint64(end);
+        break;
+      }
+      case 4: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStats.stopped", r.pos);
+        m.stopped = r.bool(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.ServerStats at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.ServerStats at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.ServerStats` with every field at its default. */
+export function newServerStats(): ServerStats {
+  return { requests: 0n, upstreamErrors: 0n, activeConnections: 0n, stopped: false };
+}
+
+/**
+ * Decodes a `krepis.v1.ServerStats`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.ServerStats`.
+ */
+export function decodeServerStats(bytes: Uint8Array): ServerStats {
+  return readServerStats(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.ServerStopRequest`. */
+export interface ServerStopRequest {
+  server: bigint;
+  graceMs: number;
+}
+
+/** A `krepis.v1.ServerStopRequest` to encode: every field may be left out. */
+export interface ServerStopRequestInit {
+  server?: bigint;
+  graceMs?: number;
+}
+
+/** Writes the fields of a `krepis.v1.ServerStopRequest` (without a length prefix). */
+export function writeServerStopRequest(w: Writer, m: ServerStopRequestInit): void {
+  if (m.server !== undefined && m.server !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.server);
+  }
+  if (m.graceMs !== undefined && m.graceMs !== 0) {
+    w.tag(2, VARINT);
+    w.uint32(m.graceMs);
+  }
+}
+
+/** Encodes a `krepis.v1.ServerStopRequest`. */
+export function encodeServerStopRequest(m: ServerStopRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeServerStopRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.ServerStopRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readServerStopRequest(
+  r: Reader,
+  end: number,
+  m: ServerStopRequest = newServerStopRequest(),
+): ServerStopRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStopRequest.server", r.pos);
+        m.server = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStopRequest.graceMs", r.pos);
+        m.graceMs = r.uint32(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.ServerStopRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.ServerStopRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.ServerStopRequest` with every field at its default. */
+export function newServerStopRequest(): ServerStopRequest {
+  return { server: 0n, graceMs: 0 };
+}
+
+/**
+ * Decodes a `krepis.v1.ServerStopRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.ServerStopRequest`.
+ */
+export function decodeServerStopRequest(bytes: Uint8Array): ServerStopRequest {
+  return readServerStopRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.ServerCloseRequest`. */
+export interface ServerCloseRequest {
+  server: bigint;
+}
+
+/** A `krepis.v1.ServerCloseRequest` to encode: every field may be left out. */
+export interface ServerCloseRequestInit {
+  server?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.ServerCloseRequest` (without a length prefix). */
+export function writeServerCloseRequest(w: Writer, m: ServerCloseRequestInit): void {
+  if (m.server !== undefined && m.server !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.server);
+  }
+}
+
+/** Encodes a `krepis.v1.ServerCloseRequest`. */
+export function encodeServerCloseRequest(m: ServerCloseRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeServerCloseRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.ServerCloseRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readServerCloseRequest(
+  r: Reader,
+  end: number,
+  m: ServerCloseRequest = newServerCloseRequest(),
+): ServerCloseRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.ServerCloseRequest.server", r.pos);
+        m.server = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.ServerCloseRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.ServerCloseRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.ServerCloseRequest` with every field at its default. */
+export function newServerCloseRequest(): ServerCloseRequest {
+  return { server: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.ServerCloseRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.ServerCloseRequest`.
+ */
+export function decodeServerCloseRequest(bytes: Uint8Array): ServerCloseRequest {
+  return readServerCloseRequest(new Reader(bytes), bytes.length);
 }
 
 function expectWire(found: number, expected: number, field: string, at: number): void {

@@ -33,6 +33,12 @@ pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
             let bytes = read_whole(std::path::Path::new(&read.path), Links::Follow, "file")?;
             response::Kind::View(lend(bytes))
         }
+        Some(
+            server_request @ (request::Kind::ServerStart(_)
+            | request::Kind::ServerStats(_)
+            | request::Kind::ServerStop(_)
+            | request::Kind::ServerClose(_)),
+        ) => server_call(server_request)?,
         Some(journal_request) => journal_call(journal_request)?,
         None => {
             return Err((
@@ -59,6 +65,8 @@ pub const CAPABILITIES: &[&str] = &[
     "view",
     #[cfg(feature = "journal")]
     "journal",
+    #[cfg(feature = "server")]
+    "server",
 ];
 
 #[cfg(feature = "journal")]
@@ -104,21 +112,45 @@ fn journal_call(kind: request::Kind) -> Result<response::Kind, Failure> {
         request::Kind::JournalSnapshot(snapshot) => response::Kind::View(lend(journal::with(snapshot.journal, |j| {
             j.snapshot(snapshot.transaction, &snapshot.path)
         })?)),
-        request::Kind::BuildInfo(_) | request::Kind::Echo(_) | request::Kind::Fail(_) | request::Kind::ReadFile(_) => {
-            unreachable!("handled by handle()")
-        }
+        _ => unreachable!("handled by handle()"),
     })
 }
 
 #[cfg(not(feature = "journal"))]
 fn journal_call(_kind: request::Kind) -> Result<response::Kind, Failure> {
-    Err((
+    Err(not_built("the journal"))
+}
+
+#[cfg(feature = "server")]
+fn server_call(kind: request::Kind) -> Result<response::Kind, Failure> {
+    use crate::server;
+    Ok(match kind {
+        request::Kind::ServerStart(start) => {
+            response::Kind::ServerStarted(server::start(&start.listen, &start.upstreams, start.threads)?)
+        }
+        request::Kind::ServerStats(stats) => response::Kind::ServerStats(server::stats(stats.server)?),
+        request::Kind::ServerStop(stop) => response::Kind::ServerStats(server::stop(stop.server, stop.grace_ms)?),
+        request::Kind::ServerClose(close) => response::Kind::ServerStats(server::close(close.server)?),
+        _ => unreachable!("handled by handle()"),
+    })
+}
+
+#[cfg(not(feature = "server"))]
+fn server_call(_kind: request::Kind) -> Result<response::Kind, Failure> {
+    Err(not_built("the server engine"))
+}
+
+/// The refusal of a capability this build does not have.
+#[cfg(any(not(feature = "journal"), not(feature = "server")))]
+fn not_built(what: &str) -> Failure {
+    (
         KrepisResult::Unsupported,
         format!(
-            "Cannot use the journal: this kernel was built without it (capabilities: {})\nHint: use a release kernel, which has every capability",
+            "Cannot use {what}: not available on {}: this kernel was built without it (capabilities: {})\nHint: see which targets have which capabilities in the loader's README",
+            build_info::TARGET,
             CAPABILITIES.join(", ")
         ),
-    ))
+    )
 }
 
 fn build_info() -> BuildInfo {

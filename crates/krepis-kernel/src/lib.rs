@@ -15,6 +15,8 @@
 //! - [`view`]: the zero-copy data plane (kernel-owned bytes lent by id);
 //! - [`files`]: opening files without hanging on a FIFO or overfilling memory;
 //! - [`journal`]: the transactional file journal (feature `journal`);
+//! - [`server`]: the server engine, a Pingora reverse proxy (feature `server`);
+//! - [`pin`]: keeping the library mapped once its threads run;
 //! - [`fault`]: pause points for the crash tests (debug builds only).
 
 pub mod abi;
@@ -28,8 +30,11 @@ pub mod files;
 #[cfg(feature = "journal")]
 pub mod journal;
 pub mod panic;
+pub mod pin;
 pub mod proto;
 pub mod result;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod view;
 
 pub use result::KrepisResult;

@@ -98,8 +98,8 @@ pub fn open(root: &str) -> Result<(u64, String, Vec<JournalRecovery>), Failure> 
     let dir = root.journal_dir();
     let shown = paths::plain(&dir);
     create_journal_dir(&dir, &shown)?;
-    // Before sled starts its threads, which run kernel code.
-    keep_loaded();
+    // Before sled starts its worker threads, which run kernel code.
+    crate::pin::keep_loaded();
     let store = Store::open(&dir.join("journal"), &shown)?;
     let snapshots = dir.join("snapshots");
     std::fs::create_dir_all(&snapshots).map_err(|err| {
@@ -327,28 +327,6 @@ pub fn public(transaction: &Transaction) -> JournalTransaction {
         message: transaction.message.clone(),
         time_ms: transaction.time_ms,
         files: transaction.entries.iter().map(tracked).collect(),
-    }
-}
-
-/// Keeps the kernel loaded for the life of the process once a journal was
-/// opened: sled's worker threads run kernel code, and on Windows
-/// `FreeLibrary` would unmap it under them. (Linux and macOS never unload a
-/// library with thread-local destructors, which the kernel has.)
-fn keep_loaded() {
-    #[cfg(windows)]
-    {
-        use std::ffi::c_void;
-        #[link(name = "kernel32")]
-        unsafe extern "system" {
-            fn GetModuleHandleExW(flags: u32, name: *const u16, module: *mut *mut c_void) -> i32;
-        }
-        const PIN: u32 = 0x1;
-        const FROM_ADDRESS: u32 = 0x4;
-        let mut module = std::ptr::null_mut();
-        // SAFETY: with FROM_ADDRESS, `name` is an address inside this
-        // module (this function); `module` is a valid out-pointer. Pinning
-        // only raises the module's load count for good.
-        unsafe { GetModuleHandleExW(PIN | FROM_ADDRESS, keep_loaded as *const () as *const u16, &mut module) };
     }
 }
 

@@ -1,0 +1,161 @@
+//! What the engine does with a request: Pingora's proxy pipeline, with the
+//! upstream chosen round-robin and an unreachable one skipped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora_core::upstreams::peer::{HttpPeer, Peer};
+use pingora_core::{Error, ErrorSource, ErrorType, Result};
+use pingora_load_balancing::selection::RoundRobin;
+use pingora_load_balancing::{Backend, LoadBalancer};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+/// How long connecting to an upstream may take before it counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a server counts, read by `ServerStats`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Requests answered, 502s included.
+    pub requests: AtomicU64,
+    /// Upstreams that could not be reached or failed mid-request.
+    pub upstream_errors: AtomicU64,
+    /// Downstream connections open now.
+    pub active_connections: AtomicU64,
+}
+
+/// The proxy logic Pingora runs for each request.
+pub struct Proxy {
+    balancer: LoadBalancer<RoundRobin>,
+    upstreams: usize,
+    counters: Arc<Counters>,
+}
+
+/// One request's attempts: the upstreams tried and why the last one failed.
+#[derive(Default)]
+pub struct Attempts {
+    tried: Vec<Backend>,
+    last_error: Option<String>,
+}
+
+impl Proxy {
+    /// Balances over `upstreams` (already checked: non-empty, distinct).
+    pub fn new(upstreams: &[SocketAddr], counters: Arc<Counters>) -> std::io::Result<Self> {
+        Ok(Self {
+            balancer: LoadBalancer::try_from_iter(upstreams.iter().copied())?,
+            upstreams: upstreams.len(),
+            counters,
+        })
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = Attempts;
+
+    fn new_ctx(&self) -> Attempts {
+        Attempts::default()
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Attempts) -> Result<Box<HttpPeer>> {
+        // The next upstream in turn that this request has not tried yet.
+        let backend = self
+            .balancer
+            .select_with(b"", self.upstreams, |backend, _| !ctx.tried.contains(backend))
+            .ok_or_else(|| {
+                Error::create(
+                    ErrorType::ConnectNoRoute,
+                    ErrorSource::Upstream,
+                    Some("every upstream failed".into()),
+                    None,
+                )
+            })?;
+        let address = *backend
+            .addr
+            .as_inet()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "an upstream is not an IP address"))?;
+        ctx.tried.push(backend);
+        let mut peer = HttpPeer::new(address, false, String::new());
+        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut Attempts,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        self.counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
+        ctx.last_error = Some(format!("{}: {}", peer.address(), e.root_cause()));
+        // Another upstream may answer: try it.
+        e.set_retry(ctx.tried.len() < self.upstreams);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        _session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Attempts,
+        client_reused: bool,
+    ) -> Box<Error> {
+        if e.esource() == &ErrorSource::Upstream {
+            self.counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
+            ctx.last_error = Some(format!(
+                "{}: {} ({})",
+                peer.address(),
+                e.etype().as_str(),
+                e.root_cause()
+            ));
+        }
+        let mut e = e.more_context(format!("upstream {peer}"));
+        // Pingora's own rule: retry only a request that reused a connection.
+        e.retry.decide_reuse(client_reused);
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Attempts) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    // The client is gone: nothing to answer.
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code == 502 {
+            let _ = session
+                .respond_error_with_body(502, body(&ctx.tried, ctx.last_error.as_deref(), e))
+                .await;
+        } else if code > 0 {
+            let _ = session.respond_error(code).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, _session: &mut Session, _e: Option<&Error>, _ctx: &mut Attempts) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The body of a 502: which upstreams were tried and what went wrong.
+fn body(tried: &[Backend], last_error: Option<&str>, e: &Error) -> bytes::Bytes {
+    let tried = tried.iter().map(|b| b.addr.to_string()).collect::<Vec<_>>().join(", ");
+    let why = last_error.map_or_else(|| e.to_string(), str::to_owned);
+    bytes::Bytes::from(format!(
+        "502 Bad Gateway: no upstream answered this request (tried: {tried}). Last error: {why}\n"
+    ))
+}
