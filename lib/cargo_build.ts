@@ -31,6 +31,12 @@ export interface CargoBuildOptions {
   locked?: boolean;
   /** Print cargo's progress on stderr. @default {true} */
   verbose?: boolean;
+  /**
+   * Build with exactly these kernel features (`--no-default-features
+   * --features …`), e.g. this machine's row of matrix/targets.json.
+   * @default {cargo's default features}
+   */
+  features?: readonly string[];
 }
 
 /**
@@ -54,8 +60,10 @@ export async function cargoBuild(options: CargoBuildOptions = {}): Promise<Kerne
     env = {},
     locked = true,
     verbose = true,
+    features,
   } = options;
   const args = ["build", "-p", pkg, "--message-format=json-render-diagnostics"];
+  if (features) args.push("--no-default-features", "--features", features.join(","));
   if (locked) args.push("--locked");
   if (profile === "release") args.push("--release");
   const output = await new Deno.Command("cargo", {

@@ -13,6 +13,8 @@ export interface TargetInfo {
   readonly libc: "gnu" | "musl" | null;
   /** The release asset and cache file name. */
   readonly file: string;
+  /** Capabilities its release kernel is built with besides `"view"` (cargo features). */
+  readonly features: readonly string[];
 }
 
 /** Every target, in table order. */
@@ -23,6 +25,10 @@ export const TARGETS: readonly TargetInfo[] = [
     "arch": "x86_64",
     "libc": "gnu",
     "file": "libkrepis_kernel-x86_64-unknown-linux-gnu.so",
+    "features": [
+      "journal",
+      "server",
+    ],
   },
   {
     "triple": "aarch64-unknown-linux-gnu",
@@ -30,6 +36,10 @@ export const TARGETS: readonly TargetInfo[] = [
     "arch": "aarch64",
     "libc": "gnu",
     "file": "libkrepis_kernel-aarch64-unknown-linux-gnu.so",
+    "features": [
+      "journal",
+      "server",
+    ],
   },
   {
     "triple": "x86_64-apple-darwin",
@@ -37,6 +47,10 @@ export const TARGETS: readonly TargetInfo[] = [
     "arch": "x86_64",
     "libc": null,
     "file": "libkrepis_kernel-x86_64-apple-darwin.dylib",
+    "features": [
+      "journal",
+      "server",
+    ],
   },
   {
     "triple": "aarch64-apple-darwin",
@@ -44,6 +58,10 @@ export const TARGETS: readonly TargetInfo[] = [
     "arch": "aarch64",
     "libc": null,
     "file": "libkrepis_kernel-aarch64-apple-darwin.dylib",
+    "features": [
+      "journal",
+      "server",
+    ],
   },
   {
     "triple": "x86_64-pc-windows-msvc",
@@ -51,6 +69,9 @@ export const TARGETS: readonly TargetInfo[] = [
     "arch": "x86_64",
     "libc": null,
     "file": "krepis_kernel-x86_64-pc-windows-msvc.dll",
+    "features": [
+      "journal",
+    ],
   },
   {
     "triple": "aarch64-pc-windows-msvc",
@@ -58,5 +79,8 @@ export const TARGETS: readonly TargetInfo[] = [
     "arch": "aarch64",
     "libc": null,
     "file": "krepis_kernel-aarch64-pc-windows-msvc.dll",
+    "features": [
+      "journal",
+    ],
   },
 ];

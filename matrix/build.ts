@@ -73,6 +73,8 @@ export function cargoCommand(
 ): string[] {
   const profileArgs = profile === "release" ? ["--release"] : [];
   const lockedArgs = locked ? ["--locked"] : [];
+  // The table, not cargo's defaults, decides what a target's kernel has.
+  const featureArgs = ["--no-default-features", "--features", row.features.join(",")];
   if (row.tool === "cargo-zigbuild") {
     const target = row.glibcFloor ? `${row.triple}.${row.glibcFloor}` : row.triple;
     return [
@@ -82,6 +84,7 @@ export function cargoCommand(
       "-p",
       pkg,
       ...profileArgs,
+      ...featureArgs,
       "--target",
       target,
     ];
@@ -94,6 +97,7 @@ export function cargoCommand(
       "-p",
       pkg,
       ...profileArgs,
+      ...featureArgs,
       "--target",
       row.triple,
     ];

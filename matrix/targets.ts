@@ -17,6 +17,11 @@ export interface TargetRow {
   libc: "gnu" | null;
   /** The release asset and cache file name. */
   file: string;
+  /**
+   * The kernel cargo features its builds have (`--no-default-features
+   * --features …`); each is also a `BuildInfo` capability.
+   */
+  features: string[];
   /** The GitHub Actions runner that builds and smoke-tests it natively. */
   runner: string;
   /** `cargo` or `cargo-zigbuild`. */
@@ -47,6 +52,17 @@ export function parseTargetTable(text: string): TargetRow[] {
       if (typeof row[key] !== "string" || row[key] === "") {
         throw new Error(`Cannot read matrix/targets.json: ${row.triple ?? "a row"} has no ${key}`);
       }
+    }
+    if (
+      !Array.isArray(row.features) ||
+      row.features.some((f) => typeof f !== "string" || !/^[a-z][a-z0-9_-]*$/.test(f)) ||
+      new Set(row.features).size !== row.features.length
+    ) {
+      throw new Error(
+        `Cannot read matrix/targets.json: ${row.triple} needs features, a list of distinct cargo feature names such as ["journal"], not ${
+          JSON.stringify(row.features)
+        }`,
+      );
     }
     if (!row.file.includes(row.triple) || !/^[A-Za-z0-9._-]+$/.test(row.file)) {
       throw new Error(
@@ -93,4 +109,13 @@ export function targetRow(rows: TargetRow[], triple: string): TargetRow {
     );
   }
   return row;
+}
+
+/**
+ * The kernel features of this machine's row (`Deno.build.target`), so a
+ * local build has what this target's release kernel has; undefined (cargo's
+ * defaults) on a machine the table does not list.
+ */
+export async function hostFeatures(): Promise<string[] | undefined> {
+  return (await loadTargetTable()).find((row) => row.triple === Deno.build.target)?.features;
 }

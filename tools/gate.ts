@@ -8,6 +8,7 @@
 
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
+import { hostFeatures } from "../matrix/targets.ts";
 
 // rustup's cargo for every child, whatever else is on PATH (Debian's /usr/bin/cargo).
 const rustupBin = preferRustupCargo();
@@ -72,7 +73,8 @@ const steps: Step[] = [
     run: command("cargo", ["clippy", "--locked", "--all-targets", "--", "-D", "warnings"]),
   },
   {
-    // The journal is a cargo feature: the kernel must build and lint without it.
+    // The journal and the server engine are cargo features (a target row may
+    // leave them out): the kernel must build and lint without them.
     name: "cargo clippy --no-default-features -D warnings",
     run: command("cargo", [
       "clippy",
@@ -89,9 +91,9 @@ const steps: Step[] = [
     run: command("cargo", ["test", "--locked"]),
   },
   {
-    name: "cargo build (the kernel the Deno tests load)",
+    name: "cargo build (the kernel the Deno tests load, with this target's features)",
     run: async () => {
-      kernel = (await cargoBuild()).library;
+      kernel = (await cargoBuild({ features: await hostFeatures() })).library;
       return true;
     },
   },
