@@ -83,9 +83,10 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Re
         max_retries: upstreams.len(),
         ..ServerConf::default()
     };
-    let proxy = Proxy::new(upstreams, Arc::clone(&counters))
-        .map_err(|err| failed("the upstreams cannot be balanced", err, "check the upstream addresses"))?;
-    let app = Arc::new(http_proxy(&Arc::new(conf), proxy));
+    let app = Arc::new(http_proxy(
+        &Arc::new(conf),
+        Proxy::new(upstreams, Arc::clone(&counters)),
+    ));
     let (stop, stop_asked) = watch::channel(None);
     let (closed, listener_closed) = mpsc::channel();
     let stopped = Arc::new(AtomicBool::new(false));

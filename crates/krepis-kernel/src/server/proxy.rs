@@ -3,14 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora_core::upstreams::peer::{HttpPeer, Peer};
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
-use pingora_load_balancing::selection::RoundRobin;
-use pingora_load_balancing::{Backend, LoadBalancer};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 /// How long connecting to an upstream may take before it counts as down.
@@ -29,26 +27,30 @@ pub struct Counters {
 
 /// The proxy logic Pingora runs for each request.
 pub struct Proxy {
-    balancer: LoadBalancer<RoundRobin>,
-    upstreams: usize,
+    upstreams: Vec<SocketAddr>,
+    // The turn of the next request: request n starts at upstream n mod len.
+    turn: AtomicUsize,
     counters: Arc<Counters>,
 }
 
-/// One request's attempts: the upstreams tried and why the last one failed.
+/// One request's attempts: where its turn started, the upstreams tried,
+/// and why the last one failed.
 #[derive(Default)]
 pub struct Attempts {
-    tried: Vec<Backend>,
+    start: usize,
+    tried: Vec<SocketAddr>,
     last_error: Option<String>,
 }
 
 impl Proxy {
-    /// Balances over `upstreams` (already checked: non-empty, distinct).
-    pub fn new(upstreams: &[SocketAddr], counters: Arc<Counters>) -> std::io::Result<Self> {
-        Ok(Self {
-            balancer: LoadBalancer::try_from_iter(upstreams.iter().copied())?,
-            upstreams: upstreams.len(),
+    /// Balances over `upstreams` (already checked: non-empty, distinct), in
+    /// the order given.
+    pub fn new(upstreams: &[SocketAddr], counters: Arc<Counters>) -> Self {
+        Self {
+            upstreams: upstreams.to_vec(),
+            turn: AtomicUsize::new(0),
             counters,
-        })
+        }
     }
 }
 
@@ -61,23 +63,22 @@ impl ProxyHttp for Proxy {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Attempts) -> Result<Box<HttpPeer>> {
-        // The next upstream in turn that this request has not tried yet.
-        let backend = self
-            .balancer
-            .select_with(b"", self.upstreams, |backend, _| !ctx.tried.contains(backend))
-            .ok_or_else(|| {
-                Error::create(
-                    ErrorType::ConnectNoRoute,
-                    ErrorSource::Upstream,
-                    Some("every upstream failed".into()),
-                    None,
-                )
-            })?;
-        let address = *backend
-            .addr
-            .as_inet()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "an upstream is not an IP address"))?;
-        ctx.tried.push(backend);
+        // Round-robin: each request starts one further along; a retry
+        // (after an upstream could not be reached) takes the next one.
+        if ctx.tried.is_empty() {
+            ctx.start = self.turn.fetch_add(1, Ordering::Relaxed);
+        }
+        let attempt = ctx.tried.len();
+        if attempt == self.upstreams.len() {
+            return Err(Error::create(
+                ErrorType::ConnectNoRoute,
+                ErrorSource::Upstream,
+                Some("every upstream failed".into()),
+                None,
+            ));
+        }
+        let address = self.upstreams[ctx.start.wrapping_add(attempt) % self.upstreams.len()];
+        ctx.tried.push(address);
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         Ok(Box::new(peer))
@@ -93,7 +94,7 @@ impl ProxyHttp for Proxy {
         self.counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
         ctx.last_error = Some(format!("{}: {}", peer.address(), e.root_cause()));
         // Another upstream may answer: try it.
-        e.set_retry(ctx.tried.len() < self.upstreams);
+        e.set_retry(ctx.tried.len() < self.upstreams.len());
         e
     }
 
@@ -152,8 +153,8 @@ impl ProxyHttp for Proxy {
 }
 
 /// The body of a 502: which upstreams were tried and what went wrong.
-fn body(tried: &[Backend], last_error: Option<&str>, e: &Error) -> bytes::Bytes {
-    let tried = tried.iter().map(|b| b.addr.to_string()).collect::<Vec<_>>().join(", ");
+fn body(tried: &[SocketAddr], last_error: Option<&str>, e: &Error) -> bytes::Bytes {
+    let tried = tried.iter().map(SocketAddr::to_string).collect::<Vec<_>>().join(", ");
     let why = last_error.map_or_else(|| e.to_string(), str::to_owned);
     bytes::Bytes::from(format!(
         "502 Bad Gateway: no upstream answered this request (tried: {tried}). Last error: {why}\n"
