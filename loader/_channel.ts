@@ -9,6 +9,7 @@ import { KernelError } from "./errors.ts";
 import { RESULT_NAMES, type SYMBOLS } from "./_ffi.ts";
 import { allocate } from "./_pool.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
+import { TARGETS } from "./_targets.ts";
 import { decodeResponse, encodeRequest, type RequestInit, type Response } from "./_messages.ts";
 import { WireError } from "./_wire.ts";
 import { detach, KernelView, pin, type ViewRelease } from "./view.ts";
@@ -108,8 +109,9 @@ export class Channel implements ViewRelease {
 
   /**
    * Throws `KernelError` `UNSUPPORTED` unless the kernel's `BuildInfo`
-   * lists `capability`: "not available in this kernel" instead of a call
-   * the kernel cannot answer.
+   * lists `capability`: "not available on <target>" instead of a call the
+   * kernel cannot answer. The hint says whether this target's release
+   * kernel has it (matrix/targets.json's `features`).
    */
   require(capability: string, action: string): void {
     if (this.#capabilities === undefined) {
@@ -119,8 +121,12 @@ export class Channel implements ViewRelease {
     }
     if (this.#capabilities.includes(capability)) return;
     const has = this.#capabilities.length > 0 ? this.#capabilities.join(", ") : "none";
+    const release = TARGETS.find((t) => t.triple === this.#target);
+    const hint = release && !release.features.includes(capability)
+      ? `the ${this.#target} release kernel is built without it; the loader's README lists which targets have which capabilities`
+      : "use the release kernel of the loader's version, which has it";
     throw new KernelError(
-      `Cannot ${action}: not available in this kernel (its ${this.#target} build lacks the "${capability}" capability; it has: ${has}) (UNSUPPORTED)\nHint: use the release kernel of the loader's version, which has every capability`,
+      `Cannot ${action}: not available on ${this.#target} (this kernel lacks the "${capability}" capability; it has: ${has}) (UNSUPPORTED)\nHint: ${hint}`,
       UNSUPPORTED,
       "UNSUPPORTED",
     );

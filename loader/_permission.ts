@@ -38,3 +38,30 @@ export function requirePermission(name: "read" | "write", path: string, action: 
     );
   }
 }
+
+/**
+ * Checks that Deno grants net access to `host` (`"ip:port"`) before the
+ * kernel opens a socket for it, prompting as Deno would when it may.
+ *
+ * @param host The address the kernel will listen on or connect to.
+ * @param action What is being done, e.g. `"listen on 127.0.0.1:0"`.
+ * @returns False when Deno cannot read `host` as an address (the caller
+ *   refuses it); true when access is granted.
+ * @throws {PermissionError} When the permission is not granted.
+ */
+export function requireNet(host: string, action: string): boolean {
+  let state: Deno.PermissionState;
+  try {
+    state = Deno.permissions.querySync({ name: "net", host }).state;
+    if (state === "prompt") state = Deno.permissions.requestSync({ name: "net", host }).state;
+  } catch {
+    return false;
+  }
+  if (state !== "granted") {
+    throw new PermissionError(
+      `Cannot ${action}: Deno does not grant net access to ${host}`,
+      `--allow-net=${host}`,
+    );
+  }
+  return true;
+}

@@ -347,3 +347,43 @@ export class JournalError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * The server engine failed: an address that is malformed or cannot be
+ * bound, a stopped server, or a kernel without the engine.
+ *
+ * @example Telling a busy port from other failures
+ * ```ts
+ * import { ServerError } from "@krepis/loader";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ServerError("Cannot start the server: cannot listen on 127.0.0.1:80 (in use) (FAILED)\nHint: listen on port 0", "FAILED");
+ * assert.deepEqual([error.code, error.reason, error.hint], ["SERVER", "FAILED", "listen on port 0"]);
+ * ```
+ */
+export class ServerError extends Error {
+  /** Stable, machine-readable condition: `"SERVER"`. */
+  readonly code: "SERVER" = "SERVER";
+  /** What to do about it (the message's `Hint:` line), or null. */
+  readonly hint: string | null;
+  /**
+   * `"FAILED"` (the message says why: malformed address, port in use, …),
+   * `"UNSUPPORTED"` (this kernel has no server engine), `"CLOSED"` (the
+   * server was stopped), or another kernel result name.
+   */
+  readonly reason: string;
+
+  /**
+   * Builds the error; use the class only to check `instanceof`.
+   *
+   * @param message The full message, hint included.
+   * @param reason The kernel's result name, or `"CLOSED"`.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, reason: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ServerError";
+    this.hint = hintOf(message);
+    this.reason = reason;
+  }
+}

@@ -10,6 +10,7 @@ import { absolute } from "./_path.ts";
 import { requirePermission } from "./_permission.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
 import { Journals } from "./journal.ts";
+import { Servers } from "./server.ts";
 import type { KernelView } from "./view.ts";
 
 /** How and from what the loaded kernel was built. */
@@ -28,8 +29,9 @@ export interface BuildInfo {
   features: string[];
   /**
    * What this build can do: `"view"` (zero-copy views, `readFile()`),
-   * `"journal"` (`journal.open()`). An API whose capability is missing
-   * throws `KernelError` `UNSUPPORTED` ("not available in this kernel").
+   * `"journal"` (`journal.open()`), `"server"` (`server.start()`). An API
+   * whose capability is missing throws `UNSUPPORTED` ("not available on
+   * <target>").
    */
   capabilities: string[];
 }
@@ -61,6 +63,11 @@ export class Kernel implements Disposable {
    * `undo()` restores them.
    */
   readonly journal: Journals;
+  /**
+   * The server engine: `kernel.server.start({ listen, upstreams })` runs a
+   * reverse proxy on the kernel's own threads.
+   */
+  readonly server: Servers;
 
   #channel: Channel;
 
@@ -87,6 +94,7 @@ export class Kernel implements Disposable {
       nonNull(library.symbols.krepis_version(), "krepis_version"),
     );
     this.journal = new Journals(KERNEL_TOKEN, this.#channel);
+    this.server = new Servers(KERNEL_TOKEN, this.#channel);
   }
 
   /** Whether {@linkcode Kernel.close} has been called. */
@@ -176,9 +184,10 @@ export class Kernel implements Disposable {
   }
 
   /**
-   * Closes the library: first every journal opened through this kernel
-   * (rolling back open transactions) and every view it lent (their bytes
-   * detached, then freed). Later calls throw; closing twice is a no-op.
+   * Closes the library: first every server started through this kernel
+   * (closed at once: requests in flight are cut, its threads end), every
+   * journal (rolling back open transactions) and every view it lent (their
+   * bytes detached, then freed). Later calls throw; closing twice is a no-op.
    */
   close(): void {
     this.#channel.close();

@@ -34,6 +34,7 @@ export {
   NetworkError,
   OfflineError,
   PermissionError,
+  ServerError,
   UnsupportedPlatformError,
 } from "./errors.ts";
 export { type BuildInfo, Kernel } from "./kernel.ts";
@@ -47,6 +48,13 @@ export {
   Transaction,
   type UndoOptions,
 } from "./journal.ts";
+export {
+  Server,
+  type ServerOptions,
+  Servers,
+  type ServerStats,
+  type StopOptions,
+} from "./server.ts";
 export { KernelView } from "./view.ts";
 export { load, type LoadOptions } from "./load.ts";
 export {

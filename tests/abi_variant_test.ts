@@ -1,11 +1,20 @@
 /**
  * Builds real kernel variants from a patched copy of the workspace and checks
  * that the loader refuses each: one with another ABI major, one with the same
- * ABI number but another exported surface (so another fingerprint).
+ * ABI number but another exported surface (so another fingerprint); and
+ * one without the cargo features a target may leave out.
  */
 
 import assert from "node:assert/strict";
-import { AbiMismatchError, JournalError, KernelError, load, LOADER_ABI } from "../loader/mod.ts";
+import {
+  AbiMismatchError,
+  JournalError,
+  KernelError,
+  load,
+  LOADER_ABI,
+  ServerError,
+} from "../loader/mod.ts";
+import { freePort } from "./_net.ts";
 import { buildVariant, SURFACE_PATCH } from "./_variant.ts";
 
 Deno.test("load() refuses a real kernel built with another ABI major", async () => {
@@ -60,13 +69,18 @@ Deno.test("load() refuses a real kernel with an older ABI minor than the loader 
   });
 });
 
-Deno.test("a real kernel built without the journal says so instead of failing to bind", async () => {
+Deno.test("a real kernel built without the journal and the server says so instead of failing", async () => {
   const path = await buildVariant(
     "krepis-kernel-no-journal",
-    // Same ABI, same surface: the journal is a cargo feature, not an export.
-    (source) => `${source}\n// built without the journal feature\n`,
+    // Same ABI, same surface: the journal and the server are cargo
+    // features, not exports (a target row may leave them out).
+    (source) => `${source}\n// built without the journal and server features\n`,
     undefined,
-    (toml) => toml.replace('default = ["journal"]', "default = []"),
+    (toml) => {
+      const patched = toml.replace('default = ["journal", "server"]', "default = []");
+      assert.notEqual(patched, toml, "the kernel's default features changed: update this test");
+      return patched;
+    },
   );
   using kernel = await load({ path });
   assert.deepEqual(kernel.buildInfo().capabilities, ["view"]);
@@ -76,7 +90,9 @@ Deno.test("a real kernel built without the journal says so instead of failing to
     assert.equal(error.reason, "UNSUPPORTED");
     assert.match(
       error.message,
-      /^Cannot open a journal: not available in this kernel \(its .* build lacks the "journal" capability; it has: view\)/,
+      new RegExp(
+        `^Cannot open a journal: not available on ${kernel.buildInfo().target} \\(this kernel lacks the "journal" capability; it has: view\\)`,
+      ),
     );
     assert.ok(error.cause instanceof KernelError);
     return true;
@@ -87,8 +103,34 @@ Deno.test("a real kernel built without the journal says so instead of failing to
   assert.throws(() => kernel.callRaw(new Uint8Array([0x2a, 0x00])), (error: unknown) => {
     assert.ok(error instanceof KernelError);
     assert.equal(error.codeName, "UNSUPPORTED");
-    assert.match(error.message, /^Cannot use the journal: this kernel was built without it/);
+    assert.match(
+      error.message,
+      /^Cannot use the journal: not available on .*: this kernel was built without it/,
+    );
     return true;
   });
   await Deno.remove(root);
+
+  // The server engine: refused before any socket is opened.
+  const port = freePort();
+  assert.throws(
+    () => kernel.server.start({ listen: `127.0.0.1:${port}`, upstreams: ["127.0.0.1:9"] }),
+    (error: unknown) => {
+      assert.ok(error instanceof ServerError);
+      assert.equal(error.reason, "UNSUPPORTED");
+      assert.match(
+        error.message,
+        new RegExp(`^Cannot start a server: not available on ${kernel.buildInfo().target} `),
+      );
+      return true;
+    },
+  );
+  Deno.listen({ hostname: "127.0.0.1", port }).close(); // the port was never bound
+  // krepis.v1.Request { server_start: {} }
+  assert.throws(() => kernel.callRaw(new Uint8Array([0x72, 0x00])), (error: unknown) => {
+    assert.ok(error instanceof KernelError);
+    assert.equal(error.codeName, "UNSUPPORTED");
+    assert.match(error.message, /^Cannot use the server engine: not available on /);
+    return true;
+  });
 });
