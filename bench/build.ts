@@ -5,7 +5,10 @@
  *    sccache vs a cold build (no sccache), same command (the table's tool for
  *    this machine); sccache cannot cache the final cdylib link (or the build
  *    script runs), so the warm build is never free;
- * 2. library size raw vs zstd vs gzip (goal: zstd ≤ 0.4 of raw).
+ * 2. library size raw vs zstd vs gzip (goal: zstd ≤ 0.4 of raw);
+ * 3. what the server engine costs: the same cold release build, size raw
+ *    and zstd, without the `server` feature (before) and with the table's
+ *    features (after), when this machine's row has the engine.
  *
  * Usage: deno run -A bench/build.ts <dist library>
  *
@@ -14,7 +17,8 @@
 
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
-import { cargoCommand } from "../matrix/build.ts";
+import { cargoCommand, cargoOutput } from "../matrix/build.ts";
+import { packArtifact } from "../matrix/pack_artifact.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 
 const library = Deno.args[0];
@@ -26,15 +30,19 @@ if (!library) {
 const row = targetRow(await loadTargetTable(), resolveTarget().triple);
 const [cmd, ...args] = cargoCommand(row, "release");
 
-async function timedBuild(targetDir: string, sccache: boolean): Promise<number> {
+async function timedBuild(
+  targetDir: string,
+  sccache: boolean,
+  command: string[] = [cmd, ...args],
+): Promise<number> {
   await Deno.remove(targetDir, { recursive: true }).catch(() => {});
   const env: Record<string, string> = {
     CARGO_TARGET_DIR: targetDir,
     RUSTC_WRAPPER: sccache ? "sccache" : "",
   };
   const start = performance.now();
-  const out = await new Deno.Command(cmd, {
-    args,
+  const out = await new Deno.Command(command[0], {
+    args: command.slice(1),
     cwd: REPO_ROOT,
     env,
     stdout: "null",
@@ -69,6 +77,41 @@ try {
   }
 } finally {
   await Deno.remove(targetDir, { recursive: true });
+}
+
+// 3. Before and after the engine: cold builds, so both pay for their own
+// dependencies.
+if (row.features.includes("server")) {
+  const without = { ...row, features: row.features.filter((f) => f !== "server") };
+  const dir = await Deno.makeTempDir({ prefix: "krepis-bench-target-" });
+  try {
+    const before = await timedBuild(dir, false, cargoCommand(without, "release"));
+    const bytes = await Deno.readFile(
+      cargoOutput(without, "release").replace(`${REPO_ROOT}/target`, dir),
+    );
+    const packed = packArtifact(bytes, row);
+    const after = await timedBuild(dir, false);
+    const withEngine = packArtifact(
+      await Deno.readFile(cargoOutput(row, "release").replace(`${REPO_ROOT}/target`, dir)),
+      row,
+    );
+    const [rawBefore, zstBefore] = [packed.files[0].bytes.length, packed.files[1].bytes.length];
+    const [rawAfter, zstAfter] = [
+      withEngine.files[0].bytes.length,
+      withEngine.files[1].bytes.length,
+    ];
+    rows.push(
+      `server engine: cold release build ${before.toFixed(1)} s without -> ${
+        after.toFixed(1)
+      } s with (${(after / before).toFixed(2)}x); size raw ${rawBefore} -> ${rawAfter} B (${
+        (rawAfter / rawBefore).toFixed(2)
+      }x), zstd ${zstBefore} -> ${zstAfter} B (${(zstAfter / zstBefore).toFixed(2)}x)`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+} else {
+  rows.push(`server engine: not built for ${row.triple} (matrix/targets.json)`);
 }
 
 const raw = (await Deno.stat(library)).size;

@@ -51,7 +51,7 @@ for (const [group, benches] of groups) {
 }
 
 // The other benchmarks, each a script given the same release library.
-for (const script of ["distribution.ts", "views.ts", "build.ts"]) {
+for (const script of ["distribution.ts", "views.ts", "server.ts", "build.ts"]) {
   const run = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", `${REPO_ROOT}/bench/${script}`, library],
     stdout: "inherit",
