@@ -32,6 +32,9 @@ Deno.test("cargoCommand() picks the table's tool, with the glibc floor for Linux
     "-p",
     "krepis-kernel",
     "--release",
+    "--no-default-features",
+    "--features",
+    "journal,server",
     "--target",
     "aarch64-unknown-linux-gnu.2.17",
   ]);
@@ -41,9 +44,42 @@ Deno.test("cargoCommand() picks the table's tool, with the glibc floor for Linux
     "--locked",
     "-p",
     "krepis-kernel",
+    "--no-default-features",
+    "--features",
+    "journal",
     "--target",
     "aarch64-pc-windows-msvc",
   ]);
+});
+
+Deno.test("every feature the table names is a feature of the kernel crate", async () => {
+  const manifest = parseToml(
+    await Deno.readTextFile(`${REPO_ROOT}/crates/krepis-kernel/Cargo.toml`),
+  ) as { features: Record<string, string[]> };
+  const known = Object.keys(manifest.features).filter((f) => f !== "default");
+  for (const row of rows) {
+    for (const feature of row.features) {
+      assert.ok(known.includes(feature), `${row.triple}: ${feature} is not one of ${known}`);
+    }
+  }
+  // cargo's default set is the largest one, so that a plain `cargo build`
+  // has everything a release of some target has.
+  assert.deepEqual(
+    [...manifest.features.default].sort(),
+    [...new Set(rows.flatMap((row) => row.features))].sort(),
+  );
+});
+
+Deno.test("the table refuses rows whose features are not a list of names", () => {
+  const table = JSON.parse(Deno.readTextFileSync(new URL("./targets.json", import.meta.url)));
+  for (const features of [undefined, "journal", ["journal", "journal"], ["Journal"], [""], [1]]) {
+    const row = { ...table.targets[0], features };
+    assert.throws(
+      () => parseTargetTable(JSON.stringify({ targets: [row] })),
+      /needs features, a list of distinct cargo feature names/,
+      JSON.stringify(features),
+    );
+  }
 });
 
 Deno.test("cargoEnv() passes the table's MACOSX_DEPLOYMENT_TARGET to macOS builds only", () => {

@@ -11,6 +11,7 @@
 import { load, LOADER_ABI, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
 import { decodeResponse, encodeRequest } from "../loader/_messages.ts";
+import { loadTargetTable } from "./targets.ts";
 
 /** One line of the smoke report. */
 export interface SmokeCheck {
@@ -69,11 +70,30 @@ export async function smoke(path: string): Promise<SmokeCheck[]> {
       new TextDecoder().decode(k.echo(new TextEncoder().encode("smoke"))) === "smoke",
       "",
     );
+    // Exactly what the table's row for this target says its kernel has.
+    const row = (await loadTargetTable()).find((r) => r.triple === info.target);
+    const expected = ["view", ...(row?.features ?? [])];
     check(
       "capabilities",
-      info.capabilities.includes("view") && info.capabilities.includes("journal"),
-      info.capabilities.join(", "),
+      row !== undefined && info.capabilities.join(",") === expected.join(","),
+      `${info.capabilities.join(", ")} (the table: ${expected.join(", ")})`,
     );
+    if (info.capabilities.includes("server")) {
+      // The server engine on this OS and CPU: one request through it.
+      await using upstream = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen() {} },
+        () => new Response("smoke"),
+      );
+      const proxy = k.server.start({ upstreams: [`127.0.0.1:${upstream.addr.port}`] });
+      const response = await fetch(`http://127.0.0.1:${proxy.address.port}/`);
+      const body = await response.text();
+      const stats = await proxy.stop();
+      check(
+        "server.start() proxies a request to Deno.serve, stop() ends it",
+        response.status === 200 && body === "smoke" && stats.requests === 1 && proxy.closed,
+        `${response.status} ${JSON.stringify(body)}, ${stats.requests} request counted`,
+      );
+    }
   }
 
   const called = new Set<string>();

@@ -9,10 +9,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { compileTarget } from "../matrix/build.ts";
-import type { TargetRow } from "../matrix/targets.ts";
+import { hostFeatures, type TargetRow } from "../matrix/targets.ts";
 import { copyDir } from "./_fs.ts";
 
 const ABI_RS = join("crates", "krepis-kernel", "src", "abi.rs");
+
+/** The kernel manifest's default-features line. */
+export const DEFAULT_FEATURES: RegExp = /^default = \[.*\]$/m;
 
 /**
  * Copies the workspace, renames the kernel package, applies `patch` to
@@ -49,9 +52,17 @@ async function buildIn(
   }
   const manifest = join(dir, "crates", "krepis-kernel", "Cargo.toml");
   const original = await Deno.readTextFile(manifest);
+  // A variant has this target's features (its row of matrix/targets.json)
+  // unless the patch says otherwise.
+  const features = await hostFeatures();
+  const renamed = original.replace('name = "krepis-kernel"', `name = "${name}"`);
   await Deno.writeTextFile(
     manifest,
-    manifestPatch(original.replace('name = "krepis-kernel"', `name = "${name}"`)),
+    manifestPatch(
+      features
+        ? renamed.replace(DEFAULT_FEATURES, `default = ${JSON.stringify(features)}`)
+        : renamed,
+    ),
   );
   const abiRs = await Deno.readTextFile(join(dir, ABI_RS));
   const patched = patch(abiRs);

@@ -269,10 +269,17 @@ Deno.test(
       assert.equal(result.version, VERSION);
       assert.deepEqual(result.buildInfo, { target: AARCH64, profile: "release" });
       assert.equal(result.echoed, "hello from aarch64");
-      // The arm64 kernel's data plane and its sled journal, on arm64.
-      assert.deepEqual(result.capabilities, ["view", "journal"]);
+      // The arm64 kernel's data plane, its sled journal and its server
+      // engine (the table's features for aarch64 Linux), on arm64.
+      assert.deepEqual(result.capabilities, ["view", ...row.features]);
       assert.equal(result.viewed, "before");
       assert.deepEqual(result.journal, { undone: ["notes.txt"], after: "before" });
+      assert.deepEqual(
+        result.server,
+        row.features.includes("server")
+          ? { status: 200, body: "upstream on aarch64", requests: 1 }
+          : null,
+      );
       assert.equal(host.served.length, 3, "load() made no request");
     });
   },

@@ -8,12 +8,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
+import { hostFeatures } from "../matrix/targets.ts";
 import { GENERATED, renderAll } from "../tools/gen.ts";
 import { abiFingerprint, parseHeader } from "../lib/header.ts";
 import { renderFfiModule } from "../tools/gen_ffi.ts";
 
 Deno.test("every generated file (FFI table, protobuf codecs, target table) is not stale", async () => {
-  const { outDir } = await cargoBuild({ verbose: false });
+  const { outDir } = await cargoBuild({ verbose: false, features: await hostFeatures() });
   const files = await renderAll(await Deno.readTextFile(join(outDir, "krepis.h")));
   for (const [path, expected] of files) {
     const committed = await Deno.readTextFile(join(REPO_ROOT, path));

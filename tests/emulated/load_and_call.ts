@@ -2,8 +2,9 @@
  * Run under emulation by `tests/aarch64_emulated_test.ts`: `load()` from the
  * environment's cache and mirror (`KREPIS_CACHE_DIR`, `KREPIS_MIRROR`,
  * `KREPIS_TRUSTED_KEY`, `KREPIS_OFFLINE`), then calls the kernel's typed
- * API: echo, build info, a zero-copy view of a file, and a journal round trip
- * (track, commit, undo) in a temporary project. Prints one JSON line: what
+ * API: echo, build info, a zero-copy view of a file, a journal round trip
+ * (track, commit, undo) in a temporary project, and one request through
+ * the server engine to a `Deno.serve` upstream. Prints one JSON line: what
  * ran and what the kernel answered, or the error's class, code and message.
  * Exits 0 either way; the test decides.
  *
@@ -40,6 +41,22 @@ try {
   } finally {
     await Deno.remove(project, { recursive: true });
   }
+  // The server engine, when this kernel has it: one proxied request.
+  let server = null;
+  if (info.capabilities.includes("server")) {
+    await using upstream = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response(`upstream on ${Deno.build.arch}`),
+    );
+    const proxy = kernel.server.start({
+      upstreams: [`127.0.0.1:${upstream.addr.port}`],
+      threads: 1,
+    });
+    const response = await fetch(`http://127.0.0.1:${proxy.address.port}/`);
+    const body = await response.text();
+    const stats = await proxy.stop();
+    server = { status: response.status, body, requests: stats.requests };
+  }
   console.log(JSON.stringify({
     ok: true,
     deno: { arch: Deno.build.arch, target: Deno.build.target, version: Deno.version.deno },
@@ -51,6 +68,7 @@ try {
     capabilities: info.capabilities,
     viewed,
     journal: { undone, after },
+    server,
   }));
 } catch (error) {
   const e = error as Error & { code?: string };

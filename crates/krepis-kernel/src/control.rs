@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn unknown_field_only_is_unknown() {
-        // Field 15, varint 1: a request kind from a newer schema.
-        assert_eq!(handle(&[0x78, 0x01]).unwrap_err().0, KrepisResult::UnknownRequest);
+        // Field 100, varint 1: a request kind from a newer schema.
+        assert_eq!(handle(&[0xa0, 0x06, 0x01]).unwrap_err().0, KrepisResult::UnknownRequest);
     }
 }
