@@ -62,6 +62,11 @@ impl ProxyHttp for Proxy {
         Attempts::default()
     }
 
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {
+        // No modules: responses pass through as the upstream sent them.
+        // (Pingora's default adds a disabled compression module.)
+    }
+
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Attempts) -> Result<Box<HttpPeer>> {
         // Round-robin: each request starts one further along; a retry
         // (after an upstream could not be reached) takes the next one.
