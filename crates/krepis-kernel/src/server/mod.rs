@@ -3,9 +3,11 @@
 //!
 //! [`address`] reads the addresses; [`proxy`] is what Pingora does with a
 //! request (round-robin, an unreachable upstream skipped, a 502 that says
-//! why); [`engine`] owns the threads, the listener and the stop.
+//! why); [`connect`] opens upstream connections; [`engine`] owns the
+//! threads, the listener and the stop.
 
 pub mod address;
+pub mod connect;
 pub mod engine;
 pub mod proxy;
 

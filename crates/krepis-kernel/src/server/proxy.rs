@@ -4,15 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora_core::upstreams::peer::{HttpPeer, Peer};
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
-/// How long connecting to an upstream may take before it counts as down.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use super::connect::PlainConnect;
 
 /// What a server counts, read by `ServerStats`.
 #[derive(Debug, Default)]
@@ -31,6 +29,7 @@ pub struct Proxy {
     // The turn of the next request: request n starts at upstream n mod len.
     turn: AtomicUsize,
     counters: Arc<Counters>,
+    connect: Arc<dyn pingora_core::connectors::L4Connect + Send + Sync>,
 }
 
 /// One request's attempts: where its turn started, the upstreams tried,
@@ -50,6 +49,7 @@ impl Proxy {
             upstreams: upstreams.to_vec(),
             turn: AtomicUsize::new(0),
             counters,
+            connect: Arc::new(PlainConnect),
         }
     }
 }
@@ -85,7 +85,7 @@ impl ProxyHttp for Proxy {
         let address = self.upstreams[ctx.start.wrapping_add(attempt) % self.upstreams.len()];
         ctx.tried.push(address);
         let mut peer = HttpPeer::new(address, false, String::new());
-        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+        peer.options.custom_l4 = Some(Arc::clone(&self.connect));
         Ok(Box::new(peer))
     }
 
