@@ -25,7 +25,7 @@ export interface ServerOptions {
    * The servers requests are forwarded to, `"ip:port"` each, at least one.
    * Each request goes to the next in turn; one that cannot be reached is
    * skipped (and counted in `upstreamErrors`); when none can, the client
-   * gets a 502 whose body names what was tried.
+   * gets a 502 that says how many were tried and why the last failed.
    */
   upstreams: readonly string[];
   /**
@@ -61,6 +61,8 @@ export interface StopOptions {
 const DEFAULT_GRACE_MS = 5000;
 /** The longest grace the kernel takes (a `uint32` of milliseconds). */
 const MAX_GRACE_MS = 0xffff_ffff;
+/** How long after the grace a stop waits before it closes the server at once. */
+const DRAIN_MARGIN_MS = 5000;
 /** The longest pause between two checks of a stopping server, in milliseconds. */
 const MAX_POLL_MS = 20;
 
@@ -270,21 +272,29 @@ export class Server implements Disposable, AsyncDisposable {
     this.#last = stats(
       this.#send("stop()", (server) => ({ serverStop: { server, graceMs: grace } })).serverStats,
     );
-    this.#stopping = this.#drained();
+    this.#stopping = this.#drained(grace);
     return this.#stopping;
   }
 
-  /** Waits, off the JavaScript thread's critical path, for the drain to end. */
-  async #drained(): Promise<ServerStats> {
+  /**
+   * Waits, without blocking the JavaScript thread, for the drain to end;
+   * closes the server in any case (after the grace and a margin, at once).
+   */
+  async #drained(graceMs: number): Promise<ServerStats> {
+    const giveUp = Date.now() + graceMs + DRAIN_MARGIN_MS;
     let pause = 1;
-    while (this.#handle !== null) {
-      const answer = this.#send("stop()", (server) => ({ serverStats: { server } })).serverStats;
-      this.#last = stats(answer);
-      if (answer?.stopped) break;
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      pause = Math.min(pause * 2, MAX_POLL_MS);
+    try {
+      while (this.#handle !== null && Date.now() < giveUp) {
+        const answer = this.#send("stop()", (server) => ({ serverStats: { server } }))
+          .serverStats;
+        this.#last = stats(answer);
+        if (answer?.stopped) break;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(pause * 2, MAX_POLL_MS);
+      }
+    } finally {
+      this.close();
     }
-    this.close();
     return { ...this.#last };
   }
 

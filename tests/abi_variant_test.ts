@@ -105,7 +105,7 @@ Deno.test("a real kernel built without the journal and the server says so instea
     assert.equal(error.codeName, "UNSUPPORTED");
     assert.match(
       error.message,
-      /^Cannot use the journal: not available on .*: this kernel was built without it/,
+      /^Cannot use the journal: not available on .* \(this kernel was built without it; capabilities: view\)/,
     );
     return true;
   });

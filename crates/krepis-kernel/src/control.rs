@@ -146,7 +146,7 @@ fn not_built(what: &str) -> Failure {
     (
         KrepisResult::Unsupported,
         format!(
-            "Cannot use {what}: not available on {}: this kernel was built without it (capabilities: {})\nHint: see which targets have which capabilities in the loader's README",
+            "Cannot use {what}: not available on {} (this kernel was built without it; capabilities: {})\nHint: see which targets have which capabilities in the loader's README",
             build_info::TARGET,
             CAPABILITIES.join(", ")
         ),

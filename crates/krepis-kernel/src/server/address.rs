@@ -11,10 +11,9 @@ use crate::result::KrepisResult;
 /// caller's thread.
 pub fn parse(text: &str, role: &str) -> Result<SocketAddr, Failure> {
     text.parse::<SocketAddr>().map_err(|_| {
-        let hint = if text
-            .rsplit_once(':')
-            .is_some_and(|(host, _)| !host.is_empty() && host.parse::<std::net::IpAddr>().is_err())
-        {
+        let hint = if text.rsplit_once(':').is_some_and(|(host, _)| {
+            !host.is_empty() && !host.starts_with('[') && host.parse::<std::net::IpAddr>().is_err()
+        }) {
             "host names are not resolved; give an IP address, such as 127.0.0.1:8080 or [::1]:8080"
         } else {
             "give an IP address and a port, such as 127.0.0.1:8080 or [::1]:8080"

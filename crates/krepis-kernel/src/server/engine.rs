@@ -24,7 +24,8 @@ use super::proxy::{Counters, Proxy};
 use crate::control::Failure;
 use crate::result::KrepisResult;
 
-/// How long `stop` waits for the accept loop to close the listener.
+/// How long `stop` waits for the accept loop to close the listener (it
+/// does so as soon as it is scheduled).
 const CLOSE_LISTENER_WITHIN: Duration = Duration::from_secs(5);
 /// How long `close` waits for the engine's threads to end.
 const JOIN_WITHIN: Duration = Duration::from_secs(5);
@@ -54,12 +55,27 @@ fn failed(action: &str, err: impl std::fmt::Display, hint: &str) -> Failure {
 /// Binds `listen` and starts serving with `threads` worker threads.
 pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Result<Engine, Failure> {
     let listener = std::net::TcpListener::bind(listen).map_err(|err| bind_failure(listen, &err))?;
-    let address = listener
-        .local_addr()
-        .map_err(|err| failed("the bound address cannot be read", err, "try again"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|err| failed("the listener cannot be made non-blocking", err, "try again"))?;
+    let address = listener.local_addr().map_err(|err| {
+        failed(
+            "the bound address cannot be read",
+            err,
+            "report this with your OS and Deno version",
+        )
+    })?;
+    if let Some(upstream) = upstreams.iter().find(|upstream| is_self(address, **upstream)) {
+        return Err(failed(
+            &format!("upstream {upstream} is the server itself (listening on {address})"),
+            "each request would be forwarded to itself without end",
+            "list the servers behind the proxy as upstreams, not its own address",
+        ));
+    }
+    listener.set_nonblocking(true).map_err(|err| {
+        failed(
+            "the listener cannot be made non-blocking",
+            err,
+            "report this with your OS and Deno version",
+        )
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("krepis-server")
@@ -74,13 +90,20 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Re
         })?;
     let listener = {
         let _entered = runtime.enter();
-        TcpListener::from_std(listener).map_err(|err| failed("the listener cannot be registered", err, "try again"))?
+        TcpListener::from_std(listener).map_err(|err| {
+            failed(
+                "the listener cannot be registered",
+                err,
+                "report this with your OS and Deno version",
+            )
+        })?
     };
     let counters = Arc::new(Counters::default());
     let conf = ServerConf {
         threads,
-        // Retries are how an unreachable upstream is skipped: one per upstream.
-        max_retries: upstreams.len(),
+        // Attempts per request: one per upstream (an unreachable one is
+        // skipped), and one more for a pooled connection found closed.
+        max_retries: upstreams.len() + 1,
         ..ServerConf::default()
     };
     let app = Arc::new(http_proxy(
@@ -108,6 +131,14 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Re
     })
 }
 
+/// Whether `upstream` is the server bound at `address`: the same port, on
+/// the same IP or with both IPs loopback or unspecified. (Another address
+/// of this machine is not detected.)
+fn is_self(address: SocketAddr, upstream: SocketAddr) -> bool {
+    let local = |ip: std::net::IpAddr| ip.is_unspecified() || ip.is_loopback();
+    upstream.port() == address.port() && (upstream.ip() == address.ip() || local(address.ip()) && local(upstream.ip()))
+}
+
 fn bind_failure(listen: SocketAddr, err: &std::io::Error) -> Failure {
     let hint = match err.kind() {
         std::io::ErrorKind::AddrInUse => format!(
@@ -120,10 +151,14 @@ fn bind_failure(listen: SocketAddr, err: &std::io::Error) -> Failure {
                 listen.ip()
             )
         }
-        std::io::ErrorKind::PermissionDenied => format!(
+        std::io::ErrorKind::PermissionDenied if listen.port() < 1024 => format!(
             "ports below 1024 need privileges on this system; use a port of 1024 or above (or 0), not {}",
             listen.port()
         ),
+        std::io::ErrorKind::PermissionDenied => {
+            "the system refuses this process that port (a security policy or firewall); try another port or 0"
+                .to_owned()
+        }
         _ => "check the listen address".to_owned(),
     };
     failed(&format!("cannot listen on {listen}"), err, &hint)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use pingora_core::upstreams::peer::{HttpPeer, Peer};
+use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
@@ -38,6 +38,9 @@ pub struct Proxy {
 pub struct Attempts {
     start: usize,
     tried: Vec<SocketAddr>,
+    // A reused upstream connection failed before any answer: the next
+    // attempt goes to the same upstream on a fresh connection.
+    again: bool,
     last_error: Option<String>,
 }
 
@@ -51,6 +54,12 @@ impl Proxy {
             counters,
             connect: Arc::new(PlainConnect),
         }
+    }
+
+    fn peer(&self, address: SocketAddr) -> Box<HttpPeer> {
+        let mut peer = HttpPeer::new(address, false, String::new());
+        peer.options.custom_l4 = Some(Arc::clone(&self.connect));
+        Box::new(peer)
     }
 }
 
@@ -73,6 +82,11 @@ impl ProxyHttp for Proxy {
         if ctx.tried.is_empty() {
             ctx.start = self.turn.fetch_add(1, Ordering::Relaxed);
         }
+        if std::mem::take(&mut ctx.again)
+            && let Some(&address) = ctx.tried.last()
+        {
+            return Ok(self.peer(address));
+        }
         let attempt = ctx.tried.len();
         if attempt == self.upstreams.len() {
             return Err(Error::create(
@@ -84,20 +98,18 @@ impl ProxyHttp for Proxy {
         }
         let address = self.upstreams[ctx.start.wrapping_add(attempt) % self.upstreams.len()];
         ctx.tried.push(address);
-        let mut peer = HttpPeer::new(address, false, String::new());
-        peer.options.custom_l4 = Some(Arc::clone(&self.connect));
-        Ok(Box::new(peer))
+        Ok(self.peer(address))
     }
 
     fn fail_to_connect(
         &self,
         _session: &mut Session,
-        peer: &HttpPeer,
+        _peer: &HttpPeer,
         ctx: &mut Attempts,
         mut e: Box<Error>,
     ) -> Box<Error> {
         self.counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
-        ctx.last_error = Some(format!("{}: {}", peer.address(), e.root_cause()));
+        ctx.last_error = Some(describe(&e));
         // Another upstream may answer: try it.
         e.set_retry(ctx.tried.len() < self.upstreams.len());
         e
@@ -106,23 +118,27 @@ impl ProxyHttp for Proxy {
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
-        _session: &mut Session,
+        session: &mut Session,
         e: Box<Error>,
         ctx: &mut Attempts,
         client_reused: bool,
     ) -> Box<Error> {
-        if e.esource() == &ErrorSource::Upstream {
-            self.counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
-            ctx.last_error = Some(format!(
-                "{}: {} ({})",
-                peer.address(),
-                e.etype().as_str(),
-                e.root_cause()
-            ));
-        }
         let mut e = e.more_context(format!("upstream {peer}"));
-        // Pingora's own rule: retry only a request that reused a connection.
-        e.retry.decide_reuse(client_reused);
+        // Pingora's rule: only an idempotent request whose body is still
+        // whole is sent again, and only after a reused connection failed
+        // (it may have been closed while idle in the pool).
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        if e.retry() {
+            // A stale pooled connection, not an upstream that is down.
+            ctx.again = true;
+        } else if e.esource() == &ErrorSource::Upstream {
+            self.counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
+            ctx.last_error = Some(describe(&e));
+        }
         e
     }
 
@@ -141,7 +157,7 @@ impl ProxyHttp for Proxy {
         };
         if code == 502 {
             let _ = session
-                .respond_error_with_body(502, body(&ctx.tried, ctx.last_error.as_deref(), e))
+                .respond_error_with_body(502, body(ctx.tried.len(), ctx.last_error.as_deref(), e))
                 .await;
         } else if code > 0 {
             let _ = session.respond_error(code).await;
@@ -157,11 +173,23 @@ impl ProxyHttp for Proxy {
     }
 }
 
-/// The body of a 502: which upstreams were tried and what went wrong.
-fn body(tried: &[SocketAddr], last_error: Option<&str>, e: &Error) -> bytes::Bytes {
-    let tried = tried.iter().map(SocketAddr::to_string).collect::<Vec<_>>().join(", ");
-    let why = last_error.map_or_else(|| e.to_string(), str::to_owned);
+/// What went wrong, without addresses: the 502 body goes to any client.
+fn describe(e: &Error) -> String {
+    match e.etype() {
+        ErrorType::ConnectRefused => "connection refused".to_owned(),
+        ErrorType::ConnectTimedout => "connection timed out".to_owned(),
+        ErrorType::ConnectError => "cannot connect".to_owned(),
+        ErrorType::ConnectionClosed => "the upstream closed the connection".to_owned(),
+        ErrorType::InvalidHTTPHeader => "the upstream's answer is not HTTP".to_owned(),
+        other => other.as_str().to_owned(),
+    }
+}
+
+/// The body of a 502: how many upstreams were tried and what went wrong,
+/// without their addresses.
+fn body(tried: usize, last_error: Option<&str>, e: &Error) -> bytes::Bytes {
+    let why = last_error.map_or_else(|| describe(e), str::to_owned);
     bytes::Bytes::from(format!(
-        "502 Bad Gateway: no upstream answered this request (tried: {tried}). Last error: {why}\n"
+        "502 Bad Gateway: no upstream answered this request ({tried} tried; last error: {why})\n"
     ))
 }
