@@ -20,6 +20,25 @@ export type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
 /** Result code of `KREPIS_RESULT_UNSUPPORTED`. */
 const UNSUPPORTED = 9;
 
+/**
+ * Runs `action`; a `KernelError` it throws becomes the API's own error
+ * class (`JournalError`, `ServerError`) with the kernel's message, its
+ * result name as the reason, and the kernel error as the cause.
+ */
+export function rethrowAs<T>(
+  ApiError: new (message: string, reason: string, options?: ErrorOptions) => Error,
+  action: () => T,
+): T {
+  try {
+    return action();
+  } catch (error) {
+    if (error instanceof KernelError) {
+      throw new ApiError(error.message, error.codeName, { cause: error });
+    }
+    throw error;
+  }
+}
+
 /** The channel to an open kernel library; the `Kernel` and its APIs share it. */
 export class Channel implements ViewRelease {
   #library: Library | null;

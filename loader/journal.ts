@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Channel } from "./_channel.ts";
-import { JournalError, KernelError } from "./errors.ts";
+import { type Channel, rethrowAs } from "./_channel.ts";
+import { JournalError } from "./errors.ts";
 import type { RequestInit, Response } from "./_messages.ts";
 import { absolute } from "./_path.ts";
 import { requirePermission } from "./_permission.ts";
@@ -86,14 +86,7 @@ function entry(message: Message): JournalEntry {
 
 /** Kernel failures of the journal become {@linkcode JournalError}s. */
 function call<T>(action: () => T): T {
-  try {
-    return action();
-  } catch (error) {
-    if (error instanceof KernelError) {
-      throw new JournalError(error.message, error.codeName, { cause: error });
-    }
-    throw error;
-  }
+  return rethrowAs(JournalError, action);
 }
 
 function closedError(what: string, action: string): JournalError {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Channel } from "./_channel.ts";
+import { type Channel, rethrowAs } from "./_channel.ts";
 import { KernelError, ServerError } from "./errors.ts";
 import type { RequestInit, Response } from "./_messages.ts";
 import { requireNet } from "./_permission.ts";
@@ -68,14 +68,7 @@ const MAX_POLL_MS = 20;
 
 /** Kernel failures of the server become {@linkcode ServerError}s. */
 function call<T>(action: () => T): T {
-  try {
-    return action();
-  } catch (error) {
-    if (error instanceof KernelError) {
-      throw new ServerError(error.message, error.codeName, { cause: error });
-    }
-    throw error;
-  }
+  return rethrowAs(ServerError, action);
 }
 
 function stats(answer: Response["serverStats"]): ServerStats {
