@@ -66,46 +66,46 @@ function noteRecovered(recovered: readonly Recovery[], err: (text: string) => vo
 /**
  * Runs `krepis undo`.
  *
- * @returns The exit code (0; failures throw and are mapped by class).
+ * @returns The exit code (0; failures throw and are mapped by class) and the
+ *   fields of the `--json` document.
  */
 export async function undoCommand(
   command: UndoCommand,
   options: InstallOptions,
   out: (text: string) => void,
   err: (text: string) => void,
-): Promise<number> {
+): Promise<{ code: number; report: Record<string, unknown> }> {
   const project = findProject(command.project);
   using kernel = await load(options);
   using journal = kernel.journal.open(project);
   noteRecovered(journal.recovered, err);
-  // One JSON document: the fields of this answer between root and recovered.
-  const json = (fields: Record<string, unknown>) =>
-    out(
-      `${
-        JSON.stringify({ ok: true, root: journal.root, ...fields, recovered: journal.recovered })
-      }\n`,
-    );
+  // The fields of this answer between root and recovered.
+  const done = (fields: Record<string, unknown>) => ({
+    code: 0,
+    report: { root: journal.root, ...fields, recovered: journal.recovered },
+  });
   if (command.list) {
     const history = journal.history();
-    if (command.json) {
-      json({ transactions: history });
-    } else if (history.length === 0) {
+    if (command.json) return done({ transactions: history });
+    if (history.length === 0) {
       out(`Nothing to undo in ${journal.root}\n`);
     } else {
       out(`Transactions in ${journal.root}, newest first (krepis undo takes the first):\n`);
       for (const entry of history) out(`${describe(entry)}\n`);
     }
-    return 0;
+    return done({ transactions: history });
   }
   const result: Restored = journal.undo({ steps: command.steps });
-  if (command.json) {
-    json({ undone: result.transactions, restored: result.restored, removed: result.removed });
-    return 0;
-  }
+  const report = {
+    undone: result.transactions,
+    restored: result.restored,
+    removed: result.removed,
+  };
+  if (command.json) return done(report);
   const count = result.transactions.length;
   out(`Undid ${count === 1 ? "1 transaction" : `${count} transactions`} in ${journal.root}:\n`);
   for (const entry of result.transactions) out(`${describe(entry)}\n`);
   for (const path of result.restored) out(`  restored ${path}\n`);
   for (const path of result.removed) out(`  removed  ${path}\n`);
-  return 0;
+  return done(report);
 }

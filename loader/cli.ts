@@ -11,12 +11,16 @@
  * krepis cache ls | prune | clean
  * krepis undo            # undo the last transaction recorded in this project's journal
  * krepis undo --list     # the journal's committed transactions, newest first
+ * krepis version         # loader version, kernel ABI, Deno version (also --version, -V)
+ * krepis <command> --help
  * ```
  *
- * Options: `--target <triple>`, `--all`, `--offline`, `--json`,
- * `--mirror <url>`, `--cache-dir <dir>`, `--trusted-key <base64>`.
- * Environment: `KREPIS_CACHE_DIR`, `KREPIS_MIRROR`, `KREPIS_OFFLINE=1`,
- * `KREPIS_TRUSTED_KEY`, `NO_COLOR`.
+ * Each command's options, environment variables and exit codes are in its
+ * `--help` (made from `_cli_commands.ts`). An unknown command, option or
+ * value is exit 2 with the nearest valid word. With `--json` every command
+ * prints one indented JSON document on stdout: `ok` (boolean), `code` (the
+ * exit code), `command` (e.g. `"cache ls"`), the command's own fields, and
+ * `error` (the message) when it failed, usage errors included.
  *
  * Exit codes:
  *
@@ -67,46 +71,11 @@ import {
 } from "./_cache_layout.ts";
 import { readEnv } from "./_env.ts";
 import { undoCommand } from "./_cli_undo.ts";
+import { parseMirror } from "./_http.ts";
+import { type CommandSpec, helpText, parseCommandLine, suggestion } from "./_command_line.ts";
+import { COMMANDS, EXIT_CODES, KREPIS } from "./_cli_commands.ts";
 
-/** Exit codes of the `krepis` command, one per failure class. */
-export const EXIT_CODES = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  unsupported: 3,
-  integrity: 4,
-  abi: 5,
-  offline: 6,
-  network: 7,
-  cache: 8,
-  permission: 9,
-  journal: 10,
-} as const;
-
-const USAGE = `Usage: krepis <command> [options]
-
-Commands:
-  init              fetch, verify and cache the kernel for this machine
-  info              show platform, target, cache root, cached versions and ABI
-  verify            re-hash every cached kernel (removes damaged ones)
-  cache ls          list cached versions and targets
-  cache prune       remove every version but ${VERSION}
-  cache clean       remove the whole cache
-  undo              undo the last transaction in this project's journal (.krepis/)
-
-Options:
-  --target <triple> a target other than this machine's (init)
-  --all             every target the release ships (init)
-  --offline         use the cache only (also KREPIS_OFFLINE=1)
-  --json            print one JSON document on stdout
-  --mirror <url>    release host (also KREPIS_MIRROR)
-  --cache-dir <dir> cache root (also KREPIS_CACHE_DIR)
-  --trusted-key <k> extra minisign public key (also KREPIS_TRUSTED_KEY)
-  --verify full     re-hash cached files instead of the stamp check (init)
-  --steps <n>       undo the last n transactions, all or nothing (undo)
-  --list            show the journal's transactions, change nothing (undo)
-  --project <dir>   the project (undo; default: the nearest folder up with .krepis/)
-`;
+export { EXIT_CODES };
 
 /** Where the CLI writes. */
 export interface CliIo {
@@ -114,6 +83,31 @@ export interface CliIo {
   stdout: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
   /** Where progress and errors go (`Deno.stderr`). */
   stderr: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
+}
+
+/** What a command did: its exit code and its `--json` document's own fields. */
+export interface Outcome {
+  code: number;
+  report: Record<string, unknown>;
+}
+
+type Word = keyof typeof COMMANDS;
+
+/**
+ * The command word: the first positional, skipping the values of every
+ * command's options (`krepis --cache-dir /c info` is `info`).
+ */
+function findCommand(args: string[]): { word: string; rest: string[] } | null {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const spec of [KREPIS, ...Object.values(COMMANDS)] as CommandSpec[]) {
+    for (const [name, o] of Object.entries(spec.options)) {
+      options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}) };
+    }
+  }
+  const { tokens } = parseArgs({ args, options, strict: false, tokens: true });
+  const first = tokens.find((t) => t.kind === "positional");
+  if (!first || first.kind !== "positional") return null;
+  return { word: first.value, rest: args.filter((_, i) => i !== first.index) };
 }
 
 /**
@@ -128,102 +122,178 @@ export async function main(
   io: CliIo = { stdout: Deno.stdout, stderr: Deno.stderr },
 ): Promise<number> {
   const encoder = new TextEncoder();
-  const out = (text: string) => io.stdout.writeSync(encoder.encode(text));
-  const err = (text: string) => io.stderr.writeSync(encoder.encode(text));
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        target: { type: "string" },
-        all: { type: "boolean" },
-        offline: { type: "boolean" },
-        json: { type: "boolean" },
-        mirror: { type: "string" },
-        "cache-dir": { type: "string" },
-        "trusted-key": { type: "string", multiple: true },
-        verify: { type: "string" },
-        help: { type: "boolean", short: "h" },
-        steps: { type: "string" },
-        list: { type: "boolean" },
-        project: { type: "string" },
-      },
-    });
-  } catch (error) {
-    err(`Cannot parse the arguments: ${(error as Error).message}\nHint: run \`krepis --help\`\n`);
+  const out = (text: string) => writeAll(io.stdout, encoder.encode(text));
+  const err = (text: string) => writeAll(io.stderr, encoder.encode(text));
+  // --json is known before the arguments are checked, so that a usage error is JSON too.
+  const json = args.slice(0, args.includes("--") ? args.indexOf("--") : undefined)
+    .includes("--json");
+  const found = findCommand(args);
+  const word = found?.word ?? "krepis";
+  // `cache ls` and the like are named with their subcommand.
+  let command = word;
+  const document = (outcome: Outcome) =>
+    out(`${
+      JSON.stringify(
+        { ok: outcome.code === 0, code: outcome.code, command, ...outcome.report },
+        null,
+        2,
+      )
+    }\n`);
+  const usageError = (message: string): number => {
+    err(message);
+    if (json) {
+      document({ code: EXIT_CODES.usage, report: { error: message.trimEnd() } });
+    }
     return EXIT_CODES.usage;
+  };
+  if (!found) {
+    const parsed = parseCommandLine(KREPIS, args);
+    if (parsed.kind === "exit") {
+      if (parsed.code !== 0) return usageError(parsed.stderr);
+      out(parsed.stdout);
+      return parsed.code;
+    }
+    if (parsed.values.version) {
+      const outcome = version();
+      if (json) document(outcome);
+      else out(versionText(outcome.report));
+      return outcome.code;
+    }
+    // Nothing to do: the help, where errors go, as a usage error.
+    err(helpText(KREPIS));
+    return usageError("");
   }
-  const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) {
-    (values.help ? out : err)(USAGE);
-    return values.help ? EXIT_CODES.ok : EXIT_CODES.usage;
-  }
-  if (values.verify !== undefined && values.verify !== "full" && values.verify !== "stamp") {
-    err(`Cannot parse the arguments: --verify takes "full" or "stamp", not "${values.verify}"\n`);
-    return EXIT_CODES.usage;
-  }
-  if (values["cache-dir"] === "") {
-    err(
-      `Cannot parse the arguments: --cache-dir is empty\nHint: give a directory, or leave --cache-dir out for the default (KREPIS_CACHE_DIR or the OS cache directory)\n`,
+  if (!(word in COMMANDS)) {
+    return usageError(
+      `Cannot run krepis ${word}: no such command\nHint: ${
+        suggestion(word, Object.keys(COMMANDS))
+      } (\`krepis --help\` lists the commands)\n`,
     );
-    return EXIT_CODES.usage;
+  }
+  const spec: CommandSpec = COMMANDS[word as Word];
+  const parsed = parseCommandLine(spec, found.rest);
+  if (parsed.kind === "exit") {
+    if (parsed.code !== 0) return usageError(parsed.stderr);
+    out(parsed.stdout);
+    return parsed.code;
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const { positionals } = parsed;
+  if (word === "cache" && positionals.length) command = `cache ${positionals[0]}`;
+  const string = (name: string) => values[name] as string | undefined;
+  const mirror = string("mirror") ?? readEnv("KREPIS_MIRROR");
+  if (mirror !== undefined && "mirror" in spec.options) {
+    const url = parseMirror(mirror.replace(/\/+$/, ""));
+    if (typeof url === "string") return usageError(`${url}\n`);
   }
   const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
-  const json = values.json ?? false;
+  const given = values["trusted-key"] as string[] | undefined;
   const options: InstallOptions = {
-    mirror: values.mirror,
+    mirror: string("mirror"),
     // One spelling of the root for every command (absolute, no "//" or "..").
-    cacheDir: values["cache-dir"] === undefined
+    cacheDir: string("cache-dir") === undefined
       ? undefined
-      : normalize(absolute(values["cache-dir"])),
-    offline: values.offline || undefined,
-    trustedKeys: values["trusted-key"]
-      ? [
-        ...values["trusted-key"],
-        ...(readEnv("KREPIS_TRUSTED_KEY") ? [readEnv("KREPIS_TRUSTED_KEY")!] : []),
-      ]
+      : normalize(absolute(string("cache-dir")!)),
+    offline: (values.offline as boolean | undefined) || undefined,
+    trustedKeys: given
+      ? [...given, ...(readEnv("KREPIS_TRUSTED_KEY") ? [readEnv("KREPIS_TRUSTED_KEY")!] : [])]
       : undefined,
-    verify: values.verify as "full" | "stamp" | undefined,
+    verify: string("verify") as "full" | "stamp" | undefined,
   };
-  const [command, sub] = positionals;
+  const root = () => options.cacheDir ?? cacheRoot();
   try {
-    switch (command) {
+    let outcome: Outcome;
+    switch (word as Word) {
       case "init":
-        return await init(options, values.target, values.all ?? false, json, io, out, err);
-      case "info":
-        return await info(options, json, out);
-      case "verify":
-        return await verify(options.cacheDir ?? cacheRoot(), json, out, err);
-      case "cache":
-        return await cache(sub, options.cacheDir ?? cacheRoot(), json, out, err);
-      case "undo": {
-        const steps = values.steps === undefined ? 1 : Number(values.steps);
-        if (!/^[1-9][0-9]*$/.test(values.steps ?? "1") || steps > 0xffff_ffff) {
-          err(
-            `Cannot parse the arguments: --steps takes a positive whole number, not "${values.steps}"\n`,
+        if (values.target !== undefined && values.all) {
+          return usageError(
+            "Cannot run krepis init: --target and --all exclude each other\nHint: give one target, or --all for every target the release ships\n",
           );
-          return EXIT_CODES.usage;
         }
-        if (values.project === "") {
-          err("Cannot parse the arguments: --project is empty\n");
-          return EXIT_CODES.usage;
+        outcome = await init(options, string("target"), values.all === true, json, io, out, err);
+        break;
+      case "info":
+        outcome = await info(options, json, out);
+        break;
+      case "verify":
+        outcome = await verify(root(), json, out, err);
+        break;
+      case "cache":
+        if (positionals.length === 0) {
+          return usageError(
+            `Cannot run krepis cache: it needs a subcommand: ls, prune or clean\nHint: \`krepis cache ls\` lists what is cached\n`,
+          );
         }
-        const undo = { project: values.project, steps, list: values.list ?? false, json };
-        return await undoCommand(undo, options, out, err);
+        outcome = await cache(positionals[0], root(), json, out, err);
+        break;
+      case "undo": {
+        const steps = string("steps") === undefined ? 1 : Number(string("steps"));
+        if (!/^[1-9][0-9]*$/.test(string("steps") ?? "1") || steps > 0xffff_ffff) {
+          return usageError(
+            `Cannot run krepis undo: --steps takes a positive whole number, not "${
+              string("steps")
+            }"\nHint: --steps 1 undoes the last transaction\n`,
+          );
+        }
+        const undo = { project: string("project"), steps, list: values.list === true, json };
+        outcome = await undoCommand(undo, options, out, err);
+        break;
       }
-      default:
-        err(`Cannot run "${command}": no such command\nHint: run \`krepis --help\`\n`);
-        return EXIT_CODES.usage;
+      case "version":
+        outcome = version();
+        if (!json) out(versionText(outcome.report));
+        break;
+      case "help": {
+        const topic = positionals[0];
+        if (topic !== undefined && !(topic in COMMANDS)) {
+          return usageError(
+            `Cannot show the help of "${topic}": no such command\nHint: ${
+              suggestion(topic, Object.keys(COMMANDS))
+            }\n`,
+          );
+        }
+        out(helpText(topic === undefined ? KREPIS : COMMANDS[topic as Word]));
+        return EXIT_CODES.ok;
+      }
     }
+    if (json) document(outcome);
+    return outcome.code;
   } catch (thrown) {
-    const error = asKrepisError(thrown, `run krepis ${positionals.join(" ")}`, options.cacheDir);
+    const error = asKrepisError(thrown, `run krepis ${word}`, options.cacheDir);
     const message = error instanceof Error ? error.message : String(error);
     const label = color ? "\x1b[31merror\x1b[0m" : "error";
-    if (json) out(`${JSON.stringify({ ok: false, error: message, code: exitCode(error) })}\n`);
+    if (json) document({ code: exitCode(error), report: { error: message } });
     err(`${label}: ${message}\n`);
     return exitCode(error);
   }
+}
+
+/** Writes every byte (a pipe may take fewer than asked). */
+function writeAll(to: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += to.writeSync(bytes.subarray(written));
+}
+
+/** `krepis version`: what this loader is, needs and runs on. */
+function version(): Outcome {
+  return {
+    code: EXIT_CODES.ok,
+    report: {
+      version: VERSION,
+      abi: {
+        major: LOADER_ABI.major,
+        minor: LOADER_ABI.minor,
+        fingerprint: LOADER_ABI.fingerprint,
+      },
+      deno: Deno.version,
+    },
+  };
+}
+
+function versionText(report: Record<string, unknown>): string {
+  const abi = report.abi as { major: number; minor: number; fingerprint: string };
+  const deno = report.deno as typeof Deno.version;
+  return `krepis ${report.version}\nkernel ABI ${abi.major}.${abi.minor} (fingerprint ${abi.fingerprint})\ndeno ${deno.deno} (v8 ${deno.v8}, typescript ${deno.typescript})\n`;
 }
 
 /** The exit code for a failure. */
@@ -244,6 +314,9 @@ export function exitCode(error: unknown): number {
   return EXIT_CODES.failure;
 }
 
+/** One installed target, or why it failed (`init --all`). */
+type InitResult = Installation | { target: string; error: string; code: number };
+
 async function init(
   options: InstallOptions,
   triple: string | undefined,
@@ -252,14 +325,10 @@ async function init(
   io: CliIo,
   out: (text: string) => void,
   err: (text: string) => void,
-): Promise<number> {
-  if (triple && all) {
-    err("Cannot parse the arguments: --target and --all exclude each other\n");
-    return EXIT_CODES.usage;
-  }
+): Promise<Outcome> {
   const targets = all ? supportedTriples() : [triple ?? resolveTarget().triple];
   const view = progressView(io.stderr, io.stderr.isTerminal(), json);
-  const results: (Installation | { target: string; error: string; code: number })[] = [];
+  const results: InitResult[] = [];
   // --all: the table's targets that the release does not ship are named, not failed.
   const notInRelease: string[] = [];
   let code: number = EXIT_CODES.ok;
@@ -290,40 +359,48 @@ async function init(
       }
       const message = error instanceof Error ? error.message : String(error);
       results.push({ target, error: message, code: exitCode(error) });
-      err(`error: ${message}\n`);
-      code = exitCode(error);
+      if (!json) err(`error: ${message}\n`);
+      // The first failure's class names the run's exit code.
+      if (code === EXIT_CODES.ok) code = exitCode(error);
     }
   }
-  if (all && notInRelease.length) {
-    if (results.length === 0) {
-      // Nothing at all: the release ships none of the table's targets.
-      code = EXIT_CODES.unsupported;
+  if (!all) return { code, report: { installed: results } };
+  const installed = results.filter((r): r is Installation => "path" in r);
+  const summary = {
+    targets: targets.length,
+    installed: installed.length,
+    downloaded: installed.filter((r) => r.downloaded).length,
+    cached: installed.filter((r) => !r.downloaded).length,
+    failed: results.length - installed.length,
+    notInRelease: notInRelease.length,
+  };
+  if (results.length === 0) {
+    // Nothing at all: the release ships none of the table's targets.
+    code = EXIT_CODES.unsupported;
+    if (!json) {
       err(
         `Cannot install any kernel: the release ships none of ${
           notInRelease.join(", ")
         }\nHint: check --mirror and the release version\n`,
       );
-    } else if (!json) {
-      err(`not in this release (skipped): ${notInRelease.join(", ")}\n`);
     }
+  } else if (!json) {
+    if (notInRelease.length) err(`not in this release (skipped): ${notInRelease.join(", ")}\n`);
+    const failed = results.filter((r): r is Exclude<InitResult, Installation> => !("path" in r));
+    out(
+      `${summary.installed} of ${summary.targets} targets ready (${summary.downloaded} downloaded, ${summary.cached} already cached), ${summary.failed} failed${
+        failed.length ? ` (${failed.map((f) => f.target).join(", ")})` : ""
+      }, ${summary.notInRelease} not in this release\n`,
+    );
   }
-  if (json) {
-    out(`${
-      JSON.stringify(
-        { ok: code === 0, installed: results, ...(all ? { notInRelease } : {}) },
-        null,
-        2,
-      )
-    }\n`);
-  }
-  return code;
+  return { code, report: { installed: results, notInRelease, summary } };
 }
 
 async function info(
   options: InstallOptions,
   json: boolean,
   out: (text: string) => void,
-): Promise<number> {
+): Promise<Outcome> {
   const platform = currentPlatform();
   let target: string | null = null;
   let targetError: string | null = null;
@@ -333,9 +410,12 @@ async function info(
     targetError = (error as Error).message.split("\n")[0];
   }
   const root = options.cacheDir ?? cacheRoot();
+  // Read-only: the walk makes nothing, and the kernel is opened only when it is cached.
   const cached = cachedLibraries(await walkCache(root));
   let kernel: Record<string, unknown> | null = null;
-  if (target) {
+  if (target && !cached.some((c) => c.version === VERSION && c.target === target)) {
+    kernel = { error: `${VERSION} for ${target} is not in the cache (run \`krepis init\`)` };
+  } else if (target) {
     try {
       const installed = await install({ ...options, offline: true });
       using loaded = await load({ ...options, offline: true, path: installed.path });
@@ -360,10 +440,7 @@ async function info(
     loaderAbi: LOADER_ABI,
     kernel,
   };
-  if (json) {
-    out(`${JSON.stringify(report, null, 2)}\n`);
-    return EXIT_CODES.ok;
-  }
+  if (json) return { code: EXIT_CODES.ok, report };
   const abi = kernel && "abi" in kernel ? kernel.abi as typeof LOADER_ABI : null;
   out(
     [
@@ -385,7 +462,7 @@ async function info(
       ...(abi ? [`capabilities ${(kernel!.capabilities as string[]).join(", ")}`] : []),
     ].join("\n") + "\n",
   );
-  return EXIT_CODES.ok;
+  return { code: EXIT_CODES.ok, report };
 }
 
 /** Lines naming what is not Krepis's and was left alone. */
@@ -401,105 +478,74 @@ async function verify(
   json: boolean,
   out: (text: string) => void,
   err: (text: string) => void,
-): Promise<number> {
-  const { walk, checked: results } = await verifyCache(root, removeFile);
-  if (!json) {
-    for (const entry of results) {
-      out(
-        entry.ok
-          ? `ok      ${entry.version}/${entry.target} ${entry.file}\n`
-          : `DAMAGED ${entry.version}/${entry.target} ${entry.file}: sha256 ${entry.actual}, expected ${entry.sha256} (removed; run \`krepis init\`)\n`,
-      );
-    }
-  }
-  const bad = results.filter((r) => !r.ok).length;
-  if (json) {
+): Promise<Outcome> {
+  const { walk, checked } = await verifyCache(root, removeFile);
+  const bad = checked.filter((r) => !r.ok).length;
+  const code = bad === 0 ? EXIT_CODES.ok : EXIT_CODES.integrity;
+  if (json) return { code, report: { checked, foreign: walk.foreign } };
+  for (const entry of checked) {
     out(
-      `${JSON.stringify({ ok: bad === 0, checked: results, foreign: walk.foreign }, null, 2)}\n`,
+      entry.ok
+        ? `ok      ${entry.version}/${entry.target} ${entry.file}\n`
+        : `DAMAGED ${entry.version}/${entry.target} ${entry.file}: sha256 ${entry.actual}, expected ${entry.sha256} (removed; run \`krepis init\`)\n`,
     );
-  } else {
-    out(`verified ${results.length} file(s), ${bad} damaged\n`);
-    reportForeign(walk, err);
   }
-  return bad === 0 ? EXIT_CODES.ok : EXIT_CODES.integrity;
+  out(`verified ${checked.length} file(s), ${bad} damaged\n`);
+  reportForeign(walk, err);
+  return { code, report: {} };
 }
 
 async function cache(
-  sub: string | undefined,
+  sub: string,
   root: string,
   json: boolean,
   out: (text: string) => void,
   err: (text: string) => void,
-): Promise<number> {
+): Promise<Outcome> {
+  const walk = await walkCache(root);
   if (sub === "ls") {
-    const walk = await walkCache(root);
     const entries = cachedLibraries(walk);
     const partials = walk.files.filter((f) => f.kind === "partial" || f.kind === "temp");
-    if (json) {
-      out(
-        `${
-          JSON.stringify(
-            { ok: true, root, krepisCache: walk.tagged, entries, partials, foreign: walk.foreign },
-            null,
-            2,
-          )
-        }\n`,
-      );
-    } else {
-      out(`${root}${walk.tagged ? "" : " (not a Krepis cache: nothing in it is Krepis's)"}\n`);
-      for (const e of entries) {
-        out(`  ${e.version}  ${e.target}  ${formatBytes(e.size)}  ${e.sha256.slice(0, 16)}\n`);
-      }
-      for (const p of partials) out(`  ${p.kind.padEnd(7)}  ${formatBytes(p.size)}  ${p.path}\n`);
-      if (entries.length === 0 && partials.length === 0) out("  (empty)\n");
-      if (walk.tagged) reportForeign(walk, err);
+    const report = { root, krepisCache: walk.tagged, entries, partials, foreign: walk.foreign };
+    if (json) return { code: EXIT_CODES.ok, report };
+    out(`${root}${walk.tagged ? "" : " (not a Krepis cache: nothing in it is Krepis's)"}\n`);
+    for (const e of entries) {
+      out(`  ${e.version}  ${e.target}  ${formatBytes(e.size)}  ${e.sha256.slice(0, 16)}\n`);
     }
-    return EXIT_CODES.ok;
+    for (const p of partials) out(`  ${p.kind.padEnd(7)}  ${formatBytes(p.size)}  ${p.path}\n`);
+    if (entries.length === 0 && partials.length === 0) out("  (empty)\n");
+    if (walk.tagged) reportForeign(walk, err);
+    return { code: EXIT_CODES.ok, report };
   }
-  if (sub === "prune" || sub === "clean") {
-    const walk = await walkCache(root);
-    if (!walk.tagged) throw untagged(root, sub === "prune" ? "prune" : "clean");
-    const keep = (version: string) => sub === "prune" && version === VERSION;
-    const { removed: list, kept } = await removeVersions(walk, removeFile, (v) => !keep(v));
-    // Current-version partials and temps are leftovers of failed transfers: prune takes them too.
-    if (sub === "prune") {
-      for (const f of walk.files) {
-        if (keep(f.version) && (f.kind === "partial" || f.kind === "temp")) {
-          await removeFile(f.path).catch(() => {});
-        }
+  // prune or clean (the spec admits nothing else)
+  if (!walk.tagged) throw untagged(root, sub === "prune" ? "prune" : "clean");
+  const keep = (version: string) => sub === "prune" && version === VERSION;
+  const { removed, kept } = await removeVersions(walk, removeFile, (v) => !keep(v));
+  // Current-version partials and temps are leftovers of failed transfers: prune takes them too.
+  if (sub === "prune") {
+    for (const f of walk.files) {
+      if (keep(f.version) && (f.kind === "partial" || f.kind === "temp")) {
+        await removeFile(f.path).catch(() => {});
       }
     }
-    if (json) {
-      out(
-        `${
-          JSON.stringify(
-            { ok: kept.length === 0, root, removed: list, kept, foreign: walk.foreign },
-            null,
-            2,
-          )
-        }\n`,
-      );
-    } else {
-      out(
-        list.length
-          ? `removed ${list.join(", ")} from ${root}\n`
-          : `nothing to remove in ${root}\n`,
-      );
-      for (const k of kept) {
-        err(
-          `Cannot remove ${
-            join(root, k.version)
-          }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again\n`,
-        );
-      }
-      reportForeign(walk, err);
-    }
-    return kept.length ? EXIT_CODES.cache : EXIT_CODES.ok;
   }
-  err(
-    `Cannot run "cache ${sub ?? ""}": expected ls, prune or clean\nHint: run \`krepis --help\`\n`,
+  const code = kept.length ? EXIT_CODES.cache : EXIT_CODES.ok;
+  const report = { root, removed, kept, foreign: walk.foreign };
+  if (json) return { code, report };
+  out(
+    removed.length
+      ? `removed ${removed.join(", ")} from ${root}\n`
+      : `nothing to remove in ${root}\n`,
   );
-  return EXIT_CODES.usage;
+  for (const k of kept) {
+    err(
+      `Cannot remove ${
+        join(root, k.version)
+      }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again\n`,
+    );
+  }
+  reportForeign(walk, err);
+  return { code, report };
 }
 
 if (import.meta.main) {

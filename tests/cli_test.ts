@@ -183,7 +183,7 @@ Deno.test('--cache-dir "" is a usage error for every command, and makes no cache
   for (const args of [["init"], ["info"], ["verify"], ["cache", "ls"], ["cache", "clean"]]) {
     const run = await runCli([...args, "--cache-dir", ""], {});
     assert.equal(run.code, EXIT_CODES.usage, `${args.join(" ")}: ${run.stderr}`);
-    assert.match(run.stderr, /^Cannot parse the arguments: --cache-dir is empty\nHint: /);
+    assert.match(run.stderr, /^Cannot run krepis \w+: --cache-dir is empty\nHint: /);
   }
   assert.equal(await Deno.stat(join(REPO_ROOT, VERSION)).then(() => true, () => false), false);
 });
@@ -266,9 +266,25 @@ Deno.test("krepis init --all installs every target the release ships and names t
     t.fixture.entry.sha256,
   ]);
   assert.deepEqual(report.notInRelease, others);
+  assert.deepEqual(report.summary, {
+    targets: others.length + 1,
+    installed: 1,
+    downloaded: 1,
+    cached: 0,
+    failed: 0,
+    notInRelease: others.length,
+  });
   const text = await runCli(["init", "--all"], t.env);
   assert.equal(text.code, EXIT_CODES.ok, text.stderr);
   assert.match(text.stdout, new RegExp(`^cached ${resolveTarget().triple} `));
+  assert.ok(
+    text.stdout.endsWith(
+      `\n1 of ${
+        others.length + 1
+      } targets ready (0 downloaded, 1 already cached), 0 failed, ${others.length} not in this release\n`,
+    ),
+    text.stdout,
+  );
   assert.equal(text.stderr, `not in this release (skipped): ${others.join(", ")}\n`);
 });
 

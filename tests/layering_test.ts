@@ -21,8 +21,8 @@ export const LAYERS: Record<string, string[]> = {
 
 /**
  * What lib/, matrix/ and release/ may import from `loader/`: what JSR
- * publishes, and the generated ABI table and codecs the build checks compare
- * and call a kernel with. tools/ and bench/ sit on top and may reach inside.
+ * publishes, the generated ABI table and codecs the build checks compare
+ * and call a kernel with, and the command-line conventions. tools/ and bench/ sit on top and may reach inside.
  */
 const LOADER_ENTRY_POINTS = [
   "loader/mod.ts",
@@ -30,6 +30,8 @@ const LOADER_ENTRY_POINTS = [
   "loader/cli.ts",
   "loader/_ffi.ts",
   "loader/_messages.ts",
+  // The command-line conventions (help, suggestions, exit 2) every task shares with the CLI.
+  "loader/_command_line.ts",
 ];
 const INSIDE_LOADER = ["tools", "bench"];
 

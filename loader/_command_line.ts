@@ -1,0 +1,257 @@
+/**
+ * The conventions every Krepis command follows, the `krepis` CLI and each
+ * `deno task` alike: `--help`/`-h` prints the usage, options, environment
+ * variables and exit codes on stdout and exits 0; an unknown option, command
+ * or value is a usage error (exit 2) naming the nearest valid one.
+ *
+ * Built on `node:util`'s `parseArgs`, which Deno ships: no npm package.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** One option of a command. */
+export interface OptionSpec {
+  /** A flag, or an option that takes a value. */
+  type: "string" | "boolean";
+  /** A one-letter alias. */
+  short?: string;
+  /** May be given more than once (the values are collected). */
+  multiple?: boolean;
+  /** The value's placeholder in the help, e.g. `<triple>`. */
+  value?: string;
+  /** One line for the help. */
+  help: string;
+  /** The values a string option accepts; anything else is a usage error. */
+  choices?: readonly string[];
+}
+
+/** A command's interface, from which its help and its checks are made. */
+export interface CommandSpec {
+  /** What a user types, e.g. `krepis init` or `deno task build`. */
+  name: string;
+  /** One line: what it does. */
+  summary: string;
+  /** What follows the name in the usage line(s), e.g. `[--target <triple>]`. */
+  usage: string[];
+  /** The options, by long name (without `--`). `--help` is added to every command. */
+  options: Record<string, OptionSpec>;
+  /** Words accepted as the first positional, with one line each (subcommands). */
+  commands?: Record<string, string>;
+  /** How many positionals are accepted. @default {0, or 1 with `commands`} */
+  maxPositionals?: number;
+  /** Environment variables the command reads, with one line each. */
+  env?: Record<string, string>;
+  /** Exit codes, with their meaning. */
+  exitCodes?: Record<number, string>;
+  /** Free text after the tables (examples, notes). */
+  more?: string;
+}
+
+/** The parsed values of a spec's options. */
+export type Values<O extends Record<string, OptionSpec>> = {
+  [K in keyof O]?: O[K]["type"] extends "boolean" ? boolean
+    : O[K]["multiple"] extends true ? string[]
+    : string;
+};
+
+/** A successful parse, or what to print and the exit code. */
+export type Parsed<O extends Record<string, OptionSpec>> =
+  | { kind: "run"; values: Values<O>; positionals: string[] }
+  | { kind: "exit"; code: number; stdout: string; stderr: string };
+
+/** The exit code of a usage error, the same for every command. */
+export const USAGE_EXIT = 2;
+
+const HELP: OptionSpec = { type: "boolean", short: "h", help: "show this help" };
+
+/** Edit distance between two words (insertions, deletions, substitutions, swaps). */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The candidate a mistyped word most likely meant: the closest by edit
+ * distance when it is close enough (at most a third of the word, at least
+ * 1), else the only candidate the word begins; undefined when none is near.
+ */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = distance(lower, candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(word.length / 3))) return best;
+  const prefixed = candidates.filter((c) => lower.length >= 2 && c.startsWith(lower));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/** `did you mean X?`, or the list of valid words when none is near. */
+export function suggestion(word: string, candidates: readonly string[]): string {
+  const near = nearest(word, candidates);
+  return near !== undefined ? `did you mean ${near}?` : `expected one of ${candidates.join(", ")}`;
+}
+
+function table(rows: [string, string][]): string[] {
+  const width = Math.max(...rows.map(([left]) => left.length));
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`);
+}
+
+/** The `--help` text of a command. */
+export function helpText(spec: CommandSpec): string {
+  const lines = [`${spec.name}: ${spec.summary}`, ""];
+  spec.usage.forEach((u, i) => lines.push(`${i === 0 ? "Usage:" : "      "} ${spec.name} ${u}`));
+  if (spec.commands && Object.keys(spec.commands).length) {
+    lines.push("", "Commands:", ...table(Object.entries(spec.commands)));
+  }
+  const options = Object.entries({ ...spec.options, help: HELP }).map((
+    [name, o],
+  ): [string, string] => [
+    `${o.short ? `-${o.short}, ` : ""}--${name}${o.value ? ` ${o.value}` : ""}`,
+    `${o.help}${o.choices ? ` (${o.choices.join(" or ")})` : ""}${
+      o.multiple ? " (may be repeated)" : ""
+    }`,
+  ]);
+  lines.push("", "Options:", ...table(options));
+  if (spec.env && Object.keys(spec.env).length) {
+    lines.push("", "Environment:", ...table(Object.entries(spec.env)));
+  }
+  const codes = Object.entries(spec.exitCodes ?? { 0: "success", 1: "failure", 2: "usage error" });
+  lines.push("", "Exit codes:", ...table(codes));
+  if (spec.more) lines.push("", spec.more.trimEnd());
+  return `${lines.join("\n")}\n`;
+}
+
+function usageError(spec: CommandSpec, problem: string, hint?: string): Parsed<never> {
+  return {
+    kind: "exit",
+    code: USAGE_EXIT,
+    stdout: "",
+    stderr: `Cannot run ${spec.name}: ${problem}\nHint: ${
+      hint ? `${hint} (\`${spec.name} --help\` lists the options)` : `run \`${spec.name} --help\``
+    }\n`,
+  };
+}
+
+/**
+ * Parses a command line against a spec: `--help` anywhere (before `--`)
+ * wins; unknown options, missing or unexpected values, values outside
+ * `choices`, unknown subcommands and extra positionals are usage errors
+ * with a suggestion.
+ *
+ * @param spec The command.
+ * @param args The arguments (without the program name).
+ * @returns The values and positionals, or what to print and the exit code.
+ */
+export function parseCommandLine<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec & { options: O },
+  args: string[],
+): Parsed<O> {
+  const all: Record<string, OptionSpec> = { ...spec.options, help: HELP };
+  const config = Object.fromEntries(
+    Object.entries(all).map(([name, o]) => [name, {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    }]),
+  );
+  const { tokens } = parseArgs({ args, options: config, strict: false, tokens: true });
+  const longNames = Object.keys(all).map((n) => `--${n}`);
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const option = all[token.name];
+    if (!option) {
+      const given = token.rawName;
+      const near = nearest(given.replace(/^-+/, "--"), longNames);
+      return usageError(
+        spec,
+        `unknown option ${given}`,
+        near ? `did you mean ${near}?` : undefined,
+      );
+    }
+    if (token.name === "help") return { kind: "exit", code: 0, stdout: helpText(spec), stderr: "" };
+  }
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const option = all[token.name];
+    const flag = `--${token.name}`;
+    if (!option.multiple && seen.has(token.name)) return usageError(spec, `${flag} is given twice`);
+    seen.add(token.name);
+    if (option.type === "boolean" && token.inlineValue) {
+      return usageError(spec, `${flag} takes no value (got "${token.value}")`);
+    }
+    if (option.type === "string") {
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith("-"))) {
+        return usageError(spec, `${flag} needs a value${option.value ? ` ${option.value}` : ""}`);
+      }
+      if (token.value === "") return usageError(spec, `${flag} is empty`);
+      if (option.choices && !option.choices.includes(token.value)) {
+        return usageError(
+          spec,
+          `${flag} takes ${option.choices.join(" or ")}, not "${token.value}"`,
+          nearest(token.value, option.choices)
+            ? `did you mean ${flag} ${nearest(token.value, option.choices)}?`
+            : undefined,
+        );
+      }
+    }
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: config, strict: true, allowPositionals: true });
+  } catch (error) {
+    // Only repeated single-value options and the like reach here.
+    return usageError(spec, (error as Error).message.replaceAll("'", ""));
+  }
+  const { positionals } = parsed;
+  const commands = spec.commands ? Object.keys(spec.commands) : undefined;
+  if (commands && positionals.length && !commands.includes(positionals[0])) {
+    return usageError(
+      spec,
+      `no command "${positionals[0]}"`,
+      suggestion(positionals[0], commands),
+    );
+  }
+  const max = spec.maxPositionals ?? (commands ? 1 : 0);
+  if (positionals.length > max) {
+    const extra = positionals.slice(max).map((p) => `"${p}"`).join(" ");
+    return usageError(
+      spec,
+      `unexpected argument${positionals.length - max > 1 ? "s" : ""} ${extra}`,
+    );
+  }
+  return { kind: "run", values: parsed.values as Values<O>, positionals };
+}
+
+/**
+ * For scripts: parses `Deno.args` and, on `--help` or a usage error, prints
+ * and exits; otherwise returns the values and positionals.
+ */
+export function commandLine<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec & { options: O },
+  args: string[] = Deno.args,
+): { values: Values<O>; positionals: string[] } {
+  const parsed = parseCommandLine(spec, args);
+  if (parsed.kind === "exit") {
+    const encoder = new TextEncoder();
+    if (parsed.stdout) Deno.stdout.writeSync(encoder.encode(parsed.stdout));
+    if (parsed.stderr) Deno.stderr.writeSync(encoder.encode(parsed.stderr));
+    Deno.exit(parsed.code);
+  }
+  return parsed;
+}
