@@ -34,6 +34,33 @@ export function checkUrl(url: URL): void {
   );
 }
 
+/**
+ * Reads a mirror URL as a user wrote it (`--mirror`, `KREPIS_MIRROR`).
+ *
+ * @returns The URL, or a `Cannot …` message with a hint when it is not an
+ *   http(s) URL (most often the scheme was left out).
+ */
+export function parseMirror(text: string): URL | string {
+  const problem = (why: string, hint: string) =>
+    `Cannot use the mirror "${text}": ${why}\nHint: ${hint}`;
+  const schemeless = !/^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // not a URL at all
+  }
+  if (schemeless || !url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    const local = /^(localhost|127\.|\[::1\])/i.test(text);
+    const guess = `${local ? "http" : "https"}://${text}`;
+    return problem(
+      "it is not an http:// or https:// URL",
+      schemeless ? `write the scheme, e.g. ${guess}` : "use an https:// URL (http:// on loopback)",
+    );
+  }
+  return url;
+}
+
 /** A non-2xx answer. */
 export class HttpStatusError extends NetworkError {
   declare readonly status: number;

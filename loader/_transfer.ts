@@ -20,7 +20,14 @@ import {
   parseManifest,
 } from "./manifest.ts";
 import type { MinisignPublicKey } from "./minisign.ts";
-import { checkUrl, fetchFollowing, HttpStatusError, readCapped } from "./_http.ts";
+import {
+  checkUrl,
+  fetchFollowing,
+  HttpStatusError,
+  parseMirror,
+  PolicyError,
+  readCapped,
+} from "./_http.ts";
 import { gaveUp, withRetries } from "./_retry.ts";
 import { commitTemp, createTemp, discardTemp } from "./_cache.ts";
 import { MAX_SIGNATURE_SIZE, type Pin, verifyManifestSignature } from "./_trust.ts";
@@ -35,11 +42,12 @@ const DEFAULT_MIRROR = "https://github.com/krepis/krepis/releases/download";
  * except on loopback.
  */
 export function releaseBase(mirror: string | undefined, version: string): URL {
-  const url = new URL(
-    `${(mirror ?? readEnv("KREPIS_MIRROR") ?? DEFAULT_MIRROR).replace(/\/+$/, "")}/`,
+  const url = parseMirror(
+    (mirror ?? readEnv("KREPIS_MIRROR") ?? DEFAULT_MIRROR).replace(/\/+$/, ""),
   );
+  if (typeof url === "string") throw new PolicyError(url);
   checkUrl(url);
-  return new URL(`v${version}/`, url);
+  return new URL(`v${version}/`, `${url.href.replace(/\/+$/, "")}/`);
 }
 
 /** A fetched manifest and what vouches for it. */

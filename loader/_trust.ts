@@ -36,14 +36,42 @@ export interface Trusted {
   abi: Manifest["abi"] | null;
 }
 
+/** The largest public key file read, in bytes (a minisign `.pub` file is about 100). */
+const MAX_KEY_FILE_SIZE = 4096;
+
+/**
+ * A key as the user gave it: the key itself (one `RW…` line, or a whole
+ * `.pub` file's text), or the path of a `.pub` file, which is read.
+ */
+function keyText(given: string): string {
+  if (given.includes("\n") || /^\s*RW[A-Za-z0-9+/]+=*\s*$/.test(given)) return given;
+  let bytes: Uint8Array;
+  try {
+    const info = Deno.statSync(given);
+    if (!info.isFile || info.size > MAX_KEY_FILE_SIZE) throw new Error("not a .pub file");
+    bytes = Deno.readFileSync(given);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new IntegrityError(
+      `Cannot read the public key ${
+        JSON.stringify(given.slice(0, 80))
+      }: it is neither a minisign public key nor a readable .pub file (${
+        (error as Error).message
+      })\nHint: give the key (the line after "untrusted comment:" in a minisign .pub file, starting with RW) or the .pub file's path`,
+    );
+  }
+  return new TextDecoder().decode(bytes);
+}
+
 /**
  * The trusted keys: the project's, then `extra`; `KREPIS_TRUSTED_KEY` is
  * added only when `extra` is not given (an explicit list is the whole list).
+ * Each given key may be the path of a minisign `.pub` file.
  */
 export function trustedKeys(extra: string[] | undefined): MinisignPublicKey[] {
-  const texts = [...PROJECT_KEYS, ...(extra ?? [])];
+  const texts = [...PROJECT_KEYS, ...(extra ?? []).map(keyText)];
   const fromEnv = readEnv("KREPIS_TRUSTED_KEY");
-  if (fromEnv && extra === undefined) texts.push(fromEnv);
+  if (fromEnv && extra === undefined) texts.push(keyText(fromEnv));
   return texts.map((text) => parseMinisignPublicKey(text));
 }
 

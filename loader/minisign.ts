@@ -63,7 +63,7 @@ export function parseMinisignPublicKey(text: string): MinisignPublicKey {
     throw new IntegrityError(
       `Cannot read the public key ${
         JSON.stringify(line.slice(0, 60))
-      }: it is not a minisign Ed25519 public key\nHint: give the second line of a minisign .pub file (it starts with RWQ)`,
+      }: it is not a minisign Ed25519 public key\nHint: give the second line of a minisign .pub file (it starts with RW)`,
     );
   }
   return { keyId: keyIdHex(bytes.subarray(2, 10)), publicKey: bytes.slice(10) };
