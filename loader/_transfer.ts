@@ -46,8 +46,9 @@ export function releaseBase(mirror: string | undefined, version: string): URL {
     (mirror ?? readEnv("KREPIS_MIRROR") ?? DEFAULT_MIRROR).replace(/\/+$/, ""),
   );
   if (typeof url === "string") throw new PolicyError(url);
-  checkUrl(url);
-  return new URL(`v${version}/`, `${url.href.replace(/\/+$/, "")}/`);
+  const base = new URL(`${url.href.replace(/\/+$/, "")}/`);
+  checkUrl(base);
+  return new URL(`v${version}/`, base);
 }
 
 /** A fetched manifest and what vouches for it. */
