@@ -5,12 +5,18 @@
  *
  * Preflight refuses: a dirty tree, another branch than the release branch,
  * an existing tag, versions that disagree today, an ABI change the ABI
- * version does not announce (against the previous `v*` tag), a failing test
- * gate. Then: bump the lock-step version (cargo-release for Cargo.toml and
- * Cargo.lock, every deno.json member), check every copy and the built
- * kernel's `krepis_version()` agree with the tag, commit `release: vX.Y.Z`,
- * create the annotated tag with notes grouped by commit type, and push both
- * to `origin`. The tag starts `release.yml`.
+ * version does not announce (against the previous `v*` tag). Then the plan
+ * is printed. The test gate (`deno task test` by default) runs after the
+ * plan, before anything is changed: always with `--execute`, in a dry run
+ * only when `--gate` names one. Then: bump the lock-step version
+ * (cargo-release for Cargo.toml and Cargo.lock, every deno.json member),
+ * check every copy and the built kernel's `krepis_version()` agree with the
+ * tag, commit `release: vX.Y.Z`, create the annotated tag with notes grouped
+ * by commit type, and push both to `origin`. The tag starts `release.yml`;
+ * the last lines say what it does and where to follow it.
+ *
+ * `origin` must be reachable for `--execute`; a dry run says when it is not
+ * and goes on.
  *
  * @module
  */
@@ -22,6 +28,9 @@ import { collectVersions, describeDisagreement } from "../lib/versions.ts";
 import { checkAbidiff, guardAbi, runAbidiff } from "./abi_guard.ts";
 import { commitSubjects, renderNotes } from "./release_notes.ts";
 
+/** The test gate `--execute` runs when none is given. */
+export const DEFAULT_GATE = "deno task test";
+
 /** Options for {@linkcode cutRelease}. */
 export interface CutOptions {
   /** The repository. */
@@ -32,7 +41,11 @@ export interface CutOptions {
   execute?: boolean;
   /** The release branch. @default {"main"} */
   branch?: string;
-  /** The test gate, a shell command run in `root`. @default {"deno task test"} */
+  /**
+   * The test gate, a shell command run in `root` after the plan is printed
+   * and before anything is changed. `execute` runs it (default
+   * {@linkcode DEFAULT_GATE}); a dry run runs it only when it is given.
+   */
   gate?: string;
   /** Target directory for the version-check build. @default {`<root>/target`} */
   targetDir?: string;
@@ -51,15 +64,32 @@ export interface Action {
   run: () => Promise<void>;
 }
 
-async function git(root: string, args: string[], allowFail = false): Promise<string> {
+/** What preflight found: the versions and the previous release's tag. */
+interface Preflight {
+  from: string;
+  version: string;
+  tag: string;
+  previous: string | null;
+}
+
+async function gitOutput(
+  root: string,
+  args: string[],
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   const out = await new Deno.Command("git", { args, cwd: root, stdout: "piped", stderr: "piped" })
     .output();
-  if (!out.success && !allowFail) {
-    throw new Error(
-      `Cannot run git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`,
-    );
-  }
-  return new TextDecoder().decode(out.stdout).trim();
+  const decoder = new TextDecoder();
+  return {
+    ok: out.success,
+    stdout: decoder.decode(out.stdout).trim(),
+    stderr: decoder.decode(out.stderr).trim(),
+  };
+}
+
+async function git(root: string, args: string[], allowFail = false): Promise<string> {
+  const out = await gitOutput(root, args);
+  if (!out.ok && !allowFail) throw new Error(`Cannot run git ${args.join(" ")}: ${out.stderr}`);
+  return out.stdout;
 }
 
 async function sh(root: string, command: string): Promise<boolean> {
@@ -82,11 +112,27 @@ async function previousTag(root: string): Promise<string | null> {
 }
 
 /**
- * Plans (and with `execute`, performs) a release.
+ * The page where a GitHub repository's workflow runs are listed, from its
+ * remote URL (`https://github.com/o/r.git`, `git@github.com:o/r.git`,
+ * `ssh://git@github.com/o/r`), or null when the remote is not on GitHub.
+ *
+ * @param remote A git remote URL.
+ * @returns `https://github.com/<owner>/<repo>/actions`, or null.
+ */
+export function githubActionsUrl(remote: string): string | null {
+  const match = remote.trim().match(
+    /^(?:https?:\/\/(?:[^@/]+@)?github\.com\/|git@github\.com:|ssh:\/\/git@github\.com(?::\d+)?\/)([\w.-]+)\/([\w.-]+?)(?:\.git)?\/?$/,
+  );
+  return match ? `https://github.com/${match[1]}/${match[2]}/actions` : null;
+}
+
+/**
+ * Plans (and with `execute`, performs) a release: preflight, the plan, the
+ * gate, then the actions.
  *
  * @param options What to release and how.
  * @returns The new version and the plan's actions.
- * @throws {Error} A `Cannot …` message when a preflight check or a step fails.
+ * @throws {Error} A `Cannot …` message when a preflight check, the gate or a step fails.
  */
 export async function cutRelease(
   options: CutOptions,
@@ -94,8 +140,36 @@ export async function cutRelease(
   const { root } = options;
   const log = options.log ?? console.log;
   const branch = options.branch ?? "main";
+  const found = await preflight(options, branch, log);
+  const { from, version, tag } = found;
+  const notes = renderNotes(version, await commitSubjects(root, found.previous));
+  const actions = await planActions(options, branch, found, notes);
+  log(
+    `release ${from} → ${version}${
+      options.execute ? "" : " (dry run: nothing is changed; --execute does it)"
+    }`,
+  );
+  for (const action of actions) log(`plan ${action.kind.padEnd(7)} ${action.describe}`);
+  await runGate(options, log);
+  if (!options.execute) {
+    log(`\nnotes for ${tag}:\n${notes}`);
+    return { version, actions };
+  }
+  for (const action of actions) {
+    log(`do   ${action.kind.padEnd(7)} ${action.describe}`);
+    await action.run();
+  }
+  for (const line of await nextSteps(root, tag, version)) log(line);
+  return { version, actions };
+}
 
-  // Preflight: nothing here changes anything.
+/** The checks before anything: nothing here changes anything. */
+async function preflight(
+  options: CutOptions,
+  branch: string,
+  log: (line: string) => void,
+): Promise<Preflight> {
+  const { root } = options;
   const status = await git(root, ["status", "--porcelain"]);
   if (status) {
     throw new Error(
@@ -123,18 +197,10 @@ export async function cutRelease(
     );
   }
   const tag = `v${version}`;
-  // origin must be reachable and must not be ahead: the push below is
-  // atomic, so a failed run leaves origin as it was.
-  await git(root, ["fetch", "--quiet", "origin", branch]);
-  const behind = await git(root, ["rev-list", "--count", `HEAD..origin/${branch}`]);
-  if (behind !== "0") {
-    throw new Error(
-      `Cannot release: origin/${branch} has ${behind} commit(s) this tree lacks\nHint: git pull --rebase origin ${branch}`,
-    );
-  }
+  const reachable = await checkOrigin(options, branch, log);
   if (
     await git(root, ["tag", "--list", tag]) ||
-    await git(root, ["ls-remote", "--tags", "origin", `refs/tags/${tag}`])
+    (reachable && await git(root, ["ls-remote", "--tags", "origin", `refs/tags/${tag}`]))
   ) {
     const unpushed = (await git(root, ["log", "-1", "--format=%s"])) === `release: ${tag}`;
     throw new Error(
@@ -146,6 +212,50 @@ export async function cutRelease(
     );
   }
   const previous = await previousTag(root);
+  await checkAbi(options, previous, log);
+  return { from, version, tag, previous };
+}
+
+/**
+ * origin must be reachable and must not be ahead: the push at the end is
+ * atomic, so a failed run leaves origin as it was. A dry run only says when
+ * it cannot reach it.
+ *
+ * @returns Whether origin answered.
+ */
+async function checkOrigin(
+  options: CutOptions,
+  branch: string,
+  log: (line: string) => void,
+): Promise<boolean> {
+  const { root } = options;
+  const fetched = await gitOutput(root, ["fetch", "--quiet", "origin", branch]);
+  if (!fetched.ok) {
+    const reason = fetched.stderr.split("\n")[0].replace(/^fatal: /, "") || "git fetch failed";
+    if (options.execute) {
+      throw new Error(
+        `Cannot release: origin is unreachable (${reason})\nHint: the release ends with a push to origin; check the network and \`git remote get-url origin\`, then run it again`,
+      );
+    }
+    log(`origin: unreachable (${reason}); --execute will refuse until it is reachable`);
+    return false;
+  }
+  const behind = await git(root, ["rev-list", "--count", `HEAD..origin/${branch}`]);
+  if (behind !== "0") {
+    throw new Error(
+      `Cannot release: origin/${branch} has ${behind} commit(s) this tree lacks\nHint: git pull --rebase origin ${branch}`,
+    );
+  }
+  return true;
+}
+
+/** Refuses an ABI change the ABI version does not announce (headers, and abidiff when asked). */
+async function checkAbi(
+  options: CutOptions,
+  previous: string | null,
+  log: (line: string) => void,
+): Promise<void> {
+  const { root } = options;
   const header = "crates/krepis-kernel/include/krepis.h";
   const proto = "proto/krepis.proto";
   if (previous) {
@@ -165,36 +275,61 @@ export async function cutRelease(
   } else {
     log("abi: no previous release to compare with");
   }
-  if (options.previousLibrary) {
-    const { library } = await cargoBuild({
-      cwd: root,
-      verbose: false,
-      env: options.targetDir ? { CARGO_TARGET_DIR: options.targetDir } : {},
-    });
-    const result = await runAbidiff(options.previousLibrary, library);
-    if (!result.ran) {
-      log(
-        "abidiff: not installed (apt-get install abigail-tools); the header comparison stands alone",
-      );
-    } else {
-      const header = await Deno.readTextFile(`${root}/crates/krepis-kernel/include/krepis.h`);
-      const previousHeader = previous
-        ? await git(root, ["show", `${previous}:crates/krepis-kernel/include/krepis.h`])
-        : header;
-      checkAbidiff(result, headerAbiVersion(previousHeader), headerAbiVersion(header));
-      log(`abidiff: ${result.changed ? "a change the ABI version announces" : "no change"}`);
-    }
+  if (!options.previousLibrary) return;
+  const { library } = await cargoBuild({
+    cwd: root,
+    verbose: false,
+    env: options.targetDir ? { CARGO_TARGET_DIR: options.targetDir } : {},
+  });
+  const result = await runAbidiff(options.previousLibrary, library);
+  if (!result.ran) {
+    log(
+      "abidiff: not installed (apt-get install abigail-tools); the header comparison stands alone",
+    );
+    return;
   }
-  const gate = options.gate ?? "deno task test";
-  log(`gate: ${gate}`);
-  if (!(await sh(root, gate))) {
-    throw new Error(`Cannot release: the test gate \`${gate}\` failed\nHint: fix it first`);
-  }
+  const current = await Deno.readTextFile(`${root}/${header}`);
+  const previousHeader = previous ? await git(root, ["show", `${previous}:${header}`]) : current;
+  checkAbidiff(result, headerAbiVersion(previousHeader), headerAbiVersion(current));
+  log(`abidiff: ${result.changed ? "a change the ABI version announces" : "no change"}`);
+}
 
-  const notes = renderNotes(version, await commitSubjects(root, previous));
+/**
+ * Runs the test gate, saying what it runs and why; in a dry run without
+ * `gate`, says that it does not.
+ */
+async function runGate(options: CutOptions, log: (line: string) => void): Promise<void> {
+  if (!options.execute && options.gate === undefined) {
+    log(
+      `gate: not run in a dry run; --execute runs \`${DEFAULT_GATE}\` first, or pass --gate <cmd> to run one now`,
+    );
+    return;
+  }
+  const gate = options.gate ?? DEFAULT_GATE;
+  log(
+    options.execute
+      ? `gate: running \`${gate}\` before anything is changed (--execute)`
+      : `gate: running \`${gate}\` (--gate asks for it; the dry run still changes nothing)`,
+  );
+  if (!(await sh(options.root, gate))) {
+    throw new Error(
+      `Cannot release: the test gate \`${gate}\` failed\nHint: run \`${gate}\` and fix what it reports; nothing was changed`,
+    );
+  }
+  log(`gate: \`${gate}\` passed`);
+}
+
+/** The release's actions, in order: bump, check, commit, tag, push. */
+async function planActions(
+  options: CutOptions,
+  branch: string,
+  { from, version, tag }: Preflight,
+  notes: string,
+): Promise<Action[]> {
+  const { root } = options;
   const members =
     (JSON.parse(await Deno.readTextFile(`${root}/deno.json`)).workspace ?? []) as string[];
-  const actions: Action[] = [
+  return [
     {
       kind: "command",
       describe:
@@ -280,15 +415,23 @@ export async function cutRelease(
       run: async () => void await git(root, ["push", "--atomic", "origin", branch, tag]),
     },
   ];
-  log(
-    `release ${from} → ${version}${
-      options.execute ? "" : " (dry run: nothing is changed; --execute does it)"
-    }`,
-  );
-  for (const action of actions) {
-    log(`${options.execute ? "do  " : "plan"} ${action.kind.padEnd(7)} ${action.describe}`);
-    if (options.execute) await action.run();
-  }
-  if (!options.execute) log(`\nnotes for ${tag}:\n${notes}`);
-  return { version, actions };
+}
+
+/** What the pushed tag starts, and where to follow it. */
+async function nextSteps(root: string, tag: string, version: string): Promise<string[]> {
+  const remote = await git(root, ["config", "--get", "remote.origin.url"], true);
+  const actions = githubActionsUrl(remote);
+  return [
+    "",
+    `next: the tag ${tag} starts .github/workflows/release.yml, which`,
+    `  1. checks that every version copy agrees with ${tag};`,
+    "  2. builds, checks and smoke-tests the kernel on every target of matrix/targets.json;",
+    `  3. attests their provenance and publishes the GitHub Release ${tag}: every library (with`,
+    "     .zst and .gz copies), SHA256SUMS, and manifest.json signed with the KREPIS_SIGNING_KEY",
+    "     secret (manifest.json.minisig);",
+    `  4. pins those checksums into the loader it then publishes to JSR as @krepis/loader ${version}.`,
+    actions
+      ? `follow it at ${actions}`
+      : "follow it in the Actions tab of the repository (origin is not a GitHub URL)",
+  ];
 }

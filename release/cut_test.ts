@@ -1,9 +1,11 @@
 /**
  * Cutting a release in a real git repository (a copy of this one) with a
- * bare repository as `origin`: the dry run changes nothing; preflight
- * refuses a dirty tree, another branch, a failing gate and an unannounced
- * ABI change; `--execute` bumps every version with cargo-release, checks the
- * built kernel, commits, tags with grouped notes and pushes.
+ * bare repository as `origin`: the dry run prints the plan, runs no gate
+ * unless asked, survives an unreachable origin and changes nothing;
+ * preflight refuses a dirty tree, another branch, a failing gate and an
+ * unannounced ABI change; `--execute` prints the plan, runs the gate, bumps
+ * every version with cargo-release, checks the built kernel, commits, tags
+ * with grouped notes, pushes and says what the tag starts and where.
  */
 
 import assert from "node:assert/strict";
@@ -12,6 +14,7 @@ import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildVariant, SURFACE_PATCH } from "../tests/_variant.ts";
 import { skipIf, without } from "../tests/_tools.ts";
+import { githubActionsUrl } from "./cut.ts";
 import { LOADER_ABI } from "../loader/mod.ts";
 import { generateSigningKey } from "./minisign_sign.ts";
 import { exportSigningKey } from "./signing_key.ts";
@@ -101,16 +104,91 @@ async function snapshot(r: Repo) {
   };
 }
 
-Deno.test("deno task release minor (dry run) prints the whole plan and changes nothing", async () => {
+/**
+ * Makes the copy's `deno task test` (the default gate) a quick one that
+ * leaves a mark outside the tree, committed so the tree stays clean.
+ *
+ * @returns The file the gate writes when it runs.
+ */
+async function markingGate(r: Repo): Promise<string> {
+  const path = join(r.dir, "deno.json");
+  const config = JSON.parse(await Deno.readTextFile(path));
+  config.tasks.test = "echo the default gate ran >> ../gate-ran";
+  await Deno.writeTextFile(path, `${JSON.stringify(config, null, 2)}\n`);
+  await git(r.dir, "commit", "-qam", "chore: a quick gate");
+  return join(r.root, "gate-ran");
+}
+
+const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+
+/** Asserts the lines matching each pattern come in this order. */
+function assertOrder(text: string, ...patterns: RegExp[]) {
+  const at = patterns.map((p) => {
+    const index = text.search(p);
+    assert.ok(index >= 0, `${p} in:\n${text}`);
+    return index;
+  });
+  assert.deepEqual(at, at.toSorted((a, b) => a - b), `in the order ${patterns.join(", ")}`);
+}
+
+Deno.test("deno task release minor (dry run) prints the whole plan, runs no gate and changes nothing", async () => {
   await using r = await repo();
+  const marker = await markingGate(r);
   const before = await snapshot(r);
-  const run = await release(r.dir, "minor", "--gate", "true");
+  const run = await release(r.dir, "minor");
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /release 0\.1\.0 → 0\.2\.0 \(dry run/);
   assert.match(run.stdout, /plan command cargo release version 0\.2\.0/);
   assert.match(run.stdout, /plan edit {4}loader\/deno\.json: "version": "0\.1\.0" → "0\.2\.0"/);
   assert.match(run.stdout, /plan push {4}git push --atomic origin main v0\.2\.0/);
   assert.match(run.stdout, /### Fixes\n\n- \*\*loader:\*\* a fix after 0\.1\.0/);
+  assertOrder(
+    run.stdout,
+    /^plan push/m,
+    /^gate: not run in a dry run; --execute runs `deno task test` first, or pass --gate <cmd> to run one now$/m,
+    /^notes for v0\.2\.0:/m,
+  );
+  assert.equal(await exists(marker), false, "the default gate did not run");
+  assert.deepEqual(await snapshot(r), before);
+});
+
+Deno.test("deno task release minor --gate <cmd> (dry run) runs that gate after the plan, saying so", async () => {
+  await using r = await repo();
+  const marker = await markingGate(r);
+  const before = await snapshot(r);
+  const run = await release(r.dir, "minor", "--gate", "echo the named gate ran");
+  assert.equal(run.code, 0, run.stderr);
+  assertOrder(
+    run.stdout,
+    /^plan push/m,
+    /^gate: running `echo the named gate ran` \(--gate asks for it; the dry run still changes nothing\)$/m,
+    /^the named gate ran$/m,
+    /^gate: `echo the named gate ran` passed$/m,
+    /^notes for v0\.2\.0:/m,
+  );
+  assert.equal(await exists(marker), false, "only the named gate ran");
+  assert.deepEqual(await snapshot(r), before);
+});
+
+Deno.test("deno task release minor: an unreachable origin is reported in a dry run and refused by --execute", async () => {
+  await using r = await repo();
+  const missing = join(r.root, "moved-away.git");
+  await git(r.dir, "remote", "set-url", "origin", missing);
+  const before = await snapshot(r);
+  const dry = await release(r.dir, "minor");
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(
+    dry.stdout,
+    /^origin: unreachable \(.*moved-away\.git.*\); --execute will refuse until it is reachable$/m,
+  );
+  assert.match(dry.stdout, /^plan push {4}git push --atomic origin main v0\.2\.0/m);
+  const executed = await release(r.dir, "minor", "--execute", "--gate", "true");
+  assert.equal(executed.code, 1, executed.stdout);
+  assert.match(
+    executed.stderr,
+    /^Cannot release: origin is unreachable \(.*moved-away\.git.*\)\nHint: .*git remote get-url origin/,
+  );
+  assert.doesNotMatch(executed.stdout, /^do /m, "nothing was done");
   assert.deepEqual(await snapshot(r), before);
 });
 
@@ -118,28 +196,31 @@ Deno.test("deno task release refuses a dirty tree, another branch, an existing t
   await using r = await repo();
   await Deno.writeTextFile(join(r.dir, "NOTES.md"), "dirty\n");
   assert.match(
-    (await release(r.dir, "patch", "--gate", "true")).stderr,
+    (await release(r.dir, "patch")).stderr,
     /^Cannot release: the working tree has uncommitted changes/,
   );
   await git(r.dir, "checkout", "-q", "--", "NOTES.md");
   await git(r.dir, "switch", "-q", "-c", "topic");
   assert.match(
-    (await release(r.dir, "patch", "--gate", "true")).stderr,
+    (await release(r.dir, "patch")).stderr,
     /^Cannot release from topic: releases are cut on main/,
   );
   await git(r.dir, "switch", "-q", "main");
   assert.match(
-    (await release(r.dir, "0.1.0", "--gate", "true")).stderr,
+    (await release(r.dir, "0.1.0")).stderr,
     /^Cannot release 0\.1\.0: it is not a version above 0\.1\.0/,
   );
   await git(r.dir, "tag", "v0.1.1");
   assert.match(
-    (await release(r.dir, "patch", "--gate", "true")).stderr,
+    (await release(r.dir, "patch")).stderr,
     /^Cannot release v0\.1\.1: the tag already exists/,
   );
   const failing = await release(r.dir, "minor", "--gate", "false");
   assert.equal(failing.code, 1);
-  assert.match(failing.stderr, /^Cannot release: the test gate `false` failed/);
+  assert.match(
+    failing.stderr,
+    /^Cannot release: the test gate `false` failed\nHint: run `false` and fix what it reports/,
+  );
 });
 
 Deno.test("deno task release refuses an ABI change without an ABI version bump, naming the symbol", async () => {
@@ -154,7 +235,7 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
     ),
   );
   await git(r.dir, "commit", "-qam", "feat: krepis_extra");
-  const added = await release(r.dir, "minor", "--gate", "true");
+  const added = await release(r.dir, "minor");
   assert.equal(added.code, 1);
   assert.match(
     added.stderr,
@@ -171,7 +252,7 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
       ),
   );
   await git(r.dir, "commit", "-qam", "feat!: a wider ABI version");
-  const changed = await release(r.dir, "minor", "--gate", "true");
+  const changed = await release(r.dir, "minor");
   assert.match(
     changed.stderr,
     new RegExp(
@@ -189,7 +270,7 @@ Deno.test(
     await using r = await repo();
     // The "previous release" had one export more: this tree removed it.
     const previous = await buildVariant("krepis-kernel-abi-surface", SURFACE_PATCH);
-    const run = await release(r.dir, "minor", "--gate", "true", "--previous-lib", previous);
+    const run = await release(r.dir, "minor", "--previous-lib", previous);
     assert.equal(run.code, 1, run.stdout);
     assert.match(
       run.stderr,
@@ -200,10 +281,29 @@ Deno.test(
   },
 );
 
-Deno.test("deno task release minor --execute bumps every copy, checks the built kernel, commits, tags and pushes", async () => {
+Deno.test("deno task release minor --execute: the plan, the gate, then bump, check, commit, tag, push, and what the tag starts", async () => {
   await using r = await repo();
-  const run = await release(r.dir, "minor", "--execute", "--gate", "true");
+  const marker = await markingGate(r);
+  // origin as a GitHub URL, which git sends to the bare repository.
+  const github = "https://github.com/krepis-test/krepis.git";
+  await git(r.dir, "remote", "set-url", "origin", github);
+  await git(r.dir, "config", `url.${r.origin}.insteadOf`, github);
+  const run = await release(r.dir, "minor", "--execute");
   assert.equal(run.code, 0, run.stdout + run.stderr);
+  assertOrder(
+    run.stdout,
+    /^release 0\.1\.0 → 0\.2\.0$/m,
+    /^plan push {4}git push --atomic origin main v0\.2\.0/m,
+    /^gate: running `deno task test` before anything is changed \(--execute\)$/m,
+    /^gate: `deno task test` passed$/m,
+    /^do {3}command cargo release version 0\.2\.0/m,
+    /^do {3}push {4}git push --atomic origin main v0\.2\.0/m,
+    /^next: the tag v0\.2\.0 starts \.github\/workflows\/release\.yml, which$/m,
+    /GitHub Release v0\.2\.0/,
+    /publishes to JSR as @krepis\/loader 0\.2\.0/,
+    /^follow it at https:\/\/github\.com\/krepis-test\/krepis\/actions$/m,
+  );
+  assert.equal(await Deno.readTextFile(marker), "the default gate ran\n", "the gate ran once");
   assert.match(await Deno.readTextFile(join(r.dir, "Cargo.toml")), /\nversion = "0\.2\.0"\n/);
   assert.match(
     await Deno.readTextFile(join(r.dir, "Cargo.lock")),
@@ -232,6 +332,10 @@ Deno.test("a full release end to end: cut, build, publish to a mirror, and the n
   await using r = await repo();
   const cut = await release(r.dir, "minor", "--execute", "--gate", "true");
   assert.equal(cut.code, 0, cut.stderr);
+  assert.match(
+    cut.stdout,
+    /^follow it in the Actions tab of the repository \(origin is not a GitHub URL\)$/m,
+  );
   const task = async (args: string[], env: Record<string, string> = {}) => {
     const out = await new Deno.Command(Deno.execPath(), {
       args,
@@ -290,5 +394,23 @@ Deno.test("a full release end to end: cut, build, publish to a mirror, and the n
     assert.equal(report.installed[0].trust, "pinned");
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("githubActionsUrl() finds the Actions page of a GitHub remote, and none elsewhere", () => {
+  const actions = "https://github.com/krepis/krepis/actions";
+  for (
+    const remote of [
+      "https://github.com/krepis/krepis.git",
+      "https://github.com/krepis/krepis",
+      "https://token@github.com/krepis/krepis.git",
+      "git@github.com:krepis/krepis.git",
+      "ssh://git@github.com/krepis/krepis.git",
+    ]
+  ) {
+    assert.equal(githubActionsUrl(remote), actions, remote);
+  }
+  for (const remote of ["/srv/git/krepis.git", "https://gitlab.com/krepis/krepis.git", ""]) {
+    assert.equal(githubActionsUrl(remote), null, remote);
   }
 });

@@ -75,10 +75,12 @@ export async function publishToGitHub(
     throw new Error(`Cannot publish to GitHub: "${options.repository}" is not owner/repo`);
   }
   const log = options.log ?? (() => {});
+  const apiUrl = options.apiUrl ?? "https://api.github.com";
+  const wrap = (error: unknown, action: string) => describeFailure(error, action, apiUrl);
   const retries = options.retries ?? 3;
   const octokit = new Octokit({
     auth: options.token,
-    baseUrl: options.apiUrl ?? "https://api.github.com",
+    baseUrl: apiUrl,
     retry: { enabled: retries > 0, retries },
     throttle: {
       enabled: options.throttle ?? true,
@@ -174,7 +176,9 @@ export async function publishToGitHub(
           .response?.data?.errors?.some((e) => e.code === "already_exists");
       if (!exists) throw wrap(error, `upload ${file.name}`);
       log(`${file.name} appeared meanwhile (422 already_exists); checking it`);
-      assets = await list();
+      assets = await list().catch((e) => {
+        throw wrap(e, `list the assets of ${options.tag}`);
+      });
       const raced = assets.find((a) => a.name === file.name);
       if (!raced || raced.size !== file.bytes.length || raced.digest !== digest) {
         throw new Error(
@@ -186,7 +190,9 @@ export async function publishToGitHub(
     log(`${existing ? "replaced" : "uploaded"} ${file.name} (${file.bytes.length} bytes)`);
   }
   // Confirm every asset is there, whole, before anyone builds on it.
-  assets = await list();
+  assets = await list().catch((e) => {
+    throw wrap(e, `list the assets of ${options.tag}`);
+  });
   for (const file of files) {
     const asset = assets.find((a) => a.name === file.name);
     const digest = `sha256:${sha256Hex(file.bytes)}`;
@@ -204,7 +210,22 @@ export async function publishToGitHub(
   return result;
 }
 
-function wrap(error: unknown, action: string): Error {
+/**
+ * Why a request failed, for a person: a request that got no answer (octokit
+ * reports a failed fetch as status 500 without a response) is a network
+ * problem, not GitHub's refusal.
+ */
+function describeFailure(error: unknown, action: string, apiUrl: string): Error {
+  const unreachable = noResponse(error);
+  if (unreachable) {
+    const where = unreachable.url && !unreachable.url.startsWith(apiUrl)
+      ? new URL(unreachable.url).origin
+      : apiUrl;
+    return new Error(
+      `Cannot reach the GitHub API at ${where} to ${action}: ${unreachable.cause}\nHint: check the network, a proxy (HTTPS_PROXY), or --api-url`,
+      { cause: error },
+    );
+  }
   const status = (error as { status?: number }).status;
   const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
   return new Error(
@@ -213,4 +234,25 @@ function wrap(error: unknown, action: string): Error {
     } (${message})\nHint: check GITHUB_TOKEN (contents: write) and the repository`,
     { cause: error },
   );
+}
+
+/**
+ * The request URL and the cause when `error` is octokit's RequestError for a
+ * request that got no response (none recorded, or a failed fetch as cause).
+ */
+function noResponse(error: unknown): { url?: string; cause: string } | null {
+  const e = error as {
+    name?: string;
+    response?: unknown;
+    request?: { url?: string };
+    cause?: unknown;
+    message?: string;
+  } | null;
+  if (e?.name !== "HttpError" || e.request === undefined) return null;
+  if (e.response !== undefined && !(e.cause instanceof TypeError)) return null;
+  // octokit takes the fetch error's message; Deno's repeats the URL:
+  // "error sending request for url (…): <what happened>".
+  const cause = String(e.message ?? "no response").split("\n")[0]
+    .replace(/^error sending request for url \([^)]*\): /, "");
+  return { url: e.request.url, cause };
 }

@@ -177,3 +177,30 @@ Deno.test("publishToGitHub() refuses an invalid repository and reports GitHub's 
     );
   });
 });
+
+Deno.test("publishToGitHub() with no answer at all says it cannot reach the API, not that GitHub refused", async () => {
+  // A loopback port with nothing listening: the connection is refused, as offline.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed = `http://127.0.0.1:${listener.addr.port}`;
+  listener.close();
+  await assert.rejects(
+    publishToGitHub(files, {
+      repository: "krepis/krepis",
+      tag: "v0.1.0",
+      token: "test-token",
+      retries: 0,
+      throttle: false,
+      apiUrl: closed,
+    }),
+    (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(
+          `^Cannot reach the GitHub API at ${closed} to get the release for v0\\.1\\.0: \\S.*\nHint: check the network, a proxy \\(HTTPS_PROXY\\), or --api-url$`,
+        ),
+      );
+      assert.doesNotMatch(error.message, /answered 500|error sending request for url/);
+      return true;
+    },
+  );
+});

@@ -6,7 +6,31 @@ import { formatTs } from "../lib/format.ts";
 import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import { renderKeysModule } from "./keys_module.ts";
 import { importSigningKey } from "./signing_key.ts";
-import { signMinisign } from "./minisign_sign.ts";
+import { keyId, signMinisign } from "./minisign_sign.ts";
+
+/** Runs `deno task release keygen <args>` in this repository. */
+async function keygen(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "release", "keygen", ...args],
+    cwd: REPO_ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** The key ids a `_keys.ts` trusts, read by importing it (a fresh copy each time). */
+async function keyIds(dir: string): Promise<string[]> {
+  const copy = join(dir, `keys-${crypto.randomUUID()}.ts`);
+  await Deno.copyFile(join(dir, "_keys.ts"), copy);
+  try {
+    const module = await import(pathToFileURL(copy).href);
+    return module.PROJECT_KEYS.map((k: string) => parseMinisignPublicKey(k).keyId);
+  } finally {
+    await Deno.remove(copy);
+  }
+}
 
 Deno.test("the committed loader/_keys.ts is the keygen template (no project key made here yet)", async () => {
   assert.equal(
@@ -38,6 +62,45 @@ Deno.test("deno task release keygen writes the public half and prints a secret t
       [parseMinisignPublicKey(module.PROJECT_KEYS[0])],
       "manifest",
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task release keygen refuses to replace a project key without --force, and says what --force replaced", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The committed template lists no key: the first keygen is not a replacement.
+    await Deno.copyFile(join(REPO_ROOT, "loader", "_keys.ts"), join(dir, "_keys.ts"));
+    const first = await keygen("--loader-dir", dir);
+    assert.equal(first.code, 0, first.stderr);
+    const [firstId] = await keyIds(dir);
+    assert.match(first.stdout, new RegExp(`^wrote the public key ${firstId} to `));
+    const written = await Deno.readTextFile(join(dir, "_keys.ts"));
+
+    const again = await keygen("--loader-dir", dir);
+    assert.equal(again.code, 1, again.stdout);
+    assert.equal(again.stdout, "", "no secret is printed");
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `^Cannot make a new signing key: .*_keys\\.ts already holds the project key ${firstId}\nHint: .*\`deno task release keygen --force\``,
+      ),
+    );
+    assert.equal(await Deno.readTextFile(join(dir, "_keys.ts")), written, "the key is kept");
+
+    const forced = await keygen("--loader-dir", dir, "--force");
+    assert.equal(forced.code, 0, forced.stderr);
+    const [newId] = await keyIds(dir);
+    assert.notEqual(newId, firstId);
+    assert.match(
+      forced.stdout,
+      new RegExp(
+        `^replaced the project key ${firstId} with ${newId} in .*; releases signed by the old key will no longer verify with the new loader`,
+      ),
+    );
+    const secret = forced.stdout.trim().split("\n").at(-1)!;
+    assert.equal(keyId(await importSigningKey(secret)), newId, "the printed secret is the new key");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

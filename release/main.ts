@@ -1,48 +1,258 @@
 /**
- * `deno task release`: cut a release, or publish one.
+ * `deno task release`: the command line of the release tools. Three forms,
+ * each with its own `--help`:
  *
  * ```sh
- * deno task release minor                  # dry run: prints every change, command and push
- * deno task release minor --execute        # bump, check, commit, tag, push (see cut.ts)
+ * deno task release minor                  # dry run: prints the plan; runs no gate, changes nothing
+ * deno task release minor --execute        # the plan, the gate, then bump, check, commit, tag, push (cut.ts)
+ * deno task release keygen                 # the project's signing key (refuses to replace one without --force)
+ * deno task release publish --dist dist    # GitHub Release, pinned checksums, JSR (publish.ts)
+ * deno task release publish --dist dist --to-dir mirror   # a mirror directory: mirror/v<version>/… (no JSR)
  * ```
  *
- * `deno task release keygen`: makes the project's signing key: writes its
- * public half into `loader/_keys.ts` and prints the secret once, for the
- * `KREPIS_SIGNING_KEY` repository secret.
+ * `keygen` writes the public half of a new key into `loader/_keys.ts` and
+ * prints the secret once, for the `KREPIS_SIGNING_KEY` repository secret.
  *
- * Cut options: `--execute`, `--branch <name>` (default main), `--gate <cmd>`
- * (default `deno task test`), `--root <repo>`, `--previous-lib <file>` (the
- * previous release's Linux library, compared with `abidiff` when installed).
- *
- * `deno task release publish`: the publish step (see `publish.ts`), run by
- * `release.yml` after the build matrix, or locally on a directory of builds.
- *
- * ```sh
- * deno task release publish --dist dist                    # GitHub Release (GITHUB_TOKEN, GITHUB_REPOSITORY)
- * deno task release publish --dist dist --to-dir mirror    # a mirror directory: mirror/v<version>/…
- * deno task release publish --dist dist --targets x86_64-unknown-linux-gnu --to-dir mirror
- * ```
- *
- * Options: `--targets a,b` (a subset, for development releases and mirrors),
- * `--to-dir <path>`, `--repository owner/repo`, `--api-url <url>` (GitHub
- * Enterprise), `--loader-dir <dir>` (whose `_pinned.ts` is written),
- * `--jsr-dry-run` (rehearse the JSR publish). The signing key comes from
- * `KREPIS_SIGNING_KEY`.
+ * The options, environment variables and exit codes are in the specs below
+ * (`deno task release --help` prints them all); the conventions (help on
+ * stdout with exit 0, usage errors naming the nearest valid word with exit
+ * 2) are `loader/_command_line.ts`'s.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import semver from "semver";
+import {
+  type CommandSpec,
+  nearest,
+  type OptionSpec,
+  parseCommandLine,
+  USAGE_EXIT,
+  type Values,
+} from "../loader/_command_line.ts";
+import { parseMinisignPublicKey } from "../loader/release.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { formatTs } from "../lib/format.ts";
 import { type Host, publish } from "./publish.ts";
 import { exportSigningKey, importSigningKey } from "./signing_key.ts";
 import { generateSigningKey, keyId, publicKeyBase64 } from "./minisign_sign.ts";
-import { formatTs } from "../lib/format.ts";
 import { renderKeysModule } from "./keys_module.ts";
-import { cutRelease } from "./cut.ts";
+import { cutRelease, DEFAULT_GATE } from "./cut.ts";
 
-const USAGE =
-  "Usage: deno task release <patch|minor|major|X.Y.Z> [--execute] [--branch main] [--gate <cmd>]\n       deno task release keygen\n       deno task release publish --dist <dir> [--to-dir <dir>] [--targets a,b] [--repository owner/repo] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]";
+const NAME = "deno task release";
+const BUMPS = ["patch", "minor", "major"];
+const VERSION_FORMS = "<patch|minor|major|X.Y.Z>";
+
+const CUT_OPTIONS = {
+  execute: {
+    type: "boolean",
+    help: "do it: the gate, then bump, check, commit, tag and push (default: a dry run)",
+  },
+  branch: { type: "string", value: "<name>", help: "the release branch (default main)" },
+  gate: {
+    type: "string",
+    value: "<cmd>",
+    help:
+      `the test gate, a shell command (default \`${DEFAULT_GATE}\`); --execute runs it, a dry run only when given`,
+  },
+  root: { type: "string", value: "<dir>", help: "the repository to release (default this one)" },
+  "previous-lib": {
+    type: "string",
+    value: "<file>",
+    help: "the previous release's Linux library, compared with abidiff when installed",
+  },
+} satisfies Record<string, OptionSpec>;
+
+/** Shared by keygen and publish. */
+const LOADER_DIR: OptionSpec = {
+  type: "string",
+  value: "<dir>",
+  help: "the loader package: keygen writes its _keys.ts, publish its _pinned.ts (default loader/)",
+};
+
+const KEYGEN_OPTIONS = {
+  "loader-dir": LOADER_DIR,
+  force: {
+    type: "boolean",
+    help: "replace the key _keys.ts already holds (releases it signed stop verifying)",
+  },
+} satisfies Record<string, OptionSpec>;
+
+const PUBLISH_OPTIONS = {
+  dist: {
+    type: "string",
+    value: "<dir>",
+    help: "the builds: `deno task build` output or the CI artifacts (required)",
+  },
+  "to-dir": {
+    type: "string",
+    value: "<dir>",
+    help: "publish to a mirror directory (<dir>/v<version>/) instead of a GitHub Release",
+  },
+  targets: {
+    type: "string",
+    value: "<a,b>",
+    help: "publish only these targets, comma-separated (default every target)",
+  },
+  repository: {
+    type: "string",
+    value: "<owner/repo>",
+    help: "the GitHub repository (default GITHUB_REPOSITORY)",
+  },
+  "api-url": {
+    type: "string",
+    value: "<url>",
+    help: "the GitHub REST API (GitHub Enterprise: https://<host>/api/v3)",
+  },
+  "loader-dir": LOADER_DIR,
+  jsr: {
+    type: "boolean",
+    help: "with --to-dir: publish @krepis/loader to JSR too (a GitHub Release always does)",
+  },
+  "jsr-dry-run": {
+    type: "boolean",
+    help: "run the JSR step as a rehearsal (deno publish --dry-run), after --to-dir too",
+  },
+} satisfies Record<string, OptionSpec>;
+
+const EXIT_CODES = (failure: string) => ({ 0: "success", 1: failure, 2: "usage error" });
+
+function cutSpec(bump: string): CommandSpec & { options: typeof CUT_OPTIONS } {
+  return {
+    name: `${NAME} ${bump}`,
+    summary: "cut a release: a dry run prints the plan; --execute does it",
+    usage: ["[--execute] [--branch <name>] [--gate <cmd>] [--root <dir>] [--previous-lib <file>]"],
+    options: CUT_OPTIONS,
+    maxPositionals: 0,
+    exitCodes: EXIT_CODES("refused or failed (preflight, the gate or a step)"),
+    more: `The version is patch, minor or major (the part of the current version to bump) or X.Y.Z.
+A dry run checks the tree, the versions, the tag and the ABI, prints every file change,
+command and push, and changes nothing; it runs the gate only with --gate. --execute prints
+the same plan, runs the gate, then bumps, checks, commits, tags and pushes to origin; the
+pushed tag starts .github/workflows/release.yml.`,
+  };
+}
+
+const KEYGEN: CommandSpec & { options: typeof KEYGEN_OPTIONS } = {
+  name: `${NAME} keygen`,
+  summary: "make the project's release signing key",
+  usage: ["[--loader-dir <dir>] [--force]"],
+  options: KEYGEN_OPTIONS,
+  maxPositionals: 0,
+  exitCodes: EXIT_CODES("_keys.ts already holds a key (without --force), or cannot be written"),
+  more: `Writes the public half into loader/_keys.ts (commit it) and prints the secret once: store
+it as the KREPIS_SIGNING_KEY repository secret, which the release workflow signs with.`,
+};
+
+const PUBLISH: CommandSpec & { options: typeof PUBLISH_OPTIONS } = {
+  name: `${NAME} publish`,
+  summary: "sign and publish built kernels, pin their checksums, publish the loader",
+  usage: [
+    "--dist <dir> [--to-dir <dir> [--jsr]] [--targets <a,b>] [--repository <owner/repo>] [--api-url <url>] [--loader-dir <dir>] [--jsr-dry-run]",
+  ],
+  options: PUBLISH_OPTIONS,
+  maxPositionals: 0,
+  env: {
+    KREPIS_SIGNING_KEY: "the signing key (the secret `deno task release keygen` printed)",
+    GITHUB_TOKEN: "a token with contents: write (GitHub Release only)",
+    GITHUB_REPOSITORY: "owner/repo, when --repository is not given (GitHub Release only)",
+  },
+  exitCodes: EXIT_CODES("refused or failed (the stages after a failed one did not run)"),
+  more: `In order: plan (the builds in --dist), sign (manifest.json.minisig, SHA256SUMS), host (a
+GitHub Release, or a mirror directory with --to-dir), pin the checksums into the loader's
+_pinned.ts, publish @krepis/loader to JSR (skipped with --to-dir unless --jsr).`,
+};
+
+/** Every option of every command, with the commands that take it, for the top-level help. */
+function allOptions(): Record<string, OptionSpec> {
+  const merged: Record<string, OptionSpec & { commands: string[] }> = {};
+  const forms: [string, Record<string, OptionSpec>][] = [
+    ["cut", CUT_OPTIONS],
+    ["keygen", KEYGEN_OPTIONS],
+    ["publish", PUBLISH_OPTIONS],
+  ];
+  for (const [command, options] of forms) {
+    for (const [name, option] of Object.entries(options)) {
+      merged[name] ??= { ...option, commands: [] };
+      merged[name].commands.push(command);
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(merged).map((
+      [name, { commands, ...option }],
+    ) => [name, { ...option, help: `[${commands.join(", ")}] ${option.help}` }]),
+  );
+}
+
+const TOP: CommandSpec & { options: Record<string, OptionSpec> } = {
+  name: NAME,
+  summary: "cut a release, make the signing key, or publish a release",
+  usage: [
+    `${VERSION_FORMS} ${cutSpec(VERSION_FORMS).usage[0]}`,
+    `keygen ${KEYGEN.usage[0]}`,
+    `publish ${PUBLISH.usage[0]}`,
+  ],
+  commands: {
+    [VERSION_FORMS]: "cut: a dry run prints the plan; --execute bumps, commits, tags, pushes",
+    keygen: "make the signing key: public half into loader/_keys.ts, secret printed once",
+    publish: "sign and publish builds (GitHub Release or mirror), pin checksums, JSR",
+  },
+  options: allOptions(),
+  env: PUBLISH.env,
+  exitCodes: EXIT_CODES("refused or failed (the message says why, and a hint what to do)"),
+  more: `Each command's own --help lists its options alone, e.g. \`${NAME} minor --help\`.`,
+};
+
+/** Prints what a parse asked for and exits. */
+function finish(output: { code: number; stdout: string; stderr: string }): never {
+  const encoder = new TextEncoder();
+  if (output.stdout) Deno.stdout.writeSync(encoder.encode(output.stdout));
+  if (output.stderr) Deno.stderr.writeSync(encoder.encode(output.stderr));
+  Deno.exit(output.code);
+}
+
+/** A usage error (exit 2) in the format of `loader/_command_line.ts`. */
+function usageError(name: string, problem: string, hint: string): never {
+  finish({
+    code: USAGE_EXIT,
+    stdout: "",
+    stderr: `Cannot run ${name}: ${problem}\nHint: ${hint}\n`,
+  });
+}
+
+/** Parses the arguments after the command word against its spec, or prints and exits. */
+function parse<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec & { options: O },
+  args: string[],
+): Values<O> {
+  const parsed = parseCommandLine(spec, args);
+  if (parsed.kind === "exit") finish(parsed);
+  return parsed.values;
+}
+
+/**
+ * The command word (the first positional, wherever it stands) and the other
+ * arguments. Every command's options are known here, so an option's value is
+ * never taken for the word.
+ */
+function splitCommand(args: string[]): { word?: string; rest: string[] } {
+  const options = Object.fromEntries(
+    Object.entries(TOP.options).map(([name, o]) => [name, { type: o.type }]),
+  );
+  const { tokens } = parseArgs({
+    args,
+    options: { ...options, help: { type: "boolean", short: "h" } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const word = tokens.find((t) => t.kind === "positional");
+  if (!word) return { rest: args };
+  return { word: word.value, rest: args.filter((_, i) => i !== word.index) };
+}
 
 /** The annotated tag's message (the notes `deno task release` wrote), if HEAD is tagged. */
 async function tagNotes(): Promise<string> {
@@ -55,68 +265,77 @@ async function tagNotes(): Promise<string> {
   return out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
 }
 
-if (import.meta.main) {
-  const fail = (message: string, code = 1): never => {
-    console.error(message);
-    Deno.exit(code);
-  };
-  let parsed;
+/** The ids of the keys a `_keys.ts` holds (none when it is missing or lists none). */
+async function projectKeyIds(keysPath: string): Promise<string[]> {
   try {
-    parsed = parseArgs({
-      args: Deno.args,
-      allowPositionals: true,
-      options: {
-        dist: { type: "string" },
-        "to-dir": { type: "string" },
-        targets: { type: "string" },
-        repository: { type: "string" },
-        "api-url": { type: "string" },
-        "loader-dir": { type: "string" },
-        "jsr-dry-run": { type: "boolean" },
-        execute: { type: "boolean" },
-        branch: { type: "string" },
-        gate: { type: "string" },
-        root: { type: "string" },
-        "previous-lib": { type: "string" },
-      },
-    });
+    await Deno.stat(keysPath);
   } catch (error) {
-    fail(`Cannot parse the arguments: ${(error as Error).message}\n${USAGE}`, 2);
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
   }
-  const { values, positionals } = parsed!;
-  if (positionals[0] === "keygen") {
-    // A new project signing key: the public half goes into the loader, the
-    // secret is printed once, for the KREPIS_SIGNING_KEY repository secret.
-    const key = await generateSigningKey();
-    const keysPath = `${values["loader-dir"] ?? `${REPO_ROOT}/loader`}/_keys.ts`;
-    await Deno.writeTextFile(keysPath, await formatTs(renderKeysModule([publicKeyBase64(key)])));
-    console.log(`wrote the public key ${keyId(key)} to ${keysPath} (commit it)`);
-    console.log("KREPIS_SIGNING_KEY (store it as a repository secret; it is not shown again):");
-    console.log(await exportSigningKey(key));
-    Deno.exit(0);
+  let keys: readonly string[];
+  try {
+    keys = (await import(pathToFileURL(keysPath).href)).PROJECT_KEYS ?? [];
+  } catch (error) {
+    throw new Error(
+      `Cannot read the project keys in ${keysPath}: ${
+        (error as Error).message.split("\n")[0]
+      }\nHint: restore the file from git (it is written by \`${NAME} keygen\`)`,
+    );
   }
-  if (positionals[0] && positionals[0] !== "publish") {
+  return keys.map((key) => {
     try {
-      await cutRelease({
-        root: values.root ?? REPO_ROOT,
-        bump: positionals[0],
-        execute: values.execute ?? false,
-        branch: values.branch,
-        gate: values.gate,
-        previousLibrary: values["previous-lib"],
-      });
-    } catch (error) {
-      fail((error as Error).message);
+      return parseMinisignPublicKey(key).keyId;
+    } catch {
+      return JSON.stringify(key.slice(0, 16));
     }
-    Deno.exit(0);
+  });
+}
+
+/**
+ * A new project signing key: the public half goes into the loader, the
+ * secret is printed once, for the KREPIS_SIGNING_KEY repository secret.
+ * Refuses to replace a key unless forced: releases it signed would no longer
+ * verify with the new loader.
+ */
+async function keygen(values: Values<typeof KEYGEN_OPTIONS>): Promise<void> {
+  const keysPath = join(values["loader-dir"] ?? join(REPO_ROOT, "loader"), "_keys.ts");
+  const old = await projectKeyIds(keysPath);
+  if (old.length && !values.force) {
+    throw new Error(
+      `Cannot make a new signing key: ${keysPath} already holds the project key ${
+        old.join(", ")
+      }\nHint: its secret is the KREPIS_SIGNING_KEY repository secret; to replace the key anyway, run \`${NAME} keygen --force\` (releases signed by the old key will no longer verify with the new loader)`,
+    );
   }
-  if (positionals[0] !== "publish" || !values.dist) {
-    fail(`Cannot run the release step: expected \`publish --dist <dir>\`\n${USAGE}`, 2);
+  const key = await generateSigningKey();
+  await Deno.writeTextFile(keysPath, await formatTs(renderKeysModule([publicKeyBase64(key)])));
+  if (old.length) {
+    console.log(
+      `replaced the project key ${old.join(", ")} with ${
+        keyId(key)
+      } in ${keysPath} (commit it); releases signed by the old key will no longer verify with the new loader`,
+    );
+  } else {
+    console.log(`wrote the public key ${keyId(key)} to ${keysPath} (commit it)`);
+  }
+  console.log("KREPIS_SIGNING_KEY (store it as a repository secret; it is not shown again):");
+  console.log(await exportSigningKey(key));
+}
+
+/** The publish step, with the host, key and JSR step the arguments and environment name. */
+async function publishRelease(values: Values<typeof PUBLISH_OPTIONS>): Promise<void> {
+  if (!values.dist) {
+    usageError(
+      PUBLISH.name,
+      "--dist <dir> is needed",
+      `give the directory of builds, e.g. --dist dist (\`${PUBLISH.name} --help\` lists the options)`,
+    );
   }
   const keyText = Deno.env.get("KREPIS_SIGNING_KEY");
   if (!keyText) {
-    fail(
-      "Cannot sign the release: KREPIS_SIGNING_KEY is not set\nHint: set it to the release signing key (a repository secret in CI)",
+    throw new Error(
+      `Cannot sign the release: KREPIS_SIGNING_KEY is not set\nHint: set it to the secret \`${NAME} keygen\` printed (in CI: the KREPIS_SIGNING_KEY repository secret)`,
     );
   }
   let host: Host;
@@ -126,37 +345,92 @@ if (import.meta.main) {
     const token = Deno.env.get("GITHUB_TOKEN");
     const repository = values.repository ?? Deno.env.get("GITHUB_REPOSITORY");
     if (!token || !repository) {
-      fail(
-        "Cannot publish to GitHub: GITHUB_TOKEN and a repository (--repository or GITHUB_REPOSITORY) are needed\nHint: or publish to a mirror directory with --to-dir",
+      throw new Error(
+        `Cannot publish to GitHub: ${
+          [!token && "GITHUB_TOKEN is not set", !repository && "no repository is named"]
+            .filter(Boolean).join(" and ")
+        }\nHint: set GITHUB_TOKEN (contents: write) and GITHUB_REPOSITORY or --repository owner/repo; or publish to a mirror directory with --to-dir <dir>`,
       );
     }
-    host = { kind: "github", token: token!, repository: repository!, apiUrl: values["api-url"] };
+    host = { kind: "github", token, repository, apiUrl: values["api-url"] };
+  }
+  const dryRun = values["jsr-dry-run"] ?? false;
+  await publish({
+    dist: values.dist,
+    key: await importSigningKey(keyText),
+    host,
+    targets: values.targets?.split(",").map((t) => t.trim()).filter(Boolean),
+    loaderDir: values["loader-dir"] ?? join(REPO_ROOT, "loader"),
+    notes: await tagNotes(),
+    jsr: host.kind === "github" || values.jsr || dryRun,
+    publishJsr: async (loaderDir) => {
+      const args = ["publish", "--allow-dirty", ...(dryRun ? ["--dry-run"] : [])];
+      const status = await new Deno.Command(Deno.execPath(), {
+        args,
+        cwd: loaderDir,
+        stdout: "inherit",
+        stderr: "inherit",
+      })
+        .output();
+      if (!status.success) {
+        throw new Error(
+          `Cannot publish @krepis/loader to JSR: deno ${
+            args.join(" ")
+          } exited with ${status.code}\nHint: the release is hosted and its checksums are pinned in ${loaderDir}/_pinned.ts; fix what deno publish reported above, then run \`deno publish\` in ${loaderDir}`,
+        );
+      }
+    },
+  });
+}
+
+/** Runs the command the arguments name; a refusal or failure exits 1 with its message. */
+async function main(args: string[]): Promise<void> {
+  const { word, rest } = splitCommand(args);
+  if (word === undefined) {
+    const parsed = parseCommandLine(TOP, args);
+    if (parsed.kind === "exit") finish(parsed);
+    finish({
+      code: USAGE_EXIT,
+      stdout: "",
+      stderr: `Cannot run ${NAME}: no command given\n${
+        TOP.usage.map((u, i) => `${i === 0 ? "Usage:" : "      "} ${NAME} ${u}`).join("\n")
+      }\nHint: \`${NAME} minor\` prints the plan of a minor release; \`${NAME} --help\` explains every option\n`,
+    });
   }
   try {
-    await publish({
-      dist: values.dist!,
-      key: await importSigningKey(keyText!),
-      host: host!,
-      targets: values.targets?.split(",").map((t) => t.trim()).filter(Boolean),
-      loaderDir: values["loader-dir"] ?? `${REPO_ROOT}/loader`,
-      notes: await tagNotes(),
-      publishJsr: async (loaderDir) => {
-        const args = ["publish", "--allow-dirty", ...(values["jsr-dry-run"] ? ["--dry-run"] : [])];
-        const status = await new Deno.Command(Deno.execPath(), {
-          args,
-          cwd: loaderDir,
-          stdout: "inherit",
-          stderr: "inherit",
-        })
-          .output();
-        if (!status.success) {
-          throw new Error(
-            `Cannot publish @krepis/loader to JSR: deno publish exited with ${status.code}`,
-          );
-        }
-      },
-    });
+    if (word === "keygen") {
+      await keygen(parse(KEYGEN, rest));
+    } else if (word === "publish") {
+      await publishRelease(parse(PUBLISH, rest));
+    } else if (BUMPS.includes(word) || semver.valid(word)) {
+      const values = parse(cutSpec(word), rest);
+      await cutRelease({
+        root: values.root ?? REPO_ROOT,
+        bump: word,
+        execute: values.execute ?? false,
+        branch: values.branch,
+        gate: values.gate,
+        previousLibrary: values["previous-lib"],
+      });
+    } else {
+      // --help wins over a mistyped command, as over anything else.
+      const top = parseCommandLine(TOP, rest);
+      if (top.kind === "exit" && top.code === 0) finish(top);
+      const near = nearest(word, [...BUMPS, "keygen", "publish"]);
+      usageError(
+        NAME,
+        `no command "${word}"`,
+        `${
+          near
+            ? `did you mean ${near}?`
+            : "expected patch, minor, major, a version X.Y.Z, keygen or publish"
+        } (\`${NAME} --help\` lists the commands)`,
+      );
+    }
   } catch (error) {
-    fail((error as Error).message);
+    console.error((error as Error).message);
+    Deno.exit(1);
   }
 }
+
+if (import.meta.main) await main(Deno.args);

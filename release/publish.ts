@@ -7,7 +7,9 @@
  * 3. host: a GitHub Release (octokit) or a mirror directory, every asset
  *    confirmed present;
  * 4. pin: only then write the checksums into the loader's pinned module;
- * 5. JSR: only then publish the loader.
+ * 5. JSR: only then publish the loader (by default for a GitHub Release; a
+ *    mirror directory does not need it, so there the step is skipped, and
+ *    says so, unless asked for).
  *
  * Each stage takes the previous stage's result as its input, so none can run
  * before the one it depends on has succeeded.
@@ -44,8 +46,10 @@ export interface PublishOptions {
   targets?: string[];
   /** The loader package directory whose `_pinned.ts` is written. */
   loaderDir: string;
-  /** Publishes the loader to JSR (runs last). */
+  /** Publishes the loader to JSR (runs last, when `jsr` holds). */
   publishJsr: (loaderDir: string) => Promise<void>;
+  /** Run the JSR step. @default {true for a GitHub Release, false for a mirror directory} */
+  jsr?: boolean;
   /** One line per action. @default {console.log} */
   log?: (line: string) => void;
   /** Release notes for a new GitHub Release. @default {""} */
@@ -89,8 +93,16 @@ export async function publish(options: PublishOptions): Promise<HostedRelease> {
   log(`plan: v${plan.manifest.version}, ${plan.manifest.targets.map((t) => t.triple).join(", ")}`);
   const hosted = await host(plan.manifest, plan.files, options, log);
   const pinned = await pin(hosted, options.loaderDir, log);
-  await options.publishJsr(pinned.loaderDir);
-  log("jsr: the JSR publish step finished");
+  if (options.jsr ?? options.host.kind === "github") {
+    await options.publishJsr(pinned.loaderDir);
+    log("jsr: the JSR publish step finished");
+  } else {
+    log(
+      options.host.kind === "dir"
+        ? "jsr: skipped (publishing to a mirror directory; pass --jsr to publish the loader too)"
+        : "jsr: skipped (not asked for)",
+    );
+  }
   return hosted;
 }
 

@@ -1,8 +1,9 @@
 /**
  * The publish step end to end: builds in dist/ → signed release on a host →
  * pinned checksums → JSR, in that order, with a failure at the host stopping
- * everything after it. Hosts: the GitHub stand-in (real octokit) and a
- * mirror directory that `krepis init` then installs from.
+ * everything after it. Hosts: the GitHub stand-in (real octokit), a closed
+ * port (no network), and a mirror directory that `krepis init` then installs
+ * from (without the JSR step unless asked for).
  */
 
 import assert from "node:assert/strict";
@@ -47,6 +48,19 @@ function githubHost(api: GitHubApi) {
     retries: 0,
     throttle: false,
   };
+}
+
+/** Runs `deno task release publish <args>` in this repository with `env`. */
+async function publishTask(args: string[], env: Record<string, string>) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "release", "publish", ...args],
+    cwd: REPO_ROOT,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
 /** dist/ with this machine's build, a scratch copy of the loader, an output dir. */
@@ -186,32 +200,20 @@ Deno.test(
   },
 );
 
-Deno.test("deno task release publish --to-dir: a mirror whose checksums and signature hold, and that krepis init accepts", async () => {
+Deno.test("deno task release publish --to-dir: a mirror whose checksums and signature hold, that krepis init accepts, without JSR", async () => {
   await using w = await workspace();
   const key = await generateSigningKey();
-  const run = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "task",
-      "release",
-      "publish",
-      "--dist",
-      w.dist,
-      "--targets",
-      host.triple,
-      "--to-dir",
-      w.out,
-      "--loader-dir",
-      w.loaderDir,
-      "--jsr-dry-run",
-    ],
-    cwd: REPO_ROOT,
-    env: { KREPIS_SIGNING_KEY: await exportSigningKey(key) },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
-  assert.ok(run.success, text);
-  assert.match(text, /pin: wrote the checksums of 1 target\(s\)/);
+  const run = await publishTask(
+    ["--dist", w.dist, "--targets", host.triple, "--to-dir", w.out, "--loader-dir", w.loaderDir],
+    { KREPIS_SIGNING_KEY: await exportSigningKey(key) },
+  );
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /pin: wrote the checksums of 1 target\(s\)/);
+  assert.match(
+    run.stdout,
+    /^jsr: skipped \(publishing to a mirror directory; pass --jsr to publish the loader too\)$/m,
+  );
+  assert.doesNotMatch(run.stdout + run.stderr, /JSR publish step finished/);
   assert.match(
     await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")),
     new RegExp(w.fragment.target.sha256),
@@ -232,38 +234,94 @@ Deno.test("deno task release publish --to-dir: a mirror whose checksums and sign
   }
 });
 
-Deno.test("deno task release publish refuses a missing target, and a missing signing key", async () => {
+Deno.test("deno task release publish --to-dir --jsr-dry-run runs the JSR step after the pins, as a rehearsal", async () => {
   await using w = await workspace();
-  const run = async (env: Record<string, string>, extra: string[] = []) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "task",
-        "release",
-        "publish",
-        "--dist",
-        w.dist,
-        "--to-dir",
-        w.out,
-        "--loader-dir",
-        w.loaderDir,
-        "--jsr-dry-run",
-        ...extra,
-      ],
-      cwd: REPO_ROOT,
-      env: { KREPIS_SIGNING_KEY: "", ...env },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-  };
+  const run = await publishTask(
+    [
+      "--dist",
+      w.dist,
+      "--targets",
+      host.triple,
+      "--to-dir",
+      w.out,
+      "--loader-dir",
+      w.loaderDir,
+      "--jsr-dry-run",
+    ],
+    { KREPIS_SIGNING_KEY: await exportSigningKey(await generateSigningKey()) },
+  );
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  const pinned = run.stdout.search(/^pin: wrote the checksums/m);
+  const jsr = run.stdout.search(/^jsr: the JSR publish step finished$/m);
+  assert.ok(pinned >= 0 && jsr > pinned, `pin, then JSR:\n${run.stdout}`);
+  assert.doesNotMatch(run.stdout, /jsr: skipped/);
+});
+
+Deno.test("deno task release publish to GitHub with no network says it cannot reach the API, and pins nothing", async () => {
+  await using w = await workspace();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed = `http://127.0.0.1:${listener.addr.port}`;
+  listener.close();
+  const pinnedBefore = await Deno.readTextFile(join(w.loaderDir, "_pinned.ts"));
+  const run = await publishTask(
+    [
+      "--dist",
+      w.dist,
+      "--targets",
+      host.triple,
+      "--loader-dir",
+      w.loaderDir,
+      "--repository",
+      "krepis/krepis",
+      "--api-url",
+      closed,
+    ],
+    {
+      KREPIS_SIGNING_KEY: await exportSigningKey(await generateSigningKey()),
+      GITHUB_TOKEN: "t",
+      NO_PROXY: "127.0.0.1",
+    },
+  );
+  assert.equal(run.code, 1, run.stdout);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `^Cannot reach the GitHub API at ${closed} to get the release for v${
+        VERSION.replaceAll(".", "\\.")
+      }: \\S.*\nHint: check the network, a proxy \\(HTTPS_PROXY\\), or --api-url\n$`,
+    ),
+  );
+  assert.doesNotMatch(run.stderr, /GitHub answered|GITHUB_TOKEN/);
+  assert.equal(await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")), pinnedBefore);
+});
+
+Deno.test("deno task release publish refuses a missing target, a missing or malformed signing key, and a missing --dist", async () => {
+  await using w = await workspace();
+  const run = (env: Record<string, string>, args?: string[]) =>
+    publishTask(args ?? ["--dist", w.dist, "--to-dir", w.out, "--loader-dir", w.loaderDir], {
+      KREPIS_SIGNING_KEY: "",
+      ...env,
+    });
   const noKey = await run({});
   assert.equal(noKey.code, 1);
-  assert.match(noKey.stderr, /Cannot sign the release: KREPIS_SIGNING_KEY is not set\nHint: /);
+  assert.match(
+    noKey.stderr,
+    /Cannot sign the release: KREPIS_SIGNING_KEY is not set\nHint: set it to the secret `deno task release keygen` printed/,
+  );
+  const badKey = await run({ KREPIS_SIGNING_KEY: "a public key, or half of the line" });
+  assert.equal(badKey.code, 1);
+  assert.match(
+    badKey.stderr,
+    /^Cannot read the signing key: it is not a Krepis Ed25519 signing key\nHint: set KREPIS_SIGNING_KEY to the secret `deno task release keygen` printed \(the whole line\)\n$/,
+  );
   const missing = await run({
     KREPIS_SIGNING_KEY: await exportSigningKey(await generateSigningKey()),
   });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /Cannot plan the release: no build for /);
+  const noDist = await run({}, ["--to-dir", w.out]);
+  assert.equal(noDist.code, 2);
+  assert.match(noDist.stderr, /^Cannot run deno task release publish: --dist <dir> is needed\n/);
   assert.ok(!(await Deno.stat(w.out).then(() => true, () => false)), "nothing was published");
 });
 

@@ -55,7 +55,7 @@ export async function importSigningKey(text: string): Promise<SigningKey> {
     : null;
   if (!bytes || bytes.length !== 44 || MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new Error(
-      "Cannot read the signing key: it is not a Krepis Ed25519 signing key\nHint: KREPIS_SIGNING_KEY takes the text that `exportSigningKey()` printed when the key was made",
+      "Cannot read the signing key: it is not a Krepis Ed25519 signing key\nHint: set KREPIS_SIGNING_KEY to the secret `deno task release keygen` printed (the whole line)",
     );
   }
   const pkcs8 = new Uint8Array([...PKCS8_ED25519_PREFIX, ...bytes.subarray(12)]);

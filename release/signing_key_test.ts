@@ -22,7 +22,7 @@ Deno.test("importSigningKey() refuses text that is not a signing key", async () 
   for (const bad of ["", "not base64!", publicKeyBase64(key)]) {
     await assert.rejects(
       importSigningKey(bad),
-      /^Error: Cannot read the signing key: it is not a Krepis Ed25519 signing key\nHint: /,
+      /^Error: Cannot read the signing key: it is not a Krepis Ed25519 signing key\nHint: set KREPIS_SIGNING_KEY to the secret `deno task release keygen` printed \(the whole line\)$/,
     );
   }
 });
