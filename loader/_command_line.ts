@@ -239,6 +239,30 @@ export function parseCommandLine<O extends Record<string, OptionSpec>>(
 }
 
 /**
+ * Splits a command line into its command word (the first positional,
+ * wherever it stands) and the other arguments. The options of every given
+ * spec are known here, so an option's value is never taken for the word
+ * (`krepis --cache-dir /c info` is `info`).
+ */
+export function splitCommand(
+  args: string[],
+  specs: readonly CommandSpec[],
+): { word?: string; rest: string[] } {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const spec of specs) {
+    for (const [name, o] of Object.entries(spec.options)) {
+      options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}) };
+    }
+  }
+  const { tokens } = parseArgs({ args, options, strict: false, tokens: true });
+  const word = tokens.find((t) => t.kind === "positional");
+  if (!word || word.kind !== "positional") return { rest: args };
+  return { word: word.value, rest: args.filter((_, i) => i !== word.index) };
+}
+
+/**
  * For scripts: parses `Deno.args` and, on `--help` or a usage error, prints
  * and exits; otherwise returns the values and positionals.
  */

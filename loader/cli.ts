@@ -41,7 +41,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { absolute, join, normalize } from "./_path.ts";
 import {
   AbiMismatchError,
@@ -72,7 +71,13 @@ import {
 import { readEnv } from "./_env.ts";
 import { undoCommand } from "./_cli_undo.ts";
 import { parseMirror } from "./_http.ts";
-import { type CommandSpec, helpText, parseCommandLine, suggestion } from "./_command_line.ts";
+import {
+  type CommandSpec,
+  helpText,
+  parseCommandLine,
+  splitCommand,
+  suggestion,
+} from "./_command_line.ts";
 import { COMMANDS, EXIT_CODES, KREPIS } from "./_cli_commands.ts";
 
 export { EXIT_CODES };
@@ -94,23 +99,6 @@ export interface Outcome {
 type Word = keyof typeof COMMANDS;
 
 /**
- * The command word: the first positional, skipping the values of every
- * command's options (`krepis --cache-dir /c info` is `info`).
- */
-function findCommand(args: string[]): { word: string; rest: string[] } | null {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const spec of [KREPIS, ...Object.values(COMMANDS)] as CommandSpec[]) {
-    for (const [name, o] of Object.entries(spec.options)) {
-      options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}) };
-    }
-  }
-  const { tokens } = parseArgs({ args, options, strict: false, tokens: true });
-  const first = tokens.find((t) => t.kind === "positional");
-  if (!first || first.kind !== "positional") return null;
-  return { word: first.value, rest: args.filter((_, i) => i !== first.index) };
-}
-
-/**
  * Runs the CLI.
  *
  * @param args Command-line arguments (without the program name).
@@ -127,8 +115,8 @@ export async function main(
   // --json is known before the arguments are checked, so that a usage error is JSON too.
   const json = args.slice(0, args.includes("--") ? args.indexOf("--") : undefined)
     .includes("--json");
-  const found = findCommand(args);
-  const word = found?.word ?? "krepis";
+  const found = splitCommand(args, [KREPIS, ...Object.values(COMMANDS)]);
+  const word = found.word ?? "krepis";
   // `cache ls` and the like are named with their subcommand.
   let command = word;
   const document = (outcome: Outcome) =>
@@ -146,7 +134,7 @@ export async function main(
     }
     return EXIT_CODES.usage;
   };
-  if (!found) {
+  if (found.word === undefined) {
     const parsed = parseCommandLine(KREPIS, args);
     if (parsed.kind === "exit") {
       if (parsed.code !== 0) return usageError(parsed.stderr);

@@ -21,7 +21,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import semver from "semver";
@@ -30,6 +29,7 @@ import {
   nearest,
   type OptionSpec,
   parseCommandLine,
+  splitCommand,
   USAGE_EXIT,
   type Values,
 } from "../loader/_command_line.ts";
@@ -233,27 +233,6 @@ function parse<O extends Record<string, OptionSpec>>(
   return parsed.values;
 }
 
-/**
- * The command word (the first positional, wherever it stands) and the other
- * arguments. Every command's options are known here, so an option's value is
- * never taken for the word.
- */
-function splitCommand(args: string[]): { word?: string; rest: string[] } {
-  const options = Object.fromEntries(
-    Object.entries(TOP.options).map(([name, o]) => [name, { type: o.type }]),
-  );
-  const { tokens } = parseArgs({
-    args,
-    options: { ...options, help: { type: "boolean", short: "h" } },
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  const word = tokens.find((t) => t.kind === "positional");
-  if (!word) return { rest: args };
-  return { word: word.value, rest: args.filter((_, i) => i !== word.index) };
-}
-
 /** The annotated tag's message (the notes `deno task release` wrote), if HEAD is tagged. */
 async function tagNotes(): Promise<string> {
   const out = await new Deno.Command("git", {
@@ -385,7 +364,7 @@ async function publishRelease(values: Values<typeof PUBLISH_OPTIONS>): Promise<v
 
 /** Runs the command the arguments name; a refusal or failure exits 1 with its message. */
 async function main(args: string[]): Promise<void> {
-  const { word, rest } = splitCommand(args);
+  const { word, rest } = splitCommand(args, [TOP]);
   if (word === undefined) {
     const parsed = parseCommandLine(TOP, args);
     if (parsed.kind === "exit") finish(parsed);
