@@ -1,17 +1,38 @@
 /**
- * Serves a mirror directory (`<dir>/v<version>/<file>`) on loopback with
- * Range support, as a release host would: used by `deno task demo`, the
+ * Serves a mirror directory (`<dir>/v<version>/<file>`) with Range support,
+ * as a release host would: used by `deno task serve`, `deno task demo`, the
  * benchmarks and the tests. It records every request and lets a test inject
  * a fault into any answer.
  *
+ * Nothing outside the directory is ever served. A request path is refused
+ * (400) when its percent-encoding is malformed or, once decoded, it has a
+ * `.` or `..` segment, an empty segment (`//`), a backslash, a NUL or a
+ * drive letter; a file whose real path (symlinks resolved) lies outside the
+ * directory is refused (403); directories and missing files are 404. GET and
+ * HEAD are answered, other methods get 405.
+ *
  * @module
  */
+
+import { sep } from "node:path";
 
 /** One request the host answered. */
 export interface Served {
   path: string;
   range: string | null;
   status: number;
+}
+
+/** One request as a log line shows it: what was asked and what was sent. */
+export interface Logged {
+  /** The request method. */
+  method: string;
+  /** The path as the client sent it (still percent-encoded). */
+  target: string;
+  /** The answer's status. */
+  status: number;
+  /** Body bytes sent (0 for HEAD), or null when a fault's answer does not say. */
+  bytes: number | null;
 }
 
 /** What a fault hook sees. */
@@ -31,6 +52,69 @@ export interface FaultContext {
 /** Returns a Response to answer with, or undefined for the normal answer. */
 export type Fault = (context: FaultContext) => Response | Promise<Response> | undefined;
 
+/** Options for {@linkcode ReleaseHost.listen}. */
+export interface ListenOptions {
+  /** The address to listen on. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** The port; 0 picks a free one. @default {0} */
+  port?: number;
+  /** The fault hook. */
+  fault?: Fault;
+  /** Called once per answered request (e.g. to print a log line). */
+  log?: (entry: Logged) => void;
+}
+
+/** Why a request path cannot name a file of the mirror, or the decoded path. */
+export type RequestPath = { path: string } | { refused: string };
+
+/**
+ * Checks a request path (the part of the request target before `?`, as the
+ * client sent it) and decodes it.
+ *
+ * @param raw The path, percent-encoded, e.g. `/v0.1.0/manifest.json`.
+ * @returns The decoded path, or why it is refused.
+ */
+export function checkRequestPath(raw: string): RequestPath {
+  if (!raw.startsWith("/")) return { refused: "the path does not start with /" };
+  let path: string;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    return { refused: "malformed percent-encoding" };
+  }
+  if (path.includes("\\")) return { refused: "a backslash in the path" };
+  if (path.includes("\0")) return { refused: "a NUL byte in the path" };
+  const segments = path.slice(1).split("/");
+  for (const [i, segment] of segments.entries()) {
+    if (segment === "." || segment === "..") return { refused: `a ${segment} segment` };
+    // `//x` (an absolute path once joined) and `/a//b`; a trailing `/` is a directory.
+    if (segment === "" && i < segments.length - 1) return { refused: "an empty path segment" };
+    if (/^[A-Za-z]:/.test(segment)) return { refused: "a drive letter in the path" };
+  }
+  return { path };
+}
+
+/** The path of a request target: `http://host/a/b?q` → `/a/b`, undecoded and unnormalised. */
+function rawPath(url: string): string {
+  return url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, "").replace(/[?#].*$/s, "");
+}
+
+/** A short text answer and its length in bytes. */
+function text(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): [Response, number] {
+  const bytes = new TextEncoder().encode(`${message}\n`);
+  return [
+    new Response(bytes, {
+      status,
+      headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+    }),
+    bytes.length,
+  ];
+}
+
 /** A running release host. */
 export class ReleaseHost {
   /** Every request, in order. */
@@ -41,23 +125,41 @@ export class ReleaseHost {
   fault: Fault | undefined;
   #server: Deno.HttpServer<Deno.NetAddr>;
   #counts = new Map<string, number>();
+  #log: ((entry: Logged) => void) | undefined;
 
-  private constructor(readonly root: string, fault: Fault | undefined) {
-    this.fault = fault;
+  private constructor(readonly root: string, options: ListenOptions) {
+    this.fault = options.fault;
+    this.#log = options.log;
     this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      { hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
       (request) => this.#answer(request),
     );
   }
 
   /** Starts serving `root` on 127.0.0.1 (a free port). */
   static start(root: string, fault?: Fault): ReleaseHost {
-    return new ReleaseHost(root, fault);
+    return new ReleaseHost(root, { fault });
+  }
+
+  /**
+   * Starts serving `root` on the given address and port.
+   *
+   * @throws {Deno.errors.AddrInUse} When the port is taken.
+   * @throws {Deno.errors.AddrNotAvailable} When the address is not this machine's.
+   */
+  static listen(root: string, options: ListenOptions = {}): ReleaseHost {
+    return new ReleaseHost(root, options);
+  }
+
+  /** The address and port it listens on. */
+  get addr(): Deno.NetAddr {
+    return this.#server.addr;
   }
 
   /** The mirror base URL (`KREPIS_MIRROR`). */
   get url(): string {
-    return `http://127.0.0.1:${this.#server.addr.port}`;
+    const { hostname, port } = this.#server.addr;
+    return `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
   }
 
   /** Requests for paths ending with `suffix`. */
@@ -71,40 +173,90 @@ export class ReleaseHost {
   }
 
   async #answer(request: Request): Promise<Response> {
-    const path = decodeURIComponent(new URL(request.url).pathname);
-    const file = path.split("/").pop() ?? "";
-    const count = this.#counts.get(path) ?? 0;
-    this.#counts.set(path, count + 1);
-    let body: Uint8Array<ArrayBuffer> | null = null;
-    if (!path.includes("..")) {
-      body = await Deno.readFile(`${this.root}${path}`).catch(() => null);
-    }
+    const target = rawPath(request.url);
+    const checked = checkRequestPath(target);
     const range = request.headers.get("range");
-    let response = await this.fault?.({ path, file, body, request, count });
-    response ??= this.#normal(body, range);
-    this.served.push({ path, range, status: response.status });
+    let response: Response;
+    let bytes: number | null = null;
+    if ("refused" in checked) {
+      [response, bytes] = text(400, `bad request: ${checked.refused}`);
+      this.served.push({ path: target, range, status: 400 });
+    } else {
+      const { path } = checked;
+      const file = path.split("/").pop() ?? "";
+      const count = this.#counts.get(path) ?? 0;
+      this.#counts.set(path, count + 1);
+      const found = await this.#read(path);
+      const body = found instanceof Uint8Array ? found : null;
+      const faulty = await this.fault?.({ path, file, body, request, count });
+      if (faulty) {
+        response = faulty;
+        const length = faulty.headers.get("content-length");
+        bytes = length === null ? null : Number(length);
+      } else {
+        [response, bytes] = this.#normal(request.method, found, range);
+      }
+      this.served.push({ path, range, status: response.status });
+    }
+    this.#log?.({
+      method: request.method,
+      target,
+      status: response.status,
+      bytes: request.method === "HEAD" ? 0 : bytes,
+    });
     return response;
   }
 
-  #normal(body: Uint8Array<ArrayBuffer> | null, range: string | null): Response {
-    if (!body) return new Response("not found", { status: 404 });
+  /** The file's bytes, or `"outside"` (a symlink out of the root), or null (none). */
+  async #read(path: string): Promise<Uint8Array<ArrayBuffer> | "outside" | null> {
+    try {
+      const root = await Deno.realPath(this.root);
+      const real = await Deno.realPath(`${this.root}${path}`);
+      if (real !== root && !real.startsWith(root.endsWith(sep) ? root : `${root}${sep}`)) {
+        return "outside";
+      }
+      // The resolved path, so a link swapped after the check is not followed.
+      return await Deno.readFile(real);
+    } catch {
+      return null; // missing, a directory, or unreadable
+    }
+  }
+
+  #normal(
+    method: string,
+    found: Uint8Array<ArrayBuffer> | "outside" | null,
+    range: string | null,
+  ): [Response, number] {
+    if (method !== "GET" && method !== "HEAD") {
+      return text(405, "method not allowed", { allow: "GET, HEAD" });
+    }
+    if (found === "outside") return text(403, "forbidden: outside the mirror directory");
+    const body = found;
+    if (!body) return [new Response("not found", { status: 404 }), 9];
+    const head = method === "HEAD";
     const match = range?.match(/^bytes=(\d+)-$/);
     if (match) {
       const start = Number(match[1]);
       if (start >= body.length) {
-        return new Response(null, {
-          status: 416,
-          headers: { "content-range": `bytes */${body.length}` },
-        });
+        return [
+          new Response(null, {
+            status: 416,
+            headers: { "content-range": `bytes */${body.length}` },
+          }),
+          0,
+        ];
       }
       const slice = body.subarray(start);
-      this.bytesSent += slice.length;
-      return new Response(slice, {
-        status: 206,
-        headers: { "content-range": `bytes ${start}-${body.length - 1}/${body.length}` },
-      });
+      if (!head) this.bytesSent += slice.length;
+      return [
+        new Response(slice, {
+          status: 206,
+          headers: { "content-range": `bytes ${start}-${body.length - 1}/${body.length}` },
+        }),
+        slice.length,
+      ];
     }
-    this.bytesSent += body.length;
-    return new Response(body, { status: 200 });
+    if (!head) this.bytesSent += body.length;
+    return [new Response(body, { status: 200 }), body.length];
   }
 }
