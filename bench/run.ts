@@ -6,10 +6,28 @@
  * @module
  */
 
+import { commandLine } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 import { resolveTarget } from "../loader/mod.ts";
+
+commandLine({
+  name: "deno task bench",
+  summary: "FFI call, protobuf, distribution, view, server and build benchmarks",
+  usage: ["(no options: runs every benchmark)"],
+  options: {},
+  env: {
+    KREPIS_BENCH_RUNS: "runs per distribution and view measurement (default 15)",
+    KREPIS_BENCH_ROUNDS: "rounds of the server benchmark, each side (default 3)",
+    KREPIS_BENCH_SECONDS: "seconds each server benchmark round lasts (default 5)",
+    RUSTC_WRAPPER: "a compiler wrapper cargo uses; when unset and sccache is installed, sccache",
+  },
+  exitCodes: { 0: "every benchmark ran", 1: "the build or a benchmark failed", 2: "usage error" },
+  more: `Builds the release kernel for this machine (as deno task build does), runs
+bench/ffi_bench.ts with deno bench and prints each result with its ratio to the
+baseline, then bench/distribution.ts, views.ts, server.ts and build.ts.`,
+});
 
 const { library } = await buildTarget(targetRow(await loadTargetTable(), resolveTarget().triple));
 const output = await new Deno.Command(Deno.execPath(), {

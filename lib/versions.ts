@@ -84,8 +84,19 @@ async function expandMember(root: string, pattern: string): Promise<string[]> {
 }
 
 if (import.meta.main) {
-  const { parseArgs } = await import("node:util");
-  const { values } = parseArgs({ args: Deno.args, options: { tag: { type: "string" } } });
+  // Loaded here, not at the top: importing this module stays free of the command line.
+  const { commandLine } = await import("../loader/_command_line.ts");
+  const { values } = commandLine({
+    name: "deno task versions",
+    summary: "print every copy of the lock-step version and fail if any disagree",
+    usage: ["[--tag vX.Y.Z]"],
+    options: {
+      tag: { type: "string", value: "<tag>", help: "a release tag (vX.Y.Z) that must agree too" },
+    },
+    exitCodes: { 0: "every copy agrees", 1: "a copy disagrees (each is listed)", 2: "usage error" },
+    more: `Copies: Cargo.toml [workspace.package], each crate's Cargo.toml (which must inherit
+it), and every deno.json of the Deno workspace.`,
+  });
   const copies = await collectVersions();
   if (values.tag) copies.push({ source: "the tag", version: values.tag.replace(/^v/, "") });
   for (const copy of copies) console.log(`${copy.version.padEnd(12)} ${copy.source}`);

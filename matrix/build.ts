@@ -28,7 +28,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { commandLine } from "../loader/_command_line.ts";
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo, rustcFor, type TargetRustc } from "../lib/toolchain.ts";
@@ -309,20 +309,44 @@ async function sccacheSummary(): Promise<string> {
 }
 
 if (import.meta.main) {
+  const { values } = commandLine({
+    name: "deno task build",
+    summary: "build, check and pack the kernel for one target into dist/<triple>/",
+    usage: ["[--target <triple>] [--profile release|dev]"],
+    options: {
+      target: {
+        type: "string",
+        value: "<triple>",
+        help: "a row of matrix/targets.json (default: this machine's target)",
+      },
+      profile: {
+        type: "string",
+        value: "<profile>",
+        choices: ["release", "dev"],
+        help: "the cargo profile; default release",
+      },
+    },
+    env: {
+      CARGO_HOME: "where rustup's cargo is looked for (default ~/.cargo); it goes first on PATH",
+      RUSTC_WRAPPER: "a compiler wrapper cargo uses; when unset and sccache is installed, sccache",
+    },
+    exitCodes: {
+      0: "built, checked and written to dist/<triple>/",
+      1: "the build or a post-build check failed, or the target is not in the table",
+      2: "usage error",
+    },
+    more: `Writes dist/<triple>/: the library under its release name, .zst and .gz copies,
+and fragment.json (deno task release publish merges the fragments).
+cargo always builds into <repo>/target (an inherited CARGO_TARGET_DIR is overridden),
+with rustup's toolchain first on PATH (an inherited RUSTC or CARGO is dropped).`,
+  });
   // rustup's toolchain first, whatever else is on PATH (Debian's /usr/bin/rustc).
   preferRustupCargo();
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { target: { type: "string" }, profile: { type: "string", default: "release" } },
-  });
-  if (values.profile !== "release" && values.profile !== "dev") {
-    console.error(`Cannot build: --profile takes release or dev, not ${values.profile}`);
-    Deno.exit(2);
-  }
+  const profile = values.profile === "dev" ? "dev" : "release";
   const rows = await loadTargetTable();
   const row = targetRow(rows, values.target ?? resolveTarget().triple);
   try {
-    const result = await buildTarget(row, { profile: values.profile });
+    const result = await buildTarget(row, { profile });
     console.log(`\nwrote ${result.dir}/ (${row.file}, .zst, .gz, fragment.json)`);
     console.log(`built with ${describeRustc(result.rustc)}`);
     if (result.sccache) console.log(result.sccache);

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { commandLine } from "../loader/_command_line.ts";
 import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_ffi.ts";
 import { type BinaryInfo, inspectBinary } from "./artifact/inspect.ts";
 import { compareGlibc } from "./artifact/elf.ts";
@@ -257,10 +257,26 @@ export function formatReport(path: string, target: TargetRow, report: ArtifactRe
 }
 
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: { target: { type: "string" } },
+  const { values, positionals } = commandLine({
+    name: "deno task check-artifact",
+    summary: "run the post-build checks every built kernel must pass before it ships",
+    usage: ["<file> --target <triple>"],
+    maxPositionals: 1,
+    options: {
+      target: {
+        type: "string",
+        value: "<triple>",
+        help: "the row of matrix/targets.json the file was built for (required)",
+      },
+    },
+    exitCodes: {
+      0: "every check passed",
+      1: "a check failed (each FAIL line says which), or the file or target is unknown",
+      2: "usage error",
+    },
+    more: `Checks: format and CPU, shared library, the glibc floor (Linux), the exported
+krepis_* symbols, the embedded ABI fingerprint, the imported libraries, the install
+name and minimum macOS (macOS), and on a Mac \`codesign -v\`.`,
   });
   const [path] = positionals;
   if (!path || !values.target) {

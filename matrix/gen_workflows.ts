@@ -28,8 +28,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { stringify } from "yaml";
+import { commandLine } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { loadTargetTable, type TargetRow } from "./targets.ts";
 
@@ -249,7 +249,19 @@ export async function renderWorkflows(): Promise<Map<string, string>> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { check: { type: "boolean" } } });
+  const { values } = commandLine({
+    name: "deno task matrix:gen",
+    summary: "render .github/workflows/ci.yml and release.yml from matrix/targets.json",
+    usage: ["[--check]"],
+    options: {
+      check: { type: "boolean", help: "write nothing; fail when a committed workflow is stale" },
+    },
+    exitCodes: {
+      0: "the workflows are up to date (or were written)",
+      1: "--check: a workflow is stale",
+      2: "usage error",
+    },
+  });
   const stale: string[] = [];
   for (const [path, text] of await renderWorkflows()) {
     const current = await Deno.readTextFile(`${REPO_ROOT}/${path}`).catch(() => null);

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { commandLine } from "../loader/_command_line.ts";
 import { load, LOADER_ABI, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
 import { decodeResponse, encodeRequest } from "../loader/_messages.ts";
@@ -181,7 +182,20 @@ export async function smoke(path: string): Promise<SmokeCheck[]> {
 }
 
 if (import.meta.main) {
-  const [path] = Deno.args;
+  const { positionals: [path] } = commandLine({
+    name: "deno task smoke",
+    summary: "load an artifact through the loader and call every export",
+    usage: ["<artifact>"],
+    maxPositionals: 1,
+    options: {},
+    exitCodes: {
+      0: "every check passed",
+      1: "a check failed (each FAIL line says which)",
+      2: "usage error",
+    },
+    more: `Loads <artifact> with load() (it sets KREPIS_KERNEL_PATH to it, so the ABI check
+runs), uses the typed API, then calls every export through the loader's symbol table.`,
+  });
   if (!path) {
     console.error("Cannot run the smoke test: usage is `deno task smoke <artifact>`");
     Deno.exit(2);

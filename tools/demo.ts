@@ -20,7 +20,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { commandLine } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { buildTarget } from "../matrix/build.ts";
@@ -35,13 +35,40 @@ import {
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 
+const { values } = commandLine({
+  name: "deno task demo",
+  summary: "the whole distribution flow on this machine: build, sign, serve, krepis init, load()",
+  usage: ["[--target <triple>]… [--out <dir>]"],
+  options: {
+    target: {
+      type: "string",
+      multiple: true,
+      value: "<triple>",
+      help: "build this target too, besides this machine's, and krepis init --all",
+    },
+    out: {
+      type: "string",
+      value: "<dir>",
+      help:
+        "keep the signed release (mirror layout) and key.pub there (default: a temporary directory, removed)",
+    },
+  },
+  env: {
+    CARGO_HOME: "where rustup's cargo is looked for (default ~/.cargo); it goes first on PATH",
+    RUSTC_WRAPPER: "a compiler wrapper cargo uses; when unset and sccache is installed, sccache",
+  },
+  exitCodes: {
+    0: "the kernel was built, released, installed, verified and loaded",
+    1: "a step failed (build, krepis init or load(); the message names it)",
+    2: "usage error",
+  },
+  more: `The release is signed with a throwaway key and served on loopback; krepis init runs
+with KREPIS_MIRROR, KREPIS_CACHE_DIR (a fresh cache) and KREPIS_TRUSTED_KEY set to them.
+Serve a kept release again with \`deno task serve <dir>\`.`,
+});
 // rustup's cargo for every child, whatever else is on PATH (Debian's /usr/bin/cargo).
 preferRustupCargo();
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { out: { type: "string" }, target: { type: "string", multiple: true } },
-});
 const ms = (from: number) => `${(performance.now() - from).toFixed(0)} ms`;
 const step = (text: string) => console.log(`\n> ${text}`);
 

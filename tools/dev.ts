@@ -8,6 +8,7 @@
  * @module
  */
 
+import { commandLine } from "../loader/_command_line.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 
 /** What a set of changed paths calls for. */
@@ -57,6 +58,17 @@ async function cycle(action: Exclude<Action, null>, kernel: { path: string }): P
 }
 
 if (import.meta.main) {
+  commandLine({
+    name: "deno task dev",
+    summary: "rebuild the kernel on Rust changes and rerun the loader tests on any change",
+    usage: ["(no options: watches until Ctrl-C)"],
+    options: {},
+    exitCodes: { 1: "the file watcher failed", 2: "usage error" },
+    more: `Watches crates/, proto/, loader/ and tests/. A Rust, Cargo or .proto change rebuilds
+the kernel (dev profile) and reruns \`deno test loader/\` against it (KREPIS_KERNEL_PATH
+and KREPIS_TEST_KERNEL are set for the tests); a .ts change reruns the tests.
+A failed build or test run is reported and watching goes on, until Ctrl-C.`,
+  });
   const kernel = { path: "" };
   // Watch before the first cycle, so no change made during it is missed.
   const watcher = Deno.watchFs(

@@ -6,9 +6,28 @@
  * @module
  */
 
+import { commandLine } from "../loader/_command_line.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { hostFeatures } from "../matrix/targets.ts";
+
+commandLine({
+  name: "deno task test",
+  summary: "the one gate: formatting, lints, type checks, Rust and Deno tests, staleness checks",
+  usage: ["(no options: runs every step)"],
+  options: {},
+  env: {
+    CARGO_HOME: "where rustup's cargo is looked for (default ~/.cargo); it goes first on PATH",
+    KREPIS_CONFORMANCE_SEED: "passed to the tests: replays one protobuf conformance run",
+  },
+  exitCodes: {
+    0: "every step passed",
+    1: "a step failed (the summary lists each)",
+    2: "usage error",
+  },
+  more: `Runs every step even after a failure; the last line reads \`gate: N passed, N failed\`.
+The Deno tests get KREPIS_TEST_KERNEL and KREPIS_KERNEL_PATH set to the kernel it built.`,
+});
 
 // rustup's cargo for every child, whatever else is on PATH (Debian's /usr/bin/cargo).
 const rustupBin = preferRustupCargo();

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { commandLine } from "../loader/_command_line.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { formatTs } from "../lib/format.ts";
 import { renderFfiModule } from "./gen_ffi.ts";
@@ -64,7 +64,25 @@ export async function renderAll(header: string): Promise<Map<string, string>> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { check: { type: "boolean" } } });
+  const { values } = commandLine({
+    name: "deno task gen",
+    summary: "regenerate every committed generated file from its source",
+    usage: ["[--check]"],
+    options: {
+      check: { type: "boolean", help: "write nothing; fail naming the stale files" },
+    },
+    exitCodes: {
+      0: "everything is up to date (or was written)",
+      1: "--check: a file is stale; or the kernel build failed",
+      2: "usage error",
+    },
+    more: `Builds the kernel (its build script renders the header with cbindgen) and writes:
+  ${GENERATED.header} (from the build)
+  ${GENERATED.ffi} (from the header)
+  ${GENERATED.messages} (from ${GENERATED.proto})
+  ${GENERATED.conformanceMessages} (from ${GENERATED.conformanceProto})
+  ${GENERATED.targets} (from ${GENERATED.targetTable})`,
+  });
   const { outDir } = await cargoBuild();
   const files = await renderAll(await Deno.readTextFile(`${outDir}/krepis.h`));
   const stale: string[] = [];

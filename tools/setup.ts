@@ -14,7 +14,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { commandLine } from "../loader/_command_line.ts";
 import { ACTIONLINT_VERSION, actionlintPath } from "./actionlint.ts";
 import {
   ARM64_DENO_PACKAGE,
@@ -80,7 +80,11 @@ async function has(command: string, args: string[] = ["--version"]): Promise<boo
   }
 }
 
-const python = (await has("python3")) ? "python3" : "python";
+let pythonCommand: Promise<string> | undefined;
+/** `python3`, else `python`: looked up once, when a tool first needs it (not for `--help`). */
+function python(): Promise<string> {
+  return pythonCommand ??= has("python3").then((yes) => yes ? "python3" : "python");
+}
 
 const AARCH64_LINUX = "aarch64-unknown-linux-gnu";
 const EMULATION_ONLY =
@@ -92,7 +96,7 @@ export const TOOLS: Tool[] = [
     name: "zig",
     purpose: "Linux cross builds (cargo-zigbuild) and the artifact-check fixtures",
     build: true,
-    check: () => has(python, ["-m", "ziglang", "version"]),
+    check: async () => has(await python(), ["-m", "ziglang", "version"]),
     install: { default: { pip: "ziglang" } },
   },
   {
@@ -238,7 +242,7 @@ async function pip(pkg: string): Promise<void> {
   // A plain install works in a virtual environment or a user-managed Python;
   // --user next (no root needed); a system Python that refuses both (PEP 668)
   // gets --break-system-packages, which touches only pip's own site directory.
-  const base = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"];
+  const base = [await python(), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"];
   for (const extra of [[], ["--user"], ["--user", "--break-system-packages"]]) {
     try {
       await run(base[0], [...base.slice(1), ...extra, pkg]);
@@ -412,24 +416,33 @@ export async function setup(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = commandLine({
+    name: "deno task setup",
+    summary: "install the tools the gate (or a target build) needs, skipping what is present",
+    usage: ["[--build [--target <triple>]…]"],
     options: {
-      build: { type: "boolean" },
-      target: { type: "string", multiple: true },
-      help: { type: "boolean", short: "h" },
+      build: {
+        type: "boolean",
+        help: "only what a build of this machine's target (and of each --target) needs",
+      },
+      target: {
+        type: "string",
+        multiple: true,
+        value: "<triple>",
+        help: "with --build: another target to build for",
+      },
     },
+    env: {
+      KREPIS_TOOLS_DIR: "where the arm64 Deno is installed (default ~/.cache/krepis-tools)",
+    },
+    exitCodes: {
+      0: "every tool this OS can have is present (the others' tests are skipped)",
+      1: "a tool this OS can have could not be installed (it is named)",
+      2: "usage error (e.g. --target without --build)",
+    },
+    more: `The tools:
+${TOOLS.map((t) => `  ${t.name.padEnd(15)}${t.purpose}`).join("\n")}`,
   });
-  if (values.help) {
-    console.log(`Usage: deno task setup [--build [--target <triple>]…]
-
-Installs what the gate (or, with --build, a build of this machine's target
-and of each --target) needs on this machine, skipping what is present:
-${TOOLS.map((t) => `  ${t.name.padEnd(15)}${t.purpose}`).join("\n")}
-
-Exits 1, naming the tool, when one that this OS can have could not be installed.`);
-    Deno.exit(0);
-  }
   if (values.target && !values.build) {
     console.error(
       "Cannot set up: --target goes with --build\nHint: deno task setup --build --target <triple>",

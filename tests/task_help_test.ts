@@ -1,0 +1,61 @@
+/**
+ * Every `deno task` answers `--help` (usage, options, environment, exit
+ * codes on stdout, exit 0) before doing any work, and refuses a mistyped
+ * option with a suggestion (exit 2). The tasks are read from deno.json, so
+ * a new task without a help fails here.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { runDeno } from "./_cli.ts";
+
+/** Tasks whose command lines are tested with their own code (release/main.ts, loader/cli.ts). */
+const TESTED_ELSEWHERE = ["release", "krepis"];
+
+/**
+ * The longest a `--help` may take: far more than printing needs, far less
+ * than a kernel build, so a task that starts working before it parses its
+ * arguments is killed and fails on its exit code instead of hanging.
+ */
+const LIMIT_MS = 60_000;
+
+const config = JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "deno.json"))) as {
+  tasks: Record<string, string | { command: string }>;
+};
+const tasks = Object.keys(config.tasks).filter((name) => !TESTED_ELSEWHERE.includes(name));
+
+Deno.test("the task list comes from deno.json and holds every task this test covers", () => {
+  for (const name of ["test", "build", "serve", "versions"]) assert.ok(tasks.includes(name), name);
+  for (const name of TESTED_ELSEWHERE) assert.ok(name in config.tasks, `${name} is still a task`);
+});
+
+for (const name of tasks) {
+  Deno.test(`deno task ${name} --help prints its help and exits 0; --hepl exits 2 suggesting --help`, async () => {
+    const [help, typo] = await Promise.all([
+      runDeno(["task", name, "--help"], {}, LIMIT_MS),
+      runDeno(["task", name, "--hepl"], {}, LIMIT_MS),
+    ]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.ok(
+      help.stdout.startsWith(`deno task ${name}: `),
+      `stdout starts with "deno task ${name}: ":\n${help.stdout}`,
+    );
+    assert.match(help.stdout, new RegExp(`^Usage: deno task ${escape(name)}`, "m"));
+    assert.match(help.stdout, /^Options:\n(.*\n)*? {2}-h, --help {2,}show this help$/m);
+    assert.match(help.stdout, /^Exit codes:\n {2}\d+ {2}/m);
+
+    assert.equal(typo.code, 2, typo.stderr);
+    assert.equal(typo.stdout, "");
+    assert.ok(
+      typo.stderr.includes(
+        `Cannot run deno task ${name}: unknown option --hepl\nHint: did you mean --help?`,
+      ),
+      typo.stderr,
+    );
+  });
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
