@@ -1,0 +1,54 @@
+/**
+ * The README says what the commands do: every `krepis` command, every
+ * exit code and every `deno task` it names exist, and none is missing.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { COMMANDS, EXIT_CODES } from "../loader/_cli_commands.ts";
+import { runCli } from "./_cli.ts";
+
+const readme = await Deno.readTextFile(join(REPO_ROOT, "README.md"));
+
+/** The rows of the Markdown table that follows `heading` (first cell of each). */
+function tableAfter(heading: string): string[] {
+  const start = readme.indexOf(heading);
+  assert.notEqual(start, -1, `the README has "${heading}"`);
+  const lines = readme.slice(start).split("\n");
+  const first = lines.findIndex((l) => l.startsWith("|"));
+  const rows = [];
+  for (const line of lines.slice(first + 2)) {
+    if (!line.startsWith("|")) break;
+    rows.push(line.split("|")[1].trim());
+  }
+  return rows;
+}
+
+Deno.test("the README's krepis table names every command, and every command it names exists", () => {
+  const rows = tableAfter("### The `krepis` command");
+  const words = rows.map((row) => row.match(/^`krepis (\w+)/)?.[1]);
+  assert.deepEqual(
+    words.filter((w) => w === undefined),
+    [],
+    "every row starts with `krepis <word>",
+  );
+  assert.deepEqual(new Set(words), new Set(Object.keys(COMMANDS)));
+});
+
+Deno.test("the README's exit codes are the CLI's, and `krepis --help` lists the same codes", async () => {
+  const rows = tableAfter("On failure it prints one `Cannot …` line");
+  assert.deepEqual(rows.map(Number), Object.values(EXIT_CODES));
+  const help = (await runCli(["--help"], {})).stdout;
+  const listed = [...help.slice(help.indexOf("Exit codes:")).matchAll(/^ {2}(\d+) /gm)];
+  assert.deepEqual(listed.map((m) => Number(m[1])), Object.values(EXIT_CODES));
+});
+
+Deno.test("the README names every deno task, and every task it names exists", async () => {
+  const tasks = Object.keys(
+    JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "deno.json"))).tasks,
+  );
+  const named = new Set([...readme.matchAll(/deno task ([\w:-]+)/g)].map((m) => m[1]));
+  assert.deepEqual(tasks.filter((task) => !named.has(task)), [], "tasks the README does not name");
+  assert.deepEqual([...named].filter((task) => !tasks.includes(task)), [], "named, not tasks");
+});
