@@ -24,6 +24,9 @@ export const DEFAULT_PORT = 8765;
 
 const NAME = "deno task serve";
 
+/** How long a stop waits for open downloads before it ends them. */
+const STOP_GRACE_MS = 2000;
+
 const spec = {
   name: NAME,
   summary: "serve a mirror directory (<dir>/v<version>/…) over HTTP for KREPIS_MIRROR",
@@ -47,7 +50,7 @@ const spec = {
     INIT_CWD: "the directory `deno task` was started in; a relative <dir> is resolved against it",
   },
   exitCodes: {
-    0: "stopped by Ctrl-C (SIGINT) or SIGTERM",
+    0: "stopped by Ctrl-C (SIGINT) or SIGTERM (open downloads get 2 s to finish)",
     1: "cannot serve: <dir> missing or not a directory, port in use, address not available",
     2: "usage error",
   },
@@ -55,7 +58,7 @@ const spec = {
 A mirror directory is what these write:
   deno task release publish --dist dist --to-dir <dir>
   deno task demo --out <dir>
-Only files inside <dir> are served: paths with .. or . segments, backslashes,
+Only files inside <dir> are served: paths with .. or . segments, hidden (dot) files, backslashes,
 malformed percent-encoding (400) and symlinks leading out of <dir> (403) are refused.`,
 } satisfies CommandSpec;
 
@@ -167,7 +170,9 @@ Hint: make one with \`deno task release publish --dist dist --to-dir <dir>\` or 
       Deno.exit(0);
     }
     stopping = true;
-    await host.close();
+    // Open downloads get a moment to finish; a slow or stuck client does not hold the stop.
+    const grace = new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS));
+    await Promise.race([host.close(), grace]);
     console.log("stopped");
     Deno.exit(0);
   };

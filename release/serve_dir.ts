@@ -1,15 +1,19 @@
 /**
  * Serves a mirror directory (`<dir>/v<version>/<file>`) with Range support,
  * as a release host would: used by `deno task serve`, `deno task demo`, the
- * benchmarks and the tests. It records every request and lets a test inject
- * a fault into any answer.
+ * benchmarks and the tests. Files are streamed, never read whole. For tests
+ * ({@linkcode ReleaseHost.start}) it records every request and lets a fault
+ * hook change any answer; `deno task serve` records nothing, so a long run
+ * holds no more memory than its open requests.
  *
  * Nothing outside the directory is ever served. A request path is refused
  * (400) when its percent-encoding is malformed or, once decoded, it has a
  * `.` or `..` segment, an empty segment (`//`), a backslash, a NUL or a
- * drive letter; a file whose real path (symlinks resolved) lies outside the
- * directory is refused (403); directories and missing files are 404. GET and
- * HEAD are answered, other methods get 405.
+ * drive letter, or a segment starting with `.` (hidden files are not part of
+ * a mirror); a file whose real path (symlinks resolved) lies outside the
+ * directory is refused (403); directories, FIFOs and other non-files and
+ * missing files are 404. GET and HEAD are answered, other methods get 405
+ * before any file is touched.
  *
  * @module
  */
@@ -62,6 +66,8 @@ export interface ListenOptions {
   fault?: Fault;
   /** Called once per answered request (e.g. to print a log line). */
   log?: (entry: Logged) => void;
+  /** Keep every request in `served` (for tests; grows with every request). @default {false} */
+  record?: boolean;
 }
 
 /** Why a request path cannot name a file of the mirror, or the decoded path. */
@@ -87,6 +93,7 @@ export function checkRequestPath(raw: string): RequestPath {
   const segments = path.slice(1).split("/");
   for (const [i, segment] of segments.entries()) {
     if (segment === "." || segment === "..") return { refused: `a ${segment} segment` };
+    if (segment.startsWith(".")) return { refused: "a hidden (dot) path segment" };
     // `//x` (an absolute path once joined) and `/a//b`; a trailing `/` is a directory.
     if (segment === "" && i < segments.length - 1) return { refused: "an empty path segment" };
     if (/^[A-Za-z]:/.test(segment)) return { refused: "a drive letter in the path" };
@@ -115,9 +122,15 @@ function text(
   ];
 }
 
+/** A regular file inside the root, opened; or why not. */
+type Found =
+  | { file: Deno.FsFile; size: number }
+  | "outside"
+  | null;
+
 /** A running release host. */
 export class ReleaseHost {
-  /** Every request, in order. */
+  /** Every request, in order (only when recording: {@linkcode ReleaseHost.start}). */
   readonly served: Served[] = [];
   /** Body bytes sent (by the normal path and by faults that report them). */
   bytesSent = 0;
@@ -126,19 +139,21 @@ export class ReleaseHost {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #counts = new Map<string, number>();
   #log: ((entry: Logged) => void) | undefined;
+  #record: boolean;
 
   private constructor(readonly root: string, options: ListenOptions) {
     this.fault = options.fault;
     this.#log = options.log;
+    this.#record = options.record ?? false;
     this.#server = Deno.serve(
       { hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
       (request) => this.#answer(request),
     );
   }
 
-  /** Starts serving `root` on 127.0.0.1 (a free port). */
+  /** Starts serving `root` on 127.0.0.1 (a free port), recording every request. */
   static start(root: string, fault?: Fault): ReleaseHost {
-    return new ReleaseHost(root, { fault });
+    return new ReleaseHost(root, { fault, record: true });
   }
 
   /**
@@ -167,7 +182,7 @@ export class ReleaseHost {
     return this.served.filter((s) => s.path.endsWith(suffix));
   }
 
-  /** Stops the server. */
+  /** Stops the server: no new connections, and waits for open requests to finish. */
   async close(): Promise<void> {
     await this.#server.shutdown();
   }
@@ -178,26 +193,23 @@ export class ReleaseHost {
     const range = request.headers.get("range");
     let response: Response;
     let bytes: number | null = null;
-    if ("refused" in checked) {
+    let path = target;
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      [response, bytes] = text(405, "method not allowed", { allow: "GET, HEAD" });
+    } else if ("refused" in checked) {
       [response, bytes] = text(400, `bad request: ${checked.refused}`);
-      this.served.push({ path: target, range, status: 400 });
     } else {
-      const { path } = checked;
-      const file = path.split("/").pop() ?? "";
-      const count = this.#counts.get(path) ?? 0;
-      this.#counts.set(path, count + 1);
-      const found = await this.#read(path);
-      const body = found instanceof Uint8Array ? found : null;
-      const faulty = await this.fault?.({ path, file, body, request, count });
+      path = checked.path;
+      const faulty = this.fault ? await this.#fault(path, request) : undefined;
       if (faulty) {
         response = faulty;
         const length = faulty.headers.get("content-length");
         bytes = length === null ? null : Number(length);
       } else {
-        [response, bytes] = this.#normal(request.method, found, range);
+        [response, bytes] = this.#normal(request.method, await this.#open(path), range);
       }
-      this.served.push({ path, range, status: response.status });
     }
+    if (this.#record) this.served.push({ path, range, status: response.status });
     this.#log?.({
       method: request.method,
       target,
@@ -207,56 +219,110 @@ export class ReleaseHost {
     return response;
   }
 
-  /** The file's bytes, or `"outside"` (a symlink out of the root), or null (none). */
-  async #read(path: string): Promise<Uint8Array<ArrayBuffer> | "outside" | null> {
+  /** Asks the fault hook, which sees the whole file (tests serve small ones). */
+  async #fault(path: string, request: Request): Promise<Response | undefined> {
+    const count = this.#counts.get(path) ?? 0;
+    this.#counts.set(path, count + 1);
+    const found = await this.#open(path);
+    let body: Uint8Array<ArrayBuffer> | null = null;
+    if (found !== null && found !== "outside") {
+      using file = found.file;
+      body = new Uint8Array(found.size);
+      let read = 0;
+      while (read < body.length) {
+        const n = await file.read(body.subarray(read));
+        if (n === null) break;
+        read += n;
+      }
+      body = body.subarray(0, read);
+    }
+    if (found === "outside") return undefined; // the normal path refuses it
+    const file = path.split("/").pop() ?? "";
+    return await this.fault?.({ path, file, body, request, count });
+  }
+
+  /** The regular file at `path` inside the root, opened for reading. */
+  async #open(path: string): Promise<Found> {
     try {
       const root = await Deno.realPath(this.root);
       const real = await Deno.realPath(`${this.root}${path}`);
       if (real !== root && !real.startsWith(root.endsWith(sep) ? root : `${root}${sep}`)) {
         return "outside";
       }
+      // Opening a FIFO would wait for a writer: only regular files are opened.
+      if (!(await Deno.stat(real)).isFile) return null;
       // The resolved path, so a link swapped after the check is not followed.
-      return await Deno.readFile(real);
+      const file = await Deno.open(real, { read: true });
+      const info = await file.stat();
+      if (!info.isFile) {
+        file.close();
+        return null;
+      }
+      return { file, size: info.size };
     } catch {
-      return null; // missing, a directory, or unreadable
+      return null; // missing, or unreadable
     }
   }
 
-  #normal(
-    method: string,
-    found: Uint8Array<ArrayBuffer> | "outside" | null,
-    range: string | null,
-  ): [Response, number] {
-    if (method !== "GET" && method !== "HEAD") {
-      return text(405, "method not allowed", { allow: "GET, HEAD" });
-    }
+  #normal(method: string, found: Found, range: string | null): [Response, number] {
     if (found === "outside") return text(403, "forbidden: outside the mirror directory");
-    const body = found;
-    if (!body) return [new Response("not found", { status: 404 }), 9];
+    if (!found) return [new Response("not found", { status: 404 }), 9];
+    const { file, size } = found;
     const head = method === "HEAD";
     const match = range?.match(/^bytes=(\d+)-$/);
-    if (match) {
-      const start = Number(match[1]);
-      if (start >= body.length) {
-        return [
-          new Response(null, {
-            status: 416,
-            headers: { "content-range": `bytes */${body.length}` },
-          }),
-          0,
-        ];
-      }
-      const slice = body.subarray(start);
-      if (!head) this.bytesSent += slice.length;
+    const start = match ? Number(match[1]) : 0;
+    if (match && start >= size) {
+      file.close();
       return [
-        new Response(slice, {
-          status: 206,
-          headers: { "content-range": `bytes ${start}-${body.length - 1}/${body.length}` },
-        }),
-        slice.length,
+        new Response(null, { status: 416, headers: { "content-range": `bytes */${size}` } }),
+        0,
       ];
     }
-    if (!head) this.bytesSent += body.length;
-    return [new Response(body, { status: 200 }), body.length];
+    const length = size - start;
+    const headers: Record<string, string> = { "content-length": String(length) };
+    if (match) headers["content-range"] = `bytes ${start}-${size - 1}/${size}`;
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (head) {
+      file.close();
+    } else {
+      this.bytesSent += length;
+      body = fileFrom(file, start);
+    }
+    return [new Response(body, { status: match ? 206 : 200, headers }), length];
   }
+}
+
+/** The bytes of an open file from `start` on, as a stream that closes the file when done. */
+function fileFrom(file: Deno.FsFile, start: number): ReadableStream<Uint8Array> {
+  let positioned = false;
+  let open = true;
+  const close = () => {
+    if (open) close();
+    open = false;
+  };
+  return new ReadableStream<Uint8Array>({
+    type: "bytes",
+    async pull(controller) {
+      try {
+        if (!positioned) {
+          await file.seek(start, Deno.SeekMode.Start);
+          positioned = true;
+        }
+        const chunk = new Uint8Array(64 * 1024);
+        const n = await file.read(chunk);
+        if (n === null) {
+          close();
+          controller.close();
+        } else {
+          controller.enqueue(chunk.subarray(0, n));
+        }
+      } catch (error) {
+        close();
+        controller.error(error);
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
 }

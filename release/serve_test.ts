@@ -268,6 +268,9 @@ Deno.test("serve: refuses traversal, encoded traversal, malformed encoding, abso
       "/%",
       "/%zz",
       "/v0.0.1/%e0%80",
+      "/.git/config",
+      "/v0.0.1/.hidden",
+      "/%2egit/config",
     ];
     for (const target of refused) {
       const { status, text } = await raw(serving.port, target);
@@ -312,6 +315,41 @@ Deno.test(
       const inside = await fetch(`${serving.url}/v0.0.1/alias.json`);
       assert.equal(inside.status, 200);
       assert.equal(await inside.text(), MANIFEST);
+    } finally {
+      await serving.stop();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  skipIf(
+    "serve: a FIFO in the directory is 404 at once, and other methods are 405 before any file is read",
+    when(WINDOWS, "Windows has no mkfifo"),
+  ),
+  async () => {
+    const { work, mirror } = await workDir();
+    const fifo = join(mirror, "v0.0.1", "pipe.bin");
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo");
+    const serving = await start(await serveCommand(), [mirror, "--port", "0", "--quiet"]);
+    try {
+      // Opening a FIFO for reading would wait for a writer forever: it is not opened.
+      const pipe = await fetch(`${serving.url}/v0.0.1/pipe.bin`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(pipe.status, 404, await pipe.text());
+      for (const method of ["POST", "PUT", "DELETE"]) {
+        for (const path of ["/v0.0.1/pipe.bin", "/v0.0.1/lib.bin", "/../secret.txt"]) {
+          const answer = await fetch(`${serving.url}${path}`, {
+            method,
+            signal: AbortSignal.timeout(10_000),
+          });
+          assert.equal(answer.status, 405, `${method} ${path}`);
+          assert.equal(answer.headers.get("allow"), "GET, HEAD");
+          await answer.body?.cancel();
+        }
+      }
     } finally {
       await serving.stop();
       await Deno.remove(work, { recursive: true });
