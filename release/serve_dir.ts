@@ -297,7 +297,7 @@ function fileFrom(file: Deno.FsFile, start: number): ReadableStream<Uint8Array> 
   let positioned = false;
   let open = true;
   const close = () => {
-    if (open) close();
+    if (open) file.close();
     open = false;
   };
   return new ReadableStream<Uint8Array>({
