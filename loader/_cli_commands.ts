@@ -43,7 +43,7 @@ function codes(...which: number[]): Record<number, string> {
 
 const json: OptionSpec = {
   type: "boolean",
-  help: "print one JSON document on stdout: {ok, code, command, …}",
+  help: "print one JSON document on stdout: {ok, code, command, …} (with --help: {…, help})",
 };
 const cacheDir: OptionSpec = {
   type: "string",
@@ -68,7 +68,7 @@ const FETCH_ENV = {
   ...CACHE_ENV,
   KREPIS_MIRROR: "the release host (--mirror wins)",
   KREPIS_OFFLINE: "1: use the cache only (as --offline)",
-  KREPIS_TRUSTED_KEY: "one more trusted public key, or a .pub file (ignored with --trusted-key)",
+  KREPIS_TRUSTED_KEY: "one more trusted public key (the RW… line, or a .pub file's path)",
   "HTTPS_PROXY, NO_PROXY": "proxy settings, as for any Deno program",
   NO_COLOR: "no colour in messages",
 };
@@ -107,7 +107,7 @@ export const COMMANDS = {
     usage: ["[--cache-dir <dir>] [--json]"],
     options: { "cache-dir": cacheDir, "trusted-key": trustedKey, json },
     env: { ...CACHE_ENV, KREPIS_TRUSTED_KEY: FETCH_ENV.KREPIS_TRUSTED_KEY },
-    exitCodes: codes(),
+    exitCodes: codes(4, 8, 9),
     more: "Opens the cached kernel of this version, if any, to report its ABI and capabilities.",
   },
   verify: {
@@ -169,8 +169,8 @@ export const COMMANDS = {
   help: {
     name: "krepis help",
     summary: "show the help of krepis or of one command",
-    usage: ["[<command>]"],
-    options: {},
+    usage: ["[<command>] [--json]"],
+    options: { json },
     maxPositionals: 1,
     exitCodes: { 0: "success", 2: MEANING[2] },
   },

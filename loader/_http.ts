@@ -51,7 +51,7 @@ export function parseMirror(text: string): URL | string {
     // not a URL at all
   }
   if (schemeless || !url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    const local = /^(localhost|127\.|\[::1\])/i.test(text);
+    const local = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d*)?(\/|$)/i.test(text);
     const guess = `${local ? "http" : "https"}://${text}`;
     return problem(
       "it is not an http:// or https:// URL",

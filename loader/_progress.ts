@@ -4,8 +4,8 @@ import type { Progress } from "./_download.ts";
 export interface ProgressView {
   /** Reports bytes received. */
   update(progress: Progress): void;
-  /** Ends the current bar (newline on a TTY). */
-  done(): void;
+  /** Ends the current bar (newline on a TTY); `failed`: it stopped short, and the plain line says so. */
+  done(failed?: boolean): void;
 }
 
 /** Where the view reads the terminal width and the time (tests inject both). */
@@ -170,10 +170,16 @@ export function progressView(
       );
       write(`\r\x1b[2K${line}`);
     },
-    done() {
+    done(failed = false) {
       if (quiet || !last) return;
       if (tty) {
         if (drawn !== null) write("\n");
+      } else if (failed) {
+        write(
+          `stopped ${last.file} after ${formatBytes(last.received)} of ${
+            formatBytes(last.total)
+          }\n`,
+        );
       } else write(`downloaded ${last.file} (${formatBytes(last.received)})\n`);
       file = "";
       drawn = null;

@@ -204,6 +204,17 @@ Deno.test("not a TTY: one line when a file starts and one when it ends, no width
   assert.equal(t.clock.columnsRead, 0);
 });
 
+Deno.test("not a TTY: a download that failed ends with what it got, not with downloaded", () => {
+  const t = capture(false);
+  t.view.update({ file: NAME, received: 0, total: 8 * MiB });
+  t.view.update({ file: NAME, received: 3 * MiB, total: 8 * MiB });
+  t.view.done(true);
+  assert.equal(
+    t.text(),
+    `downloading ${NAME} (8.0 MiB)\nstopped ${NAME} after 3.0 MiB of 8.0 MiB\n`,
+  );
+});
+
 Deno.test("quiet prints nothing, on a TTY or not", () => {
   for (const tty of [true, false]) {
     const t = capture(tty, true);

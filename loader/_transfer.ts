@@ -42,9 +42,7 @@ const DEFAULT_MIRROR = "https://github.com/krepis/krepis/releases/download";
  * except on loopback.
  */
 export function releaseBase(mirror: string | undefined, version: string): URL {
-  const url = parseMirror(
-    (mirror ?? readEnv("KREPIS_MIRROR") ?? DEFAULT_MIRROR).replace(/\/+$/, ""),
-  );
+  const url = parseMirror(mirror ?? readEnv("KREPIS_MIRROR") ?? DEFAULT_MIRROR);
   if (typeof url === "string") throw new PolicyError(url);
   const base = new URL(`${url.href.replace(/\/+$/, "")}/`);
   checkUrl(base);

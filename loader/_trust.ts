@@ -45,6 +45,12 @@ const MAX_KEY_FILE_SIZE = 4096;
  */
 function keyText(given: string): string {
   if (given.includes("\n") || /^\s*RW[A-Za-z0-9+/]+=*\s*$/.test(given)) return given;
+  // A signing secret given by mistake is named as such, and never echoed.
+  if (given.trim().startsWith("S1JTS")) {
+    throw new IntegrityError(
+      "Cannot use the public key given: it is a Krepis signing secret (the KREPIS_SIGNING_KEY text), not a public key\nHint: give the release's public key (the RW… line of its .pub file, or the file's path); keep the secret out of places a loader reads",
+    );
+  }
   let bytes: Uint8Array;
   try {
     const info = Deno.statSync(given);
@@ -52,12 +58,13 @@ function keyText(given: string): string {
     bytes = Deno.readFileSync(given);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
+    // Only a file name is echoed: the value may be a secret pasted by mistake.
+    const what = /\.pub$/i.test(given.trim())
+      ? `file ${JSON.stringify(given)}`
+      : `given (${given.length} characters)`;
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : "not a readable .pub file";
     throw new IntegrityError(
-      `Cannot read the public key ${
-        JSON.stringify(given.slice(0, 80))
-      }: it is neither a minisign public key nor a readable .pub file (${
-        (error as Error).message
-      })\nHint: give the key (the line after "untrusted comment:" in a minisign .pub file, starting with RW) or the .pub file's path`,
+      `Cannot read the public key ${what}: it is neither a minisign public key nor a readable .pub file (${why})\nHint: give the key (the line after "untrusted comment:" in a minisign .pub file, starting with RW) or the .pub file's path`,
     );
   }
   return new TextDecoder().decode(bytes);

@@ -134,12 +134,16 @@ export async function main(
     }
     return EXIT_CODES.usage;
   };
+  // A help text: as it is, or as the `help` field of the JSON document.
+  const help = (text: string): number => {
+    if (json) document({ code: EXIT_CODES.ok, report: { help: text } });
+    else out(text);
+    return EXIT_CODES.ok;
+  };
   if (found.word === undefined) {
     const parsed = parseCommandLine(KREPIS, args);
     if (parsed.kind === "exit") {
-      if (parsed.code !== 0) return usageError(parsed.stderr);
-      out(parsed.stdout);
-      return parsed.code;
+      return parsed.code !== 0 ? usageError(parsed.stderr) : help(parsed.stdout);
     }
     if (parsed.values.version) {
       const outcome = version();
@@ -148,8 +152,10 @@ export async function main(
       return outcome.code;
     }
     // Nothing to do: the help, where errors go, as a usage error.
-    err(helpText(KREPIS));
-    return usageError("");
+    if (!json) err(helpText(KREPIS));
+    return usageError(
+      "Cannot run krepis: no command given\nHint: `krepis init` fetches the kernel; `krepis --help` lists the commands\n",
+    );
   }
   if (!(word in COMMANDS)) {
     return usageError(
@@ -161,9 +167,7 @@ export async function main(
   const spec: CommandSpec = COMMANDS[word as Word];
   const parsed = parseCommandLine(spec, found.rest);
   if (parsed.kind === "exit") {
-    if (parsed.code !== 0) return usageError(parsed.stderr);
-    out(parsed.stdout);
-    return parsed.code;
+    return parsed.code !== 0 ? usageError(parsed.stderr) : help(parsed.stdout);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const { positionals } = parsed;
@@ -171,7 +175,7 @@ export async function main(
   const string = (name: string) => values[name] as string | undefined;
   const mirror = string("mirror") ?? readEnv("KREPIS_MIRROR");
   if (mirror !== undefined && "mirror" in spec.options) {
-    const url = parseMirror(mirror.replace(/\/+$/, ""));
+    const url = parseMirror(mirror);
     if (typeof url === "string") return usageError(`${url}\n`);
   }
   const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
@@ -240,8 +244,7 @@ export async function main(
             }\n`,
           );
         }
-        out(helpText(topic === undefined ? KREPIS : COMMANDS[topic as Word]));
-        return EXIT_CODES.ok;
+        return help(helpText(topic === undefined ? KREPIS : COMMANDS[topic as Word]));
       }
     }
     if (json) document(outcome);
@@ -339,7 +342,7 @@ async function init(
         );
       }
     } catch (error) {
-      view.done();
+      view.done(true);
       if (!all) throw error;
       if (error instanceof UnsupportedPlatformError && !error.supported.includes(target)) {
         notInRelease.push(target);

@@ -61,9 +61,10 @@ export function parseMinisignPublicKey(text: string): MinisignPublicKey {
   const bytes = decodeBase64(line);
   if (!bytes || bytes.length !== 42 || bytes[0] !== 0x45 || bytes[1] !== 0x64) {
     throw new IntegrityError(
-      `Cannot read the public key ${
-        JSON.stringify(line.slice(0, 60))
-      }: it is not a minisign Ed25519 public key\nHint: give the second line of a minisign .pub file (it starts with RW)`,
+      // Never echoed whole: a secret key pasted by mistake must not reach a log.
+      `Cannot read the public key (${line.length} characters, starting ${
+        JSON.stringify(line.slice(0, 4))
+      }): it is not a minisign Ed25519 public key\nHint: give the second line of a minisign .pub file (it starts with RW)`,
     );
   }
   return { keyId: keyIdHex(bytes.subarray(2, 10)), publicKey: bytes.slice(10) };

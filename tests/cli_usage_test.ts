@@ -13,6 +13,8 @@ import { COMMANDS, EXIT_CODES } from "../loader/_cli_commands.ts";
 import { runCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { snapshotTree } from "./_fs.ts";
+import { generateSigningKey } from "../release/minisign_sign.ts";
+import { exportSigningKey } from "../release/signing_key.ts";
 
 /** A fresh, empty temporary folder (removed when disposed). */
 async function emptyDir(): Promise<AsyncDisposable & { path: string }> {
@@ -152,6 +154,9 @@ Deno.test("a mirror that is not an http(s) URL is exit 2 with the URL it probabl
     ["mirror.example/krepis", /Hint: write the scheme, e\.g\. https:\/\/mirror\.example\/krepis\n/],
     ["ftp://mirror.example/krepis", /Hint: use an https:\/\/ URL \(http:\/\/ on loopback\)\n/],
     ["not a url", /Hint: write the scheme/],
+    ["127.evil.example:80", /Hint: write the scheme, e\.g\. https:\/\/127\.evil\.example:80\n/],
+    ["localhost.example.com", /Hint: write the scheme, e\.g\. https:\/\/localhost\.example\.com\n/],
+    ["http://", /Hint: use an https:\/\/ URL/],
   ];
   for (const [mirror, hint] of cases) {
     for (
@@ -201,6 +206,23 @@ Deno.test("--json: every command prints one indented document with ok, code and 
     if (code === 0) assert.equal(report.error, undefined, what);
     else assert.match(report.error, /^Cannot [^\n]+\nHint: /, what);
   }
+});
+
+Deno.test("--json with --help, help and no command: still one document with ok and code", async () => {
+  for (
+    const args of [["init", "--help", "--json"], ["--json", "--help"], ["help", "cache", "--json"]]
+  ) {
+    const run = await runCli(args, {});
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual([report.ok, report.code], [true, 0]);
+    assert.match(report.help, /\nUsage: krepis /);
+  }
+  const bare = await runCli(["--json"], {});
+  assert.equal(bare.code, EXIT_CODES.usage);
+  const report = JSON.parse(bare.stdout);
+  assert.deepEqual([report.ok, report.code, report.command], [false, 2, "krepis"]);
+  assert.match(report.error, /^Cannot run krepis: no command given\nHint: /);
 });
 
 Deno.test("read-only commands write nothing: no cache folder appears, an empty one stays empty", async () => {
@@ -256,6 +278,21 @@ Deno.test("info reads a cached kernel without writing; --trusted-key and KREPIS_
   assert.equal(wrong.code, EXIT_CODES.integrity, wrong.stderr);
   assert.match(wrong.stderr, /neither a minisign public key nor a readable \.pub file/);
   assert.match(wrong.stderr, /\nHint: [^\n]*starting with RW/);
+  // A signing secret given as the public key: named as such, and never echoed.
+  const secret = await exportSigningKey(await generateSigningKey());
+  for (const env of [{ ...untrusted, KREPIS_TRUSTED_KEY: secret }, untrusted]) {
+    const args = "KREPIS_TRUSTED_KEY" in env ? ["init"] : ["init", "--trusted-key", secret];
+    const run = await runCli(args, env);
+    assert.equal(run.code, EXIT_CODES.integrity, run.stderr);
+    assert.match(run.stderr, /it is a Krepis signing secret/);
+    assert.ok(!run.stderr.includes(secret.slice(8)) && !run.stdout.includes(secret.slice(8)));
+  }
+  // Nor is any other value that is not a key echoed (only a .pub file's name is).
+  const pasted = `RW${"Q".repeat(100)}`;
+  const garbled = await runCli(["init", "--trusted-key", pasted], untrusted);
+  assert.equal(garbled.code, EXIT_CODES.integrity, garbled.stderr);
+  assert.match(garbled.stderr, /\(102 characters, starting "RWQQ"\)/);
+  assert.ok(!garbled.stderr.includes(pasted.slice(0, 10)));
   // info opens the cached kernel, and changes no file of the cache.
   const before = await snapshotTree(t.cacheDir);
   const info = await runCli(["info", "--json"], t.env);
