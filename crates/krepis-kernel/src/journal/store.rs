@@ -101,6 +101,10 @@ pub struct Plan {
 
 const PLAN_KEY: &[u8] = b"plan";
 
+/// How many times, and how long, `open` waits for a lock still held by this process.
+const LOCK_WAITS: u32 = 10;
+const LOCK_WAIT_MS: u64 = 20;
+
 /// The sled database of one project's journal, opened exclusively.
 pub struct Store {
     db: sled::Db,
@@ -124,7 +128,20 @@ impl Store {
             // No background flusher thread: every change is flushed by the
             // journal itself before it acts on it.
             .flush_every_ms(None);
-        let db = config.open().map_err(|err| {
+        // A database this process dropped a moment ago can still hold its
+        // lock while other threads use sled (seen once in the kernel's
+        // parallel tests); a few short waits tell that from another process.
+        let mut waits = 0;
+        let opened = loop {
+            match config.open() {
+                Err(err) if waits < LOCK_WAITS && err.to_string().contains("could not acquire lock") => {
+                    waits += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(LOCK_WAIT_MS));
+                }
+                other => break other,
+            }
+        };
+        let db = opened.map_err(|err| {
             let text = err.to_string();
             if text.contains("could not acquire lock") {
                 (
