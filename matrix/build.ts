@@ -344,7 +344,13 @@ with rustup's toolchain first on PATH (an inherited RUSTC or CARGO is dropped).`
   preferRustupCargo();
   const profile = values.profile === "dev" ? "dev" : "release";
   const rows = await loadTargetTable();
-  const row = targetRow(rows, values.target ?? resolveTarget().triple);
+  let row;
+  try {
+    row = targetRow(rows, values.target ?? resolveTarget().triple);
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
   try {
     const result = await buildTarget(row, { profile });
     console.log(`\nwrote ${result.dir}/ (${row.file}, .zst, .gz, fragment.json)`);

@@ -285,8 +285,24 @@ name and minimum macOS (macOS), and on a Mac \`codesign -v\`.`,
     );
     Deno.exit(2);
   }
-  const target = targetRow(await loadTargetTable(), values.target);
-  const report = await checkArtifactFile(path, target);
+  let target;
+  try {
+    target = targetRow(await loadTargetTable(), values.target);
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
+  let report;
+  try {
+    report = await checkArtifactFile(path, target);
+  } catch (error) {
+    console.error(
+      error instanceof Deno.errors.NotFound
+        ? `Cannot check ${path}: no such file\nHint: deno task build writes dist/<triple>/<file>`
+        : `Cannot check ${path}: ${(error as Error).message}`,
+    );
+    Deno.exit(1);
+  }
   console.log(formatReport(path, target, report));
   if (report.problems.length) {
     console.error(`Cannot accept ${path} for ${target.triple}: ${report.problems.join("; ")}`);

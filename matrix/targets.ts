@@ -5,6 +5,8 @@
  * @module
  */
 
+import { nearest } from "../loader/_command_line.ts";
+
 /** One row of matrix/targets.json. */
 export interface TargetRow {
   /** The Rust target triple. */
@@ -102,10 +104,12 @@ export async function loadTargetTable(): Promise<TargetRow[]> {
 export function targetRow(rows: TargetRow[], triple: string): TargetRow {
   const row = rows.find((r) => r.triple === triple);
   if (!row) {
+    const triples = rows.map((r) => r.triple);
+    const near = nearest(triple, triples);
     throw new Error(
-      `Cannot find target ${triple} in matrix/targets.json\nHint: one of ${
-        rows.map((r) => r.triple).join(", ")
-      }`,
+      `Cannot find target ${triple} in matrix/targets.json\nHint: ${
+        near ? `did you mean ${near}? ` : ""
+      }the table has ${triples.join(", ")}`,
     );
   }
   return row;

@@ -59,3 +59,21 @@ for (const name of tasks) {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+Deno.test("an unknown --target is exit 2 naming the nearest triple, before any build starts", async () => {
+  const cases: [string[], RegExp][] = [
+    [["build", "--target", "x86_64-unknown-linux-gun"], /did you mean x86_64-unknown-linux-gnu\?/],
+    [["demo", "--target", "aarch64-apple-darwn"], /did you mean aarch64-apple-darwin\?/],
+    [
+      ["check-artifact", "deno.json", "--target", "sparc"],
+      /the table has x86_64-unknown-linux-gnu/,
+    ],
+  ];
+  for (const [args, hint] of cases) {
+    const run = await runDeno(["task", ...args], {}, LIMIT_MS);
+    assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr, new RegExp(`Cannot find target ${escape(args.at(-1)!)} in `));
+    assert.match(run.stderr, hint);
+    assert.doesNotMatch(run.stdout + run.stderr, /Compiling|build the kernel/);
+  }
+});

@@ -77,12 +77,20 @@ const target = resolveTarget();
 const rows = await loadTargetTable();
 // This machine's target first, then each --target once (unknown ones fail here, listing the table).
 const triples = [...new Set([target.triple, ...(values.target ?? [])])];
+// Every target is checked before the first (minutes-long) build starts.
+let targetRows;
+try {
+  targetRows = triples.map((triple) => targetRow(rows, triple));
+} catch (error) {
+  console.error((error as Error).message);
+  Deno.exit(2);
+}
 const artifacts = [];
-for (const triple of triples) {
+for (const [i, triple] of triples.entries()) {
   step(`build the kernel for ${triple === target.triple ? "this machine" : triple}`);
   // The same build CI ships: the table's tool (cargo-zigbuild with the glibc
   // floor on Linux), post-build checks, dist/<triple>/.
-  const { library } = await buildTarget(targetRow(rows, triple));
+  const { library } = await buildTarget(targetRows[i]);
   artifacts.push({ triple, library });
 }
 const buildTime = ms(started);
