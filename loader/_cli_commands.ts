@@ -28,13 +28,13 @@ const MEANING: Record<number, string> = {
   1: "unexpected failure",
   2: "usage error (unknown command or option, bad value)",
   3: "platform or target not supported",
-  4: "integrity: bytes, manifest or signature did not verify",
+  4: "integrity: bytes, manifest or signature did not verify, or a library is not loadable",
   5: "ABI mismatch between this loader and the kernel",
   6: "offline and not cached",
   7: "network: unreachable, timed out, an HTTP error, or a URL refused by policy",
   8: "cache: unsafe or foreign cache directory, disk full, file in use",
   9: "permission: a Deno permission is missing (the hint names the flag)",
-  10: "journal: none here, held by another process, nothing to undo, damaged",
+  10: "journal: none here, held by another process, nothing to undo, damaged, outside the project",
 };
 
 function codes(...which: number[]): Record<number, string> {
