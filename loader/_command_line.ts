@@ -9,6 +9,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 /** One option of a command. */
@@ -236,6 +237,23 @@ export function parseCommandLine<O extends Record<string, OptionSpec>>(
     );
   }
   return { kind: "run", values: parsed.values as Values<O>, positionals };
+}
+
+/**
+ * A path the user typed, made absolute against the folder they typed it
+ * in: `deno task` runs every task in the folder of `deno.json` and says
+ * where it was started in `INIT_CWD`, so `cd dist && deno task serve .`
+ * means `dist`. Outside `deno task` (or without `--allow-env` for it), the
+ * working folder.
+ */
+export function invocationPath(path: string): string {
+  let base: string | undefined;
+  try {
+    base = Deno.env.get("INIT_CWD") || undefined;
+  } catch {
+    // no permission to read it: the working folder
+  }
+  return resolve(base ?? Deno.cwd(), path);
 }
 
 /**

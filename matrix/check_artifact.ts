@@ -23,7 +23,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, invocationPath } from "../loader/_command_line.ts";
 import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_ffi.ts";
 import { type BinaryInfo, inspectBinary } from "./artifact/inspect.ts";
 import { compareGlibc } from "./artifact/elf.ts";
@@ -294,11 +294,13 @@ name and minimum macOS (macOS), and on a Mac \`codesign -v\`.`,
   }
   let report;
   try {
-    report = await checkArtifactFile(path, target);
+    report = await checkArtifactFile(invocationPath(path), target);
   } catch (error) {
     console.error(
       error instanceof Deno.errors.NotFound
         ? `Cannot check ${path}: no such file\nHint: deno task build writes dist/<triple>/<file>`
+        : (error as Error).message.startsWith("Cannot ")
+        ? (error as Error).message
         : `Cannot check ${path}: ${(error as Error).message}`,
     );
     Deno.exit(1);

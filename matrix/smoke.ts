@@ -8,7 +8,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, invocationPath } from "../loader/_command_line.ts";
 import { load, LOADER_ABI, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
 import { decodeResponse, encodeRequest } from "../loader/_messages.ts";
@@ -200,7 +200,7 @@ runs), uses the typed API, then calls every export through the loader's symbol t
     console.error("Cannot run the smoke test: usage is `deno task smoke <artifact>`");
     Deno.exit(2);
   }
-  const checks = await smoke(path);
+  const checks = await smoke(invocationPath(path));
   for (const c of checks) console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
   const failed = checks.filter((c) => !c.ok);
   if (failed.length) {

@@ -26,6 +26,7 @@ import { pathToFileURL } from "node:url";
 import semver from "semver";
 import {
   type CommandSpec,
+  invocationPath,
   nearest,
   type OptionSpec,
   parseCommandLine,
@@ -233,6 +234,11 @@ function parse<O extends Record<string, OptionSpec>>(
   return parsed.values;
 }
 
+/** A path option as the user typed it, made absolute against their folder; undefined stays so. */
+function userPath(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : invocationPath(path);
+}
+
 /** The annotated tag's message (the notes `deno task release` wrote), if HEAD is tagged. */
 async function tagNotes(): Promise<string> {
   const out = await new Deno.Command("git", {
@@ -278,7 +284,7 @@ async function projectKeyIds(keysPath: string): Promise<string[]> {
  * verify with the new loader.
  */
 async function keygen(values: Values<typeof KEYGEN_OPTIONS>): Promise<void> {
-  const keysPath = join(values["loader-dir"] ?? join(REPO_ROOT, "loader"), "_keys.ts");
+  const keysPath = join(userPath(values["loader-dir"]) ?? join(REPO_ROOT, "loader"), "_keys.ts");
   const old = await projectKeyIds(keysPath);
   if (old.length && !values.force) {
     throw new Error(
@@ -319,7 +325,7 @@ async function publishRelease(values: Values<typeof PUBLISH_OPTIONS>): Promise<v
   }
   let host: Host;
   if (values["to-dir"]) {
-    host = { kind: "dir", path: values["to-dir"] };
+    host = { kind: "dir", path: invocationPath(values["to-dir"]) };
   } else {
     const token = Deno.env.get("GITHUB_TOKEN");
     const repository = values.repository ?? Deno.env.get("GITHUB_REPOSITORY");
@@ -335,11 +341,11 @@ async function publishRelease(values: Values<typeof PUBLISH_OPTIONS>): Promise<v
   }
   const dryRun = values["jsr-dry-run"] ?? false;
   await publish({
-    dist: values.dist,
+    dist: invocationPath(values.dist),
     key: await importSigningKey(keyText),
     host,
     targets: values.targets?.split(",").map((t) => t.trim()).filter(Boolean),
-    loaderDir: values["loader-dir"] ?? join(REPO_ROOT, "loader"),
+    loaderDir: userPath(values["loader-dir"]) ?? join(REPO_ROOT, "loader"),
     notes: await tagNotes(),
     jsr: host.kind === "github" || values.jsr || dryRun,
     publishJsr: async (loaderDir) => {
@@ -384,12 +390,12 @@ async function main(args: string[]): Promise<void> {
     } else if (BUMPS.includes(word) || semver.valid(word)) {
       const values = parse(cutSpec(word), rest);
       await cutRelease({
-        root: values.root ?? REPO_ROOT,
+        root: userPath(values.root) ?? REPO_ROOT,
         bump: word,
         execute: values.execute ?? false,
         branch: values.branch,
         gate: values.gate,
-        previousLibrary: values["previous-lib"],
+        previousLibrary: userPath(values["previous-lib"]),
       });
     } else {
       // --help wins over a mistyped command, as over anything else.

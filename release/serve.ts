@@ -12,8 +12,13 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
-import { commandLine, type CommandSpec, USAGE_EXIT } from "../loader/_command_line.ts";
+import { join } from "node:path";
+import {
+  commandLine,
+  type CommandSpec,
+  invocationPath,
+  USAGE_EXIT,
+} from "../loader/_command_line.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 
 /**
@@ -103,10 +108,9 @@ if (import.meta.main) {
   }
   const hostname = values.host ?? "127.0.0.1";
 
-  // `deno task` runs in the folder of deno.json; the user meant their own folder.
-  const base = Deno.env.get("INIT_CWD") || Deno.cwd();
-  // Absolute, as the user wrote it (symlinks such as macOS's /tmp are not resolved for display).
-  const root = resolve(base, positionals[0]);
+  // Absolute, from the folder the user typed it in (symlinks such as macOS's /tmp are not
+  // resolved for display).
+  const root = invocationPath(positionals[0]);
   const info = await Deno.stat(root).catch((error) => error as Error);
   if (info instanceof Deno.errors.NotFound) {
     fail(`${root}: no such directory`, "give a mirror directory (<dir>/v<version>/manifest.json)");

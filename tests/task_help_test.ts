@@ -77,3 +77,17 @@ Deno.test("an unknown --target is exit 2 naming the nearest triple, before any b
     assert.doesNotMatch(run.stdout + run.stderr, /Compiling|build the kernel/);
   }
 });
+
+Deno.test("a relative path is read from the folder deno task was started in, not the repository's", async () => {
+  // mod.ts exists in loader/ only: from there it is found (and is no library).
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "check-artifact", "mod.ts", "--target", "x86_64-unknown-linux-gnu"],
+    cwd: join(REPO_ROOT, "loader"),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(run.stderr);
+  assert.equal(run.code, 1, stderr);
+  assert.match(stderr, /it is not an ELF, Mach-O or PE file/);
+  assert.doesNotMatch(stderr, /no such file/);
+});

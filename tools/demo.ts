@@ -20,7 +20,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, invocationPath } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { buildTarget } from "../matrix/build.ts";
@@ -96,7 +96,9 @@ for (const [i, triple] of triples.entries()) {
 const buildTime = ms(started);
 
 step("write a signed release directory (throwaway key)");
-const releaseDir = values.out ?? await Deno.makeTempDir({ prefix: "krepis-demo-release-" });
+const releaseDir = values.out
+  ? invocationPath(values.out)
+  : await Deno.makeTempDir({ prefix: "krepis-demo-release-" });
 const key = await generateSigningKey();
 const manifest = await writeRelease({
   outDir: releaseDir,
