@@ -219,7 +219,9 @@ Deno.test(
       await child.output();
       release.abort();
     }
-    assert.ok(half > 2 * MiB, `a library of more than 4 MiB (${half * 2} bytes)`);
+    // Sizes are shown to 0.1 MiB: half a MiB or more keeps the checks below meaningful (the
+    // release kernel's .zst is about 2.6 MiB, the debug kernel's far more).
+    assert.ok(half > MiB / 2, `a library of more than 1 MiB (${half * 2} bytes)`);
     assert.equal(await written(t), half, "half the library in the .partial file");
 
     t.host.fault = paced(t);
