@@ -23,6 +23,7 @@
 
 import semver from "semver";
 import { cargoBuild } from "../lib/cargo_build.ts";
+import { outputWithin } from "../lib/process.ts";
 import { headerAbiVersion } from "../lib/header.ts";
 import { collectVersions, describeDisagreement } from "../lib/versions.ts";
 import { checkAbidiff, guardAbi, runAbidiff } from "./abi_guard.ts";
@@ -72,12 +73,32 @@ interface Preflight {
   previous: string | null;
 }
 
+/** The longest any git command may take (a fetch from an unresponsive origin is killed). */
+const GIT_LIMIT_MS = 60_000;
+
 async function gitOutput(
   root: string,
   args: string[],
 ): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("git", { args, cwd: root, stdout: "piped", stderr: "piped" })
-    .output();
+  // Never a prompt: no stdin, no terminal prompt for credentials, and a time limit.
+  const out = await outputWithin(
+    new Deno.Command("git", {
+      args,
+      cwd: root,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { GIT_TERMINAL_PROMPT: "0" },
+    }),
+    GIT_LIMIT_MS,
+  );
+  if (out.signal) {
+    return {
+      ok: false,
+      stdout: "",
+      stderr: `git ${args[0]} took longer than ${GIT_LIMIT_MS / 1000} s and was stopped`,
+    };
+  }
   const decoder = new TextDecoder();
   return {
     ok: out.success,
@@ -276,6 +297,12 @@ async function checkAbi(
     log("abi: no previous release to compare with");
   }
   if (!options.previousLibrary) return;
+  const given = await Deno.stat(options.previousLibrary).catch(() => null);
+  if (!given?.isFile) {
+    throw new Error(
+      `Cannot compare with --previous-lib ${options.previousLibrary}: no such file\nHint: give the previous release's Linux library (from its GitHub Release), or leave --previous-lib out`,
+    );
+  }
   const { library } = await cargoBuild({
     cwd: root,
     verbose: false,
