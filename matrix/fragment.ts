@@ -65,6 +65,14 @@ export async function writeFragmentDir(
  */
 export async function readFragments(dist: string): Promise<FragmentSource[]> {
   const sources: FragmentSource[] = [];
+  const info = await Deno.stat(dist).catch(() => null);
+  if (!info?.isDirectory) {
+    throw new Error(
+      `Cannot read the builds in ${dist}: ${
+        info ? "it is not a directory" : "no such directory"
+      }\nHint: \`deno task build\` writes dist/<triple>/; in CI the build jobs' artifacts are downloaded there`,
+    );
+  }
   for await (const entry of Deno.readDir(dist)) {
     if (!entry.isDirectory) continue;
     const dir = `${dist}/${entry.name}`;

@@ -105,3 +105,33 @@ Deno.test("deno task release keygen refuses to replace a project key without --f
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("keygen reads _keys.ts as text: its code is never run, and a file without the list is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const marker = join(dir, "ran");
+    // A key list that would, if imported, also write a file.
+    await Deno.writeTextFile(
+      join(dir, "_keys.ts"),
+      `Deno.writeTextFileSync(${
+        JSON.stringify(marker)
+      }, "x");\nexport const PROJECT_KEYS: readonly string[] = [];\n`,
+    );
+    const empty = await keygen("--loader-dir", dir);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.equal(await Deno.stat(marker).then(() => true, () => false), false, "not run");
+    await Deno.writeTextFile(join(dir, "_keys.ts"), "export const PROJECT_KEYS = 5;\n");
+    const broken = await keygen("--loader-dir", dir);
+    assert.equal(broken.code, 1);
+    assert.match(
+      broken.stderr,
+      /^Cannot read the project keys in .*: it has no PROJECT_KEYS list\nHint: /,
+    );
+    assert.equal(
+      await Deno.readTextFile(join(dir, "_keys.ts")),
+      "export const PROJECT_KEYS = 5;\n",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

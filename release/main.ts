@@ -22,7 +22,6 @@
  */
 
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import semver from "semver";
 import {
   type CommandSpec,
@@ -258,16 +257,15 @@ async function projectKeyIds(keysPath: string): Promise<string[]> {
     if (error instanceof Deno.errors.NotFound) return [];
     throw error;
   }
-  let keys: readonly string[];
-  try {
-    keys = (await import(pathToFileURL(keysPath).href)).PROJECT_KEYS ?? [];
-  } catch (error) {
+  // Read as text, never run: the module is the loader's data, whatever else is in it.
+  const text = await Deno.readTextFile(keysPath);
+  const list = text.match(/PROJECT_KEYS\b[^=]*=\s*\[([^\]]*)\]/);
+  if (!list) {
     throw new Error(
-      `Cannot read the project keys in ${keysPath}: ${
-        (error as Error).message.split("\n")[0]
-      }\nHint: restore the file from git (it is written by \`${NAME} keygen\`)`,
+      `Cannot read the project keys in ${keysPath}: it has no PROJECT_KEYS list\nHint: restore the file from git (it is written by \`${NAME} keygen\`)`,
     );
   }
+  const keys = [...list[1].matchAll(/"([^"]*)"/g)].map((m) => m[1]);
   return keys.map((key) => {
     try {
       return parseMinisignPublicKey(key).keyId;

@@ -295,7 +295,7 @@ Deno.test("deno task release publish to GitHub with no network says it cannot re
   assert.equal(await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")), pinnedBefore);
 });
 
-Deno.test("deno task release publish refuses a missing target, a missing or malformed signing key, and a missing --dist", async () => {
+Deno.test("deno task release publish refuses a missing target, a missing or malformed signing key, and a missing --dist or dist folder", async () => {
   await using w = await workspace();
   const run = (env: Record<string, string>, args?: string[]) =>
     publishTask(args ?? ["--dist", w.dist, "--to-dir", w.out, "--loader-dir", w.loaderDir], {
@@ -322,6 +322,17 @@ Deno.test("deno task release publish refuses a missing target, a missing or malf
   const noDist = await run({}, ["--to-dir", w.out]);
   assert.equal(noDist.code, 2);
   assert.match(noDist.stderr, /^Cannot run deno task release publish: --dist <dir> is needed\n/);
+  const key = await exportSigningKey(await generateSigningKey());
+  const gone = await run({ KREPIS_SIGNING_KEY: key }, [
+    "--dist",
+    join(w.dist, "nothing-here"),
+    "--to-dir",
+    w.out,
+    "--loader-dir",
+    w.loaderDir,
+  ]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /^Cannot read the builds in .*nothing-here: no such directory\nHint: /);
   assert.ok(!(await Deno.stat(w.out).then(() => true, () => false)), "nothing was published");
 });
 
