@@ -83,6 +83,9 @@ Deno.test("a relative path is read from the folder deno task was started in, not
   const run = await new Deno.Command(Deno.execPath(), {
     args: ["task", "check-artifact", "mod.ts", "--target", "x86_64-unknown-linux-gnu"],
     cwd: join(REPO_ROOT, "loader"),
+    // deno task keeps an inherited INIT_CWD (the gate's own, under deno task test): none here.
+    env: Object.fromEntries(Object.entries(Deno.env.toObject()).filter(([k]) => k !== "INIT_CWD")),
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
   }).output();
