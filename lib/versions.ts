@@ -97,6 +97,12 @@ if (import.meta.main) {
     more: `Copies: Cargo.toml [workspace.package], each crate's Cargo.toml (which must inherit
 it), and every deno.json of the Deno workspace.`,
   });
+  if (values.tag !== undefined && !/^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(values.tag)) {
+    console.error(
+      `Cannot run deno task versions: --tag takes a release tag vX.Y.Z, not "${values.tag}"\nHint: release tags are v and the version, e.g. v0.1.0`,
+    );
+    Deno.exit(2);
+  }
   const copies = await collectVersions();
   if (values.tag) copies.push({ source: "the tag", version: values.tag.replace(/^v/, "") });
   for (const copy of copies) console.log(`${copy.version.padEnd(12)} ${copy.source}`);

@@ -94,3 +94,16 @@ Deno.test("a relative path is read from the folder deno task was started in, not
   assert.match(stderr, /it is not an ELF, Mach-O or PE file/);
   assert.doesNotMatch(stderr, /no such file/);
 });
+
+Deno.test("deno task versions --tag takes a release tag vX.Y.Z; anything else is exit 2", async () => {
+  for (const tag of ["0.1.0", "1.2", "release-1"]) {
+    const run = await runDeno(["task", "--quiet", "versions", "--tag", tag], {}, LIMIT_MS);
+    assert.equal(run.code, 2, `${tag}: ${run.stderr}`);
+    assert.match(run.stderr, /--tag takes a release tag vX\.Y\.Z, not /);
+  }
+  const version =
+    JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "loader", "deno.json"))).version;
+  const ok = await runDeno(["task", "--quiet", "versions", "--tag", `v${version}`], {}, LIMIT_MS);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, new RegExp(`^${escape(version)} +the tag$`, "m"));
+});
