@@ -92,7 +92,9 @@ export interface CliIo {
 
 /** What a command did: its exit code and its `--json` document's own fields. */
 export interface Outcome {
+  /** The exit code. */
   code: number;
+  /** The command's own fields of its `--json` document. */
   report: Record<string, unknown>;
 }
 
