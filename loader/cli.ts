@@ -143,6 +143,19 @@ export async function main(
     return EXIT_CODES.ok;
   };
   if (found.word === undefined) {
+    // A command's option with no command (`krepis --cache-dir x`): the command is what is missing.
+    const commandOption = args.map((a) => a.replace(/=.*$/s, "")).find((a) =>
+      a.startsWith("--") && !(a.slice(2) in KREPIS.options) &&
+      Object.values(COMMANDS).some((spec) => a.slice(2) in spec.options)
+    );
+    if (commandOption) {
+      const [first] = Object.entries(COMMANDS).find(([, spec]) =>
+        commandOption.slice(2) in spec.options
+      )!;
+      return usageError(
+        `Cannot run krepis: no command given (${commandOption} goes with a command)\nHint: name the command first, e.g. \`krepis ${first} ${commandOption} …\`; \`krepis --help\` lists the commands\n`,
+      );
+    }
     const parsed = parseCommandLine(KREPIS, args);
     if (parsed.kind === "exit") {
       return parsed.code !== 0 ? usageError(parsed.stderr) : help(parsed.stdout);

@@ -102,6 +102,10 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     ],
     [["init", "-x"], /unknown option -x\n/],
     [["--verison"], /unknown option --verison\nHint: did you mean --version\?/],
+    [
+      ["--cache-dir", "x"],
+      /^Cannot run krepis: no command given \(--cache-dir goes with a command\)\n/,
+    ],
     [["init", "--verify", "quick"], /--verify takes stamp or full, not "quick"/],
     [
       ["init", "--verify", "ful"],
