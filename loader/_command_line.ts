@@ -9,7 +9,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 
 /** One option of a command. */
@@ -243,17 +243,23 @@ export function parseCommandLine<O extends Record<string, OptionSpec>>(
  * A path the user typed, made absolute against the folder they typed it
  * in: `deno task` runs every task in the folder of `deno.json` and says
  * where it was started in `INIT_CWD`, so `cd dist && deno task serve .`
- * means `dist`. Outside `deno task` (or without `--allow-env` for it), the
- * working folder.
+ * means `dist`. `INIT_CWD` counts only when it is that folder or inside it,
+ * as a `deno task` start always is: a script run directly, by a process
+ * that itself runs under `deno task`, inherits a stale one. Otherwise (or
+ * without `--allow-env` for it), the working folder.
  */
 export function invocationPath(path: string): string {
-  let base: string | undefined;
+  const cwd = Deno.cwd();
+  let init: string | undefined;
   try {
-    base = Deno.env.get("INIT_CWD") || undefined;
+    init = Deno.env.get("INIT_CWD") || undefined;
   } catch {
     // no permission to read it: the working folder
   }
-  return resolve(base ?? Deno.cwd(), path);
+  const below = init === undefined ? undefined : relative(cwd, init);
+  const started = below !== undefined && below !== ".." && !below.startsWith(`..${sep}`) &&
+    !isAbsolute(below);
+  return resolve(started ? init! : cwd, path);
 }
 
 /**

@@ -52,7 +52,8 @@ const spec = {
     quiet: { type: "boolean", short: "q", help: "do not log each request on stderr" },
   },
   env: {
-    INIT_CWD: "the directory `deno task` was started in; a relative <dir> is resolved against it",
+    INIT_CWD:
+      "the folder `deno task` was started in (set by deno task); a relative <dir> is read from it when it is inside the repository",
   },
   exitCodes: {
     0: "stopped by Ctrl-C (SIGINT) or SIGTERM (open downloads get 2 s to finish)",

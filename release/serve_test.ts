@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { within } from "../lib/process.ts";
 import { skipIf, when, WINDOWS } from "../tests/_tools.ts";
@@ -483,15 +483,17 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 Deno.test(
   skipIf(
-    "serve: `deno task serve <relative dir>` from another folder serves that folder's <dir>, and stops on SIGINT",
+    "serve: `deno task serve <relative dir>` in a subfolder of the repository resolves <dir> from that subfolder, and stops on SIGINT",
     NO_SIGNALS,
   ),
   async () => {
     const { work, mirror } = await workDir();
+    // deno task runs the task in the repository's root; the path is relative to loader/.
+    const subfolder = join(REPO_ROOT, "loader");
     const serving = await start(
-      [Deno.execPath(), "task", "--config", join(REPO_ROOT, "deno.json"), "serve"],
-      ["mirror", "--port", "0", "--quiet"],
-      { cwd: work },
+      [Deno.execPath(), "task", "serve"],
+      [relative(subfolder, mirror), "--port", "0", "--quiet"],
+      { cwd: subfolder },
     );
     let stopped;
     try {
