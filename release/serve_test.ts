@@ -10,6 +10,7 @@ import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { within } from "../lib/process.ts";
 import { skipIf, when, WINDOWS } from "../tests/_tools.ts";
 import { checkRequestPath } from "./serve_dir.ts";
+import { canSymlink } from "../tests/_fs.ts";
 
 /** The serve task's command line from deno.json, run with this Deno. */
 async function serveCommand(): Promise<string[]> {
@@ -150,20 +151,6 @@ async function raw(
   const status = Number(text.match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
   assert.ok(status, `no status line for ${target}: ${JSON.stringify(text.slice(0, 80))}`);
   return { status, text };
-}
-
-/** Whether this user may create symlinks (Windows needs Developer Mode or an admin). */
-async function canSymlink(): Promise<boolean> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(join(dir, "target"), "");
-    await Deno.symlink(join(dir, "target"), join(dir, "link"), { type: "file" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 const NO_SIGNALS = when(

@@ -54,3 +54,17 @@ export async function snapshotTree(dir: string): Promise<Record<string, string>>
   await walk(dir, "");
   return out;
 }
+
+/** Whether this user may create symlinks (Windows needs Developer Mode or an admin). */
+export async function canSymlink(): Promise<boolean> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "target"), "");
+    await Deno.symlink(join(dir, "target"), join(dir, "link"), { type: "file" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

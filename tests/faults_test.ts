@@ -24,6 +24,7 @@ import { type HostedRelease, hostedRelease } from "./_hosted_release.ts";
 import { ensureCacheRoot as ensureTagged } from "../loader/_cache_layout.ts";
 import { withEnv } from "./_env.ts";
 import { outputWithin, skipIf, when, WINDOWS } from "./_tools.ts";
+import { canSymlink } from "./_fs.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
@@ -35,19 +36,6 @@ const NO_MODE_BITS = when(
   "Windows has no POSIX mode bits; the loader checks them only on Linux and macOS",
 );
 
-/** Whether this machine lets this user create symlinks (Windows needs Developer Mode or admin). */
-async function canSymlink(): Promise<boolean> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(join(dir, "target"), "");
-    await Deno.symlink(join(dir, "target"), join(dir, "link"), { type: "file" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 const NO_SYMLINKS = when(
   !(await canSymlink()),
   "this user cannot create symlinks (Windows: needs Developer Mode or an admin)",
