@@ -174,7 +174,8 @@ export function parseCommandLine<O extends Record<string, OptionSpec>>(
   const longNames = Object.keys(all).map((n) => `--${n}`);
   for (const token of tokens) {
     if (token.kind !== "option") continue;
-    const option = all[token.name];
+    // Own keys only: `--constructor` names no option.
+    const option = Object.hasOwn(all, token.name) ? all[token.name] : undefined;
     if (!option) {
       const given = token.rawName;
       const near = nearest(given.replace(/^-+/, "--"), longNames);

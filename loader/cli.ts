@@ -145,12 +145,12 @@ export async function main(
   if (found.word === undefined) {
     // A command's option with no command (`krepis --cache-dir x`): the command is what is missing.
     const commandOption = args.map((a) => a.replace(/=.*$/s, "")).find((a) =>
-      a.startsWith("--") && !(a.slice(2) in KREPIS.options) &&
-      Object.values(COMMANDS).some((spec) => a.slice(2) in spec.options)
+      a.startsWith("--") && !Object.hasOwn(KREPIS.options, a.slice(2)) &&
+      Object.values(COMMANDS).some((spec) => Object.hasOwn(spec.options, a.slice(2)))
     );
     if (commandOption) {
       const [first] = Object.entries(COMMANDS).find(([, spec]) =>
-        commandOption.slice(2) in spec.options
+        Object.hasOwn(spec.options, commandOption.slice(2))
       )!;
       return usageError(
         `Cannot run krepis: no command given (${commandOption} goes with a command)\nHint: name the command first, e.g. \`krepis ${first} ${commandOption} …\`; \`krepis --help\` lists the commands\n`,
@@ -172,7 +172,8 @@ export async function main(
       "Cannot run krepis: no command given\nHint: `krepis init` fetches the kernel; `krepis --help` lists the commands\n",
     );
   }
-  if (!(word in COMMANDS)) {
+  // Own keys only: `krepis constructor` is no command.
+  if (!Object.hasOwn(COMMANDS, word)) {
     return usageError(
       `Cannot run krepis ${word}: no such command\nHint: ${
         suggestion(word, Object.keys(COMMANDS))
@@ -189,7 +190,7 @@ export async function main(
   if (word === "cache" && positionals.length) command = `cache ${positionals[0]}`;
   const string = (name: string) => values[name] as string | undefined;
   const mirror = string("mirror") ?? readEnv("KREPIS_MIRROR");
-  if (mirror !== undefined && "mirror" in spec.options) {
+  if (mirror !== undefined && Object.hasOwn(spec.options, "mirror")) {
     const url = parseMirror(mirror);
     if (typeof url === "string") return usageError(`${url}\n`);
   }
@@ -252,7 +253,7 @@ export async function main(
         break;
       case "help": {
         const topic = positionals[0];
-        if (topic !== undefined && !(topic in COMMANDS)) {
+        if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) {
           return usageError(
             `Cannot show the help of "${topic}": no such command\nHint: ${
               suggestion(topic, Object.keys(COMMANDS))

@@ -126,6 +126,12 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
       ["help", "inti"],
       /Cannot show the help of "inti": no such command\nHint: did you mean init\?/,
     ],
+    // Names an object has by inheritance are no commands or options.
+    [["constructor"], /Cannot run krepis constructor: no such command\n/],
+    [["__proto__"], /Cannot run krepis __proto__: no such command\n/],
+    [["help", "toString"], /Cannot show the help of "toString": no such command\n/],
+    [["init", "--constructor"], /unknown option --constructor\n/],
+    [["--hasOwnProperty"], /unknown option --hasOwnProperty\n/],
   ];
   for (const [args, expected] of cases) {
     const run = await runCli(args, env);
