@@ -224,19 +224,8 @@ export class ReleaseHost {
     const count = this.#counts.get(path) ?? 0;
     this.#counts.set(path, count + 1);
     const found = await this.#open(path);
-    let body: Uint8Array<ArrayBuffer> | null = null;
-    if (found !== null && found !== "outside") {
-      using file = found.file;
-      body = new Uint8Array(found.size);
-      let read = 0;
-      while (read < body.length) {
-        const n = await file.read(body.subarray(read));
-        if (n === null) break;
-        read += n;
-      }
-      body = body.subarray(0, read);
-    }
     if (found === "outside") return undefined; // the normal path refuses it
+    const body = found ? await new Response(fileFrom(found.file, 0)).bytes() : null;
     const file = path.split("/").pop() ?? "";
     return await this.fault?.({ path, file, body, request, count });
   }
