@@ -287,6 +287,12 @@ export function splitCommand(
   return { word: word.value, rest: args.filter((_, i) => i !== word.index) };
 }
 
+/** Writes every byte (a pipe may take fewer than asked). */
+export function writeAll(to: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += to.writeSync(bytes.subarray(written));
+}
+
 /**
  * For scripts: parses `Deno.args` and, on `--help` or a usage error, prints
  * and exits; otherwise returns the values and positionals.
@@ -298,8 +304,8 @@ export function commandLine<O extends Record<string, OptionSpec>>(
   const parsed = parseCommandLine(spec, args);
   if (parsed.kind === "exit") {
     const encoder = new TextEncoder();
-    if (parsed.stdout) Deno.stdout.writeSync(encoder.encode(parsed.stdout));
-    if (parsed.stderr) Deno.stderr.writeSync(encoder.encode(parsed.stderr));
+    if (parsed.stdout) writeAll(Deno.stdout, encoder.encode(parsed.stdout));
+    if (parsed.stderr) writeAll(Deno.stderr, encoder.encode(parsed.stderr));
     Deno.exit(parsed.code);
   }
   return parsed;

@@ -77,6 +77,7 @@ import {
   parseCommandLine,
   splitCommand,
   suggestion,
+  writeAll,
 } from "./_command_line.ts";
 import { COMMANDS, EXIT_CODES, KREPIS } from "./_cli_commands.ts";
 
@@ -273,12 +274,6 @@ export async function main(
     err(`${label}: ${message}\n`);
     return exitCode(error);
   }
-}
-
-/** Writes every byte (a pipe may take fewer than asked). */
-function writeAll(to: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) written += to.writeSync(bytes.subarray(written));
 }
 
 /** `krepis version`: what this loader is, needs and runs on. */
