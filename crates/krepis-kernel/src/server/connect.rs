@@ -15,12 +15,10 @@ use pingora_core::protocols::l4::socket::SocketAddr;
 use pingora_core::protocols::l4::stream::Stream;
 use pingora_core::{Error, ErrorType, Result};
 
-/// How long connecting to an upstream may take before it counts as down.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Connects with tokio's `TcpStream::connect`, within [`CONNECT_TIMEOUT`].
+/// Connects with tokio's `TcpStream::connect`, within its timeout (after
+/// which the upstream counts as down).
 #[derive(Debug)]
-pub struct PlainConnect;
+pub struct PlainConnect(pub Duration);
 
 #[async_trait]
 impl L4Connect for PlainConnect {
@@ -31,7 +29,7 @@ impl L4Connect for PlainConnect {
                 format!("{addr} is not an IP address"),
             ));
         };
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(inet)).await;
+        let connected = tokio::time::timeout(self.0, tokio::net::TcpStream::connect(inet)).await;
         let mut error = match connected {
             Ok(Ok(stream)) => return Ok(stream.into()),
             Ok(Err(err)) => {
@@ -44,7 +42,7 @@ impl L4Connect for PlainConnect {
             }
             Err(_) => Error::explain(
                 ErrorType::ConnectTimedout,
-                format!("no connection to {inet} within {} s", CONNECT_TIMEOUT.as_secs()),
+                format!("no connection to {inet} within {} ms", self.0.as_millis()),
             ),
         };
         error.as_up();
