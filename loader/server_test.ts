@@ -675,6 +675,8 @@ Deno.test(
     const { text, closed } = await untilClosed(third, 5_000);
     assert.ok(closed, "a connection past the cap was kept");
     assert.match(text, /^HTTP\/1\.1 503 [^]*too many connections are open\n$/);
+    const [head, body] = text.split("\r\n\r\n");
+    assert.match(head, new RegExp(`\r\nContent-Length: ${body.length}$`));
     assert.equal(server.stats().refusedConnections, 1);
     for (const connection of holding) connection.close();
     await until(() => server.stats().activeConnections === 0);

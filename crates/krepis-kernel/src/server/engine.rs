@@ -60,7 +60,15 @@ fn failed(action: &str, err: impl std::fmt::Display, hint: &str) -> Failure {
 }
 
 /// What a connection past the cap is told before it is closed.
-const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 56\r\n\r\n503 Service Unavailable: too many connections are open\n";
+const REFUSED_BODY: &str = "503 Service Unavailable: too many connections are open\n";
+
+/// The whole answer to a connection past the cap.
+fn refused() -> String {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{REFUSED_BODY}",
+        REFUSED_BODY.len()
+    )
+}
 
 /// Binds `listen` and starts serving with `threads` worker threads.
 pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limits: Limits) -> Result<Engine, Failure> {
@@ -315,7 +323,7 @@ async fn serve(
                     if counters.active_connections.load(std::sync::atomic::Ordering::Relaxed) >= limits.max_connections as u64 {
                         counters.refused_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         // Best effort, never waiting: the socket is closed now.
-                        let _ = stream.try_write(REFUSED);
+                        let _ = stream.try_write(refused().as_bytes());
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
