@@ -763,3 +763,23 @@ Deno.test(
     assert.throws(() => server.stop({ graceMs: "10" } as any), TypeError);
   },
 );
+
+Deno.test(
+  skipIf("a request that comes back to the server that forwarded it is answered 508", NO_ENGINE),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    // Two servers, each the other's upstream: no address check can see the loop.
+    const port = freePort();
+    await using b = kernel.server.start({ upstreams: [`127.0.0.1:${port}`] });
+    await using a = kernel.server.start({
+      listen: `127.0.0.1:${port}`,
+      upstreams: [`127.0.0.1:${b.address.port}`],
+    });
+    const response = await fetch(`http://127.0.0.1:${a.address.port}/`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 508);
+    assert.match(await response.text(), /^508 Loop Detected: /);
+    await until(() => a.stats().requests === 2 && b.stats().requests === 1);
+  },
+);

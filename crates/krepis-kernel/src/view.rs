@@ -65,6 +65,10 @@ pub fn lent() -> u64 {
     LENT.load(Ordering::Relaxed)
 }
 
+/// Reads smaller than this are not checked against the memory left: the
+/// check costs more than they do, and [`RESERVE`] covers them.
+pub const UNCHECKED: u64 = 1024 * 1024;
+
 /// Memory left free by every read, for the host's own use (its heap, its
 /// threads): a read that would leave less is refused.
 pub const RESERVE: u64 = 64 * 1024 * 1024;
@@ -103,9 +107,11 @@ pub fn live() -> usize {
 /// aborting the process when memory is short: before any page is touched,
 /// `len` is checked against the memory the process may still use (its
 /// cgroup's limit and the system's available memory), since under
-/// overcommit the allocation itself would succeed.
+/// overcommit the allocation itself would succeed. Reads under
+/// [`UNCHECKED`] skip the check (it reads a few small files).
 pub fn try_buffer(len: u64, what: &str) -> Result<Vec<u8>, Failure> {
-    if let Some(room) = room()
+    if len >= UNCHECKED
+        && let Some(room) = room()
         && len > room
     {
         return Err(no_room(len, room, what));

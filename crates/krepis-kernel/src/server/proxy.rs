@@ -39,7 +39,15 @@ pub struct Proxy {
     counters: Arc<Counters>,
     connect: Arc<dyn pingora_core::connectors::L4Connect + Send + Sync>,
     limits: Limits,
+    // This server's mark on the requests it forwards: one that comes back
+    // with it went round a loop.
+    hop: String,
 }
+
+/// The header that carries a server's mark on the requests it forwards.
+pub const HOP_HEADER: &str = "krepis-hop";
+
+static NEXT_HOP: AtomicU64 = AtomicU64::new(1);
 
 /// One request's attempts: where its turn started, the upstreams tried,
 /// and why the last one failed.
@@ -65,6 +73,7 @@ impl Proxy {
             counters,
             connect: Arc::new(PlainConnect(limits.upstream_connect)),
             limits,
+            hop: format!("{}.{}", std::process::id(), NEXT_HOP.fetch_add(1, Ordering::Relaxed)),
         }
     }
 
@@ -115,6 +124,36 @@ impl ProxyHttp for Proxy {
             stream.busy();
         }
         session.downstream_session.set_read_timeout(Some(self.limits.body));
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut Attempts) -> Result<bool> {
+        // A request this server forwarded came back to it: a loop that no
+        // address check can see (another proxy, a port mapping). Answer it
+        // rather than forward it again.
+        let looped = session
+            .req_header()
+            .headers
+            .get_all(HOP_HEADER)
+            .iter()
+            .any(|value| value.as_bytes() == self.hop.as_bytes());
+        if looped {
+            let body = bytes::Bytes::from_static(
+                b"508 Loop Detected: this request was forwarded back to the server that forwarded it\n",
+            );
+            let _ = session.respond_error_with_body(508, body).await;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut pingora_http::RequestHeader,
+        _ctx: &mut Attempts,
+    ) -> Result<()> {
+        upstream_request.append_header(HOP_HEADER, self.hop.as_str())?;
         Ok(())
     }
 
