@@ -101,6 +101,8 @@ impl Limits {
 /// A quarter of the process's soft descriptor limit (each proxied request
 /// holds a client and an upstream socket, and the host needs its own), at
 /// least 1 and at most 4096.
+// rlim_t is u64 here, but not on every target.
+#[allow(clippy::useless_conversion)]
 pub fn default_max_connections() -> usize {
     const MOST: u64 = 4096;
     #[cfg(unix)]
