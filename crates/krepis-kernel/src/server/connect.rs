@@ -31,7 +31,12 @@ impl L4Connect for PlainConnect {
         };
         let connected = tokio::time::timeout(self.0, tokio::net::TcpStream::connect(inet)).await;
         let mut error = match connected {
-            Ok(Ok(stream)) => return Ok(stream.into()),
+            Ok(Ok(stream)) => {
+                // Requests go out as soon as they are written, as answers
+                // do to clients (Nagle's wait would add to each one).
+                let _ = stream.set_nodelay(true);
+                return Ok(stream.into());
+            }
             Ok(Err(err)) => {
                 let kind = match err.kind() {
                     ErrorKind::ConnectionRefused => ErrorType::ConnectRefused,
@@ -94,7 +99,10 @@ mod tests {
     fn a_connect_that_never_completes_times_out() {
         let (listener, _queued) = full_listener();
         let at = listener.local_addr().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let started = std::time::Instant::now();
         let result = runtime.block_on(PlainConnect(Duration::from_millis(300)).connect(&SocketAddr::Inet(at)));
         let error = result.expect_err("a full accept queue was connected to");
