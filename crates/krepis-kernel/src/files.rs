@@ -11,7 +11,7 @@ use crate::view::{no_room, room, try_buffer};
 
 /// The most bytes read from a file whose reported size is 0 (`/proc` and
 /// `/sys` files, some FUSE files): they are read to their end, up to this.
-pub const UNSIZED_CAP: u64 = 64 * 1024 * 1024;
+pub(crate) const UNSIZED_CAP: u64 = 64 * 1024 * 1024;
 
 /// Bytes read at a time from a file whose size is not known.
 const CHUNK: usize = 64 * 1024;

@@ -67,11 +67,11 @@ pub fn lent() -> u64 {
 
 /// Reads smaller than this are not checked against the memory left: the
 /// check costs more than they do, and [`RESERVE`] covers them.
-pub const UNCHECKED: u64 = 1024 * 1024;
+pub(crate) const UNCHECKED: u64 = 1024 * 1024;
 
 /// Memory left free by every read, for the host's own use (its heap, its
 /// threads): a read that would leave less is refused.
-pub const RESERVE: u64 = 64 * 1024 * 1024;
+pub(crate) const RESERVE: u64 = 64 * 1024 * 1024;
 
 /// The most bytes a read may take now: the memory this process may still
 /// use (see [`crate::memory`]) less [`RESERVE`]; `None` when unknown.
