@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import {
   AbiMismatchError,
+  install,
   IntegrityError,
   Kernel,
   KernelError,
@@ -257,6 +258,31 @@ function assertThrowsKernel(call: () => unknown): KernelError {
   }
   throw new Error("expected a KernelError");
 }
+
+Deno.test("load() and install() refuse options they do not know, naming the nearest", async () => {
+  const path = await kernelPath();
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    () => load({ pth: path } as any),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      /^Cannot load the kernel: unknown option "pth"\nHint: did you mean path\?/.test(
+        error.message,
+      ),
+  );
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    () => install({ cachedir: "/nowhere" } as any),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      /^Cannot install the kernel: unknown option "cachedir"\nHint: did you mean cacheDir\?/.test(
+        error.message,
+      ),
+  );
+  // Every documented option is still taken.
+  using kernel = await load({ path, offline: true, verify: "stamp" });
+  assert.equal(kernel.closed, false);
+});
 
 Deno.test("echo() and callRaw() refuse arguments that are not a Uint8Array", async () => {
   using kernel = await load({ path: await kernelPath() });
