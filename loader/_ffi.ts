@@ -6,10 +6,10 @@
 export const ABI_MAJOR = 1;
 
 /** The ABI minor version of the header this loader was generated from. */
-export const ABI_MINOR = 2;
+export const ABI_MINOR = 3;
 
 /** SHA-256 of the header's normalized declarations and the schema. */
-export const ABI_FINGERPRINT = "a46a76783eef7dfe2c6f3df06ccdeaadc6420ee7b8504279afb4db65023bccbd";
+export const ABI_FINGERPRINT = "4daab38f95b2a1db3e70b85a62137b29224473b1ef02105a6dcb9695ee0a4dd8";
 
 /** Every kernel export, typed for `Deno.dlopen`. */
 export const SYMBOLS = {

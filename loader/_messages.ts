@@ -2946,6 +2946,13 @@ export interface ServerStartRequest {
   listen: string;
   upstreams: string[];
   threads: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  bodyTimeoutMs: number;
+  upstreamConnectTimeoutMs: number;
+  upstreamReadTimeoutMs: number;
+  upstreamIdleTimeoutMs: number;
+  maxConnections: number;
 }
 
 /** A `krepis.v1.ServerStartRequest` to encode: every field may be left out. */
@@ -2953,6 +2960,13 @@ export interface ServerStartRequestInit {
   listen?: string;
   upstreams?: readonly string[];
   threads?: number;
+  headerTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  upstreamConnectTimeoutMs?: number;
+  upstreamReadTimeoutMs?: number;
+  upstreamIdleTimeoutMs?: number;
+  maxConnections?: number;
 }
 
 /** Writes the fields of a `krepis.v1.ServerStartRequest` (without a length prefix). */
@@ -2970,6 +2984,34 @@ export function writeServerStartRequest(w: Writer, m: ServerStartRequestInit): v
   if (m.threads !== undefined && m.threads !== 0) {
     w.tag(3, VARINT);
     w.uint32(m.threads);
+  }
+  if (m.headerTimeoutMs !== undefined && m.headerTimeoutMs !== 0) {
+    w.tag(4, VARINT);
+    w.uint32(m.headerTimeoutMs);
+  }
+  if (m.idleTimeoutMs !== undefined && m.idleTimeoutMs !== 0) {
+    w.tag(5, VARINT);
+    w.uint32(m.idleTimeoutMs);
+  }
+  if (m.bodyTimeoutMs !== undefined && m.bodyTimeoutMs !== 0) {
+    w.tag(6, VARINT);
+    w.uint32(m.bodyTimeoutMs);
+  }
+  if (m.upstreamConnectTimeoutMs !== undefined && m.upstreamConnectTimeoutMs !== 0) {
+    w.tag(7, VARINT);
+    w.uint32(m.upstreamConnectTimeoutMs);
+  }
+  if (m.upstreamReadTimeoutMs !== undefined && m.upstreamReadTimeoutMs !== 0) {
+    w.tag(8, VARINT);
+    w.uint32(m.upstreamReadTimeoutMs);
+  }
+  if (m.upstreamIdleTimeoutMs !== undefined && m.upstreamIdleTimeoutMs !== 0) {
+    w.tag(9, VARINT);
+    w.uint32(m.upstreamIdleTimeoutMs);
+  }
+  if (m.maxConnections !== undefined && m.maxConnections !== 0) {
+    w.tag(10, VARINT);
+    w.uint32(m.maxConnections);
   }
 }
 
@@ -3005,6 +3047,41 @@ export function readServerStartRequest(
         m.threads = r.uint32(end);
         break;
       }
+      case 4: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.headerTimeoutMs", r.pos);
+        m.headerTimeoutMs = r.uint32(end);
+        break;
+      }
+      case 5: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.idleTimeoutMs", r.pos);
+        m.idleTimeoutMs = r.uint32(end);
+        break;
+      }
+      case 6: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.bodyTimeoutMs", r.pos);
+        m.bodyTimeoutMs = r.uint32(end);
+        break;
+      }
+      case 7: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.upstreamConnectTimeoutMs", r.pos);
+        m.upstreamConnectTimeoutMs = r.uint32(end);
+        break;
+      }
+      case 8: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.upstreamReadTimeoutMs", r.pos);
+        m.upstreamReadTimeoutMs = r.uint32(end);
+        break;
+      }
+      case 9: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.upstreamIdleTimeoutMs", r.pos);
+        m.upstreamIdleTimeoutMs = r.uint32(end);
+        break;
+      }
+      case 10: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStartRequest.maxConnections", r.pos);
+        m.maxConnections = r.uint32(end);
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.ServerStartRequest at byte ${r.pos}`);
       default:
@@ -3021,7 +3098,18 @@ export function readServerStartRequest(
 
 /** A `krepis.v1.ServerStartRequest` with every field at its default. */
 export function newServerStartRequest(): ServerStartRequest {
-  return { listen: "", upstreams: [], threads: 0 };
+  return {
+    listen: "",
+    upstreams: [],
+    threads: 0,
+    headerTimeoutMs: 0,
+    idleTimeoutMs: 0,
+    bodyTimeoutMs: 0,
+    upstreamConnectTimeoutMs: 0,
+    upstreamReadTimeoutMs: 0,
+    upstreamIdleTimeoutMs: 0,
+    maxConnections: 0,
+  };
 }
 
 /**
@@ -3037,12 +3125,14 @@ export function decodeServerStartRequest(bytes: Uint8Array): ServerStartRequest 
 export interface ServerStarted {
   server: bigint;
   address: string;
+  maxConnections: number;
 }
 
 /** A `krepis.v1.ServerStarted` to encode: every field may be left out. */
 export interface ServerStartedInit {
   server?: bigint;
   address?: string;
+  maxConnections?: number;
 }
 
 /** Writes the fields of a `krepis.v1.ServerStarted` (without a length prefix). */
@@ -3054,6 +3144,10 @@ export function writeServerStarted(w: Writer, m: ServerStartedInit): void {
   if (m.address !== undefined && m.address !== "") {
     w.tag(2, LEN);
     w.string(m.address);
+  }
+  if (m.maxConnections !== undefined && m.maxConnections !== 0) {
+    w.tag(3, VARINT);
+    w.uint32(m.maxConnections);
   }
 }
 
@@ -3084,6 +3178,11 @@ export function readServerStarted(
         m.address = r.string(end);
         break;
       }
+      case 3: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStarted.maxConnections", r.pos);
+        m.maxConnections = r.uint32(end);
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.ServerStarted at byte ${r.pos}`);
       default:
@@ -3098,7 +3197,7 @@ export function readServerStarted(
 
 /** A `krepis.v1.ServerStarted` with every field at its default. */
 export function newServerStarted(): ServerStarted {
-  return { server: 0n, address: "" };
+  return { server: 0n, address: "", maxConnections: 0 };
 }
 
 /**
@@ -3184,6 +3283,9 @@ export interface ServerStats {
   upstreamErrors: bigint;
   activeConnections: bigint;
   stopped: boolean;
+  timeouts: bigint;
+  refusedConnections: bigint;
+  idleClosed: bigint;
 }
 
 /** A `krepis.v1.ServerStats` to encode: every field may be left out. */
@@ -3192,6 +3294,9 @@ export interface ServerStatsInit {
   upstreamErrors?: bigint;
   activeConnections?: bigint;
   stopped?: boolean;
+  timeouts?: bigint;
+  refusedConnections?: bigint;
+  idleClosed?: bigint;
 }
 
 /** Writes the fields of a `krepis.v1.ServerStats` (without a length prefix). */
@@ -3211,6 +3316,18 @@ export function writeServerStats(w: Writer, m: ServerStatsInit): void {
   if (m.stopped !== undefined && m.stopped) {
     w.tag(4, VARINT);
     w.bool(m.stopped);
+  }
+  if (m.timeouts !== undefined && m.timeouts !== 0n) {
+    w.tag(5, VARINT);
+    w.uint64(m.timeouts);
+  }
+  if (m.refusedConnections !== undefined && m.refusedConnections !== 0n) {
+    w.tag(6, VARINT);
+    w.uint64(m.refusedConnections);
+  }
+  if (m.idleClosed !== undefined && m.idleClosed !== 0n) {
+    w.tag(7, VARINT);
+    w.uint64(m.idleClosed);
   }
 }
 
@@ -3251,6 +3368,21 @@ export function readServerStats(
         m.stopped = r.bool(end);
         break;
       }
+      case 5: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStats.timeouts", r.pos);
+        m.timeouts = r.uint64(end);
+        break;
+      }
+      case 6: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStats.refusedConnections", r.pos);
+        m.refusedConnections = r.uint64(end);
+        break;
+      }
+      case 7: {
+        expectWire(wire, VARINT, "krepis.v1.ServerStats.idleClosed", r.pos);
+        m.idleClosed = r.uint64(end);
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.ServerStats at byte ${r.pos}`);
       default:
@@ -3265,7 +3397,15 @@ export function readServerStats(
 
 /** A `krepis.v1.ServerStats` with every field at its default. */
 export function newServerStats(): ServerStats {
-  return { requests: 0n, upstreamErrors: 0n, activeConnections: 0n, stopped: false };
+  return {
+    requests: 0n,
+    upstreamErrors: 0n,
+    activeConnections: 0n,
+    stopped: false,
+    timeouts: 0n,
+    refusedConnections: 0n,
+    idleClosed: 0n,
+  };
 }
 
 /**

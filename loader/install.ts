@@ -12,6 +12,7 @@ import { VERSION } from "./version.ts";
 import { cacheRoot } from "./cache_dir.ts";
 import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
 import { asKrepisError } from "./_classify.ts";
+import { checkKeys } from "./_options.ts";
 import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
 import { readEnv } from "./_env.ts";
 import { PINNED, type PinnedChecksums } from "./_pinned.ts";
@@ -66,6 +67,29 @@ export interface InstallOptions {
   onProgress?: (progress: Progress) => void;
 }
 
+/** Every key of {@linkcode InstallOptions}; `load()` takes these and `path`. */
+export const INSTALL_OPTION_KEYS = [
+  "version",
+  "target",
+  "mirror",
+  "cacheDir",
+  "offline",
+  "trustedKeys",
+  "verify",
+  "pinned",
+  "checkAbi",
+  "attempts",
+  "retryDelayMs",
+  "connectTimeoutMs",
+  "idleTimeoutMs",
+  "deadlineMs",
+  "onProgress",
+] as const satisfies readonly (keyof InstallOptions)[];
+
+// Fails to type-check when InstallOptions gains a key the list lacks.
+const _everyKeyListed: Exclude<keyof InstallOptions, (typeof INSTALL_OPTION_KEYS)[number]> extends
+  never ? true : never = true;
+
 /** A verified, cached kernel library. */
 export interface Installation {
   /** The cached library's path. */
@@ -104,6 +128,7 @@ export interface Installation {
  *
  * @param options What to install and from where.
  * @returns The verified, cached library.
+ * @throws {TypeError} When `options` has a key it does not know (the nearest known one is named).
  * @throws {UnsupportedPlatformError} For a target that is not shipped, or
  *   missing from the release.
  * @throws {IntegrityError} When no trusted checksum exists or bytes, sizes,
@@ -130,6 +155,7 @@ export interface Installation {
  * ```
  */
 export async function install(options: InstallOptions = {}): Promise<Installation> {
+  checkKeys("install the kernel", options, INSTALL_OPTION_KEYS);
   try {
     return await installChecked(options);
   } catch (error) {

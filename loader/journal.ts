@@ -6,6 +6,7 @@
 
 import { type Channel, rethrowAs } from "./_channel.ts";
 import { JournalError } from "./errors.ts";
+import { checkKeys, integerOption } from "./_options.ts";
 import type { RequestInit, Response } from "./_messages.ts";
 import { absolute } from "./_path.ts";
 import { requirePermission } from "./_permission.ts";
@@ -272,12 +273,13 @@ export class Journal implements Disposable {
    * @throws {JournalError} `FAILED` when there are fewer transactions than
    *   `steps`, a transaction is still open, a snapshot is damaged, or a
    *   folder now stands where a file was (nothing changed in each case).
+   * @throws {TypeError} When `options` has a key other than `steps` (a
+   *   typo such as `step` is named), or `steps` is not a number.
+   * @throws {RangeError} When `steps` is not an integer from 1 to 2^32 - 1.
    */
   undo(options: UndoOptions = {}): Restored {
-    const steps = options.steps ?? 1;
-    if (!Number.isInteger(steps) || steps < 1 || steps > 0xffff_ffff) {
-      throw new RangeError(`Cannot undo: steps must be a positive integer, not ${steps}`);
-    }
+    const given = checkKeys("undo", options, ["steps"]);
+    const steps = integerOption("undo", "steps", given.steps, 1, 0xffff_ffff) ?? 1;
     return restored(
       this.#send("undo()", (journal) => ({ journalUndo: { journal, steps } })).journalRestored!,
     );

@@ -109,6 +109,17 @@ Deno.test("undo restores exact bytes and permissions, and several steps at once"
   );
   assert.equal(await read(script), "round 3");
   assert.throws(() => journal.undo({ steps: 0 }), RangeError);
+  // A typo is named, never ignored (it would undo one step); nothing changes.
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => journal.undo({ step: 3 } as any),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      /^Cannot undo: unknown option "step"\nHint: did you mean steps\?/.test(error.message),
+  );
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => journal.undo({ steps: "3" } as any), TypeError);
+  assert.equal(await read(script), "round 3");
   const undone = journal.undo({ steps: 3 });
   assert.deepEqual(undone.transactions.map((t) => t.message), ["round 3", "round 2", "round 1"]);
   assert.deepEqual(await Deno.readFile(script), bytes);

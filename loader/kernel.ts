@@ -6,8 +6,11 @@
 
 import type { AbiInfo } from "./abi.ts";
 import { Channel, type Library } from "./_channel.ts";
+import { decodeRequest, type Request } from "./_messages.ts";
+import { kindOf } from "./_options.ts";
 import { absolute } from "./_path.ts";
-import { requirePermission } from "./_permission.ts";
+import { requireNet, requirePermission } from "./_permission.ts";
+import { WireError } from "./_wire.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
 import { Journals } from "./journal.ts";
 import { Servers } from "./server.ts";
@@ -138,10 +141,14 @@ export class Kernel implements Disposable {
    * @param path The file, absolute or relative to the working directory.
    * @returns A view of its bytes.
    * @throws {PermissionError} Without read permission for `path`.
+   * @throws {TypeError} When `path` is not a string.
    * @throws {KernelError} When the file cannot be read (`FAILED`, with why).
    * @throws {Error} When the kernel was closed.
    */
   readFile(path: string): KernelView {
+    if (typeof path !== "string") {
+      throw new TypeError(`Cannot read a file: path must be a string, not ${kindOf(path)}`);
+    }
     const file = absolute(path);
     this.#channel.symbols("readFile()");
     requirePermission("read", file, `read ${file}`);
@@ -157,10 +164,19 @@ export class Kernel implements Disposable {
    * @param payload Bytes to send.
    * @returns The bytes the kernel sent back (a view that may share an
    *   `ArrayBuffer` with other results: use `byteOffset`/`byteLength`).
+   * @throws {TypeError} When `payload` is not a `Uint8Array` (a string is
+   *   not encoded for you: pass `new TextEncoder().encode(text)`).
    * @throws {KernelError} When the kernel refuses the request.
    * @throws {Error} When the kernel was closed.
    */
   echo(payload: Uint8Array): Uint8Array {
+    if (!(payload instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot echo: payload must be a Uint8Array, not ${
+          kindOf(payload)
+        }\nHint: encode text first, with new TextEncoder().encode(text)`,
+      );
+    }
     const response = this.#channel.request("echo()", { echo: { payload } });
     if (response.kind !== "echo" || !response.echo) {
       throw new Error(`Cannot echo: the kernel answered ${response.kind ?? "nothing"}`);
@@ -172,14 +188,37 @@ export class Kernel implements Disposable {
    * Sends raw bytes as a `krepis.v1.Request` and returns the raw
    * `krepis.v1.Response`: the low-level control plane.
    *
+   * The kernel's file and socket access is outside Deno's checks, so the
+   * request is decoded here first and needs the same permissions as the
+   * typed API that sends it: `--allow-read` for a file read,
+   * `--allow-read` and `--allow-write` for a journal's root, `--allow-net`
+   * for a server's addresses. Bytes that do not decode go to the kernel,
+   * which refuses them.
+   *
    * @param request An encoded request (any bytes: the kernel validates them).
    * @returns The encoded response, copied out of kernel memory. Small results
    *   may share an `ArrayBuffer` with others: use `byteOffset`/`byteLength`.
+   * @throws {TypeError} When `request` is not a `Uint8Array`.
+   * @throws {PermissionError} Without the permission the request needs.
    * @throws {KernelError} With the kernel's result code, e.g.
    *   `MALFORMED_REQUEST`, `UNKNOWN_REQUEST`, `FAILED` or `PANIC`.
    * @throws {Error} When the kernel was closed.
    */
   callRaw(request: Uint8Array): Uint8Array {
+    if (!(request instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot call the kernel: request must be a Uint8Array, not ${kindOf(request)}`,
+      );
+    }
+    this.#channel.symbols("callRaw()");
+    let decoded: Request | undefined;
+    try {
+      decoded = decodeRequest(request);
+    } catch (error) {
+      // Malformed: the kernel refuses it with MALFORMED_REQUEST.
+      if (!(error instanceof WireError)) throw error;
+    }
+    if (decoded !== undefined) permitRaw(decoded);
     return this.#channel.callRaw(request);
   }
 
@@ -196,6 +235,27 @@ export class Kernel implements Disposable {
   /** Same as {@linkcode Kernel.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * The Deno permission a raw request needs, as its typed API checks it. An
+ * address that is not `ip:port` needs nothing here: the kernel refuses it.
+ */
+function permitRaw(request: Request): void {
+  if (request.readFile) {
+    const file = absolute(request.readFile.path);
+    requirePermission("read", file, `read ${file}`);
+  }
+  if (request.journalOpen) {
+    const folder = absolute(request.journalOpen.root);
+    requirePermission("read", folder, `open the journal of ${folder}`);
+    requirePermission("write", folder, `open the journal of ${folder}`);
+  }
+  if (request.serverStart) {
+    const { listen, upstreams } = request.serverStart;
+    requireNet(listen || "127.0.0.1:0", `listen on ${listen}`);
+    for (const upstream of upstreams) requireNet(upstream, `forward to ${upstream}`);
   }
 }
 

@@ -6,7 +6,8 @@
 
 import { absolute } from "./_path.ts";
 import { permissionError } from "./_permission.ts";
-import { install, type InstallOptions } from "./install.ts";
+import { install, INSTALL_OPTION_KEYS, type InstallOptions } from "./install.ts";
+import { checkKeys } from "./_options.ts";
 import { readEnv } from "./_env.ts";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
 import { Kernel } from "./kernel.ts";
@@ -72,6 +73,7 @@ const PROBE = {
  * @throws {OfflineError} When offline and the kernel is not cached.
  * @throws {Deno.errors.NotFound} When the library file does not exist.
  * @throws {Error} When the OS refuses to open a file that passed those checks.
+ * @throws {TypeError} When `options` has a key it does not know (the nearest known one is named).
  *
  * @example Loading a development build
  * ```ts
@@ -84,6 +86,7 @@ const PROBE = {
  * ```
  */
 export async function load(options: LoadOptions = {}): Promise<Kernel> {
+  checkKeys("load the kernel", options, [...INSTALL_OPTION_KEYS, "path"]);
   try {
     return await loadChecked(options);
   } catch (error) {
@@ -93,8 +96,9 @@ export async function load(options: LoadOptions = {}): Promise<Kernel> {
 }
 
 async function loadChecked(options: LoadOptions): Promise<Kernel> {
-  const development = options.path ?? readEnv("KREPIS_KERNEL_PATH");
-  const given = development ?? (await install(options)).path;
+  const { path: asked, ...installOptions } = options;
+  const development = asked ?? readEnv("KREPIS_KERNEL_PATH");
+  const given = development ?? (await install(installOptions)).path;
   // An absolute path: a bare file name would make the OS search its library
   // path and could open some other file.
   const path = absolute(given);

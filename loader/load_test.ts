@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import {
   AbiMismatchError,
+  install,
   IntegrityError,
   Kernel,
   KernelError,
@@ -15,6 +16,7 @@ import { kernelPath } from "../tests/_kernel.ts";
 import { hostFeatures } from "../matrix/targets.ts";
 import { withEnv } from "../tests/_env.ts";
 import { cCompiler, skipIf, WINDOWS } from "../tests/_tools.ts";
+import { runScript } from "../tests/_script.ts";
 
 const encoder = new TextEncoder();
 const host = resolveTarget();
@@ -256,6 +258,93 @@ function assertThrowsKernel(call: () => unknown): KernelError {
   }
   throw new Error("expected a KernelError");
 }
+
+Deno.test("load() and install() refuse options they do not know, naming the nearest", async () => {
+  const path = await kernelPath();
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    () => load({ pth: path } as any),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      /^Cannot load the kernel: unknown option "pth"\nHint: did you mean path\?/.test(
+        error.message,
+      ),
+  );
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    () => install({ cachedir: "/nowhere" } as any),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      /^Cannot install the kernel: unknown option "cachedir"\nHint: did you mean cacheDir\?/.test(
+        error.message,
+      ),
+  );
+  // Every documented option is still taken.
+  using kernel = await load({ path, offline: true, verify: "stamp" });
+  assert.equal(kernel.closed, false);
+});
+
+Deno.test("echo() and callRaw() refuse arguments that are not a Uint8Array", async () => {
+  using kernel = await load({ path: await kernelPath() });
+  for (const payload of ["hi", [104, 105], new ArrayBuffer(2), null, undefined]) {
+    assert.throws(
+      // deno-lint-ignore no-explicit-any
+      () => kernel.echo(payload as any),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        /^Cannot echo: payload must be a Uint8Array, not .*\nHint: encode text first/.test(
+          error.message,
+        ),
+      String(payload),
+    );
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => kernel.callRaw(payload as any), TypeError, String(payload));
+  }
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => kernel.readFile(42 as any), TypeError);
+});
+
+Deno.test("callRaw() needs the permissions of the typed API for files, journals and sockets", async () => {
+  const kernel = await kernelPath();
+  const denied = await Deno.makeTempDir();
+  const script = `
+    import { load } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
+    import { encodeRequest } from ${
+    JSON.stringify(new URL("./_messages.ts", import.meta.url).href)
+  };
+    using kernel = await load({ path: ${JSON.stringify(kernel)} });
+    const denied = ${JSON.stringify(denied)};
+    for (const request of [
+      { readFile: { path: denied } },
+      { journalOpen: { root: denied } },
+      { serverStart: { listen: "127.0.0.1:0", upstreams: ["127.0.0.2:9"] } },
+    ]) {
+      try {
+        kernel.callRaw(encodeRequest(request));
+        console.log("sent");
+      } catch (error) {
+        console.log(error.name, error.flag);
+      }
+    }
+  `;
+  const output = await runScript(
+    [
+      `--allow-read=${kernel}`,
+      "--allow-ffi",
+      "--allow-env",
+      "--allow-net=127.0.0.1",
+      "--no-prompt",
+    ],
+    script,
+  );
+  await Deno.remove(denied, { recursive: true });
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  assert.deepEqual(new TextDecoder().decode(output.stdout).trim().split("\n"), [
+    `PermissionError --allow-read=${denied}`,
+    `PermissionError --allow-read=${denied}`,
+    "PermissionError --allow-net=127.0.0.2:9",
+  ]);
+});
 
 Deno.test("echo() results are independent copies, not views of reused memory", async () => {
   using kernel = await load({ path: await kernelPath() });

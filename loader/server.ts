@@ -8,6 +8,7 @@
 import { type Channel, rethrowAs } from "./_channel.ts";
 import { KernelError, ServerError } from "./errors.ts";
 import type { RequestInit, Response } from "./_messages.ts";
+import { checkKeys, integerOption, kindOf } from "./_options.ts";
 import { requireNet } from "./_permission.ts";
 import { KERNEL_TOKEN } from "./_token.ts";
 
@@ -34,7 +35,90 @@ export interface ServerOptions {
    * @default {one per CPU}
    */
   threads?: number;
+  /**
+   * How long a client may take to send a whole request head, in
+   * milliseconds: from the connection (or, on a kept-alive connection, from
+   * the request's first byte) to the blank line that ends the head. Past it
+   * the connection is closed and counted in `timeouts`.
+   *
+   * @default {10000}
+   */
+  headerTimeoutMs?: number;
+  /**
+   * How long a kept-alive client connection may wait for its next request,
+   * in milliseconds. Past it the connection is closed and counted in
+   * `idleClosed`.
+   *
+   * @default {60000}
+   */
+  idleTimeoutMs?: number;
+  /**
+   * How long a request body may pause between two reads, in milliseconds.
+   * Past it the client gets a 408 (counted in `timeouts`) and the
+   * connection is closed.
+   *
+   * @default {60000}
+   */
+  bodyTimeoutMs?: number;
+  /**
+   * How long connecting to an upstream may take, in milliseconds. Past it
+   * the upstream counts as down (the next is tried); when it was the last,
+   * the client gets a 504.
+   *
+   * @default {5000}
+   */
+  upstreamConnectTimeoutMs?: number;
+  /**
+   * How long an upstream may pause while answering (its head included),
+   * in milliseconds. Past it the client gets a 504 if nothing was sent yet
+   * (or its connection is cut), counted in `timeouts`.
+   *
+   * @default {60000}
+   */
+  upstreamReadTimeoutMs?: number;
+  /**
+   * How long an unused upstream connection is kept for reuse, in
+   * milliseconds.
+   *
+   * @default {60000}
+   */
+  upstreamIdleTimeoutMs?: number;
+  /**
+   * How many client connections may be open at once. One more is answered
+   * `503` and closed at once (counted in `refusedConnections`), so clients
+   * can never take the host process's last file descriptors.
+   *
+   * @default {a quarter of the process's file descriptor limit, at most 4096}
+   */
+  maxConnections?: number;
 }
+
+/** Every key of {@linkcode ServerOptions}. */
+const SERVER_OPTIONS = [
+  "listen",
+  "upstreams",
+  "threads",
+  "headerTimeoutMs",
+  "idleTimeoutMs",
+  "bodyTimeoutMs",
+  "upstreamConnectTimeoutMs",
+  "upstreamReadTimeoutMs",
+  "upstreamIdleTimeoutMs",
+  "maxConnections",
+] as const;
+
+/** The timeouts of {@linkcode ServerOptions} (named as in the protobuf request). */
+const TIMEOUTS = [
+  "headerTimeoutMs",
+  "idleTimeoutMs",
+  "bodyTimeoutMs",
+  "upstreamConnectTimeoutMs",
+  "upstreamReadTimeoutMs",
+  "upstreamIdleTimeoutMs",
+] as const;
+
+/** The most client connections a server may be allowed. */
+const MAX_CONNECTIONS = 1 << 20;
 
 /** What a server has counted. */
 export interface ServerStats {
@@ -44,6 +128,15 @@ export interface ServerStats {
   upstreamErrors: number;
   /** Client connections open now. */
   activeConnections: number;
+  /**
+   * Deadlines that ended a connection or a request: a request head or
+   * body too slow, an upstream that did not connect or answer in time.
+   */
+  timeouts: number;
+  /** Client connections refused (503) because `maxConnections` were open. */
+  refusedConnections: number;
+  /** Kept-alive client connections closed after `idleTimeoutMs`. */
+  idleClosed: number;
 }
 
 /** Options for {@linkcode Server.stop}. */
@@ -76,6 +169,9 @@ function stats(answer: Response["serverStats"]): ServerStats {
     requests: Number(answer?.requests ?? 0n),
     upstreamErrors: Number(answer?.upstreamErrors ?? 0n),
     activeConnections: Number(answer?.activeConnections ?? 0n),
+    timeouts: Number(answer?.timeouts ?? 0n),
+    refusedConnections: Number(answer?.refusedConnections ?? 0n),
+    idleClosed: Number(answer?.idleClosed ?? 0n),
   };
 }
 
@@ -133,8 +229,12 @@ export class Servers {
    *   cannot be bound (in use, not this machine's, privileged);
    *   `UNSUPPORTED` when the kernel for this target has no server engine.
    * @throws {PermissionError} Without net permission for an address.
-   * @throws {TypeError} When `upstreams` is not a list of strings.
-   * @throws {RangeError} When `threads` is not an integer from 1 to 256.
+   * @throws {TypeError} When `options` has a key it does not know (naming
+   *   the nearest known one), `upstreams` is not a list of strings, or an
+   *   option has the wrong type.
+   * @throws {RangeError} When `threads` is not an integer from 1 to 256, a
+   *   timeout not a whole number of milliseconds from 1 to 2^32 - 1, or
+   *   `maxConnections` not an integer from 1 to 2^20.
    *
    * @example Proxying to a Deno.serve upstream
    * ```ts ignore
@@ -148,29 +248,56 @@ export class Servers {
    * ```
    */
   start(options: ServerOptions): Server {
-    const { listen = "127.0.0.1:0", upstreams, threads = 0 } = options ?? {};
+    const action = "start the server";
+    const given = checkKeys(action, options, SERVER_OPTIONS);
+    const { listen = "127.0.0.1:0", upstreams } = options;
     if (typeof listen !== "string") {
-      throw new TypeError(`Cannot start the server: listen must be a string such as "127.0.0.1:0"`);
+      throw new TypeError(
+        `Cannot start the server: listen must be a string such as "127.0.0.1:0", not ${
+          kindOf(listen)
+        }`,
+      );
     }
     if (!Array.isArray(upstreams) || upstreams.some((u) => typeof u !== "string")) {
       throw new TypeError(
         `Cannot start the server: upstreams must be a list of "ip:port" strings, such as ["127.0.0.1:8001"]`,
       );
     }
-    if (threads !== 0 && (!Number.isInteger(threads) || threads < 1 || threads > 256)) {
-      throw new RangeError(
-        `Cannot start the server: threads must be an integer from 1 to 256, not ${threads}\nHint: leave it unset for one thread per CPU`,
-      );
+    const threads = integerOption(
+      action,
+      "threads",
+      given.threads,
+      1,
+      256,
+      "leave it unset for one thread per CPU",
+    ) ?? 0;
+    const limits: Partial<Record<(typeof TIMEOUTS)[number], number>> = {};
+    for (const option of TIMEOUTS) {
+      limits[option] = integerOption(action, option, given[option], 1, 0xffff_ffff) ?? 0;
     }
+    const maxConnections = integerOption(
+      action,
+      "maxConnections",
+      given.maxConnections,
+      1,
+      MAX_CONNECTIONS,
+      "leave it unset for a quarter of the process's file descriptor limit",
+    ) ?? 0;
     this.#channel.symbols("server.start()");
     return call(() => {
       this.#channel.require("server", "start a server");
       permit(listen, "listen address", `listen on ${listen}`);
       for (const upstream of upstreams) permit(upstream, "upstream", `forward to ${upstream}`);
       const started = this.#channel.request("server.start()", {
-        serverStart: { listen, upstreams: [...upstreams], threads },
+        serverStart: { listen, upstreams: [...upstreams], threads, ...limits, maxConnections },
       }).serverStarted!;
-      return new Server(KERNEL_TOKEN, this.#channel, started.server, started.address);
+      return new Server(
+        KERNEL_TOKEN,
+        this.#channel,
+        started.server,
+        started.address,
+        started.maxConnections,
+      );
     });
   }
 }
@@ -186,11 +313,20 @@ export class Servers {
 export class Server implements Disposable, AsyncDisposable {
   /** The bound address (with the port picked when listening on port 0). */
   readonly address: Deno.NetAddr;
+  /** The connection cap in force: `maxConnections`, or its default. */
+  readonly maxConnections: number;
 
   #channel: Channel;
   #handle: bigint | null;
   #stopping: Promise<ServerStats> | null = null;
-  #last: ServerStats = { requests: 0, upstreamErrors: 0, activeConnections: 0 };
+  #last: ServerStats = {
+    requests: 0,
+    upstreamErrors: 0,
+    activeConnections: 0,
+    timeouts: 0,
+    refusedConnections: 0,
+    idleClosed: 0,
+  };
   #unlink: () => void;
 
   /**
@@ -200,15 +336,23 @@ export class Server implements Disposable, AsyncDisposable {
    * @param channel The kernel's channel.
    * @param handle The kernel's server handle.
    * @param address The bound address, `"ip:port"`.
+   * @param maxConnections The connection cap in force.
    * @throws {TypeError} When called from outside the loader.
    */
-  constructor(token: symbol, channel: Channel, handle: bigint, address: string) {
+  constructor(
+    token: symbol,
+    channel: Channel,
+    handle: bigint,
+    address: string,
+    maxConnections: number,
+  ) {
     if (token !== KERNEL_TOKEN) {
       throw new TypeError("Cannot construct a Server directly\nHint: use kernel.server.start()");
     }
     this.#channel = channel;
     this.#handle = handle;
     this.address = Object.freeze(netAddr(address));
+    this.maxConnections = maxConnections;
     // Closing the kernel closes its servers first: their threads run kernel code.
     this.#unlink = channel.onClose(() => this.close());
   }
@@ -250,11 +394,18 @@ export class Server implements Disposable, AsyncDisposable {
    *
    * @param options How long requests in flight may take.
    * @returns Its last count, once the port is released and the threads ended.
-   * @throws {RangeError} When `graceMs` is negative or not a number.
+   * @throws {TypeError} When `options` has a key other than `graceMs`, or
+   *   `graceMs` is not a number.
+   * @throws {RangeError} When `graceMs` is negative or NaN.
    */
   stop(options: StopOptions = {}): Promise<ServerStats> {
-    const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-    if (typeof graceMs !== "number" || Number.isNaN(graceMs) || graceMs < 0) {
+    const graceMs = checkKeys("stop the server", options, ["graceMs"]).graceMs ?? DEFAULT_GRACE_MS;
+    if (typeof graceMs !== "number") {
+      throw new TypeError(
+        `Cannot stop the server: graceMs must be a number of milliseconds, not ${kindOf(graceMs)}`,
+      );
+    }
+    if (Number.isNaN(graceMs) || graceMs < 0) {
       throw new RangeError(
         `Cannot stop the server: graceMs must be a number of milliseconds, 0 or more, not ${graceMs}`,
       );

@@ -492,3 +492,294 @@ Deno.test(
     );
   },
 );
+
+/** What a raw client connection received until the server closed it, or null after `withinMs`. */
+async function untilClosed(
+  connection: Deno.Conn,
+  withinMs: number,
+): Promise<{ text: string; closed: boolean }> {
+  let text = "";
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(16 * 1024);
+  const timer = setTimeout(() => connection.close(), withinMs);
+  let closed = false;
+  try {
+    while (true) {
+      const n = await connection.read(buffer);
+      if (n === null) {
+        closed = true;
+        break;
+      }
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+  } catch (error) {
+    // Reset by the server counts as closed; our own timer's close does not.
+    closed = error instanceof Deno.errors.ConnectionReset;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (closed) connection.close();
+  return { text, closed };
+}
+
+/** Waits `ms` milliseconds. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const encoder = new TextEncoder();
+
+Deno.test(
+  skipIf("a request head sent one line at a time is cut at headerTimeoutMs", NO_ENGINE),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    await using up = upstream("up");
+    await using server = kernel.server.start({ upstreams: [up.at], headerTimeoutMs: 400 });
+    const connection = await Deno.connect({ hostname: "127.0.0.1", port: server.address.port });
+    const closed = untilClosed(connection, 5_000);
+    // Each line comes well within any per-read timeout; the whole head never ends.
+    let sent = 0;
+    try {
+      await connection.write(encoder.encode("GET / HTTP/1.1\r\nHost: x\r\n"));
+      for (; sent < 40; sent++) {
+        await sleep(100);
+        await connection.write(encoder.encode(`X-Line-${sent}: dribble\r\n`));
+      }
+    } catch {
+      // Written to a connection the server already closed: what is tested.
+    }
+    const { text, closed: wasClosed } = await closed;
+    assert.ok(wasClosed, `the connection is still open after ${sent} lines`);
+    assert.ok(sent < 15, `cut after ${sent} lines, more than 400 ms`);
+    assert.equal(text, "", "no answer to a head that never ended");
+    assert.equal(up.received(), 0);
+    await until(() => server.stats().timeouts === 1);
+    await until(() => server.stats().activeConnections === 0);
+  },
+);
+
+Deno.test(
+  skipIf("an idle keep-alive connection is closed at idleTimeoutMs", NO_ENGINE),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    await using up = upstream("up");
+    await using server = kernel.server.start({ upstreams: [up.at], idleTimeoutMs: 300 });
+    const connection = await Deno.connect({ hostname: "127.0.0.1", port: server.address.port });
+    await connection.write(encoder.encode("GET /one HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const started = Date.now();
+    const { text, closed } = await untilClosed(connection, 5_000);
+    assert.ok(closed, "a kept-alive connection stayed open for 5 s");
+    assert.match(text, /^HTTP\/1\.1 200 [^]*\r\n\r\nup \/one$/);
+    assert.ok(Date.now() - started >= 250, "closed before its idle timeout");
+    await until(() => server.stats().idleClosed === 1);
+    await until(() => server.stats().activeConnections === 0);
+    const stats = server.stats();
+    assert.equal(stats.requests, 1);
+    assert.equal(stats.timeouts, 0, "an idle close is not a timeout of a request");
+  },
+);
+
+Deno.test(
+  skipIf(
+    "an upstream that never answers gives a 504 that says why, and one that stalls mid-body is cut",
+    NO_ENGINE,
+  ),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    // Accepts, reads, and answers nothing (or a head and part of a body), holding the socket.
+    for (const reply of ["", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"]) {
+      const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const held: Deno.Conn[] = [];
+      const serving = (async () => {
+        for await (const connection of silent) {
+          held.push(connection);
+          await connection.read(new Uint8Array(4096));
+          if (reply) await connection.write(encoder.encode(reply));
+        }
+      })();
+      await using server = kernel.server.start({
+        upstreams: [`127.0.0.1:${(silent.addr as Deno.NetAddr).port}`],
+        upstreamReadTimeoutMs: 300,
+      });
+      const response = await fetch(`http://127.0.0.1:${server.address.port}/`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = await response.text().then((text) => text, () => null);
+      if (reply === "") {
+        assert.equal(response.status, 504);
+        assert.equal(
+          body,
+          "504 Gateway Timeout: no upstream answered in time (1 tried; last error: the upstream did not answer in time)\n",
+        );
+      } else {
+        assert.equal(response.status, 200);
+        assert.equal(body, null, "the body that stalled is cut, not left hanging");
+      }
+      await until(() => server.stats().requests === 1);
+      const stats = server.stats();
+      assert.equal(stats.timeouts, 1);
+      assert.equal(stats.upstreamErrors, 1);
+      silent.close();
+      for (const connection of held) connection.close();
+      await serving;
+    }
+  },
+);
+
+Deno.test(
+  skipIf("a request body that stops coming is answered 408 at bodyTimeoutMs", NO_ENGINE),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    let bodies = 0;
+    await using up = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      async (request) => {
+        const body = await request.arrayBuffer().catch(() => null);
+        if (body?.byteLength === 1000000) bodies++;
+        return new Response("read");
+      },
+    );
+    await using server = kernel.server.start({
+      upstreams: [`127.0.0.1:${up.addr.port}`],
+      bodyTimeoutMs: 300,
+    });
+    const connection = await Deno.connect({ hostname: "127.0.0.1", port: server.address.port });
+    await connection.write(
+      encoder.encode("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789"),
+    );
+    const { text, closed } = await untilClosed(connection, 5_000);
+    assert.ok(closed, "a body that never ends kept its connection for 5 s");
+    assert.match(text, /^HTTP\/1\.1 408 /);
+    await until(() => server.stats().timeouts === 1);
+    await until(() => server.stats().activeConnections === 0);
+    assert.equal(bodies, 0, "the upstream never got a whole body");
+  },
+);
+
+Deno.test(
+  skipIf(
+    "connections past maxConnections are answered 503 and counted, then served again",
+    NO_ENGINE,
+  ),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    await using up = upstream("up");
+    await using server = kernel.server.start({ upstreams: [up.at], maxConnections: 2 });
+    assert.equal(server.maxConnections, 2);
+    const holding = [
+      await Deno.connect({ hostname: "127.0.0.1", port: server.address.port }),
+      await Deno.connect({ hostname: "127.0.0.1", port: server.address.port }),
+    ];
+    await until(() => server.stats().activeConnections === 2);
+    const third = await Deno.connect({ hostname: "127.0.0.1", port: server.address.port });
+    const { text, closed } = await untilClosed(third, 5_000);
+    assert.ok(closed, "a connection past the cap was kept");
+    assert.match(text, /^HTTP\/1\.1 503 [^]*too many connections are open\n$/);
+    const [head, body] = text.split("\r\n\r\n");
+    assert.match(head, new RegExp(`\r\nContent-Length: ${body.length}$`));
+    assert.equal(server.stats().refusedConnections, 1);
+    for (const connection of holding) connection.close();
+    await until(() => server.stats().activeConnections === 0);
+    assert.deepEqual(await get(server), [200, "up /"]);
+    // The default cap stays well below this process's descriptor limit.
+    await using defaulted = kernel.server.start({ upstreams: [up.at] });
+    assert.ok(defaulted.maxConnections >= 1 && defaulted.maxConnections <= 4096);
+  },
+);
+
+Deno.test(
+  skipIf("an upstream that is the server in another spelling is refused at start()", NO_ENGINE),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    const free = freePort();
+    for (
+      const [listen, upstream] of [
+        [`127.0.0.1:${free}`, `[::ffff:127.0.0.1]:${free}`],
+        [`0.0.0.0:${free}`, `[::ffff:127.0.0.1]:${free}`],
+        [`[::ffff:127.0.0.1]:${free}`, `127.0.0.1:${free}`],
+      ]
+    ) {
+      assert.throws(
+        () => kernel.server.start({ listen, upstreams: [upstream] }),
+        refuses("FAILED", /^Cannot start the server: upstream .* is the server itself[^]*\nHint: /),
+        `${listen} <- ${upstream}`,
+      );
+      assert.equal(await listening(free), false, "nothing was left listening");
+    }
+  },
+);
+
+Deno.test(
+  skipIf(
+    "start() and stop() refuse options they do not know and values of the wrong type",
+    NO_ENGINE,
+  ),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    const typeError = (pattern: RegExp) => (error: unknown) => {
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, pattern);
+      return true;
+    };
+    // deno-lint-ignore no-explicit-any
+    const start = (options: any) => kernel.server.start(options);
+    assert.throws(
+      () => start({ listn: "127.0.0.1:0", upstreams: ["127.0.0.1:9"] }),
+      typeError(/^Cannot start the server: unknown option "listn"\nHint: did you mean listen\?/),
+    );
+    assert.throws(
+      () => start({ upstreams: ["127.0.0.1:9"], headerTimeout: 5 }),
+      typeError(/unknown option "headerTimeout"\nHint: did you mean headerTimeoutMs\?/),
+    );
+    assert.throws(
+      () => start({ upstreams: ["127.0.0.1:9"], colour: "blue" }),
+      typeError(/unknown option "colour"\nHint: the options are listen, upstreams, threads/),
+    );
+    for (
+      const options of [
+        { upstreams: ["127.0.0.1:9"], threads: "4" },
+        { upstreams: ["127.0.0.1:9"], maxConnections: "10" },
+        { upstreams: ["127.0.0.1:9"], idleTimeoutMs: null },
+        { upstreams: ["127.0.0.1:9"], listen: 8080 },
+      ]
+    ) {
+      assert.throws(() => start(options), TypeError, JSON.stringify(options));
+    }
+    for (
+      const options of [
+        { upstreams: ["127.0.0.1:9"], headerTimeoutMs: 0 },
+        { upstreams: ["127.0.0.1:9"], bodyTimeoutMs: 1.5 },
+        { upstreams: ["127.0.0.1:9"], maxConnections: 0 },
+        { upstreams: ["127.0.0.1:9"], upstreamReadTimeoutMs: 2 ** 32 },
+      ]
+    ) {
+      assert.throws(() => start(options), RangeError, JSON.stringify(options));
+    }
+    assert.throws(() => start(null), typeError(/the options must be an object, not null/));
+    await using server = kernel.server.start({ upstreams: ["127.0.0.1:9"] });
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => server.stop({ grace: 10 } as any), typeError(/did you mean graceMs\?/));
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => server.stop({ graceMs: "10" } as any), TypeError);
+  },
+);
+
+Deno.test(
+  skipIf("a request that comes back to the server that forwarded it is answered 508", NO_ENGINE),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    // Two servers, each the other's upstream: no address check can see the loop.
+    const port = freePort();
+    await using b = kernel.server.start({ upstreams: [`127.0.0.1:${port}`] });
+    await using a = kernel.server.start({
+      listen: `127.0.0.1:${port}`,
+      upstreams: [`127.0.0.1:${b.address.port}`],
+    });
+    const response = await fetch(`http://127.0.0.1:${a.address.port}/`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 508);
+    assert.match(await response.text(), /^508 Loop Detected: /);
+    await until(() => a.stats().requests === 2 && b.stats().requests === 1);
+  },
+);

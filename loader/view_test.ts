@@ -5,6 +5,10 @@ import { KERNEL_TOKEN } from "./_token.ts";
 import { kernelPath } from "../tests/_kernel.ts";
 import { skipIf, when, WINDOWS } from "../tests/_tools.ts";
 import { runScript } from "../tests/_script.ts";
+import { memoryLimitUnavailable, runLimited } from "../tests/_memory_limit.ts";
+
+const NO_MEMORY_LIMIT = memoryLimitUnavailable();
+const MIB = 1024 * 1024;
 
 async function tempFile(bytes: Uint8Array): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "krepis-view-" });
@@ -176,3 +180,104 @@ Deno.test("a KernelView cannot be constructed from outside the loader", () => {
   );
   assert.ok(KERNEL_TOKEN);
 });
+
+Deno.test(
+  skipIf(
+    "readFile() refuses a file larger than the memory the process may use, before touching it",
+    NO_MEMORY_LIMIT,
+  ),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "krepis-view-" });
+    const big = join(dir, "sparse.bin");
+    // 1 GiB that takes no disk: under overcommit its buffer is granted,
+    // and only touching its pages would get the process killed.
+    await Deno.writeFile(big, new Uint8Array());
+    await Deno.truncate(big, 1024 * MIB);
+    const script = `
+      import { load } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
+      using kernel = await load({ path: ${JSON.stringify(await kernelPath())} });
+      try {
+        kernel.readFile(${JSON.stringify(big)}).close();
+        console.log("read");
+      } catch (error) {
+        console.log(error.message);
+      }
+    `;
+    const output = await runLimited(256 * MIB, ["--allow-all"], script);
+    await Deno.remove(dir, { recursive: true });
+    const stdout = new TextDecoder().decode(output.stdout);
+    assert.equal(output.signal, null, `the child was killed (${output.signal}): ${stdout}`);
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.match(
+      stdout,
+      /^Cannot read file .*sparse\.bin: its 1073741824 bytes do not fit in the memory this process may still use \(\d+ bytes\) \(FAILED\)\nHint: read it in parts/,
+    );
+  },
+);
+
+Deno.test(
+  skipIf(
+    "views not closed are counted, and past the memory left a read is refused with a hint to close them",
+    NO_MEMORY_LIMIT,
+  ),
+  async () => {
+    const file = await tempFile(new Uint8Array(16 * MIB).fill(7));
+    const script = `
+      import { load } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
+      using kernel = await load({ path: ${JSON.stringify(await kernelPath())} });
+      const held = [];
+      let refusal = "none";
+      // Bounded: 100 reads of 16 MiB are far more than the limit holds.
+      for (let i = 0; i < 100; i++) {
+        try {
+          held.push(kernel.readFile(${JSON.stringify(file)}));
+        } catch (error) {
+          refusal = error.message;
+          break;
+        }
+      }
+      console.log(JSON.stringify({ held: held.length, refusal }));
+      for (const view of held) view.close();
+      using again = kernel.readFile(${JSON.stringify(file)});
+      console.log(JSON.stringify({ again: again.byteLength }));
+    `;
+    const output = await runLimited(512 * MIB, ["--allow-all"], script);
+    await Deno.remove(file);
+    const stdout = new TextDecoder().decode(output.stdout);
+    assert.equal(output.signal, null, `the child was killed (${output.signal}): ${stdout}`);
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    const [first, second] = stdout.trim().split("\n").map((line) => JSON.parse(line));
+    assert.ok(first.held >= 1 && first.held < 100, stdout);
+    assert.match(
+      first.refusal,
+      new RegExp(
+        `^Cannot read file .*: its ${
+          16 * MIB
+        } bytes do not fit in the memory this process may still use \\(\\d+ bytes; ${
+          first.held * 16 * MIB
+        } bytes are held by views not closed\\) \\(FAILED\\)\\nHint: close the views you no longer need`,
+      ),
+    );
+    assert.deepEqual(second, { again: 16 * MIB }, "closing the views made room again");
+  },
+);
+
+Deno.test(
+  skipIf(
+    "readFile() reads a file whose reported size is 0 to its end",
+    when(Deno.build.os !== "linux", "/proc exists only on Linux"),
+  ),
+  async () => {
+    using kernel = await load({ path: await kernelPath() });
+    assert.equal((await Deno.stat("/proc/self/status")).size, 0);
+    using view = kernel.readFile("/proc/self/status");
+    const text = new TextDecoder().decode(view.bytes);
+    assert.match(text, /^Name:/);
+    assert.match(text, /\nVmRSS:\s+\d+ kB\n/);
+    // A file that is really empty is still an empty view.
+    const empty = await tempFile(new Uint8Array());
+    using none = kernel.readFile(empty);
+    assert.equal(none.byteLength, 0);
+    await Deno.remove(empty);
+  },
+);

@@ -23,8 +23,10 @@ import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
 import { type HostedRelease, hostedRelease } from "./_hosted_release.ts";
 import { ensureCacheRoot as ensureTagged } from "../loader/_cache_layout.ts";
 import { withEnv } from "./_env.ts";
-import { outputWithin, skipIf, when, WINDOWS } from "./_tools.ts";
+import { outputWithin, skipIf, when, WINDOWS, without } from "./_tools.ts";
 import { canSymlink } from "./_fs.ts";
+import { kernelPath } from "./_kernel.ts";
+import { hostFeatures } from "../matrix/targets.ts";
 
 const target = resolveTarget();
 const zst = `${target.file}.zst`;
@@ -835,3 +837,105 @@ Deno.test("parseManifest() names the malformed field; formatManifest() round-tri
   assert.throws(() => parseManifest(JSON.stringify(broken)), /: abi is not an object/);
   assert.throws(() => parseManifest("<html>"), /: the manifest is not JSON/);
 });
+
+/** A process's descriptor limit in the flood test, well below the clients it gets. */
+const FLOOD_LIMIT = 256;
+const FLOOD_CLIENTS = 400;
+
+Deno.test(
+  skipIf(
+    "fault: a flood of clients past the descriptor limit is refused, and the host stays alive and serving",
+    when(
+      !((await hostFeatures())?.includes("server") ?? true),
+      `the ${Deno.build.target} kernel has no server engine`,
+    ) ??
+      // prlimit (util-linux) sets the child's descriptor limit; macOS and Windows have none.
+      without("prlimit", "prlimit (util-linux) is not installed here"),
+  ),
+  async () => {
+    // The host: a Deno process with FLOOD_LIMIT descriptors, serving an
+    // upstream (which also reports the proxy's stats) and the engine in front.
+    const script = `
+      import { load } from ${JSON.stringify(new URL("../loader/mod.ts", import.meta.url).href)};
+      const kernel = await load({ path: ${JSON.stringify(await kernelPath())} });
+      let proxy;
+      const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) =>
+        new URL(request.url).pathname === "/stats" ? Response.json(proxy.stats()) : new Response("alive"));
+      proxy = kernel.server.start({ upstreams: [\`127.0.0.1:\${upstream.addr.port}\`] });
+      console.log(JSON.stringify({ proxy: proxy.address.port, upstream: upstream.addr.port, cap: proxy.maxConnections }));
+    `;
+    const child = new Deno.Command("prlimit", {
+      args: [
+        `--nofile=${FLOOD_LIMIT}:${FLOOD_LIMIT}`,
+        "--",
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--allow-all",
+        "-",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(script));
+    await writer.close();
+    const stderr = new Response(child.stderr).text();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const flood: Deno.Conn[] = [];
+    let exited = false;
+    const status = child.status.then((status) => {
+      exited = true;
+      return status;
+    });
+    try {
+      const first = await Promise.race([
+        lines.read(),
+        status.then(async () => assert.fail(`the host did not start: ${await stderr}`)),
+      ]);
+      const { proxy, upstream, cap } = JSON.parse(first.value!);
+      const stats = async () =>
+        await (await fetch(`http://127.0.0.1:${upstream}/stats`, {
+          signal: AbortSignal.timeout(5_000),
+        })).json();
+      for (let i = 0; i < FLOOD_CLIENTS; i++) {
+        flood.push(await Deno.connect({ hostname: "127.0.0.1", port: proxy }));
+      }
+      // Every client past the cap is refused at once; bounded: 100 checks.
+      let seen = await stats();
+      for (let i = 0; i < 100 && seen.refusedConnections < FLOOD_CLIENTS - cap; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        seen = await stats();
+      }
+      // Full: one more client is told so, and the host still answers directly.
+      const refused = await fetch(`http://127.0.0.1:${proxy}/`, {
+        signal: AbortSignal.timeout(5_000),
+      })
+        .then(
+          async (response) => [response.status, await response.text()],
+          (error) => [0, String(error)],
+        );
+      assert.ok(refused[0] === 503 || refused[0] === 0, `past the cap: ${refused}`);
+      for (const connection of flood.splice(0)) connection.close();
+      for (let i = 0; i < 100 && (await stats()).activeConnections > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const response = await fetch(`http://127.0.0.1:${proxy}/`, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      assert.deepEqual([response.status, await response.text()], [200, "alive"]);
+      assert.equal(exited, false, "the host exited");
+      // What held it: the cap, a quarter of the descriptor limit, and the refusals past it.
+      assert.equal(cap, FLOOD_LIMIT / 4, "the default cap is a quarter of the descriptor limit");
+      assert.equal(seen.activeConnections, cap);
+      assert.equal(seen.refusedConnections, FLOOD_CLIENTS - cap);
+    } finally {
+      for (const connection of flood) connection.close();
+      if (!exited) child.kill("SIGKILL");
+      await status;
+      await stderr;
+      lines.releaseLock();
+    }
+  },
+);

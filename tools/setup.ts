@@ -213,6 +213,33 @@ export const TOOLS: Tool[] = [
       },
     },
   },
+  {
+    name: "wrk",
+    purpose: "deno task bench only: load for the server benchmark",
+    build: false,
+    // `wrk -v` prints its version and exits 1: that it runs is enough.
+    check: () =>
+      new Deno.Command("wrk", { args: ["-v"], stdout: "null", stderr: "null" }).output().then(
+        () => true,
+        () => false,
+      ),
+    install: {
+      linux: { apt: "wrk" },
+      darwin: { brew: "wrk" },
+      default: { unavailable: "no package on this OS; the server benchmark is skipped" },
+    },
+  },
+  {
+    name: "nginx",
+    purpose: "deno task bench only: the reverse proxy the engine is measured against",
+    build: false,
+    check: () => has("nginx", ["-v"]),
+    install: {
+      linux: { apt: "nginx-light" },
+      darwin: { brew: "nginx" },
+      default: { unavailable: "no package on this OS; the server benchmark skips nginx" },
+    },
+  },
 ];
 
 /** No install step may take longer (an unreachable download host must not stall the set-up). */

@@ -125,9 +125,7 @@ fn journal_call(_kind: request::Kind) -> Result<response::Kind, Failure> {
 fn server_call(kind: request::Kind) -> Result<response::Kind, Failure> {
     use crate::server;
     Ok(match kind {
-        request::Kind::ServerStart(start) => {
-            response::Kind::ServerStarted(server::start(&start.listen, &start.upstreams, start.threads)?)
-        }
+        request::Kind::ServerStart(start) => response::Kind::ServerStarted(server::start(&start)?),
         request::Kind::ServerStats(stats) => response::Kind::ServerStats(server::stats(stats.server)?),
         request::Kind::ServerStop(stop) => response::Kind::ServerStats(server::stop(stop.server, stop.grace_ms)?),
         request::Kind::ServerClose(close) => response::Kind::ServerStats(server::close(close.server)?),

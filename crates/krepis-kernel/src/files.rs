@@ -7,7 +7,14 @@ use std::path::Path;
 
 use crate::control::Failure;
 use crate::result::KrepisResult;
-use crate::view::try_buffer;
+use crate::view::{no_room, room, try_buffer};
+
+/// The most bytes read from a file whose reported size is 0 (`/proc` and
+/// `/sys` files, some FUSE files): they are read to their end, up to this.
+pub(crate) const UNSIZED_CAP: u64 = 64 * 1024 * 1024;
+
+/// Bytes read at a time from a file whose size is not known.
+const CHUNK: usize = 64 * 1024;
 
 /// Whether the last path component may be a symbolic link.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,16 +78,59 @@ fn clear_nonblocking(file: &File) -> io::Result<()> {
 
 /// Reads a regular file whole into memory allocated without aborting: at
 /// most the length it had when opened (a file that grows meanwhile is cut
-/// there, one that shrinks is read to its new end).
+/// there, one that shrinks is read to its new end). A file whose reported
+/// size is 0 is read to its end, up to [`UNSIZED_CAP`] bytes.
 pub fn read_whole(path: &Path, links: Links, what: &str) -> Result<Vec<u8>, Failure> {
     let shown = path.display();
     let (file, metadata) =
         open_regular(path, links).map_err(|err| failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
+    if metadata.len() == 0 {
+        return read_unsized(file, &format!("{what} {shown}"));
+    }
     let mut bytes = try_buffer(metadata.len(), &format!("{what} {shown}"))?;
     file.take(metadata.len())
         .read_to_end(&mut bytes)
         .map_err(|err| failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
     Ok(bytes)
+}
+
+/// Reads a file that reports size 0 to its end, in chunks allocated
+/// without aborting, up to [`UNSIZED_CAP`] and the memory there is room for.
+fn read_unsized(mut file: File, what: &str) -> Result<Vec<u8>, Failure> {
+    let room = room();
+    let cap = room.map_or(UNSIZED_CAP, |room| room.min(UNSIZED_CAP));
+    let mut bytes = Vec::new();
+    loop {
+        if bytes.len() as u64 > cap {
+            return Err(match room {
+                Some(room) if room < UNSIZED_CAP => no_room(bytes.len() as u64, room, what),
+                _ => failed(format!(
+                    "Cannot read {what}: it reports a size of 0 but holds more than {UNSIZED_CAP} bytes\nHint: read it as a stream instead"
+                )),
+            });
+        }
+        bytes.try_reserve(CHUNK).map_err(|_| {
+            failed(format!(
+                "Cannot read {what}: it does not fit in memory\nHint: read it in parts instead"
+            ))
+        })?;
+        let start = bytes.len();
+        bytes.resize(start + CHUNK, 0);
+        let n = loop {
+            match file.read(&mut bytes[start..]) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        match n {
+            Ok(0) => {
+                bytes.truncate(start);
+                return Ok(bytes);
+            }
+            Ok(n) => bytes.truncate(start + n),
+            Err(err) => return Err(failed(format!("Cannot read {what}: {}", describe(&err)))),
+        }
+    }
 }
 
 /// A failure with `KREPIS_RESULT_FAILED`.
@@ -127,6 +177,19 @@ mod tests {
         let err = read_whole(&dir.join("missing"), Links::Follow, "file").unwrap_err();
         assert!(err.1.ends_with("no such file"), "{}", err.1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_that_reports_size_0_is_read_to_its_end() {
+        let path = Path::new("/proc/self/status");
+        assert_eq!(std::fs::metadata(path).unwrap().len(), 0);
+        let bytes = read_whole(path, Links::Follow, "file").unwrap();
+        assert!(String::from_utf8(bytes).unwrap().contains("\nVmRSS:"));
+        let empty = std::env::temp_dir().join(format!("krepis-empty-{}", std::process::id()));
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(read_whole(&empty, Links::Follow, "file").unwrap(), b"");
+        std::fs::remove_file(&empty).unwrap();
     }
 
     #[cfg(unix)]

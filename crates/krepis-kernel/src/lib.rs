@@ -29,6 +29,7 @@ pub mod ffi;
 pub mod files;
 #[cfg(feature = "journal")]
 pub mod journal;
+pub mod memory;
 pub mod panic;
 pub mod pin;
 pub mod proto;

@@ -30,6 +30,8 @@ pub struct KrepisView {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+// Bytes of the views registered and not yet released.
+static LENT: AtomicU64 = AtomicU64::new(0);
 static VIEWS: Mutex<Option<HashMap<u64, Box<[u8]>>>> = Mutex::new(None);
 
 fn views() -> MutexGuard<'static, Option<HashMap<u64, Box<[u8]>>>> {
@@ -42,6 +44,7 @@ fn views() -> MutexGuard<'static, Option<HashMap<u64, Box<[u8]>>>> {
 /// are until [`release`].
 pub fn register(bytes: Vec<u8>) -> u64 {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    LENT.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     views()
         .get_or_insert_with(HashMap::new)
         .insert(id, bytes.into_boxed_slice());
@@ -50,7 +53,49 @@ pub fn register(bytes: Vec<u8>) -> u64 {
 
 /// Frees the view `id`; false when no such view is registered.
 pub fn release(id: u64) -> bool {
-    views().as_mut().and_then(|map| map.remove(&id)).is_some()
+    let removed = views().as_mut().and_then(|map| map.remove(&id));
+    if let Some(bytes) = &removed {
+        LENT.fetch_sub(bytes.len() as u64, Ordering::Relaxed);
+    }
+    removed.is_some()
+}
+
+/// The bytes of the views lent and not yet released.
+pub fn lent() -> u64 {
+    LENT.load(Ordering::Relaxed)
+}
+
+/// Reads smaller than this are not checked against the memory left: the
+/// check costs more than they do, and [`RESERVE`] covers them.
+pub(crate) const UNCHECKED: u64 = 1024 * 1024;
+
+/// Memory left free by every read, for the host's own use (its heap, its
+/// threads): a read that would leave less is refused.
+pub(crate) const RESERVE: u64 = 64 * 1024 * 1024;
+
+/// The most bytes a read may take now: the memory this process may still
+/// use (see [`crate::memory`]) less [`RESERVE`]; `None` when unknown.
+pub fn room() -> Option<u64> {
+    crate::memory::available().map(|free| free.saturating_sub(RESERVE))
+}
+
+/// The refusal of `len` bytes for `what` when only `room` fit.
+pub fn no_room(len: u64, room: u64, what: &str) -> Failure {
+    let lent = lent();
+    let (held, hint) = if lent > 0 {
+        (
+            format!("; {lent} bytes are held by views not closed"),
+            "close the views you no longer need (view.close(), or `using`): a view dropped without close() is freed only when collected",
+        )
+    } else {
+        (String::new(), "read it in parts, or give the process more memory")
+    };
+    (
+        KrepisResult::Failed,
+        format!(
+            "Cannot read {what}: its {len} bytes do not fit in the memory this process may still use ({room} bytes{held})\nHint: {hint}"
+        ),
+    )
 }
 
 /// The number of views not yet released (for tests and leak checks).
@@ -59,8 +104,18 @@ pub fn live() -> usize {
 }
 
 /// Allocates `len` bytes of capacity, or fails with a message instead of
-/// aborting the process when memory is short.
+/// aborting the process when memory is short: before any page is touched,
+/// `len` is checked against the memory the process may still use (its
+/// cgroup's limit and the system's available memory), since under
+/// overcommit the allocation itself would succeed. Reads under
+/// [`UNCHECKED`] skip the check (it reads a few small files).
 pub fn try_buffer(len: u64, what: &str) -> Result<Vec<u8>, Failure> {
+    if len >= UNCHECKED
+        && let Some(room) = room()
+        && len > room
+    {
+        return Err(no_room(len, room, what));
+    }
     let too_big = || {
         (
             KrepisResult::Failed,

@@ -5,8 +5,13 @@
 //! Requests are served on the engine's own threads. `stop` closes the
 //! listener at once, lets requests in flight finish for up to the grace
 //! period, then cuts what is left; `close` also joins the threads.
+//!
+//! Every accepted socket is [`Guarded`]: held to the header and idle
+//! deadlines. At most `max_connections` are open at once; one more is
+//! answered `503` and closed at once, so no number of clients can take the
+//! host process's last file descriptors.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -20,6 +25,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::Limits;
+use super::guard::Guarded;
 use super::proxy::{Counters, Proxy};
 use crate::control::Failure;
 use crate::result::KrepisResult;
@@ -52,8 +59,19 @@ fn failed(action: &str, err: impl std::fmt::Display, hint: &str) -> Failure {
     )
 }
 
+/// What a connection past the cap is told before it is closed.
+const REFUSED_BODY: &str = "503 Service Unavailable: too many connections are open\n";
+
+/// The whole answer to a connection past the cap.
+fn refused() -> String {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{REFUSED_BODY}",
+        REFUSED_BODY.len()
+    )
+}
+
 /// Binds `listen` and starts serving with `threads` worker threads.
-pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Result<Engine, Failure> {
+pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limits: Limits) -> Result<Engine, Failure> {
     let listener = std::net::TcpListener::bind(listen).map_err(|err| bind_failure(listen, &err))?;
     let address = listener.local_addr().map_err(|err| {
         failed(
@@ -62,7 +80,8 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Re
             "report this with your OS and Deno version",
         )
     })?;
-    if let Some(upstream) = upstreams.iter().find(|upstream| is_self(address, **upstream)) {
+    let local = local_addresses();
+    if let Some(upstream) = upstreams.iter().find(|upstream| is_self(address, **upstream, &local)) {
         return Err(failed(
             &format!("upstream {upstream} is the server itself (listening on {address})"),
             "each request would be forwarded to itself without end",
@@ -104,11 +123,15 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Re
         // Attempts per request: one per upstream (an unreachable one is
         // skipped), and one more for a pooled connection found closed.
         max_retries: upstreams.len() + 1,
+        // Pooled upstream sockets count against the same descriptors.
+        upstream_keepalive_pool_size: ServerConf::default()
+            .upstream_keepalive_pool_size
+            .min(limits.max_connections),
         ..ServerConf::default()
     };
     let app = Arc::new(http_proxy(
         &Arc::new(conf),
-        Proxy::new(upstreams, Arc::clone(&counters)),
+        Proxy::new(upstreams, Arc::clone(&counters), limits),
     ));
     let (stop, stop_asked) = watch::channel(None);
     let (closed, listener_closed) = mpsc::channel();
@@ -120,6 +143,7 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Re
         closed,
         Arc::clone(&counters),
         Arc::clone(&stopped),
+        limits,
     ));
     Ok(Engine {
         address,
@@ -131,12 +155,70 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize) -> Re
     })
 }
 
-/// Whether `upstream` is the server bound at `address`: the same port, on
-/// the same IP or with both IPs loopback or unspecified. (Another address
-/// of this machine is not detected.)
-fn is_self(address: SocketAddr, upstream: SocketAddr) -> bool {
-    let local = |ip: std::net::IpAddr| ip.is_unspecified() || ip.is_loopback();
-    upstream.port() == address.port() && (upstream.ip() == address.ip() || local(address.ip()) && local(upstream.ip()))
+/// An IP in one spelling: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
+/// is the IPv4 address it maps.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Whether `upstream` reaches the server bound at `address`: the same
+/// port, and an IP that lands on its socket. Addresses are compared in one
+/// spelling; a connection to an unspecified IP lands on this machine; a
+/// server bound to an unspecified IP is reached through every address of
+/// this machine (`local`), and one bound to `[::]` through IPv4 ones too.
+fn is_self(address: SocketAddr, upstream: SocketAddr, local: &[IpAddr]) -> bool {
+    if upstream.port() != address.port() {
+        return false;
+    }
+    let (bound, to) = (canonical(address.ip()), canonical(upstream.ip()));
+    let on_this_machine =
+        |ip: IpAddr| ip.is_loopback() || ip.is_unspecified() || local.iter().any(|l| canonical(*l) == ip);
+    if bound.is_unspecified() {
+        // `0.0.0.0` takes IPv4 only; `[::]` (dual-stack) takes both.
+        return on_this_machine(to) && (bound.is_ipv6() || to.is_ipv4());
+    }
+    to == bound || bound.is_loopback() && (to.is_loopback() || to.is_unspecified())
+}
+
+/// Every IP of this machine's interfaces (empty when they cannot be read).
+#[cfg(unix)]
+fn local_addresses() -> Vec<IpAddr> {
+    let mut addresses = Vec::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
+        return addresses;
+    }
+    let mut next = list;
+    while !next.is_null() {
+        // SAFETY: `next` is a node of the list getifaddrs returned, not yet freed.
+        let entry = unsafe { &*next };
+        if !entry.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says its size.
+            let family = i32::from(unsafe { (*entry.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let v4 = unsafe { &*entry.ifa_addr.cast::<libc::sockaddr_in>() };
+                addresses.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let v6 = unsafe { &*entry.ifa_addr.cast::<libc::sockaddr_in6>() };
+                addresses.push(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)));
+            }
+        }
+        next = entry.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    addresses
+}
+
+#[cfg(not(unix))]
+fn local_addresses() -> Vec<IpAddr> {
+    Vec::new()
 }
 
 fn bind_failure(listen: SocketAddr, err: &std::io::Error) -> Failure {
@@ -220,6 +302,7 @@ async fn serve(
     listener_closed: mpsc::Sender<()>,
     counters: Arc<Counters>,
     stopped: Arc<AtomicBool>,
+    limits: Limits,
 ) {
     // Pingora's shutdown signal: a request that finishes after it is set
     // does not keep its connection alive.
@@ -237,13 +320,20 @@ async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    if counters.active_connections.load(std::sync::atomic::Ordering::Relaxed) >= limits.max_connections as u64 {
+                        counters.refused_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        // Best effort, never waiting: the socket is closed now.
+                        let _ = stream.try_write(refused().as_bytes());
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     let connection = Connection::open(&counters);
                     let app = Arc::clone(&app);
                     let shutdown = shutdown_seen.clone();
+                    let guarded = Guarded::new(TcpConnection::from(stream), limits.header, limits.idle, Arc::clone(&counters));
                     connections.spawn(async move {
                         let _open = connection;
-                        let mut next: Option<pingora_core::protocols::Stream> = Some(Box::new(TcpConnection::from(stream)));
+                        let mut next: Option<pingora_core::protocols::Stream> = Some(Box::new(guarded));
                         while let Some(stream) = next {
                             next = app.process_new(stream, &shutdown).await;
                         }
@@ -286,5 +376,48 @@ impl Drop for Connection {
         self.0
             .active_connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_upstream_that_is_the_server_is_found_in_any_spelling() {
+        let local = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)), "2001:db8::7".parse().unwrap()];
+        for (bound, upstream) in [
+            ("127.0.0.1:80", "127.0.0.1:80"),
+            ("127.0.0.1:80", "[::ffff:127.0.0.1]:80"),
+            ("127.0.0.1:80", "0.0.0.0:80"),
+            ("[::1]:80", "[::1]:80"),
+            ("0.0.0.0:80", "127.0.0.1:80"),
+            ("0.0.0.0:80", "192.0.2.7:80"),
+            ("0.0.0.0:80", "[::ffff:192.0.2.7]:80"),
+            ("[::]:80", "192.0.2.7:80"),
+            ("[::]:80", "[2001:db8::7]:80"),
+            ("[::]:80", "[::1]:80"),
+            ("192.0.2.7:80", "[::ffff:192.0.2.7]:80"),
+        ] {
+            assert!(is_self(at(bound), at(upstream), &local), "{bound} <- {upstream}");
+        }
+        for (bound, upstream) in [
+            ("127.0.0.1:80", "127.0.0.1:81"),
+            ("0.0.0.0:80", "192.0.2.8:80"),
+            ("0.0.0.0:80", "[2001:db8::7]:80"),
+            ("192.0.2.7:80", "127.0.0.1:80"),
+        ] {
+            assert!(!is_self(at(bound), at(upstream), &local), "{bound} <- {upstream}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn this_machine_has_a_loopback_address() {
+        assert!(local_addresses().iter().any(IpAddr::is_loopback));
     }
 }

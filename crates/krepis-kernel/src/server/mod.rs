@@ -3,12 +3,14 @@
 //!
 //! [`address`] reads the addresses; [`proxy`] is what Pingora does with a
 //! request (round-robin, an unreachable upstream skipped, a 502 that says
-//! why); [`connect`] opens upstream connections; [`engine`] owns the
-//! threads, the listener and the stop.
+//! why); [`connect`] opens upstream connections; [`guard`] holds each
+//! client connection to its deadlines; [`engine`] owns the threads, the
+//! listener, the connection cap and the stop.
 
 pub mod address;
 pub mod connect;
 pub mod engine;
+pub mod guard;
 pub mod proxy;
 
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::control::Failure;
-use crate::proto::{ServerStarted, ServerStats};
+use crate::proto::{ServerStartRequest, ServerStarted, ServerStats};
 use crate::result::KrepisResult;
 use engine::Engine;
 
@@ -46,10 +48,89 @@ fn find(handle: u64) -> Result<Arc<Engine>, Failure> {
         .ok_or_else(|| unknown(handle))
 }
 
-/// Starts a server listening on `listen` that forwards to `upstreams`.
-pub fn start(listen: &str, upstreams: &[String], threads: u32) -> Result<ServerStarted, Failure> {
-    let listen = address::parse(listen, "listen address")?;
-    let upstreams = address::upstreams(upstreams)?;
+/// The most client connections one server may be allowed.
+const MAX_CONNECTIONS: u32 = 1 << 20;
+
+/// Every deadline and the connection cap of one server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The whole request head.
+    pub header: Duration,
+    /// A kept-alive client connection waiting for its next request.
+    pub idle: Duration,
+    /// Between two reads of a request body.
+    pub body: Duration,
+    /// Connecting to an upstream.
+    pub upstream_connect: Duration,
+    /// Between two reads of an upstream's answer.
+    pub upstream_read: Duration,
+    /// An unused upstream connection kept for reuse.
+    pub upstream_idle: Duration,
+    /// Client connections open at once.
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// The limits asked for, 0 meaning the default.
+    pub fn from_request(start: &ServerStartRequest) -> Result<Self, Failure> {
+        let ms = |asked: u32, default: u64| Duration::from_millis(if asked == 0 { default } else { u64::from(asked) });
+        if start.max_connections > MAX_CONNECTIONS {
+            return Err((
+                KrepisResult::Failed,
+                format!(
+                    "Cannot start the server: {} connections asked for, at most {MAX_CONNECTIONS}\nHint: leave maxConnections unset for a quarter of the descriptor limit",
+                    start.max_connections
+                ),
+            ));
+        }
+        Ok(Self {
+            header: ms(start.header_timeout_ms, 10_000),
+            idle: ms(start.idle_timeout_ms, 60_000),
+            body: ms(start.body_timeout_ms, 60_000),
+            upstream_connect: ms(start.upstream_connect_timeout_ms, 5_000),
+            upstream_read: ms(start.upstream_read_timeout_ms, 60_000),
+            upstream_idle: ms(start.upstream_idle_timeout_ms, 60_000),
+            max_connections: match start.max_connections {
+                0 => default_max_connections(),
+                n => n as usize,
+            },
+        })
+    }
+}
+
+/// A quarter of the process's soft descriptor limit (each proxied request
+/// holds a client and an upstream socket, and the host needs its own), at
+/// least 1 and at most 4096.
+// rlim_t is u64 here, but not on every target.
+#[allow(clippy::useless_conversion)]
+pub fn default_max_connections() -> usize {
+    const MOST: u64 = 4096;
+    #[cfg(unix)]
+    let limit = {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit into the struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0 && limit.rlim_cur != libc::RLIM_INFINITY
+        {
+            u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX)
+        } else {
+            u64::MAX
+        }
+    };
+    #[cfg(not(unix))]
+    let limit = 4 * MOST;
+    usize::try_from((limit / 4).clamp(1, MOST)).unwrap_or(1)
+}
+
+/// Starts a server as `start` asks: listening on its `listen`, forwarding
+/// to its `upstreams`.
+pub fn start(start: &ServerStartRequest) -> Result<ServerStarted, Failure> {
+    let listen = address::parse(&start.listen, "listen address")?;
+    let upstreams = address::upstreams(&start.upstreams)?;
+    let limits = Limits::from_request(start)?;
+    let threads = start.threads;
     if threads > MAX_THREADS {
         return Err((
             KrepisResult::Failed,
@@ -62,7 +143,7 @@ pub fn start(listen: &str, upstreams: &[String], threads: u32) -> Result<ServerS
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n as usize,
     };
-    let engine = engine::start(listen, &upstreams, threads)?;
+    let engine = engine::start(listen, &upstreams, threads, limits)?;
     // The engine's threads (and Pingora's timer thread, which lives on)
     // run kernel code: the library must stay mapped.
     crate::pin::keep_loaded();
@@ -74,6 +155,7 @@ pub fn start(listen: &str, upstreams: &[String], threads: u32) -> Result<ServerS
     Ok(ServerStarted {
         server: handle,
         address,
+        max_connections: u32::try_from(limits.max_connections).unwrap_or(u32::MAX),
     })
 }
 
@@ -89,6 +171,9 @@ fn snapshot(engine: &Engine) -> ServerStats {
         upstream_errors: counters.upstream_errors.load(Ordering::Relaxed),
         active_connections: counters.active_connections.load(Ordering::Relaxed),
         stopped: engine.stopped(),
+        timeouts: counters.timeouts.load(Ordering::Relaxed),
+        refused_connections: counters.refused_connections.load(Ordering::Relaxed),
+        idle_closed: counters.idle_closed.load(Ordering::Relaxed),
     }
 }
 
