@@ -4,7 +4,7 @@
  * unless asked, survives an unreachable origin and changes nothing;
  * preflight refuses a dirty tree, another branch, a failing gate and an
  * unannounced ABI change; `--execute` prints the plan, runs the gate, bumps
- * every version with cargo-release, checks the built kernel, commits, tags
+ * every version (Cargo.toml, Cargo.lock, each deno.json), checks the built kernel, commits, tags
  * with grouped notes, pushes and says what the tag starts and where.
  */
 
@@ -138,7 +138,10 @@ Deno.test("deno task release minor (dry run) prints the whole plan, runs no gate
   const run = await release(r.dir, "minor");
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /release 0\.1\.0 → 0\.2\.0 \(dry run/);
-  assert.match(run.stdout, /plan command cargo release version 0\.2\.0/);
+  assert.match(
+    run.stdout,
+    /plan edit {4}Cargo\.toml: \[workspace\.package\] version "0\.1\.0" → "0\.2\.0", then cargo update --workspace \(Cargo\.lock\)/,
+  );
   assert.match(run.stdout, /plan edit {4}loader\/deno\.json: "version": "0\.1\.0" → "0\.2\.0"/);
   assert.match(run.stdout, /plan push {4}git push --atomic origin main v0\.2\.0/);
   assert.match(run.stdout, /### Fixes\n\n- \*\*loader:\*\* a fix after 0\.1\.0/);
@@ -296,7 +299,7 @@ Deno.test("deno task release minor --execute: the plan, the gate, then bump, che
     /^plan push {4}git push --atomic origin main v0\.2\.0/m,
     /^gate: running `deno task test` before anything is changed \(--execute\)$/m,
     /^gate: `deno task test` passed$/m,
-    /^do {3}command cargo release version 0\.2\.0/m,
+    /^do {3}edit {4}Cargo\.toml: \[workspace\.package\] version "0\.1\.0" → "0\.2\.0"/m,
     /^do {3}push {4}git push --atomic origin main v0\.2\.0/m,
     /^next: the tag v0\.2\.0 starts \.github\/workflows\/release\.yml, which$/m,
     /GitHub Release v0\.2\.0/,
@@ -305,6 +308,11 @@ Deno.test("deno task release minor --execute: the plan, the gate, then bump, che
   );
   assert.equal(await Deno.readTextFile(marker), "the default gate ran\n", "the gate ran once");
   assert.match(await Deno.readTextFile(join(r.dir, "Cargo.toml")), /\nversion = "0\.2\.0"\n/);
+  assert.equal(
+    await git(r.dir, "diff", "--numstat", "v0.1.0", "HEAD", "--", "Cargo.toml", "Cargo.lock"),
+    "1\t1\tCargo.lock\n1\t1\tCargo.toml",
+    "one line each: the workspace version and the kernel's lock entry",
+  );
   assert.match(
     await Deno.readTextFile(join(r.dir, "Cargo.lock")),
     /name = "krepis-kernel"\nversion = "0\.2\.0"/,
