@@ -73,6 +73,7 @@ import { undoCommand } from "./_cli_undo.ts";
 import { parseMirror } from "./_http.ts";
 import {
   type CommandSpec,
+  errorText,
   helpText,
   parseCommandLine,
   splitCommand,
@@ -115,6 +116,7 @@ export async function main(
   const encoder = new TextEncoder();
   const out = (text: string) => writeAll(io.stdout, encoder.encode(text));
   const err = (text: string) => writeAll(io.stderr, encoder.encode(text));
+  const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
   // --json is known before the arguments are checked, so that a usage error is JSON too.
   const json = args.slice(0, args.includes("--") ? args.indexOf("--") : undefined)
     .includes("--json");
@@ -130,10 +132,18 @@ export async function main(
         2,
       )
     }\n`);
+  // Every failure in one shape: `error: Cannot …`, the hint on the next line.
+  const failure = (message: string, command: string): string => {
+    const text = errorText(message, command);
+    return color ? `\x1b[31merror\x1b[0m${text.slice("error".length)}` : text;
+  };
   const usageError = (message: string): number => {
-    err(message);
+    err(failure(message, "krepis"));
     if (json) {
-      document({ code: EXIT_CODES.usage, report: { error: message.trimEnd() } });
+      document({
+        code: EXIT_CODES.usage,
+        report: { error: errorText(message).slice("error: ".length).trimEnd() },
+      });
     }
     return EXIT_CODES.usage;
   };
@@ -159,7 +169,7 @@ export async function main(
     }
     const parsed = parseCommandLine(KREPIS, args);
     if (parsed.kind === "exit") {
-      return parsed.code !== 0 ? usageError(parsed.stderr) : help(parsed.stdout);
+      return parsed.code !== 0 ? usageError(parsed.error ?? parsed.stderr) : help(parsed.stdout);
     }
     if (parsed.values.version) {
       const outcome = version();
@@ -184,7 +194,7 @@ export async function main(
   const spec: CommandSpec = COMMANDS[word as Word];
   const parsed = parseCommandLine(spec, found.rest);
   if (parsed.kind === "exit") {
-    return parsed.code !== 0 ? usageError(parsed.stderr) : help(parsed.stdout);
+    return parsed.code !== 0 ? usageError(parsed.error ?? parsed.stderr) : help(parsed.stdout);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const { positionals } = parsed;
@@ -195,7 +205,6 @@ export async function main(
     const url = parseMirror(mirror);
     if (typeof url === "string") return usageError(`${url}\n`);
   }
-  const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
   const given = values["trusted-key"] as string[] | undefined;
   const options: InstallOptions = {
     mirror: string("mirror"),
@@ -269,9 +278,8 @@ export async function main(
   } catch (thrown) {
     const error = asKrepisError(thrown, `run krepis ${word}`, options.cacheDir);
     const message = error instanceof Error ? error.message : String(error);
-    const label = color ? "\x1b[31merror\x1b[0m" : "error";
     if (json) document({ code: exitCode(error), report: { error: message } });
-    err(`${label}: ${message}\n`);
+    err(failure(message, `krepis ${word}`));
     return exitCode(error);
   }
 }
@@ -361,7 +369,7 @@ async function init(
       }
       const message = error instanceof Error ? error.message : String(error);
       results.push({ target, error: message, code: exitCode(error) });
-      if (!json) err(`error: ${message}\n`);
+      if (!json) err(errorText(message, `krepis init --target ${target}`));
       // The first failure's class names the run's exit code.
       if (code === EXIT_CODES.ok) code = exitCode(error);
     }
@@ -381,9 +389,11 @@ async function init(
     code = EXIT_CODES.unsupported;
     if (!json) {
       err(
-        `Cannot install any kernel: the release ships none of ${
-          notInRelease.join(", ")
-        }\nHint: check --mirror and the release version\n`,
+        errorText(
+          `Cannot install any kernel: the release ships none of ${
+            notInRelease.join(", ")
+          }\nHint: check --mirror and the release version`,
+        ),
       );
     }
   } else if (!json) {
@@ -541,9 +551,11 @@ async function cache(
   );
   for (const k of kept) {
     err(
-      `Cannot remove ${
-        join(root, k.version)
-      }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again\n`,
+      errorText(
+        `Cannot remove ${
+          join(root, k.version)
+        }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again`,
+      ),
     );
   }
   reportForeign(walk, err);

@@ -189,7 +189,7 @@ Deno.test("deno task release minor: an unreachable origin is reported in a dry r
   assert.equal(executed.code, 1, executed.stdout);
   assert.match(
     executed.stderr,
-    /^Cannot release: origin is unreachable \(.*moved-away\.git.*\)\nHint: .*git remote get-url origin/,
+    /^error: Cannot release: origin is unreachable \(.*moved-away\.git.*\)\nHint: .*git remote get-url origin/,
   );
   assert.doesNotMatch(executed.stdout, /^do /m, "nothing was done");
   assert.deepEqual(await snapshot(r), before);
@@ -200,29 +200,29 @@ Deno.test("deno task release refuses a dirty tree, another branch, an existing t
   await Deno.writeTextFile(join(r.dir, "NOTES.md"), "dirty\n");
   assert.match(
     (await release(r.dir, "patch")).stderr,
-    /^Cannot release: the working tree has uncommitted changes/,
+    /^error: Cannot release: the working tree has uncommitted changes/,
   );
   await git(r.dir, "checkout", "-q", "--", "NOTES.md");
   await git(r.dir, "switch", "-q", "-c", "topic");
   assert.match(
     (await release(r.dir, "patch")).stderr,
-    /^Cannot release from topic: releases are cut on main/,
+    /^error: Cannot release from topic: releases are cut on main/,
   );
   await git(r.dir, "switch", "-q", "main");
   assert.match(
     (await release(r.dir, "0.1.0")).stderr,
-    /^Cannot release 0\.1\.0: it is not a version above 0\.1\.0/,
+    /^error: Cannot release 0\.1\.0: it is not a version above 0\.1\.0/,
   );
   await git(r.dir, "tag", "v0.1.1");
   assert.match(
     (await release(r.dir, "patch")).stderr,
-    /^Cannot release v0\.1\.1: the tag already exists/,
+    /^error: Cannot release v0\.1\.1: the tag already exists/,
   );
   const failing = await release(r.dir, "minor", "--gate", "false");
   assert.equal(failing.code, 1);
   assert.match(
     failing.stderr,
-    /^Cannot release: the test gate `false` failed\nHint: run `false` and fix what it reports/,
+    /^error: Cannot release: the test gate `false` failed\nHint: run `false` and fix what it reports/,
   );
 });
 
@@ -243,7 +243,7 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
   assert.match(
     added.stderr,
     new RegExp(
-      `^Cannot release: the ABI changed \\(added krepis_extra\\) but its version stayed ${ABI} → ${ABI}\nHint: bump KREPIS_ABI_MINOR`,
+      `^error: Cannot release: the ABI changed \\(added krepis_extra\\) but its version stayed ${ABI} → ${ABI}\nHint: bump KREPIS_ABI_MINOR`,
     ),
   );
   await Deno.writeTextFile(
@@ -259,7 +259,7 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
   assert.match(
     changed.stderr,
     new RegExp(
-      `^Cannot release: the ABI changed incompatibly \\(changed krepis_abi_version\\) but its version stayed ${ABI} → ${NEXT_MINOR}\nHint: bump KREPIS_ABI_MAJOR`,
+      `^error: Cannot release: the ABI changed incompatibly \\(changed krepis_abi_version\\) but its version stayed ${ABI} → ${NEXT_MINOR}\nHint: bump KREPIS_ABI_MAJOR`,
     ),
   );
 });
@@ -278,7 +278,7 @@ Deno.test(
     assert.match(
       run.stderr,
       new RegExp(
-        `^Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed ${ABI} → ${ABI}\n[\\s\\S]*krepis_variant_extra`,
+        `^error: Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed ${ABI} → ${ABI}\n[\\s\\S]*krepis_variant_extra`,
       ),
     );
   },

@@ -25,10 +25,12 @@ import { join } from "node:path";
 import semver from "semver";
 import {
   type CommandSpec,
+  errorText,
   invocationPath,
   nearest,
   type OptionSpec,
   parseCommandLine,
+  printError,
   splitCommand,
   USAGE_EXIT,
   type Values,
@@ -219,7 +221,7 @@ function usageError(name: string, problem: string, hint: string): never {
   finish({
     code: USAGE_EXIT,
     stdout: "",
-    stderr: `Cannot run ${name}: ${problem}\nHint: ${hint}\n`,
+    stderr: errorText(`Cannot run ${name}: ${problem}\nHint: ${hint}`),
   });
 }
 
@@ -411,7 +413,7 @@ async function main(args: string[]): Promise<void> {
       );
     }
   } catch (error) {
-    console.error((error as Error).message);
+    printError(error instanceof Error ? error.message : String(error), NAME);
     Deno.exit(1);
   }
 }

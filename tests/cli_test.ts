@@ -183,7 +183,7 @@ Deno.test('--cache-dir "" is a usage error for every command, and makes no cache
   for (const args of [["init"], ["info"], ["verify"], ["cache", "ls"], ["cache", "clean"]]) {
     const run = await runCli([...args, "--cache-dir", ""], {});
     assert.equal(run.code, EXIT_CODES.usage, `${args.join(" ")}: ${run.stderr}`);
-    assert.match(run.stderr, /^Cannot run krepis \w+: --cache-dir is empty\nHint: /);
+    assert.match(run.stderr, /^error: Cannot run krepis \w+: --cache-dir is empty\nHint: /);
   }
   assert.equal(await Deno.stat(join(REPO_ROOT, VERSION)).then(() => true, () => false), false);
 });
@@ -302,7 +302,7 @@ Deno.test("krepis init --all fails when the release ships none of the table's ta
     };
     const run = await runCli(["init", "--all"], env);
     assert.equal(run.code, EXIT_CODES.unsupported, run.stderr);
-    assert.match(run.stderr, /^Cannot install any kernel: the release ships none of /m);
+    assert.match(run.stderr, /^error: Cannot install any kernel: the release ships none of /m);
     assert.match(run.stderr, /\nHint: /);
     const json = await runCli(["init", "--all", "--json"], env);
     assert.equal(json.code, EXIT_CODES.unsupported);

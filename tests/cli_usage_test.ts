@@ -104,7 +104,7 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     [["--verison"], /unknown option --verison\nHint: did you mean --version\?/],
     [
       ["--cache-dir", "x"],
-      /^Cannot run krepis: no command given \(--cache-dir goes with a command\)\n/,
+      /^error: Cannot run krepis: no command given \(--cache-dir goes with a command\)\n/,
     ],
     [["init", "--verify", "quick"], /--verify takes stamp or full, not "quick"/],
     [
@@ -115,7 +115,7 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     [["cache", "prnue"], /no command "prnue"\nHint: did you mean prune\?/],
     [["cache", "ls", "extra"], /unexpected argument "extra"/],
     [["info", "extra", "more"], /unexpected arguments "extra" "more"/],
-    [["cache"], /^Cannot run krepis cache: it needs a subcommand: ls, prune or clean\n/],
+    [["cache"], /^error: Cannot run krepis cache: it needs a subcommand: ls, prune or clean\n/],
     [["init", "--target"], /--target needs a value <triple>/],
     [["init", "--all=yes"], /--all takes no value/],
     [["init", "--target", "a", "--target", "b"], /--target is given twice/],
@@ -138,7 +138,7 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     const what = `krepis ${args.join(" ")}`;
     assert.equal(run.code, EXIT_CODES.usage, `${what}: ${run.stderr}`);
     assert.match(run.stderr, expected, what);
-    assert.match(run.stderr, /^Cannot [^\n]+\nHint: [^\n]+\n$/, what);
+    assert.match(run.stderr, /^error: Cannot [^\n]+\nHint: [^\n]+\n$/, what);
     assert.equal(run.stdout, "", what);
     // With --json the same failure is also one JSON document (help has no --json).
     if (args[0] === "help") continue;
@@ -147,7 +147,9 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     const report = JSON.parse(json.stdout);
     assert.equal(report.ok, false);
     assert.equal(report.code, EXIT_CODES.usage);
-    assert.match(report.error, expected, `${what} --json`);
+    // The document's error is the message, the label only on stderr.
+    assert.match(`error: ${report.error}\n`, expected, `${what} --json`);
+    assert.equal(json.stderr, `error: ${report.error}\n`, `${what} --json`);
   }
   // Nothing above made anything in the cache.
   assert.deepEqual(await snapshotTree(cache.path), {});
@@ -179,7 +181,7 @@ Deno.test("a mirror that is not an http(s) URL is exit 2 with the URL it probabl
       assert.equal(run.code, EXIT_CODES.usage, `${mirror}: ${run.stderr}`);
       assert.ok(
         run.stderr.startsWith(
-          `Cannot use the mirror "${mirror}": it is not an http:// or https:// URL\n`,
+          `error: Cannot use the mirror "${mirror}": it is not an http:// or https:// URL\n`,
         ),
         run.stderr,
       );

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { commandLine, invocationPath } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, invocationPath } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { buildTarget } from "../matrix/build.ts";
@@ -82,8 +82,7 @@ let targetRows;
 try {
   targetRows = triples.map((triple) => targetRow(rows, triple));
 } catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
+  exitUsage((error as Error).message);
 }
 const artifacts = [];
 for (const [i, triple] of triples.entries()) {

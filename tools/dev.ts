@@ -38,7 +38,7 @@ async function cycle(action: Exclude<Action, null>, kernel: { path: string }): P
     try {
       kernel.path = (await cargoBuild()).library;
     } catch (error) {
-      console.error(`[dev] ${(error as Error).message}`);
+      printError((error as Error).message, "deno task dev");
       return;
     }
   }

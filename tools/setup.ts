@@ -14,7 +14,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, printError } from "../loader/_command_line.ts";
 import { ACTIONLINT_VERSION, actionlintPath } from "./actionlint.ts";
 import {
   ARM64_DENO_PACKAGE,
@@ -229,8 +229,13 @@ export function elapsed(ms: number): string {
 export async function run(
   command: string,
   args: string[],
-  options: { env?: Record<string, string>; heartbeatMs?: number; log?: (line: string) => void } =
-    {},
+  options: {
+    env?: Record<string, string>;
+    heartbeatMs?: number;
+    log?: (line: string) => void;
+    /** Where its stderr goes: `"null"` for a first try whose refusal a next try handles. */
+    stderr?: "inherit" | "null";
+  } = {},
 ): Promise<void> {
   const log = options.log ?? console.log;
   const line = `${command} ${args.join(" ")}`;
@@ -241,7 +246,7 @@ export async function run(
     env: options.env ?? {},
     stdin: "null",
     stdout: "inherit",
-    stderr: "inherit",
+    stderr: options.stderr ?? "inherit",
   }).spawn();
   const heartbeat = setInterval(
     () => log(`setup: … still running ${line} (${elapsed(performance.now() - started)})`),
@@ -269,9 +274,13 @@ async function pip(pkg: string): Promise<void> {
   // --user next (no root needed); a system Python that refuses both (PEP 668)
   // gets --break-system-packages, which touches only pip's own site directory.
   const base = [await python(), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"];
-  for (const extra of [[], ["--user"], ["--user", "--break-system-packages"]]) {
+  const ways = [[], ["--user"], ["--user", "--break-system-packages"]];
+  for (const [i, extra] of ways.entries()) {
     try {
-      await run(base[0], [...base.slice(1), ...extra, pkg]);
+      // A system Python's refusal (PEP 668) is expected: only the last try's errors are shown.
+      await run(base[0], [...base.slice(1), ...extra, pkg], {
+        stderr: i < ways.length - 1 ? "null" : "inherit",
+      });
       return;
     } catch {
       // try the next way
@@ -464,10 +473,9 @@ if (import.meta.main) {
 ${TOOLS.map((t) => `  ${t.name.padEnd(15)}${t.purpose}`).join("\n")}`,
   });
   if (values.target && !values.build) {
-    console.error(
+    exitUsage(
       "Cannot set up: --target goes with --build\nHint: deno task setup --build --target <triple>",
     );
-    Deno.exit(2);
   }
   const results = await setup({
     build: values.build
@@ -483,7 +491,7 @@ ${TOOLS.map((t) => `  ${t.name.padEnd(15)}${t.purpose}`).join("\n")}`,
   }
   const failed = results.filter((r) => r.outcome === "failed");
   if (failed.length) {
-    console.error(
+    printError(
       `Cannot set up this machine: ${
         failed.map((r) => r.tool.name).join(", ")
       } could not be installed\nHint: install ${
