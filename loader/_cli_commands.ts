@@ -67,7 +67,7 @@ const CACHE_ENV = { KREPIS_CACHE_DIR: "the cache root (--cache-dir wins)" };
 const FETCH_ENV = {
   ...CACHE_ENV,
   KREPIS_MIRROR: "the release host (--mirror wins)",
-  KREPIS_OFFLINE: "1: use the cache only (as --offline)",
+  KREPIS_OFFLINE: "1, true or yes: use the cache only (as --offline); 0, false, no or unset: not",
   KREPIS_TRUSTED_KEY: "one more trusted public key (the RW… line, or a .pub file's path)",
   "HTTPS_PROXY, NO_PROXY": "proxy settings, as for any Deno program",
   NO_COLOR: "no colour in messages",

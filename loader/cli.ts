@@ -68,7 +68,7 @@ import {
   verifyCache,
   walkCache,
 } from "./_cache_layout.ts";
-import { readEnv } from "./_env.ts";
+import { readEnv, readEnvFlag } from "./_env.ts";
 import { undoCommand } from "./_cli_undo.ts";
 import { parseMirror } from "./_http.ts";
 import {
@@ -204,6 +204,14 @@ export async function main(
   if (mirror !== undefined && Object.hasOwn(spec.options, "mirror")) {
     const url = parseMirror(mirror);
     if (typeof url === "string") return usageError(`${url}\n`);
+  }
+  // A boolean variable with another value than yes or no is a usage error, not a silent no.
+  if (Object.hasOwn(spec.options, "offline")) {
+    try {
+      readEnvFlag("KREPIS_OFFLINE");
+    } catch (error) {
+      return usageError((error as Error).message);
+    }
   }
   const given = values["trusted-key"] as string[] | undefined;
   const options: InstallOptions = {

@@ -13,7 +13,7 @@ import { cacheRoot } from "./cache_dir.ts";
 import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
 import { asKrepisError } from "./_classify.ts";
 import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
-import { readEnv } from "./_env.ts";
+import { readEnvFlag } from "./_env.ts";
 import { PINNED, type PinnedChecksums } from "./_pinned.ts";
 import {
   ensurePrivateDir,
@@ -42,7 +42,7 @@ export interface InstallOptions {
   mirror?: string;
   /** Cache root. @default {`KREPIS_CACHE_DIR`, else the OS cache directory + `krepis`} */
   cacheDir?: string;
-  /** Use the cache only. @default {`KREPIS_OFFLINE=1`} */
+  /** Use the cache only. @default {`KREPIS_OFFLINE` (1, true or yes)} */
   offline?: boolean;
   /** Extra trusted minisign public keys (base64 line or `.pub` text). @default {`KREPIS_TRUSTED_KEY`, if set} */
   trustedKeys?: string[];
@@ -157,7 +157,7 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   // One spelling of the root (absolute, no "//" or ".."), so that every
   // check below it sees the directories that are really used.
   const root = normalize(absolute(options.cacheDir ?? cacheRoot()));
-  const offline = options.offline ?? readEnv("KREPIS_OFFLINE") === "1";
+  const offline = options.offline ?? readEnvFlag("KREPIS_OFFLINE") ?? false;
   const mode = options.verify ?? "stamp";
   const pinned = options.pinned ?? PINNED;
   const pin = pinned.version === version ? pinned.targets[target.triple] : undefined;

@@ -377,9 +377,11 @@ async function main(args: string[]): Promise<void> {
     finish({
       code: USAGE_EXIT,
       stdout: "",
-      stderr: `Cannot run ${NAME}: no command given\n${
-        TOP.usage.map((u, i) => `${i === 0 ? "Usage:" : "      "} ${NAME} ${u}`).join("\n")
-      }\nHint: \`${NAME} minor\` prints the plan of a minor release; \`${NAME} --help\` explains every option\n`,
+      stderr: `${
+        errorText(
+          `Cannot run ${NAME}: no command given\nHint: \`${NAME} minor\` prints the plan of a minor release; \`${NAME} --help\` explains every option`,
+        )
+      }${TOP.usage.map((u, i) => `${i === 0 ? "Usage:" : "      "} ${NAME} ${u}`).join("\n")}\n`,
     });
   }
   try {

@@ -315,3 +315,31 @@ Deno.test("info reads a cached kernel without writing; --trusted-key and KREPIS_
   assert.deepEqual(report.kernel.abi.major, LOADER_ABI.major);
   assert.deepEqual(await snapshotTree(t.cacheDir), before);
 });
+
+Deno.test("KREPIS_OFFLINE takes 1, true, yes (any case) and 0, false, no; any other value is exit 2", async () => {
+  await using cache = await emptyDir();
+  // Port 9 (discard) is refused by policy at once: a network attempt is exit 7 without waiting.
+  const env = (value: string) => ({
+    KREPIS_CACHE_DIR: cache.path,
+    KREPIS_MIRROR: "http://127.0.0.1:9",
+    KREPIS_OFFLINE: value,
+  });
+  for (const value of ["maybe", "on", "2"]) {
+    const run = await runCli(["init"], env(value));
+    assert.equal(run.code, EXIT_CODES.usage, `${value}: ${run.stderr}`);
+    assert.equal(
+      run.stderr,
+      `error: Cannot read KREPIS_OFFLINE: "${value}" is neither yes nor no\nHint: set KREPIS_OFFLINE to 1, true or yes (or 0, false or no), or unset it\n`,
+    );
+  }
+  assert.deepEqual(await snapshotTree(cache.path), {}, "a refused value writes nothing");
+  for (const value of ["1", "true", "yes", "TRUE", "Yes"]) {
+    const run = await runCli(["init"], env(value));
+    assert.equal(run.code, EXIT_CODES.offline, `${value}: ${run.stderr}`);
+    assert.match(run.stderr, /^error: Cannot install the kernel .* offline: /, value);
+  }
+  for (const value of ["0", "false", "no"]) {
+    const run = await runCli(["init"], env(value));
+    assert.equal(run.code, EXIT_CODES.network, `${value}: ${run.stderr}`);
+  }
+});
