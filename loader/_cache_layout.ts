@@ -293,8 +293,15 @@ export async function ensureCacheRoot(root: string): Promise<void> {
   }
   const path = join(root, TAG_FILE);
   const temp = `${path}.${Deno.pid}-${crypto.getRandomValues(new Uint32Array(1))[0]}.tmp`;
-  await Deno.writeTextFile(temp, TAG_TEXT, { createNew: true, mode: 0o644 });
-  await Deno.rename(temp, path);
+  try {
+    await Deno.writeTextFile(temp, TAG_TEXT, { createNew: true, mode: 0o644 });
+    await Deno.rename(temp, path);
+  } catch (error) {
+    // The temp's name is this process's own: unless it already stood there
+    // (never made here), a write that failed (a full disk) leaves nothing behind.
+    if (!(error instanceof Deno.errors.AlreadyExists)) await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
 }
 
 /** The refusal for a root without Krepis's tag. */
