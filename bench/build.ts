@@ -17,6 +17,7 @@
 
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { installed } from "../lib/process.ts";
 import { cargoCommand, cargoOutput } from "../matrix/build.ts";
 import { packArtifact } from "../matrix/pack_artifact.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
@@ -53,12 +54,7 @@ async function timedBuild(
 }
 
 const rows: string[] = [];
-const hasSccache = await new Deno.Command("sccache", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-}).output()
-  .then((o) => o.success, () => false);
+const hasSccache = await installed("sccache");
 const targetDir = await Deno.makeTempDir({ prefix: "krepis-bench-target-" });
 try {
   const cold = await timedBuild(targetDir, false);

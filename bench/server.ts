@@ -14,6 +14,7 @@
  */
 
 import { load } from "../loader/mod.ts";
+import { outputOrNull } from "../lib/process.ts";
 
 const library = Deno.args[0];
 if (!library) {
@@ -74,8 +75,10 @@ async function wrk(port: number): Promise<{ rps: number; p50: number }> {
   return { rps, p50 };
 }
 
-const hasWrk = await new Deno.Command("wrk", { args: ["-v"], stdout: "null", stderr: "null" })
-  .output().then(() => true, () => false);
+// `wrk -v` prints its version and exits 1: started at all is enough.
+const hasWrk = (await outputOrNull(
+  new Deno.Command("wrk", { args: ["-v"], stdin: "null", stdout: "null", stderr: "null" }),
+)) !== null;
 console.log("\nserver engine (wrk on loopback)");
 if (!hasWrk) {
   console.log(

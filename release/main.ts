@@ -37,6 +37,7 @@ import {
 } from "../loader/_command_line.ts";
 import { parseMinisignPublicKey } from "../loader/release.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { outputOrNull } from "../lib/process.ts";
 import { formatTs } from "../lib/format.ts";
 import { type Host, publish } from "./publish.ts";
 import { exportSigningKey, importSigningKey } from "./signing_key.ts";
@@ -242,12 +243,14 @@ function userPath(path: string | undefined): string | undefined {
 
 /** The annotated tag's message (the notes `deno task release` wrote), if HEAD is tagged. */
 async function tagNotes(): Promise<string> {
-  const out = await new Deno.Command("git", {
-    args: ["tag", "--points-at", "HEAD", "--list", "v*", "--format=%(contents)"],
-    cwd: REPO_ROOT,
-    stdout: "piped",
-    stderr: "null",
-  }).output().catch(() => null);
+  const out = await outputOrNull(
+    new Deno.Command("git", {
+      args: ["tag", "--points-at", "HEAD", "--list", "v*", "--format=%(contents)"],
+      cwd: REPO_ROOT,
+      stdout: "piped",
+      stderr: "null",
+    }),
+  );
   return out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
 }
 
