@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url";
 import { install, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { hostedRelease } from "./_hosted_release.ts";
+import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 
 const MOD = pathToFileURL(join(REPO_ROOT, "loader", "mod.ts")).href;
 const SCRIPT = `
@@ -114,4 +115,20 @@ Deno.test("each missing permission is a PermissionError naming its flag", async 
     assert.equal(result.name, "PermissionError", `${missing}: ${result.message}`);
     assert.equal(result.flag, flag);
   }
+});
+
+Deno.test("a warm load() with the documented flags names a cached manifest's key that is no longer trusted, not the write permission", async () => {
+  await using t = await hostedRelease();
+  await install(t.options);
+  const rotated = publicKeyBase64(await generateSigningKey());
+  const warm = await run(documented(t.cacheDir, t.host.url, "load"), "load", {
+    ...t.env,
+    KREPIS_TRUSTED_KEY: rotated,
+  });
+  assert.equal(warm.ok, false);
+  assert.equal(warm.name, "IntegrityError", warm.message);
+  assert.equal(warm.code, "INTEGRITY");
+  assert.match(warm.message!, /is signed by a key that is no longer trusted/);
+  assert.match(warm.message!, /\nHint: trust the key that signed it \(KREPIS_TRUSTED_KEY/);
+  assert.doesNotMatch(warm.message!, /^Cannot [^\n]*: Requires write access/);
 });
