@@ -386,7 +386,8 @@ export async function verifyCache(
  * @param remove Removes one file (read-only and, on Windows, in-use aware).
  * @param versions Which versions to remove.
  * @param inUse Whether an error says a file is in use. @default {the OS's own rule}
- * @returns The versions removed, and those kept with the reason.
+ * @returns The versions removed (a file of Krepis's or the folder went), and
+ *   those kept with the reason.
  * @throws {CacheError} When the root is not tagged, or a removal fails for
  *   another reason than a file in use.
  */
@@ -401,8 +402,11 @@ export async function removeVersions(
   const kept: { version: string; reason: string }[] = [];
   for (const version of walk.versions.filter(versions)) {
     try {
-      await removeCacheFiles(walk, remove, (v) => v === version);
-      removed.push(version);
+      const files = await removeCacheFiles(walk, remove, (v) => v === version);
+      // Removed is what went: a version folder that holds only what Krepis
+      // did not make (left alone) is not reported as removed, run after run.
+      const gone = await Deno.lstat(join(walk.root, version)).then(() => false, () => true);
+      if (files.length > 0 || gone) removed.push(version);
     } catch (error) {
       if (!(error instanceof CacheError) || !inUse(error.cause)) throw error;
       kept.push({ version, reason: "a file in it is in use by a running process" });

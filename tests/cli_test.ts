@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LOADER_ABI, resolveTarget, supportedTriples, VERSION } from "../loader/mod.ts";
 import { TARGETS } from "../loader/_targets.ts";
+import { TAG_FILE, TAG_TEXT } from "../loader/_cache_layout.ts";
 import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
@@ -579,5 +580,23 @@ Deno.test("deno install -g of the CLI from a copy of loader/ needs no config, an
     assert.deepEqual(listing.entries, []);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("krepis cache prune and clean say nothing was removed when a version folder holds only a foreign file", async () => {
+  const root = await Deno.makeTempDir({ prefix: "krepis-cache-foreign-" });
+  try {
+    await Deno.writeTextFile(join(root, TAG_FILE), TAG_TEXT);
+    await Deno.mkdir(join(root, "0.0.9"));
+    await Deno.writeTextFile(join(root, "0.0.9", "notes.txt"), "someone's");
+    for (const sub of ["prune", "clean", "prune"]) {
+      const run = await runCli(["cache", sub, "--cache-dir", root], {});
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `nothing to remove in ${root}\n`, sub);
+      assert.match(run.stderr, /^left alone, not made by Krepis \(1\):\n {2}.*notes\.txt\n$/, sub);
+    }
+    assert.equal(await Deno.readTextFile(join(root, "0.0.9", "notes.txt")), "someone's");
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
