@@ -74,17 +74,17 @@ export type Parsed<O extends Record<string, OptionSpec>> =
 
 const LABEL = "error: ";
 
-/** Whether a message is worded as Krepis words failures: `Cannot <action>: <state>`. */
+/** Whether a message is worded as Krepis words failures: `Cannot <action>…`. */
 function worded(message: string): boolean {
-  return /^Cannot [^\n]*?: /.test(message);
+  return message.startsWith("Cannot ");
 }
 
 /**
  * A failure as every Krepis command writes it on stderr: `error: ` and the
  * `Cannot <action>: <state>` sentence, the hint on the next line, one
- * newline at the end. A message that is not worded so (an unexpected
- * error) is put under `Cannot run <command>: …`; one that already carries
- * the label keeps it once.
+ * newline at the end. A message that does not start `Cannot ` (an
+ * unexpected error) is put under `Cannot run <command>: …`; one that
+ * already carries the label keeps it once.
  *
  * @param message The message (a thrown error's, or a command's own).
  * @param command What was run, e.g. `deno task build` (for an unworded message).
@@ -117,8 +117,9 @@ let reporting = false;
 /**
  * From now on, an error this program does not catch is written in the one
  * shape and exits 1, instead of Deno's `Uncaught (in promise) Error: …`. A
- * defect (a `TypeError` and the like, or a message not worded as `Cannot
- * <action>: <state>`) keeps its stack below the line.
+ * defect (a `TypeError` and the like, or a message that does not start
+ * `Cannot `) is put under `Cannot run <command>: …` and keeps its stack
+ * below the line.
  * {@linkcode commandLine} calls it, so every task has it.
  *
  * @param command What was run, e.g. `deno task build`.
@@ -129,13 +130,18 @@ export function reportUncaught(command: string): void {
   const report = (event: Event, error: unknown) => {
     event.preventDefault();
     const message = error instanceof Error ? error.message : String(error);
-    // A defect (a TypeError and the like, or an unworded message) keeps its stack.
+    // A defect (a TypeError and the like, or an unworded message) is put
+    // under `Cannot run <command>` and keeps its stack; a refusal does not.
     const defect = error instanceof TypeError || error instanceof ReferenceError ||
       error instanceof RangeError || error instanceof SyntaxError || !worded(message);
-    const stack = error instanceof Error && defect && error.stack
+    if (!defect) {
+      printError(message, command);
+      Deno.exit(1);
+    }
+    const stack = error instanceof Error && error.stack
       ? error.stack.split("\n").filter((line) => /^\s+at /.test(line)).join("\n")
       : "";
-    printError(stack ? `${errorText(message, command)}${stack}` : message, command);
+    printError(`Cannot run ${command}: ${message}${stack ? `\n${stack}` : ""}`, command);
     Deno.exit(1);
   };
   globalThis.addEventListener("error", (e) => report(e, (e as ErrorEvent).error));

@@ -75,6 +75,7 @@ import {
   type CommandSpec,
   errorText,
   helpText,
+  nearest,
   parseCommandLine,
   splitCommand,
   suggestion,
@@ -234,6 +235,19 @@ export async function main(
         if (values.target !== undefined && values.all) {
           return usageError(
             "Cannot run krepis init: --target and --all exclude each other\nHint: give one target, or --all for every target the release ships\n",
+          );
+        }
+        if (values.target !== undefined && !supportedTriples().includes(string("target")!)) {
+          // As the tasks do: the nearest triple first (still exit 3, not supported).
+          const triple = string("target")!;
+          throw new UnsupportedPlatformError(
+            `Cannot find a kernel for target ${triple}: it is not shipped\nHint: ${
+              nearest(triple, supportedTriples())
+                ? `did you mean ${nearest(triple, supportedTriples())}? `
+                : ""
+            }supported targets are ${supportedTriples().join(", ")}`,
+            triple,
+            supportedTriples(),
           );
         }
         outcome = await init(options, string("target"), values.all === true, json, io, out, err);

@@ -343,3 +343,19 @@ Deno.test("KREPIS_OFFLINE takes 1, true, yes (any case) and 0, false, no; any ot
     assert.equal(run.code, EXIT_CODES.network, `${value}: ${run.stderr}`);
   }
 });
+
+Deno.test("krepis init --target with a mistyped triple names the nearest one, as the tasks do, and writes nothing", async () => {
+  await using cache = await emptyDir();
+  const run = await runCli(["init", "--target", "x86_64-unknown-linux-gun"], {
+    KREPIS_CACHE_DIR: cache.path,
+  });
+  assert.equal(run.code, EXIT_CODES.unsupported, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error: Cannot find a kernel for target x86_64-unknown-linux-gun: it is not shipped\nHint: did you mean x86_64-unknown-linux-gnu\? supported targets are /,
+  );
+  const far = await runCli(["init", "--target", "sparc"], { KREPIS_CACHE_DIR: cache.path });
+  assert.equal(far.code, EXIT_CODES.unsupported, far.stderr);
+  assert.match(far.stderr, /\nHint: supported targets are x86_64-unknown-linux-gnu, /);
+  assert.deepEqual(await snapshotTree(cache.path), {});
+});

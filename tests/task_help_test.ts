@@ -74,7 +74,10 @@ Deno.test("an unknown --target is exit 2 naming the nearest triple, before any b
   for (const [args, hint] of cases) {
     const run = await runDeno(["task", ...args], {}, LIMIT_MS);
     assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
-    assert.match(run.stderr, new RegExp(`Cannot find target ${escape(args.at(-1)!)} in `));
+    assert.match(
+      run.stderr,
+      new RegExp(`^error: Cannot find target ${escape(args.at(-1)!)} in `, "m"),
+    );
     assert.match(run.stderr, hint);
     assert.doesNotMatch(run.stdout + run.stderr, /Compiling|build the kernel/);
   }
