@@ -346,8 +346,10 @@ export function exitCode(error: unknown): number {
   return EXIT_CODES.failure;
 }
 
+/** An installed target in a report: its `target` is the triple. */
+type Installed = Omit<Installation, "target"> & { target: string };
 /** One installed target, or why it failed (`init --all`). */
-type InitResult = Installation | { target: string; error: string; code: number };
+type InitResult = Installed | { target: string; error: string; code: number };
 
 async function init(
   options: InstallOptions,
@@ -369,7 +371,8 @@ async function init(
     try {
       const installed = await install({ ...options, target, onProgress: (p) => view.update(p) });
       view.done();
-      results.push(installed);
+      // In every --json document a target is its triple (as in `info` and a failed entry).
+      results.push({ ...installed, target: installed.target.triple });
       if (!json) {
         const ms = (performance.now() - started).toFixed(0);
         out(
@@ -397,7 +400,7 @@ async function init(
     }
   }
   if (!all) return { code, report: { installed: results } };
-  const installed = results.filter((r): r is Installation => "path" in r);
+  const installed = results.filter((r): r is Installed => "path" in r);
   const summary = {
     targets: targets.length,
     installed: installed.length,
@@ -420,7 +423,7 @@ async function init(
     }
   } else if (!json) {
     if (notInRelease.length) err(`not in this release (skipped): ${notInRelease.join(", ")}\n`);
-    const failed = results.filter((r): r is Exclude<InitResult, Installation> => !("path" in r));
+    const failed = results.filter((r): r is Exclude<InitResult, Installed> => !("path" in r));
     out(
       `${summary.installed} of ${summary.targets} targets ready (${summary.downloaded} downloaded, ${summary.cached} already cached), ${summary.failed} failed${
         failed.length ? ` (${failed.map((f) => f.target).join(", ")})` : ""

@@ -55,6 +55,8 @@ Deno.test("krepis init, info, verify and cache ls|prune|clean work end to end", 
 
   const info = JSON.parse((await runCli(["info", "--json"], t.env)).stdout);
   assert.equal(info.target, target.triple);
+  // One shape of `target` in every --json document: the triple.
+  assert.equal(report.installed[0].target, target.triple);
   assert.equal(info.cacheRoot, t.cacheDir);
   assert.deepEqual(info.kernel.abi, info.loaderAbi);
   const capabilities = ["view", ...((await hostFeatures()) ?? ["journal", "server"])];
