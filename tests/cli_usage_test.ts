@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
-import { COMMANDS, EXIT_CODES } from "../loader/_cli_commands.ts";
+import { COMMANDS, EXIT_CODES, KREPIS } from "../loader/_cli_commands.ts";
 import { runCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { snapshotTree } from "./_fs.ts";
@@ -358,4 +358,16 @@ Deno.test("krepis init --target with a mistyped triple names the nearest one, as
   assert.equal(far.code, EXIT_CODES.unsupported, far.stderr);
   assert.match(far.stderr, /\nHint: supported targets are x86_64-unknown-linux-gnu, /);
   assert.deepEqual(await snapshotTree(cache.path), {});
+});
+
+Deno.test("every option a krepis command lists is in one of its usage lines", () => {
+  for (const spec of [KREPIS, ...Object.values(COMMANDS)]) {
+    const usage = spec.usage.join("\n");
+    for (const option of Object.keys(spec.options)) {
+      assert.ok(
+        new RegExp(`--${option}(?![\\w-])`).test(usage),
+        `${spec.name}: --${option} is not in its usage:\n${usage}`,
+      );
+    }
+  }
 });

@@ -45,6 +45,18 @@ for (const name of tasks) {
     assert.match(help.stdout, new RegExp(`^Usage: deno task ${escape(name)}`, "m"));
     assert.match(help.stdout, /^Options:\n(.*\n)*? {2}-h, --help {2,}show this help$/m);
     assert.match(help.stdout, /^Exit codes:\n {2}\d+ {2}/m);
+    // Every option of the Options table (its left column) is in a usage line.
+    const usage = help.stdout.split("\n").filter((l) => /^(Usage:| {6}) deno task /.test(l)).join(
+      "\n",
+    );
+    const table = help.stdout.split("\nOptions:\n")[1].split("\n\n")[0];
+    for (const [, option] of table.matchAll(/^ {2}(?:-\w, )?--([\w-]+)/gm)) {
+      if (option === "help") continue;
+      assert.ok(
+        new RegExp(`--${option}(?![\\w-])`).test(usage),
+        `--${option} is not in a usage line:\n${usage}`,
+      );
+    }
 
     assert.equal(typo.code, 2, typo.stderr);
     assert.equal(typo.stdout, "");
