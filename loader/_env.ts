@@ -32,3 +32,20 @@ export function readEnvFlag(name: string): boolean | undefined {
     } is neither yes nor no\nHint: set ${name} to 1, true or yes (or 0, false or no), or unset it`,
   );
 }
+
+/**
+ * Every environment variable the loader reads (`load()`, `install()`), for
+ * a scoped `--allow-env=<these>`: without it, an interactive Deno asks once
+ * per read. The CLI reads `NO_COLOR` too.
+ */
+export const LOADER_ENV = [
+  "KREPIS_KERNEL_PATH",
+  "KREPIS_CACHE_DIR",
+  "KREPIS_OFFLINE",
+  "KREPIS_TRUSTED_KEY",
+  "KREPIS_MIRROR",
+  "HOME",
+  "USERPROFILE",
+  "XDG_CACHE_HOME",
+  "LOCALAPPDATA",
+] as const;
