@@ -29,6 +29,10 @@ import { ReleaseHost } from "../release/serve_dir.ts";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { installed } from "../lib/process.ts";
+import { reportUncaught } from "../loader/_command_line.ts";
+
+// Run by `deno task bench`: a failure is written as every task writes one.
+reportUncaught("deno task bench");
 
 const library = Deno.args[0];
 if (!library) {

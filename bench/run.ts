@@ -77,5 +77,5 @@ for (const script of ["distribution.ts", "views.ts", "server.ts", "build.ts"]) {
     stdout: "inherit",
     stderr: "inherit",
   }).output();
-  if (!run.success) Deno.exit(1);
+  if (!run.success) Deno.exit(1); // the benchmark wrote its error (error: Cannot …)
 }

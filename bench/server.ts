@@ -15,6 +15,10 @@
 
 import { load } from "../loader/mod.ts";
 import { outputOrNull } from "../lib/process.ts";
+import { reportUncaught } from "../loader/_command_line.ts";
+
+// Run by `deno task bench`: a failure is written as every task writes one.
+reportUncaught("deno task bench");
 
 const library = Deno.args[0];
 if (!library) {
