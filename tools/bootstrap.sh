@@ -29,7 +29,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 task="${1:-}"
-if [ -z "$task" ] || [ "$task" = "-h" ] || [ "$task" = "--help" ]; then
+if [ -z "$task" ]; then
+  # A usage error, written as every failure is: on stderr, `error: Cannot …`, the hint below.
+  printf 'error: Cannot run tools/bootstrap.sh: no task given\nHint: bash tools/bootstrap.sh demo (or test); bash tools/bootstrap.sh --help says more\n' >&2
+  exit 2
+fi
+if [ "$task" = "-h" ] || [ "$task" = "--help" ]; then
   cat <<'EOF'
 Usage: bash tools/bootstrap.sh <task> [args…]
 
@@ -43,8 +48,7 @@ Environment:
   KREPIS_TOOLS_DIR  where Deno is installed when missing (default ~/.cache/krepis-tools)
   CARGO_HOME        rustup's cargo home (default ~/.cargo)
 EOF
-  [ -n "$task" ] && exit 0
-  exit 2
+  exit 0
 fi
 shift
 
