@@ -46,7 +46,8 @@ then runs `deno task <task> [args…]`. Examples:
 
 Environment:
   KREPIS_TOOLS_DIR  where Deno is installed when missing (default ~/.cache/krepis-tools)
-  CARGO_HOME        rustup's cargo home (default ~/.cargo)
+  CARGO_HOME        where cargo puts installed binaries (default ~/.cargo); rustup's
+                    cargo is looked for in CARGO_HOME/bin, else ~/.cargo/bin
 EOF
   exit 0
 fi
