@@ -17,9 +17,14 @@
 
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { installed } from "../lib/process.ts";
 import { cargoCommand, cargoOutput } from "../matrix/build.ts";
 import { packArtifact } from "../matrix/pack_artifact.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
+import { reportUncaught } from "../loader/_command_line.ts";
+
+// Run by `deno task bench`: a failure is written as every task writes one.
+reportUncaught("deno task bench");
 
 const library = Deno.args[0];
 if (!library) {
@@ -53,12 +58,7 @@ async function timedBuild(
 }
 
 const rows: string[] = [];
-const hasSccache = await new Deno.Command("sccache", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-}).output()
-  .then((o) => o.success, () => false);
+const hasSccache = await installed("sccache");
 const targetDir = await Deno.makeTempDir({ prefix: "krepis-bench-target-" });
 try {
   const cold = await timedBuild(targetDir, false);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
@@ -37,7 +37,9 @@ const output = await new Deno.Command(Deno.execPath(), {
   stderr: "inherit",
 }).output();
 if (!output.success) {
-  console.error(`Cannot run the benchmarks: deno bench exited with ${output.code}`);
+  printError(
+    `Cannot run the benchmarks: deno bench exited with ${output.code}\nHint: its output is above`,
+  );
   Deno.exit(1);
 }
 
@@ -75,5 +77,5 @@ for (const script of ["distribution.ts", "views.ts", "server.ts", "build.ts"]) {
     stdout: "inherit",
     stderr: "inherit",
   }).output();
-  if (!run.success) Deno.exit(1);
+  if (!run.success) Deno.exit(1); // the benchmark wrote its error (error: Cannot …)
 }

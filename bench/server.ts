@@ -19,6 +19,11 @@
 
 import { join } from "node:path";
 import { load } from "../loader/mod.ts";
+import { outputOrNull } from "../lib/process.ts";
+import { reportUncaught } from "../loader/_command_line.ts";
+
+// Run by `deno task bench`: a failure is written as every task writes one.
+reportUncaught("deno task bench");
 
 const library = Deno.args[0];
 if (!library) {
@@ -35,13 +40,15 @@ function median(samples: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+/** Whether `command` can be started at all (`wrk -v` exits 1: started is enough). */
 async function runs(command: string, args: string[]): Promise<boolean> {
-  try {
-    await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output();
-    return true;
-  } catch {
-    return false;
-  }
+  const command_ = new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  });
+  return (await outputOrNull(command_)) !== null;
 }
 
 /** A loopback port that was free a moment ago. */

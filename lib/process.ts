@@ -46,3 +46,42 @@ export function outputWithin(
 ): Promise<Deno.CommandOutput> {
   return within(command.spawn(), limitMs, (child) => child.output());
 }
+
+/**
+ * Runs a command to completion, or `null` when its program cannot be
+ * started (not installed, not executable). `Deno.Command.output()` throws
+ * synchronously when the spawn fails, so a `.catch()` or `.then(_, onRejected)`
+ * on its promise never sees that: a missing tool must be asked this way.
+ *
+ * @param command The command.
+ * @returns Its output, or null.
+ * @example
+ * ```ts
+ * import { outputOrNull } from "./process.ts";
+ * const out = await outputOrNull(new Deno.Command("krepis-no-such-tool"));
+ * console.log(out === null); // true
+ * ```
+ */
+export async function outputOrNull(command: Deno.Command): Promise<Deno.CommandOutput | null> {
+  try {
+    return await command.output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error; // a missing --allow-run is a bug
+    return null;
+  }
+}
+
+/**
+ * Whether `program` is installed and runs: `program <args>` starts and
+ * exits 0.
+ *
+ * @param program The program (looked up on PATH).
+ * @param args Arguments that make it print its version. @default {["--version"]}
+ * @returns Whether it ran.
+ */
+export async function installed(program: string, args = ["--version"]): Promise<boolean> {
+  const out = await outputOrNull(
+    new Deno.Command(program, { args, stdin: "null", stdout: "null", stderr: "null" }),
+  );
+  return out?.success ?? false;
+}

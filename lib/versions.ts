@@ -85,7 +85,7 @@ async function expandMember(root: string, pattern: string): Promise<string[]> {
 
 if (import.meta.main) {
   // Loaded here, not at the top: importing this module stays free of the command line.
-  const { commandLine } = await import("../loader/_command_line.ts");
+  const { commandLine, exitUsage, printError } = await import("../loader/_command_line.ts");
   const { values } = commandLine({
     name: "deno task versions",
     summary: "print every copy of the lock-step version and fail if any disagree",
@@ -98,17 +98,16 @@ if (import.meta.main) {
 it), and every deno.json of the Deno workspace.`,
   });
   if (values.tag !== undefined && !/^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(values.tag)) {
-    console.error(
+    exitUsage(
       `Cannot run deno task versions: --tag takes a release tag vX.Y.Z, not "${values.tag}"\nHint: release tags are v and the version, e.g. v0.1.0`,
     );
-    Deno.exit(2);
   }
   const copies = await collectVersions();
   if (values.tag) copies.push({ source: "the tag", version: values.tag.replace(/^v/, "") });
   for (const copy of copies) console.log(`${copy.version.padEnd(12)} ${copy.source}`);
   const problem = describeDisagreement(copies);
   if (problem) {
-    console.error(problem);
+    printError(problem);
     Deno.exit(1);
   }
 }

@@ -293,8 +293,15 @@ export async function ensureCacheRoot(root: string): Promise<void> {
   }
   const path = join(root, TAG_FILE);
   const temp = `${path}.${Deno.pid}-${crypto.getRandomValues(new Uint32Array(1))[0]}.tmp`;
-  await Deno.writeTextFile(temp, TAG_TEXT, { createNew: true, mode: 0o644 });
-  await Deno.rename(temp, path);
+  try {
+    await Deno.writeTextFile(temp, TAG_TEXT, { createNew: true, mode: 0o644 });
+    await Deno.rename(temp, path);
+  } catch (error) {
+    // The temp's name is this process's own: unless it already stood there
+    // (never made here), a write that failed (a full disk) leaves nothing behind.
+    if (!(error instanceof Deno.errors.AlreadyExists)) await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
 }
 
 /** The refusal for a root without Krepis's tag. */
@@ -379,7 +386,8 @@ export async function verifyCache(
  * @param remove Removes one file (read-only and, on Windows, in-use aware).
  * @param versions Which versions to remove.
  * @param inUse Whether an error says a file is in use. @default {the OS's own rule}
- * @returns The versions removed, and those kept with the reason.
+ * @returns The versions removed (a file of Krepis's or the folder went), and
+ *   those kept with the reason.
  * @throws {CacheError} When the root is not tagged, or a removal fails for
  *   another reason than a file in use.
  */
@@ -394,8 +402,11 @@ export async function removeVersions(
   const kept: { version: string; reason: string }[] = [];
   for (const version of walk.versions.filter(versions)) {
     try {
-      await removeCacheFiles(walk, remove, (v) => v === version);
-      removed.push(version);
+      const files = await removeCacheFiles(walk, remove, (v) => v === version);
+      // Removed is what went: a version folder that holds only what Krepis
+      // did not make (left alone) is not reported as removed, run after run.
+      const gone = await Deno.lstat(join(walk.root, version)).then(() => false, () => true);
+      if (files.length > 0 || gone) removed.push(version);
     } catch (error) {
       if (!(error instanceof CacheError) || !inUse(error.cause)) throw error;
       kept.push({ version, reason: "a file in it is in use by a running process" });

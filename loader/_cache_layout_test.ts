@@ -342,3 +342,30 @@ Deno.test("removeVersions() keeps a version whose file is in use and still remov
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("removeVersions() does not report a version whose folder holds only a foreign file", async () => {
+  const root = await Deno.makeTempDir({ prefix: "krepis-layout-" });
+  try {
+    await tree(root, {
+      [TAG_FILE]: TAG_TEXT,
+      "0.0.9/notes.txt": "someone's",
+      [`0.1.0/${T.triple}/${HEX}/${T.file}`]: "old",
+    });
+    await Deno.mkdir(join(root, "0.0.8"));
+    for (const run of [1, 2]) {
+      const result = await removeVersions(await walkCache(root), removeFile, () => true);
+      assert.deepEqual(
+        result.removed,
+        run === 1 ? ["0.0.8", "0.1.0"] : [],
+        `run ${run}: the empty folder and the real entry go once; 0.0.9 never`,
+      );
+    }
+    assert.deepEqual(Object.keys(await snapshotTree(root)).sort(), [
+      "0.0.9/",
+      "0.0.9/notes.txt",
+      TAG_FILE,
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

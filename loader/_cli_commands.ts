@@ -67,7 +67,7 @@ const CACHE_ENV = { KREPIS_CACHE_DIR: "the cache root (--cache-dir wins)" };
 const FETCH_ENV = {
   ...CACHE_ENV,
   KREPIS_MIRROR: "the release host (--mirror wins)",
-  KREPIS_OFFLINE: "1: use the cache only (as --offline)",
+  KREPIS_OFFLINE: "1, true or yes: use the cache only (as --offline); 0, false, no or unset: not",
   KREPIS_TRUSTED_KEY: "one more trusted public key (the RW… line, or a .pub file's path)",
   "HTTPS_PROXY, NO_PROXY": "proxy settings, as for any Deno program",
   NO_COLOR: "no colour in messages",
@@ -79,7 +79,7 @@ export const COMMANDS = {
     name: "krepis init",
     summary: "fetch, verify and cache the kernel for this machine (or --target, or --all)",
     usage: [
-      "[--target <triple> | --all] [--offline] [--mirror <url>] [--cache-dir <dir>] [--json]",
+      "[--target <triple> | --all] [--offline] [--mirror <url>] [--cache-dir <dir>] [--trusted-key <key|file>]… [--verify stamp|full] [--json]",
     ],
     options: {
       target: { type: "string", value: "<triple>", help: "a target other than this machine's" },
@@ -104,7 +104,7 @@ export const COMMANDS = {
   info: {
     name: "krepis info",
     summary: "show platform, target, cache root, cached versions and the ABI; changes nothing",
-    usage: ["[--cache-dir <dir>] [--json]"],
+    usage: ["[--cache-dir <dir>] [--trusted-key <key|file>]… [--json]"],
     options: { "cache-dir": cacheDir, "trusted-key": trustedKey, json },
     env: { ...CACHE_ENV, KREPIS_TRUSTED_KEY: FETCH_ENV.KREPIS_TRUSTED_KEY },
     exitCodes: codes(4, 8, 9),
@@ -121,7 +121,11 @@ export const COMMANDS = {
   cache: {
     name: "krepis cache",
     summary: "list or remove cached kernels",
-    usage: ["ls [--json]", "prune [--json]", "clean [--json]"],
+    usage: [
+      "ls [--cache-dir <dir>] [--json]",
+      "prune [--cache-dir <dir>] [--json]",
+      "clean [--cache-dir <dir>] [--json]",
+    ],
     commands: {
       ls: "list cached versions and targets, partial downloads, and what is not Krepis's",
       prune: `remove every version but ${VERSION}, and leftovers of failed downloads`,
@@ -134,7 +138,10 @@ export const COMMANDS = {
   undo: {
     name: "krepis undo",
     summary: "undo the last transaction recorded in this project's journal (.krepis/)",
-    usage: ["[--steps <n>] [--project <dir>] [--json]", "--list [--project <dir>] [--json]"],
+    usage: [
+      "[--steps <n>] [--project <dir>] [--offline] [--mirror <url>] [--cache-dir <dir>] [--trusted-key <key|file>]… [--json]",
+      "--list [--project <dir>] [--json]",
+    ],
     options: {
       steps: {
         type: "string",
@@ -180,7 +187,7 @@ export const COMMANDS = {
 export const KREPIS = {
   name: "krepis",
   summary: "fetch, verify, cache and inspect the Krepis kernel",
-  usage: ["<command> [options]", "--version"],
+  usage: ["<command> [options]", "--version [--json]"],
   commands: Object.fromEntries(
     Object.entries(COMMANDS).map(([word, spec]) => [word, spec.summary]),
   ),

@@ -2,7 +2,10 @@
  * The conventions every Krepis command follows, the `krepis` CLI and each
  * `deno task` alike: `--help`/`-h` prints the usage, options, environment
  * variables and exit codes on stdout and exits 0; an unknown option, command
- * or value is a usage error (exit 2) naming the nearest valid one.
+ * or value is a usage error (exit 2) naming the nearest valid one; every
+ * failure, usage errors included, is written on stderr in one shape,
+ * `error: Cannot <action>: <state>` with the hint on the next line
+ * ({@linkcode errorText}).
  *
  * Built on `node:util`'s `parseArgs`, which Deno ships: no npm package.
  *
@@ -60,7 +63,93 @@ export type Values<O extends Record<string, OptionSpec>> = {
 /** A successful parse, or what to print and the exit code. */
 export type Parsed<O extends Record<string, OptionSpec>> =
   | { kind: "run"; values: Values<O>; positionals: string[] }
-  | { kind: "exit"; code: number; stdout: string; stderr: string };
+  | {
+    kind: "exit";
+    code: number;
+    stdout: string;
+    stderr: string;
+    /** A usage error's message (`Cannot run …`, its hint included), without the `error: ` label. */
+    error?: string;
+  };
+
+const LABEL = "error: ";
+
+/** Whether a message is worded as Krepis words failures: `Cannot <action>…`. */
+function worded(message: string): boolean {
+  return message.startsWith("Cannot ");
+}
+
+/**
+ * A failure as every Krepis command writes it on stderr: `error: ` and the
+ * `Cannot <action>: <state>` sentence, the hint on the next line, one
+ * newline at the end. A message that does not start `Cannot ` (an
+ * unexpected error) is put under `Cannot run <command>: …`; one that
+ * already carries the label keeps it once.
+ *
+ * @param message The message (a thrown error's, or a command's own).
+ * @param command What was run, e.g. `deno task build` (for an unworded message).
+ * @returns The text to write.
+ * @example
+ * ```ts
+ * import { errorText } from "./_command_line.ts";
+ * errorText("Cannot build: no cargo\nHint: install Rust"); // "error: Cannot build: no cargo\nHint: install Rust\n"
+ * ```
+ */
+export function errorText(message: string, command = "the command"): string {
+  let text = message.trim();
+  if (text.startsWith(LABEL)) text = text.slice(LABEL.length);
+  if (!worded(text)) text = `Cannot run ${command}: ${text || "it failed"}`;
+  return `${LABEL}${text}\n`;
+}
+
+/**
+ * Writes a failure on stderr in the one shape ({@linkcode errorText}).
+ *
+ * @param message The message.
+ * @param command What was run (for an unworded message).
+ */
+export function printError(message: string, command?: string): void {
+  writeAll(Deno.stderr, new TextEncoder().encode(errorText(message, command)));
+}
+
+let reporting = false;
+
+/**
+ * From now on, an error this program does not catch is written in the one
+ * shape and exits 1, instead of Deno's `Uncaught (in promise) Error: …`. A
+ * defect (a `TypeError` and the like, or a message that does not start
+ * `Cannot `) is put under `Cannot run <command>: …` and keeps its stack
+ * below the line.
+ * {@linkcode commandLine} calls it, so every task has it.
+ *
+ * @param command What was run, e.g. `deno task build`.
+ */
+export function reportUncaught(command: string): void {
+  if (reporting) return;
+  reporting = true;
+  const report = (event: Event, error: unknown) => {
+    event.preventDefault();
+    const message = error instanceof Error ? error.message : String(error);
+    // A defect (a TypeError and the like, or an unworded message) is put
+    // under `Cannot run <command>` and keeps its stack; a refusal does not.
+    const defect = error instanceof TypeError || error instanceof ReferenceError ||
+      error instanceof RangeError || error instanceof SyntaxError || !worded(message);
+    if (!defect) {
+      printError(message, command);
+      Deno.exit(1);
+    }
+    const stack = error instanceof Error && error.stack
+      ? error.stack.split("\n").filter((line) => /^\s+at /.test(line)).join("\n")
+      : "";
+    printError(`Cannot run ${command}: ${message}${stack ? `\n${stack}` : ""}`, command);
+    Deno.exit(1);
+  };
+  globalThis.addEventListener("error", (e) => report(e, (e as ErrorEvent).error));
+  globalThis.addEventListener(
+    "unhandledrejection",
+    (e) => report(e, (e as PromiseRejectionEvent).reason),
+  );
+}
 
 /** The exit code of a usage error, the same for every command. */
 export const USAGE_EXIT = 2;
@@ -138,14 +227,22 @@ export function helpText(spec: CommandSpec): string {
 }
 
 function usageError(spec: CommandSpec, problem: string, hint?: string): Parsed<never> {
-  return {
-    kind: "exit",
-    code: USAGE_EXIT,
-    stdout: "",
-    stderr: `Cannot run ${spec.name}: ${problem}\nHint: ${
-      hint ? `${hint} (\`${spec.name} --help\` lists the options)` : `run \`${spec.name} --help\``
-    }\n`,
-  };
+  const error = `Cannot run ${spec.name}: ${problem}\nHint: ${
+    hint ? `${hint} (\`${spec.name} --help\` lists the options)` : `run \`${spec.name} --help\``
+  }`;
+  return { kind: "exit", code: USAGE_EXIT, stdout: "", stderr: errorText(error), error };
+}
+
+/**
+ * A usage error of a command, found after its options were parsed (two
+ * options that exclude each other, a missing argument): written in the one
+ * shape, exit 2.
+ *
+ * @param message The `Cannot …` message, its hint included.
+ */
+export function exitUsage(message: string): never {
+  printError(message);
+  Deno.exit(USAGE_EXIT);
 }
 
 /**
@@ -295,12 +392,14 @@ export function writeAll(to: { writeSync(p: Uint8Array): number }, bytes: Uint8A
 
 /**
  * For scripts: parses `Deno.args` and, on `--help` or a usage error, prints
- * and exits; otherwise returns the values and positionals.
+ * and exits; otherwise returns the values and positionals. From then on an
+ * uncaught error is written in the one shape ({@linkcode reportUncaught}).
  */
 export function commandLine<O extends Record<string, OptionSpec>>(
   spec: CommandSpec & { options: O },
   args: string[] = Deno.args,
 ): { values: Values<O>; positionals: string[] } {
+  reportUncaught(spec.name);
   const parsed = parseCommandLine(spec, args);
   if (parsed.kind === "exit") {
     const encoder = new TextEncoder();

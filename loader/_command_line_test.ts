@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import {
   type CommandSpec,
+  errorText,
   invocationPath,
   nearest,
   parseCommandLine,
@@ -75,7 +76,58 @@ Deno.test("parseCommandLine: values, --help first, and each usage error class is
     assert.equal(parsed.kind, "exit", args.join(" "));
     if (parsed.kind !== "exit") continue;
     assert.equal(parsed.code, 2, args.join(" "));
-    assert.ok(parsed.stderr.startsWith("Cannot run demo-cmd: "), parsed.stderr);
+    assert.ok(parsed.stderr.startsWith("error: Cannot run demo-cmd: "), parsed.stderr);
+    assert.equal(parsed.stderr, `error: ${parsed.error}\n`);
     assert.ok(parsed.stderr.includes(message), `${args.join(" ")}: ${parsed.stderr}`);
+  }
+});
+
+Deno.test("errorText() writes every failure as `error: Cannot …` with the hint on the next line", () => {
+  assert.equal(
+    errorText("Cannot build x: no cargo\nHint: install Rust\n"),
+    "error: Cannot build x: no cargo\nHint: install Rust\n",
+  );
+  assert.equal(errorText("error: Cannot build x: no cargo"), "error: Cannot build x: no cargo\n");
+  assert.equal(
+    errorText("x is not a function", "deno task build"),
+    "error: Cannot run deno task build: x is not a function\n",
+  );
+  assert.equal(errorText(""), "error: Cannot run the command: it failed\n");
+});
+
+Deno.test("a task's uncaught error is written as `error: Cannot …` and exits 1, not as Deno's Uncaught report", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "krepis-uncaught-" });
+  try {
+    const script = join(dir, "task.ts");
+    const module = new URL("./_command_line.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { commandLine } from ${JSON.stringify(module)};
+commandLine({ name: "deno task t", summary: "s", usage: [""], options: {} }, []);
+await Promise.resolve();
+if (Deno.args[0] === "worded") throw new Error("Cannot do it: it broke\\nHint: fix it");
+null!.boom;
+`,
+    );
+    const run = async (arg: string) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", "--no-lock", script, arg],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+    };
+    const worded = await run("worded");
+    assert.equal(worded.code, 1);
+    assert.equal(worded.stderr, "error: Cannot do it: it broke\nHint: fix it\n");
+    const defect = await run("defect");
+    assert.equal(defect.code, 1);
+    assert.match(
+      defect.stderr,
+      /^error: Cannot run deno task t: Cannot read properties of null[^\n]*\n\s+at /,
+    );
+    assert.doesNotMatch(defect.stderr, /Uncaught/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -68,12 +68,14 @@ import {
   verifyCache,
   walkCache,
 } from "./_cache_layout.ts";
-import { readEnv } from "./_env.ts";
+import { readEnv, readEnvFlag } from "./_env.ts";
 import { undoCommand } from "./_cli_undo.ts";
 import { parseMirror } from "./_http.ts";
 import {
   type CommandSpec,
+  errorText,
   helpText,
+  nearest,
   parseCommandLine,
   splitCommand,
   suggestion,
@@ -115,6 +117,7 @@ export async function main(
   const encoder = new TextEncoder();
   const out = (text: string) => writeAll(io.stdout, encoder.encode(text));
   const err = (text: string) => writeAll(io.stderr, encoder.encode(text));
+  const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
   // --json is known before the arguments are checked, so that a usage error is JSON too.
   const json = args.slice(0, args.includes("--") ? args.indexOf("--") : undefined)
     .includes("--json");
@@ -130,10 +133,18 @@ export async function main(
         2,
       )
     }\n`);
+  // Every failure in one shape: `error: Cannot …`, the hint on the next line.
+  const failure = (message: string, command: string): string => {
+    const text = errorText(message, command);
+    return color ? `\x1b[31merror\x1b[0m${text.slice("error".length)}` : text;
+  };
   const usageError = (message: string): number => {
-    err(message);
+    err(failure(message, "krepis"));
     if (json) {
-      document({ code: EXIT_CODES.usage, report: { error: message.trimEnd() } });
+      document({
+        code: EXIT_CODES.usage,
+        report: { error: errorText(message).slice("error: ".length).trimEnd() },
+      });
     }
     return EXIT_CODES.usage;
   };
@@ -159,7 +170,7 @@ export async function main(
     }
     const parsed = parseCommandLine(KREPIS, args);
     if (parsed.kind === "exit") {
-      return parsed.code !== 0 ? usageError(parsed.stderr) : help(parsed.stdout);
+      return parsed.code !== 0 ? usageError(parsed.error ?? parsed.stderr) : help(parsed.stdout);
     }
     if (parsed.values.version) {
       const outcome = version();
@@ -184,7 +195,7 @@ export async function main(
   const spec: CommandSpec = COMMANDS[word as Word];
   const parsed = parseCommandLine(spec, found.rest);
   if (parsed.kind === "exit") {
-    return parsed.code !== 0 ? usageError(parsed.stderr) : help(parsed.stdout);
+    return parsed.code !== 0 ? usageError(parsed.error ?? parsed.stderr) : help(parsed.stdout);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const { positionals } = parsed;
@@ -195,7 +206,14 @@ export async function main(
     const url = parseMirror(mirror);
     if (typeof url === "string") return usageError(`${url}\n`);
   }
-  const color = io.stderr.isTerminal() && !readEnv("NO_COLOR");
+  // A boolean variable with another value than yes or no is a usage error, not a silent no.
+  if (Object.hasOwn(spec.options, "offline")) {
+    try {
+      readEnvFlag("KREPIS_OFFLINE");
+    } catch (error) {
+      return usageError((error as Error).message);
+    }
+  }
   const given = values["trusted-key"] as string[] | undefined;
   const options: InstallOptions = {
     mirror: string("mirror"),
@@ -217,6 +235,19 @@ export async function main(
         if (values.target !== undefined && values.all) {
           return usageError(
             "Cannot run krepis init: --target and --all exclude each other\nHint: give one target, or --all for every target the release ships\n",
+          );
+        }
+        if (values.target !== undefined && !supportedTriples().includes(string("target")!)) {
+          // As the tasks do: the nearest triple first (still exit 3, not supported).
+          const triple = string("target")!;
+          throw new UnsupportedPlatformError(
+            `Cannot find a kernel for target ${triple}: it is not shipped\nHint: ${
+              nearest(triple, supportedTriples())
+                ? `did you mean ${nearest(triple, supportedTriples())}? `
+                : ""
+            }supported targets are ${supportedTriples().join(", ")}`,
+            triple,
+            supportedTriples(),
           );
         }
         outcome = await init(options, string("target"), values.all === true, json, io, out, err);
@@ -269,9 +300,8 @@ export async function main(
   } catch (thrown) {
     const error = asKrepisError(thrown, `run krepis ${word}`, options.cacheDir);
     const message = error instanceof Error ? error.message : String(error);
-    const label = color ? "\x1b[31merror\x1b[0m" : "error";
     if (json) document({ code: exitCode(error), report: { error: message } });
-    err(`${label}: ${message}\n`);
+    err(failure(message, `krepis ${word}`));
     return exitCode(error);
   }
 }
@@ -316,8 +346,10 @@ export function exitCode(error: unknown): number {
   return EXIT_CODES.failure;
 }
 
+/** An installed target in a report: its `target` is the triple. */
+type Installed = Omit<Installation, "target"> & { target: string };
 /** One installed target, or why it failed (`init --all`). */
-type InitResult = Installation | { target: string; error: string; code: number };
+type InitResult = Installed | { target: string; error: string; code: number };
 
 async function init(
   options: InstallOptions,
@@ -339,7 +371,8 @@ async function init(
     try {
       const installed = await install({ ...options, target, onProgress: (p) => view.update(p) });
       view.done();
-      results.push(installed);
+      // In every --json document a target is its triple (as in `info` and a failed entry).
+      results.push({ ...installed, target: installed.target.triple });
       if (!json) {
         const ms = (performance.now() - started).toFixed(0);
         out(
@@ -361,13 +394,13 @@ async function init(
       }
       const message = error instanceof Error ? error.message : String(error);
       results.push({ target, error: message, code: exitCode(error) });
-      if (!json) err(`error: ${message}\n`);
+      if (!json) err(errorText(message, `krepis init --target ${target}`));
       // The first failure's class names the run's exit code.
       if (code === EXIT_CODES.ok) code = exitCode(error);
     }
   }
   if (!all) return { code, report: { installed: results } };
-  const installed = results.filter((r): r is Installation => "path" in r);
+  const installed = results.filter((r): r is Installed => "path" in r);
   const summary = {
     targets: targets.length,
     installed: installed.length,
@@ -381,14 +414,16 @@ async function init(
     code = EXIT_CODES.unsupported;
     if (!json) {
       err(
-        `Cannot install any kernel: the release ships none of ${
-          notInRelease.join(", ")
-        }\nHint: check --mirror and the release version\n`,
+        errorText(
+          `Cannot install any kernel: the release ships none of ${
+            notInRelease.join(", ")
+          }\nHint: check --mirror and the release version`,
+        ),
       );
     }
   } else if (!json) {
     if (notInRelease.length) err(`not in this release (skipped): ${notInRelease.join(", ")}\n`);
-    const failed = results.filter((r): r is Exclude<InitResult, Installation> => !("path" in r));
+    const failed = results.filter((r): r is Exclude<InitResult, Installed> => !("path" in r));
     out(
       `${summary.installed} of ${summary.targets} targets ready (${summary.downloaded} downloaded, ${summary.cached} already cached), ${summary.failed} failed${
         failed.length ? ` (${failed.map((f) => f.target).join(", ")})` : ""
@@ -541,9 +576,11 @@ async function cache(
   );
   for (const k of kept) {
     err(
-      `Cannot remove ${
-        join(root, k.version)
-      }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again\n`,
+      errorText(
+        `Cannot remove ${
+          join(root, k.version)
+        }: ${k.reason}\nHint: close the programs that use the Krepis kernel, then run the command again`,
+      ),
     );
   }
   reportForeign(walk, err);

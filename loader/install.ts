@@ -6,7 +6,7 @@
  */
 
 import { absolute, join, normalize } from "./_path.ts";
-import { OfflineError } from "./errors.ts";
+import { IntegrityError, NetworkError, OfflineError, PermissionError } from "./errors.ts";
 import type { AbiInfo } from "./abi.ts";
 import { VERSION } from "./version.ts";
 import { cacheRoot } from "./cache_dir.ts";
@@ -14,7 +14,7 @@ import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
 import { asKrepisError } from "./_classify.ts";
 import { checkKeys } from "./_options.ts";
 import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
-import { readEnv } from "./_env.ts";
+import { readEnvFlag } from "./_env.ts";
 import { PINNED, type PinnedChecksums } from "./_pinned.ts";
 import {
   ensurePrivateDir,
@@ -43,7 +43,7 @@ export interface InstallOptions {
   mirror?: string;
   /** Cache root. @default {`KREPIS_CACHE_DIR`, else the OS cache directory + `krepis`} */
   cacheDir?: string;
-  /** Use the cache only. @default {`KREPIS_OFFLINE=1`} */
+  /** Use the cache only. @default {`KREPIS_OFFLINE` (1, true or yes)} */
   offline?: boolean;
   /** Extra trusted minisign public keys (base64 line or `.pub` text). @default {`KREPIS_TRUSTED_KEY`, if set} */
   trustedKeys?: string[];
@@ -183,7 +183,7 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   // One spelling of the root (absolute, no "//" or ".."), so that every
   // check below it sees the directories that are really used.
   const root = normalize(absolute(options.cacheDir ?? cacheRoot()));
-  const offline = options.offline ?? readEnv("KREPIS_OFFLINE") === "1";
+  const offline = options.offline ?? readEnvFlag("KREPIS_OFFLINE") ?? false;
   const mode = options.verify ?? "stamp";
   const pinned = options.pinned ?? PINNED;
   const pin = pinned.version === version ? pinned.targets[target.triple] : undefined;
@@ -220,7 +220,25 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
       return { ...cached, path: paths.file, version, target, downloaded: false, source: null };
     }
   }
-  await tagRoot();
+  // A cache whose manifest's key is no longer trusted (a rotated or
+  // forgotten key): when the way around it, fetching the release again, is
+  // closed (no write or network permission, no network), that is the cause
+  // the caller is told, not the closed way.
+  const untrusted = (error: unknown): unknown => {
+    const closed = error instanceof Deno.errors.NotCapable || error instanceof PermissionError ||
+      error instanceof NetworkError || error instanceof Deno.errors.TimedOut;
+    if (!why.rejected || !closed) return error;
+    const how = (error as Error).message.split("\n")[0];
+    return new IntegrityError(
+      `Cannot use the cached kernel ${version} for ${target.triple}: the cached manifest at ${root} is signed by a key that is no longer trusted (${why.rejected}), and it could not be fetched again (${how})\nHint: trust the key that signed it (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` (network access, write access to the cache) to fetch the release signed by a trusted key`,
+      { cause: error },
+    );
+  };
+  try {
+    await tagRoot();
+  } catch (error) {
+    throw untrusted(error);
+  }
   if (offline) {
     throw new OfflineError(
       why.rejected
@@ -236,78 +254,85 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   const transfer = await import("./_transfer.ts");
   const base = transfer.releaseBase(options.mirror, version);
   const lockPath = entryPaths(root, version, target.triple, "-", target.file).lock;
-  return await withLock(lockPath, deadline, async () => {
-    // Another installer may have finished while we waited.
-    const again = await cachedTrust(root, version, target, keys, pin);
-    if (again) {
-      const paths = entryPaths(root, version, target.triple, again.sha256, target.file);
-      if (await isCachedValid(paths, again, mode)) {
-        if (checkAbi && again.abi) refuseAbi(again.abi, version);
-        return { ...again, path: paths.file, version, target, downloaded: false, source: null };
+  try {
+    return await coldInstall();
+  } catch (error) {
+    throw untrusted(error);
+  }
+  async function coldInstall(): Promise<Installation> {
+    return await withLock(lockPath, deadline, async () => {
+      // Another installer may have finished while we waited.
+      const again = await cachedTrust(root, version, target, keys, pin);
+      if (again) {
+        const paths = entryPaths(root, version, target.triple, again.sha256, target.file);
+        if (await isCachedValid(paths, again, mode)) {
+          if (checkAbi && again.abi) refuseAbi(again.abi, version);
+          return { ...again, path: paths.file, version, target, downloaded: false, source: null };
+        }
       }
-    }
-    const tuning = {
-      attempts: options.attempts ?? 4,
-      baseDelayMs: options.retryDelayMs ?? 250,
-      connectMs: options.connectTimeoutMs ?? 15_000,
-      idleMs: options.idleTimeoutMs ?? 15_000,
-      deadline,
-    };
-    const { manifest, manifestBytes, signature, trust } = await transfer.fetchManifest(
-      base,
-      version,
-      keys,
-      pin,
-      tuning,
-    );
-    // An unsigned manifest (trusted by pin alone) says nothing trustworthy
-    // about the ABI: the check after dlopen decides.
-    const abi = trust === "pinned" ? null : manifest.abi;
-    if (checkAbi && abi) refuseAbi(abi, version);
-    // An unsigned manifest (trusted by the pin alone) sizes nothing and names
-    // no trusted hash for a compressed copy: only the library itself is
-    // fetched, bounded by the pinned size and checked against the pinned hash.
-    const entry = trust === "pinned"
-      ? { ...releaseEntry(manifest, target, pin), compressed: {} }
-      : releaseEntry(manifest, target, pin);
-    if (trust !== "pinned") {
-      // <root>/<version> was checked (and made) with the target directory
-      // above. The manifest is shared by every target of the version, so it
-      // has the version's own lock (taken inside a target's, always in that
-      // order): its stale temps are cleaned only under that lock, never
-      // under one target's while another target writes.
-      const versionDir = join(root, version);
-      await withLock(join(versionDir, ".lock"), deadline, async () => {
-        await removeStaleTemps(versionDir);
-        await writeAtomic(
-          join(versionDir, "manifest.json.minisig"),
-          new TextEncoder().encode(signature!),
-          0o644,
-        );
-        await writeAtomic(join(versionDir, "manifest.json"), manifestBytes, 0o644);
-      });
-    }
-    const paths = entryPaths(root, version, target.triple, entry.sha256, target.file);
-    await ensurePrivateDir(targetDir, paths.dir); // root..targetDir was checked above
-    await removeStaleTemps(paths.dir);
-    const source = await transfer.fetchLibrary(
-      base,
-      entry,
-      paths.file,
-      tuning,
-      options.onProgress ?? (() => {}),
-    );
-    await writeStamp(paths, entry.sha256);
-    return {
-      path: paths.file,
-      version,
-      target,
-      size: entry.size,
-      sha256: entry.sha256,
-      trust,
-      abi,
-      downloaded: true,
-      source,
-    };
-  });
+      const tuning = {
+        attempts: options.attempts ?? 4,
+        baseDelayMs: options.retryDelayMs ?? 250,
+        connectMs: options.connectTimeoutMs ?? 15_000,
+        idleMs: options.idleTimeoutMs ?? 15_000,
+        deadline,
+      };
+      const { manifest, manifestBytes, signature, trust } = await transfer.fetchManifest(
+        base,
+        version,
+        keys,
+        pin,
+        tuning,
+      );
+      // An unsigned manifest (trusted by pin alone) says nothing trustworthy
+      // about the ABI: the check after dlopen decides.
+      const abi = trust === "pinned" ? null : manifest.abi;
+      if (checkAbi && abi) refuseAbi(abi, version);
+      // An unsigned manifest (trusted by the pin alone) sizes nothing and names
+      // no trusted hash for a compressed copy: only the library itself is
+      // fetched, bounded by the pinned size and checked against the pinned hash.
+      const entry = trust === "pinned"
+        ? { ...releaseEntry(manifest, target, pin), compressed: {} }
+        : releaseEntry(manifest, target, pin);
+      if (trust !== "pinned") {
+        // <root>/<version> was checked (and made) with the target directory
+        // above. The manifest is shared by every target of the version, so it
+        // has the version's own lock (taken inside a target's, always in that
+        // order): its stale temps are cleaned only under that lock, never
+        // under one target's while another target writes.
+        const versionDir = join(root, version);
+        await withLock(join(versionDir, ".lock"), deadline, async () => {
+          await removeStaleTemps(versionDir);
+          await writeAtomic(
+            join(versionDir, "manifest.json.minisig"),
+            new TextEncoder().encode(signature!),
+            0o644,
+          );
+          await writeAtomic(join(versionDir, "manifest.json"), manifestBytes, 0o644);
+        });
+      }
+      const paths = entryPaths(root, version, target.triple, entry.sha256, target.file);
+      await ensurePrivateDir(targetDir, paths.dir); // root..targetDir was checked above
+      await removeStaleTemps(paths.dir);
+      const source = await transfer.fetchLibrary(
+        base,
+        entry,
+        paths.file,
+        tuning,
+        options.onProgress ?? (() => {}),
+      );
+      await writeStamp(paths, entry.sha256);
+      return {
+        path: paths.file,
+        version,
+        target,
+        size: entry.size,
+        sha256: entry.sha256,
+        trust,
+        abi,
+        downloaded: true,
+        source,
+      };
+    });
+  }
 }

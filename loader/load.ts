@@ -9,6 +9,7 @@ import { permissionError } from "./_permission.ts";
 import { install, INSTALL_OPTION_KEYS, type InstallOptions } from "./install.ts";
 import { checkKeys } from "./_options.ts";
 import { readEnv } from "./_env.ts";
+import { IntegrityError } from "./errors.ts";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
 import { Kernel } from "./kernel.ts";
 import { SYMBOLS } from "./_ffi.ts";
@@ -64,14 +65,15 @@ const PROBE = {
  *   Krepis kernel.
  * @throws {UnsupportedPlatformError} When no kernel is shipped for this machine.
  * @throws {IntegrityError} When downloaded bytes or the manifest do not verify,
- *   or a development library (`path`, `KREPIS_KERNEL_PATH`) is not a regular
- *   file, not a shared library for this OS and CPU, or shorter than its
- *   headers say (checked before `dlopen`, which would hang or crash on it).
+ *   or a development library (`path`, `KREPIS_KERNEL_PATH`) does not exist,
+ *   is not a regular file, not a shared library for this OS and CPU, or
+ *   shorter than its headers say (checked before `dlopen`, which would hang
+ *   or crash on it); its hint names where the path came from.
  * @throws {CacheError} When the cache cannot be used (see `install()`).
  * @throws {NetworkError} When the download fails.
  * @throws {PermissionError} When a Deno permission is missing (its hint names the flag).
  * @throws {OfflineError} When offline and the kernel is not cached.
- * @throws {Deno.errors.NotFound} When the library file does not exist.
+ * @throws {TypeError} When `path` is empty.
  * @throws {Error} When the OS refuses to open a file that passed those checks.
  * @throws {TypeError} When `options` has a key it does not know (the nearest known one is named).
  *
@@ -97,7 +99,16 @@ export async function load(options: LoadOptions = {}): Promise<Kernel> {
 
 async function loadChecked(options: LoadOptions): Promise<Kernel> {
   const { path: asked, ...installOptions } = options;
+  if (asked === "") {
+    throw new TypeError(
+      `Cannot load the kernel: path is empty\nHint: pass the library file, or leave path out to load the release kernel`,
+    );
+  }
   const development = asked ?? readEnv("KREPIS_KERNEL_PATH");
+  // Where the path came from, for the hint: the caller's option or the variable.
+  const source = asked !== undefined
+    ? "the path given to load({ path })"
+    : "KREPIS_KERNEL_PATH (or unset it to load the release kernel)";
   const given = development ?? (await install(installOptions)).path;
   // An absolute path: a bare file name would make the OS search its library
   // path and could open some other file.
@@ -118,8 +129,10 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
       throw permissionError(error, `load kernel ${path}`);
     }
     if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
-        `Cannot load kernel ${path}: no such file\nHint: build it with \`cargo build -p krepis-kernel\` or fix KREPIS_KERNEL_PATH`,
+      // Not a loadable file, as a file that is no library: an IntegrityError (code INTEGRITY).
+      throw new IntegrityError(
+        `Cannot load kernel ${path}: no such file\nHint: build it with \`cargo build -p krepis-kernel\`, or fix ${source}`,
+        { cause: error },
       );
     }
     throw error;

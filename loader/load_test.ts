@@ -147,18 +147,32 @@ Deno.test("load() without a path installs, and offline with an empty cache says 
   }
 });
 
-Deno.test("load() reports a missing file as NotFound", async () => {
+Deno.test("load({ path }) reports a missing file as an IntegrityError whose hint names the path option", async () => {
   const dir = await Deno.makeTempDir();
   const missing = join(dir, "nonexistent", host.file);
   try {
     await assert.rejects(() => load({ path: missing }), (e: Error) => {
-      assert.ok(e instanceof Deno.errors.NotFound);
+      assert.ok(e instanceof IntegrityError, String(e));
+      assert.equal((e as IntegrityError).code, "INTEGRITY");
+      assert.ok(e.cause instanceof Deno.errors.NotFound);
       assert.match(
         e.message,
         new RegExp(`^Cannot load kernel ${escapeRegExp(missing)}: no such file\\nHint: `),
       );
+      assert.match(e.message, /the path given to load\(\{ path \}\)$/);
+      assert.doesNotMatch(e.message, /KREPIS_KERNEL_PATH/);
       return true;
     });
+    await assert.rejects(
+      () => load({ path: "" }),
+      (e: Error) =>
+        e instanceof TypeError && /^Cannot load the kernel: path is empty\nHint: /.test(e.message),
+    );
+    await withEnv("KREPIS_KERNEL_PATH", missing, () =>
+      assert.rejects(
+        () => load(),
+        (e: Error) => e instanceof IntegrityError && /fix KREPIS_KERNEL_PATH/.test(e.message),
+      ));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

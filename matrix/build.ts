@@ -28,7 +28,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, printError } from "../loader/_command_line.ts";
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo, rustcFor, type TargetRustc } from "../lib/toolchain.ts";
@@ -348,8 +348,7 @@ with rustup's toolchain first on PATH (an inherited RUSTC or CARGO is dropped).`
   try {
     row = targetRow(rows, values.target ?? resolveTarget().triple);
   } catch (error) {
-    console.error((error as Error).message);
-    Deno.exit(2);
+    exitUsage((error as Error).message);
   }
   try {
     const result = await buildTarget(row, { profile });
@@ -357,7 +356,7 @@ with rustup's toolchain first on PATH (an inherited RUSTC or CARGO is dropped).`
     console.log(`built with ${describeRustc(result.rustc)}`);
     if (result.sccache) console.log(result.sccache);
   } catch (error) {
-    console.error((error as Error).message);
+    printError((error as Error).message, "deno task build");
     Deno.exit(1);
   }
 }

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { commandLine, invocationPath } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, invocationPath, printError } from "../loader/_command_line.ts";
 import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_ffi.ts";
 import { type BinaryInfo, inspectBinary } from "./artifact/inspect.ts";
 import { compareGlibc } from "./artifact/elf.ts";
@@ -280,23 +280,21 @@ name and minimum macOS (macOS), and on a Mac \`codesign -v\`.`,
   });
   const [path] = positionals;
   if (!path || !values.target) {
-    console.error(
-      "Cannot check an artifact: usage is `deno task check-artifact <file> --target <triple>`",
+    exitUsage(
+      "Cannot check an artifact: usage is `deno task check-artifact <file> --target <triple>`\nHint: `deno task check-artifact --help` lists the options",
     );
-    Deno.exit(2);
   }
   let target;
   try {
     target = targetRow(await loadTargetTable(), values.target);
   } catch (error) {
-    console.error((error as Error).message);
-    Deno.exit(2);
+    exitUsage((error as Error).message);
   }
   let report;
   try {
     report = await checkArtifactFile(invocationPath(path), target);
   } catch (error) {
-    console.error(
+    printError(
       error instanceof Deno.errors.NotFound
         ? `Cannot check ${path}: no such file\nHint: deno task build writes dist/<triple>/<file>`
         : (error as Error).message.startsWith("Cannot ")
@@ -307,7 +305,7 @@ name and minimum macOS (macOS), and on a Mac \`codesign -v\`.`,
   }
   console.log(formatReport(path, target, report));
   if (report.problems.length) {
-    console.error(`Cannot accept ${path} for ${target.triple}: ${report.problems.join("; ")}`);
+    printError(`Cannot accept ${path} for ${target.triple}: ${report.problems.join("; ")}`);
     Deno.exit(1);
   }
 }

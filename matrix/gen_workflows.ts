@@ -29,7 +29,7 @@
  */
 
 import { stringify } from "yaml";
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { loadTargetTable, type TargetRow } from "./targets.ts";
 
@@ -270,7 +270,7 @@ if (import.meta.main) {
     if (!values.check) await Deno.writeTextFile(`${REPO_ROOT}/${path}`, text);
   }
   if (values.check && stale.length) {
-    console.error(
+    printError(
       `Cannot accept the workflows: stale ${
         stale.join(", ")
       }\nHint: run \`deno task matrix:gen\` and commit`,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { commandLine, invocationPath } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, invocationPath, printError } from "../loader/_command_line.ts";
 import { load, LOADER_ABI, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
 import { decodeResponse, encodeRequest } from "../loader/_messages.ts";
@@ -197,14 +197,15 @@ if (import.meta.main) {
 runs), uses the typed API, then calls every export through the loader's symbol table.`,
   });
   if (!path) {
-    console.error("Cannot run the smoke test: usage is `deno task smoke <artifact>`");
-    Deno.exit(2);
+    exitUsage(
+      "Cannot run the smoke test: usage is `deno task smoke <artifact>`\nHint: name the library, e.g. a file in dist/<triple>/",
+    );
   }
   const checks = await smoke(invocationPath(path));
   for (const c of checks) console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
   const failed = checks.filter((c) => !c.ok);
   if (failed.length) {
-    console.error(`Cannot accept ${path}: ${failed.map((c) => c.name).join(", ")} failed`);
+    printError(`Cannot accept ${path}: ${failed.map((c) => c.name).join(", ")} failed`);
     Deno.exit(1);
   }
   console.log(`smoke: ${checks.length} passed, 0 failed`);

@@ -9,7 +9,8 @@
  * is printed. The test gate (`deno task test` by default) runs after the
  * plan, before anything is changed: always with `--execute`, in a dry run
  * only when `--gate` names one. Then: bump the lock-step version
- * (cargo-release for Cargo.toml and Cargo.lock, every deno.json member),
+ * (Cargo.toml's `[workspace.package]`, Cargo.lock by `cargo update
+ * --workspace`, every deno.json member),
  * check every copy and the built kernel's `krepis_version()` agree with the
  * tag, commit `release: vX.Y.Z`, create the annotated tag with notes grouped
  * by commit type, and push both to `origin`. The tag starts `release.yml`;
@@ -28,6 +29,7 @@ import { headerAbiVersion } from "../lib/header.ts";
 import { collectVersions, describeDisagreement } from "../lib/versions.ts";
 import { checkAbidiff, guardAbi, runAbidiff } from "./abi_guard.ts";
 import { commitSubjects, renderNotes } from "./release_notes.ts";
+import { bumpCargoVersion } from "./cargo_version.ts";
 
 /** The test gate `--execute` runs when none is given. */
 export const DEFAULT_GATE = "deno task test";
@@ -358,30 +360,10 @@ async function planActions(
     (JSON.parse(await Deno.readTextFile(`${root}/deno.json`)).workspace ?? []) as string[];
   return [
     {
-      kind: "command",
+      kind: "edit",
       describe:
-        `cargo release version ${version} --execute --no-confirm   (Cargo.toml [workspace.package], Cargo.lock)`,
-      run: async () => {
-        const cargo = await new Deno.Command("cargo", {
-          args: [
-            "release",
-            "version",
-            version,
-            "--execute",
-            "--no-confirm",
-            "--allow-branch",
-            branch,
-          ],
-          cwd: root,
-          stdout: "inherit",
-          stderr: "inherit",
-        }).output();
-        if (!cargo.success) {
-          throw new Error(
-            `Cannot bump the Cargo version: cargo release version ${version} failed\nHint: install cargo-release (deno task setup)`,
-          );
-        }
-      },
+        `Cargo.toml: [workspace.package] version "${from}" → "${version}", then cargo update --workspace (Cargo.lock)`,
+      run: () => bumpCargoVersion(root, from, version),
     },
     ...members.map((member): Action => {
       const path = `${member.replace(/^\.\//, "")}/deno.json`;

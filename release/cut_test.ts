@@ -4,7 +4,7 @@
  * unless asked, survives an unreachable origin and changes nothing;
  * preflight refuses a dirty tree, another branch, a failing gate and an
  * unannounced ABI change; `--execute` prints the plan, runs the gate, bumps
- * every version with cargo-release, checks the built kernel, commits, tags
+ * every version (Cargo.toml, Cargo.lock, each deno.json), checks the built kernel, commits, tags
  * with grouped notes, pushes and says what the tag starts and where.
  */
 
@@ -138,7 +138,10 @@ Deno.test("deno task release minor (dry run) prints the whole plan, runs no gate
   const run = await release(r.dir, "minor");
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /release 0\.1\.0 → 0\.2\.0 \(dry run/);
-  assert.match(run.stdout, /plan command cargo release version 0\.2\.0/);
+  assert.match(
+    run.stdout,
+    /plan edit {4}Cargo\.toml: \[workspace\.package\] version "0\.1\.0" → "0\.2\.0", then cargo update --workspace \(Cargo\.lock\)/,
+  );
   assert.match(run.stdout, /plan edit {4}loader\/deno\.json: "version": "0\.1\.0" → "0\.2\.0"/);
   assert.match(run.stdout, /plan push {4}git push --atomic origin main v0\.2\.0/);
   assert.match(run.stdout, /### Fixes\n\n- \*\*loader:\*\* a fix after 0\.1\.0/);
@@ -186,7 +189,7 @@ Deno.test("deno task release minor: an unreachable origin is reported in a dry r
   assert.equal(executed.code, 1, executed.stdout);
   assert.match(
     executed.stderr,
-    /^Cannot release: origin is unreachable \(.*moved-away\.git.*\)\nHint: .*git remote get-url origin/,
+    /^error: Cannot release: origin is unreachable \(.*moved-away\.git.*\)\nHint: .*git remote get-url origin/,
   );
   assert.doesNotMatch(executed.stdout, /^do /m, "nothing was done");
   assert.deepEqual(await snapshot(r), before);
@@ -197,29 +200,29 @@ Deno.test("deno task release refuses a dirty tree, another branch, an existing t
   await Deno.writeTextFile(join(r.dir, "NOTES.md"), "dirty\n");
   assert.match(
     (await release(r.dir, "patch")).stderr,
-    /^Cannot release: the working tree has uncommitted changes/,
+    /^error: Cannot release: the working tree has uncommitted changes/,
   );
   await git(r.dir, "checkout", "-q", "--", "NOTES.md");
   await git(r.dir, "switch", "-q", "-c", "topic");
   assert.match(
     (await release(r.dir, "patch")).stderr,
-    /^Cannot release from topic: releases are cut on main/,
+    /^error: Cannot release from topic: releases are cut on main/,
   );
   await git(r.dir, "switch", "-q", "main");
   assert.match(
     (await release(r.dir, "0.1.0")).stderr,
-    /^Cannot release 0\.1\.0: it is not a version above 0\.1\.0/,
+    /^error: Cannot release 0\.1\.0: it is not a version above 0\.1\.0/,
   );
   await git(r.dir, "tag", "v0.1.1");
   assert.match(
     (await release(r.dir, "patch")).stderr,
-    /^Cannot release v0\.1\.1: the tag already exists/,
+    /^error: Cannot release v0\.1\.1: the tag already exists/,
   );
   const failing = await release(r.dir, "minor", "--gate", "false");
   assert.equal(failing.code, 1);
   assert.match(
     failing.stderr,
-    /^Cannot release: the test gate `false` failed\nHint: run `false` and fix what it reports/,
+    /^error: Cannot release: the test gate `false` failed\nHint: run `false` and fix what it reports/,
   );
 });
 
@@ -240,7 +243,7 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
   assert.match(
     added.stderr,
     new RegExp(
-      `^Cannot release: the ABI changed \\(added krepis_extra\\) but its version stayed ${ABI} → ${ABI}\nHint: bump KREPIS_ABI_MINOR`,
+      `^error: Cannot release: the ABI changed \\(added krepis_extra\\) but its version stayed ${ABI} → ${ABI}\nHint: bump KREPIS_ABI_MINOR`,
     ),
   );
   await Deno.writeTextFile(
@@ -256,7 +259,7 @@ Deno.test("deno task release refuses an ABI change without an ABI version bump, 
   assert.match(
     changed.stderr,
     new RegExp(
-      `^Cannot release: the ABI changed incompatibly \\(changed krepis_abi_version\\) but its version stayed ${ABI} → ${NEXT_MINOR}\nHint: bump KREPIS_ABI_MAJOR`,
+      `^error: Cannot release: the ABI changed incompatibly \\(changed krepis_abi_version\\) but its version stayed ${ABI} → ${NEXT_MINOR}\nHint: bump KREPIS_ABI_MAJOR`,
     ),
   );
 });
@@ -275,7 +278,7 @@ Deno.test(
     assert.match(
       run.stderr,
       new RegExp(
-        `^Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed ${ABI} → ${ABI}\n[\\s\\S]*krepis_variant_extra`,
+        `^error: Cannot release: abidiff finds an incompatible ABI change but the ABI version stayed ${ABI} → ${ABI}\n[\\s\\S]*krepis_variant_extra`,
       ),
     );
   },
@@ -296,7 +299,7 @@ Deno.test("deno task release minor --execute: the plan, the gate, then bump, che
     /^plan push {4}git push --atomic origin main v0\.2\.0/m,
     /^gate: running `deno task test` before anything is changed \(--execute\)$/m,
     /^gate: `deno task test` passed$/m,
-    /^do {3}command cargo release version 0\.2\.0/m,
+    /^do {3}edit {4}Cargo\.toml: \[workspace\.package\] version "0\.1\.0" → "0\.2\.0"/m,
     /^do {3}push {4}git push --atomic origin main v0\.2\.0/m,
     /^next: the tag v0\.2\.0 starts \.github\/workflows\/release\.yml, which$/m,
     /GitHub Release v0\.2\.0/,
@@ -305,6 +308,11 @@ Deno.test("deno task release minor --execute: the plan, the gate, then bump, che
   );
   assert.equal(await Deno.readTextFile(marker), "the default gate ran\n", "the gate ran once");
   assert.match(await Deno.readTextFile(join(r.dir, "Cargo.toml")), /\nversion = "0\.2\.0"\n/);
+  assert.equal(
+    await git(r.dir, "diff", "--numstat", "v0.1.0", "HEAD", "--", "Cargo.toml", "Cargo.lock"),
+    "1\t1\tCargo.lock\n1\t1\tCargo.toml",
+    "one line each: the workspace version and the kernel's lock entry",
+  );
   assert.match(
     await Deno.readTextFile(join(r.dir, "Cargo.lock")),
     /name = "krepis-kernel"\nversion = "0\.2\.0"/,

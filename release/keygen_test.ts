@@ -84,7 +84,7 @@ Deno.test("deno task release keygen refuses to replace a project key without --f
     assert.match(
       again.stderr,
       new RegExp(
-        `^Cannot make a new signing key: .*_keys\\.ts already holds the project key ${firstId}\nHint: .*\`deno task release keygen --force\``,
+        `^error: Cannot make a new signing key: .*_keys\\.ts already holds the project key ${firstId}\nHint: .*\`deno task release keygen --force\``,
       ),
     );
     assert.equal(await Deno.readTextFile(join(dir, "_keys.ts")), written, "the key is kept");
@@ -125,7 +125,7 @@ Deno.test("keygen reads _keys.ts as text: its code is never run, and a file with
     assert.equal(broken.code, 1);
     assert.match(
       broken.stderr,
-      /^Cannot read the project keys in .*: it has no PROJECT_KEYS list\nHint: /,
+      /^error: Cannot read the project keys in .*: it has no PROJECT_KEYS list\nHint: /,
     );
     assert.equal(
       await Deno.readTextFile(join(dir, "_keys.ts")),

@@ -25,16 +25,19 @@ import { join } from "node:path";
 import semver from "semver";
 import {
   type CommandSpec,
+  errorText,
   invocationPath,
   nearest,
   type OptionSpec,
   parseCommandLine,
+  printError,
   splitCommand,
   USAGE_EXIT,
   type Values,
 } from "../loader/_command_line.ts";
 import { parseMinisignPublicKey } from "../loader/release.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { outputOrNull } from "../lib/process.ts";
 import { formatTs } from "../lib/format.ts";
 import { type Host, publish } from "./publish.ts";
 import { exportSigningKey, importSigningKey } from "./signing_key.ts";
@@ -219,7 +222,7 @@ function usageError(name: string, problem: string, hint: string): never {
   finish({
     code: USAGE_EXIT,
     stdout: "",
-    stderr: `Cannot run ${name}: ${problem}\nHint: ${hint}\n`,
+    stderr: errorText(`Cannot run ${name}: ${problem}\nHint: ${hint}`),
   });
 }
 
@@ -240,12 +243,14 @@ function userPath(path: string | undefined): string | undefined {
 
 /** The annotated tag's message (the notes `deno task release` wrote), if HEAD is tagged. */
 async function tagNotes(): Promise<string> {
-  const out = await new Deno.Command("git", {
-    args: ["tag", "--points-at", "HEAD", "--list", "v*", "--format=%(contents)"],
-    cwd: REPO_ROOT,
-    stdout: "piped",
-    stderr: "null",
-  }).output().catch(() => null);
+  const out = await outputOrNull(
+    new Deno.Command("git", {
+      args: ["tag", "--points-at", "HEAD", "--list", "v*", "--format=%(contents)"],
+      cwd: REPO_ROOT,
+      stdout: "piped",
+      stderr: "null",
+    }),
+  );
   return out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
 }
 
@@ -375,9 +380,11 @@ async function main(args: string[]): Promise<void> {
     finish({
       code: USAGE_EXIT,
       stdout: "",
-      stderr: `Cannot run ${NAME}: no command given\n${
-        TOP.usage.map((u, i) => `${i === 0 ? "Usage:" : "      "} ${NAME} ${u}`).join("\n")
-      }\nHint: \`${NAME} minor\` prints the plan of a minor release; \`${NAME} --help\` explains every option\n`,
+      stderr: `${
+        errorText(
+          `Cannot run ${NAME}: no command given\nHint: \`${NAME} minor\` prints the plan of a minor release; \`${NAME} --help\` explains every option`,
+        )
+      }${TOP.usage.map((u, i) => `${i === 0 ? "Usage:" : "      "} ${NAME} ${u}`).join("\n")}\n`,
     });
   }
   try {
@@ -411,7 +418,7 @@ async function main(args: string[]): Promise<void> {
       );
     }
   } catch (error) {
-    console.error((error as Error).message);
+    printError(error instanceof Error ? error.message : String(error), NAME);
     Deno.exit(1);
   }
 }

@@ -92,7 +92,7 @@ Deno.test("deno task release with no command prints the three forms on stderr an
   const run = await release();
   assert.equal(run.code, 2);
   assert.equal(run.stdout, "");
-  assert.match(run.stderr, /^Cannot run deno task release: no command given\n/);
+  assert.match(run.stderr, /^error: Cannot run deno task release: no command given\n/);
   assert.match(run.stderr, /^Usage: deno task release <patch\|minor\|major\|X\.Y\.Z> /m);
   assert.match(run.stderr, /^ {7}deno task release keygen /m);
   assert.match(run.stderr, /^ {7}deno task release publish --dist <dir> /m);
@@ -102,7 +102,10 @@ Deno.test("deno task release with no command prints the three forms on stderr an
 
 Deno.test("deno task release names the nearest command or option for a mistyped one, with exit 2", async () => {
   const cases: [string[], RegExp][] = [
-    [["minr"], /^Cannot run deno task release: no command "minr"\nHint: did you mean minor\?/],
+    [
+      ["minr"],
+      /^error: Cannot run deno task release: no command "minr"\nHint: did you mean minor\?/,
+    ],
     [["publsh", "--dist", "dist"], /no command "publsh"\nHint: did you mean publish\?/],
     [["kegyen"], /no command "kegyen"\nHint: did you mean keygen\?/],
     [
@@ -111,20 +114,20 @@ Deno.test("deno task release names the nearest command or option for a mistyped 
     ],
     [
       ["minor", "--exectue"],
-      /^Cannot run deno task release minor: unknown option --exectue\nHint: did you mean --execute\?/,
+      /^error: Cannot run deno task release minor: unknown option --exectue\nHint: did you mean --execute\?/,
     ],
     [
       ["keygen", "--forse"],
-      /^Cannot run deno task release keygen: unknown option --forse\nHint: did you mean --force\?/,
+      /^error: Cannot run deno task release keygen: unknown option --forse\nHint: did you mean --force\?/,
     ],
     [
       ["publish", "--dist", "dist", "--to-dri", "mirror"],
-      /^Cannot run deno task release publish: unknown option --to-dri\nHint: did you mean --to-dir\?/,
+      /^error: Cannot run deno task release publish: unknown option --to-dri\nHint: did you mean --to-dir\?/,
     ],
-    [["minor", "now"], /^Cannot run deno task release minor: unexpected argument "now"/],
+    [["minor", "now"], /^error: Cannot run deno task release minor: unexpected argument "now"/],
     [
       ["--hepl"],
-      /^Cannot run deno task release: unknown option --hepl\nHint: did you mean --help\?/,
+      /^error: Cannot run deno task release: unknown option --hepl\nHint: did you mean --help\?/,
     ],
   ];
   for (const [args, expected] of cases) {

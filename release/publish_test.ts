@@ -286,7 +286,7 @@ Deno.test("deno task release publish to GitHub with no network says it cannot re
   assert.match(
     run.stderr,
     new RegExp(
-      `^Cannot reach the GitHub API at ${closed} to get the release for v${
+      `^error: Cannot reach the GitHub API at ${closed} to get the release for v${
         VERSION.replaceAll(".", "\\.")
       }: \\S.*\nHint: check the network, a proxy \\(HTTPS_PROXY\\), or --api-url\n$`,
     ),
@@ -312,7 +312,7 @@ Deno.test("deno task release publish refuses a missing target, a missing or malf
   assert.equal(badKey.code, 1);
   assert.match(
     badKey.stderr,
-    /^Cannot read the signing key: it is not a Krepis Ed25519 signing key\nHint: set KREPIS_SIGNING_KEY to the secret `deno task release keygen` printed \(the whole line\)\n$/,
+    /^error: Cannot read the signing key: it is not a Krepis Ed25519 signing key\nHint: set KREPIS_SIGNING_KEY to the secret `deno task release keygen` printed \(the whole line\)\n$/,
   );
   const missing = await run({
     KREPIS_SIGNING_KEY: await exportSigningKey(await generateSigningKey()),
@@ -321,7 +321,10 @@ Deno.test("deno task release publish refuses a missing target, a missing or malf
   assert.match(missing.stderr, /Cannot plan the release: no build for /);
   const noDist = await run({}, ["--to-dir", w.out]);
   assert.equal(noDist.code, 2);
-  assert.match(noDist.stderr, /^Cannot run deno task release publish: --dist <dir> is needed\n/);
+  assert.match(
+    noDist.stderr,
+    /^error: Cannot run deno task release publish: --dist <dir> is needed\n/,
+  );
   const key = await exportSigningKey(await generateSigningKey());
   const gone = await run({ KREPIS_SIGNING_KEY: key }, [
     "--dist",
@@ -332,7 +335,10 @@ Deno.test("deno task release publish refuses a missing target, a missing or malf
     w.loaderDir,
   ]);
   assert.equal(gone.code, 1);
-  assert.match(gone.stderr, /^Cannot read the builds in .*nothing-here: no such directory\nHint: /);
+  assert.match(
+    gone.stderr,
+    /^error: Cannot read the builds in .*nothing-here: no such directory\nHint: /,
+  );
   assert.ok(!(await Deno.stat(w.out).then(() => true, () => false)), "nothing was published");
 });
 

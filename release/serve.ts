@@ -16,8 +16,9 @@ import { join } from "node:path";
 import {
   commandLine,
   type CommandSpec,
+  exitUsage,
   invocationPath,
-  USAGE_EXIT,
+  printError,
 } from "../loader/_command_line.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 
@@ -69,12 +70,11 @@ malformed percent-encoding (400) and symlinks leading out of <dir> (403) are ref
 } satisfies CommandSpec;
 
 function usageError(problem: string, hint: string): never {
-  console.error(`Cannot run ${NAME}: ${problem}\nHint: ${hint}`);
-  Deno.exit(USAGE_EXIT);
+  exitUsage(`Cannot run ${NAME}: ${problem}\nHint: ${hint}`);
 }
 
 function fail(problem: string, hint?: string): never {
-  console.error(`Cannot serve ${problem}${hint ? `\nHint: ${hint}` : ""}`);
+  printError(`Cannot serve ${problem}${hint ? `\nHint: ${hint}` : ""}`);
   Deno.exit(1);
 }
 

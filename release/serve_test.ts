@@ -388,7 +388,7 @@ Deno.test("serve: a port in use is an error with a hint (exit 1), not a stack tr
   assert.match(
     stderr,
     new RegExp(
-      `^Cannot serve .*: port ${taken.addr.port} on 127\\.0\\.0\\.1 is in use\\nHint: .*--port 0 picks a free one`,
+      `^error: Cannot serve .*: port ${taken.addr.port} on 127\\.0\\.0\\.1 is in use\\nHint: .*--port 0 picks a free one`,
       "m",
     ),
   );
@@ -401,7 +401,7 @@ Deno.test("serve: a missing directory, a file, no directory and a bad port are c
   try {
     const missing = await run(serve, [join(work, "nothing"), "--port", "0"]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^Cannot serve .*nothing: no such directory\nHint: /m);
+    assert.match(missing.stderr, /^error: Cannot serve .*nothing: no such directory\nHint: /m);
 
     const file = await run(serve, [join(mirror, "v0.0.1", "manifest.json"), "--port", "0"]);
     assert.equal(file.code, 1);
@@ -409,7 +409,7 @@ Deno.test("serve: a missing directory, a file, no directory and a bad port are c
 
     const none = await run(serve, []);
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /^Cannot run deno task serve: no directory given/m);
+    assert.match(none.stderr, /^error: Cannot run deno task serve: no directory given/m);
 
     const port = await run(serve, [mirror, "--port", "http"]);
     assert.equal(port.code, 2);

@@ -8,6 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { outputOrNull } from "../lib/process.ts";
 
 /** What checking a SHA256SUMS file found. */
 export interface Sha256SumsCheck {
@@ -52,14 +53,16 @@ let gnu: Promise<boolean> | undefined;
  * `--strict` flag and its `<file>: FAILED` lines).
  */
 export function hasGnuSha256sum(): Promise<boolean> {
-  gnu ??= new Deno.Command("sha256sum", {
-    args: ["--version"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).output().then(
-    (out) => out.success && new TextDecoder().decode(out.stdout).includes("GNU coreutils"),
-    () => false,
+  // Not installed is null (the spawn's own throw), never a failure to load.
+  gnu ??= outputOrNull(
+    new Deno.Command("sha256sum", {
+      args: ["--version"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }),
+  ).then((out) =>
+    out !== null && out.success && new TextDecoder().decode(out.stdout).includes("GNU coreutils")
   );
   return gnu;
 }

@@ -6,6 +6,7 @@
  */
 
 import { has } from "./_tools.ts";
+import { outputOrNull } from "../lib/process.ts";
 
 /**
  * The `unshare` options that give a child a private mount namespace in
@@ -19,21 +20,23 @@ export async function privateMountOptions(): Promise<string[] | null> {
   const dir = await Deno.makeTempDir({ prefix: "krepis-tmpfs-probe-" });
   try {
     for (const options of [["--mount"], ["--mount", "--map-root-user"]]) {
-      const probe = await new Deno.Command("unshare", {
-        args: [
-          ...options,
-          "--propagation",
-          "private",
-          "sh",
-          "-c",
-          'mount -t tmpfs -o size=64k tmpfs "$1"',
-          "sh",
-          dir,
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).output().catch(() => null);
+      const probe = await outputOrNull(
+        new Deno.Command("unshare", {
+          args: [
+            ...options,
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o size=64k tmpfs "$1"',
+            "sh",
+            dir,
+          ],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }),
+      );
       if (probe?.success) return options;
     }
     return null;

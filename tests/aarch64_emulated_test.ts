@@ -206,12 +206,12 @@ Deno.test(
         assert.equal(run.code, EXIT_CODES.ok, run.stderr);
         const report = JSON.parse(run.stdout);
         assert.deepEqual(
-          report.installed.map((i: { target: { triple: string } }) => i.target.triple),
+          report.installed.map((i: { target: string }) => i.target),
           [HOST, AARCH64],
         );
         for (const installed of report.installed) {
           const entry = manifest.targets.find((t: { triple: string }) =>
-            t.triple === installed.target.triple
+            t.triple === installed.target
           );
           assert.equal(sha256(await Deno.readFile(installed.path)), entry.sha256);
           assert.ok(installed.path.startsWith(cache));
@@ -244,7 +244,7 @@ Deno.test(
       const init = await emulated([...CLI, "init", "--json"], env);
       assert.equal(init.code, EXIT_CODES.ok, init.stderr);
       const [installed] = JSON.parse(init.stdout).installed;
-      assert.equal(installed.target.triple, AARCH64);
+      assert.equal(installed.target, AARCH64);
       assert.equal(installed.sha256, entry.sha256);
       assert.equal(installed.downloaded, true);
       assert.match(installed.trust, /^signature by key [0-9A-F]{16}$/);

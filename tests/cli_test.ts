@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LOADER_ABI, resolveTarget, supportedTriples, VERSION } from "../loader/mod.ts";
 import { TARGETS } from "../loader/_targets.ts";
+import { TAG_FILE, TAG_TEXT } from "../loader/_cache_layout.ts";
 import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
@@ -54,6 +55,8 @@ Deno.test("krepis init, info, verify and cache ls|prune|clean work end to end", 
 
   const info = JSON.parse((await runCli(["info", "--json"], t.env)).stdout);
   assert.equal(info.target, target.triple);
+  // One shape of `target` in every --json document: the triple.
+  assert.equal(report.installed[0].target, target.triple);
   assert.equal(info.cacheRoot, t.cacheDir);
   assert.deepEqual(info.kernel.abi, info.loaderAbi);
   const capabilities = ["view", ...((await hostFeatures()) ?? ["journal", "server"])];
@@ -183,7 +186,7 @@ Deno.test('--cache-dir "" is a usage error for every command, and makes no cache
   for (const args of [["init"], ["info"], ["verify"], ["cache", "ls"], ["cache", "clean"]]) {
     const run = await runCli([...args, "--cache-dir", ""], {});
     assert.equal(run.code, EXIT_CODES.usage, `${args.join(" ")}: ${run.stderr}`);
-    assert.match(run.stderr, /^Cannot run krepis \w+: --cache-dir is empty\nHint: /);
+    assert.match(run.stderr, /^error: Cannot run krepis \w+: --cache-dir is empty\nHint: /);
   }
   assert.equal(await Deno.stat(join(REPO_ROOT, VERSION)).then(() => true, () => false), false);
 });
@@ -302,7 +305,7 @@ Deno.test("krepis init --all fails when the release ships none of the table's ta
     };
     const run = await runCli(["init", "--all"], env);
     assert.equal(run.code, EXIT_CODES.unsupported, run.stderr);
-    assert.match(run.stderr, /^Cannot install any kernel: the release ships none of /m);
+    assert.match(run.stderr, /^error: Cannot install any kernel: the release ships none of /m);
     assert.match(run.stderr, /\nHint: /);
     const json = await runCli(["init", "--all", "--json"], env);
     assert.equal(json.code, EXIT_CODES.unsupported);
@@ -579,5 +582,23 @@ Deno.test("deno install -g of the CLI from a copy of loader/ needs no config, an
     assert.deepEqual(listing.entries, []);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("krepis cache prune and clean say nothing was removed when a version folder holds only a foreign file", async () => {
+  const root = await Deno.makeTempDir({ prefix: "krepis-cache-foreign-" });
+  try {
+    await Deno.writeTextFile(join(root, TAG_FILE), TAG_TEXT);
+    await Deno.mkdir(join(root, "0.0.9"));
+    await Deno.writeTextFile(join(root, "0.0.9", "notes.txt"), "someone's");
+    for (const sub of ["prune", "clean", "prune"]) {
+      const run = await runCli(["cache", sub, "--cache-dir", root], {});
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `nothing to remove in ${root}\n`, sub);
+      assert.match(run.stderr, /^left alone, not made by Krepis \(1\):\n {2}.*notes\.txt\n$/, sub);
+    }
+    assert.equal(await Deno.readTextFile(join(root, "0.0.9", "notes.txt")), "someone's");
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -106,7 +106,7 @@ Deno.test("krepis undo --steps is all or nothing, and its argument is checked", 
     assert.equal(run.code, 2, `--steps ${bad}`);
     assert.match(
       run.stderr,
-      /^Cannot run krepis undo: --steps (takes a positive whole number|is empty)/,
+      /^error: Cannot run krepis undo: --steps (takes a positive whole number|is empty)/,
     );
   }
   const both = await krepis(root, "--steps", "2");

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
-import { COMMANDS, EXIT_CODES } from "../loader/_cli_commands.ts";
+import { COMMANDS, EXIT_CODES, KREPIS } from "../loader/_cli_commands.ts";
 import { runCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { snapshotTree } from "./_fs.ts";
@@ -104,7 +104,7 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     [["--verison"], /unknown option --verison\nHint: did you mean --version\?/],
     [
       ["--cache-dir", "x"],
-      /^Cannot run krepis: no command given \(--cache-dir goes with a command\)\n/,
+      /^error: Cannot run krepis: no command given \(--cache-dir goes with a command\)\n/,
     ],
     [["init", "--verify", "quick"], /--verify takes stamp or full, not "quick"/],
     [
@@ -115,7 +115,7 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     [["cache", "prnue"], /no command "prnue"\nHint: did you mean prune\?/],
     [["cache", "ls", "extra"], /unexpected argument "extra"/],
     [["info", "extra", "more"], /unexpected arguments "extra" "more"/],
-    [["cache"], /^Cannot run krepis cache: it needs a subcommand: ls, prune or clean\n/],
+    [["cache"], /^error: Cannot run krepis cache: it needs a subcommand: ls, prune or clean\n/],
     [["init", "--target"], /--target needs a value <triple>/],
     [["init", "--all=yes"], /--all takes no value/],
     [["init", "--target", "a", "--target", "b"], /--target is given twice/],
@@ -138,7 +138,7 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     const what = `krepis ${args.join(" ")}`;
     assert.equal(run.code, EXIT_CODES.usage, `${what}: ${run.stderr}`);
     assert.match(run.stderr, expected, what);
-    assert.match(run.stderr, /^Cannot [^\n]+\nHint: [^\n]+\n$/, what);
+    assert.match(run.stderr, /^error: Cannot [^\n]+\nHint: [^\n]+\n$/, what);
     assert.equal(run.stdout, "", what);
     // With --json the same failure is also one JSON document (help has no --json).
     if (args[0] === "help") continue;
@@ -147,7 +147,9 @@ Deno.test("typos in commands, subcommands, options and values are exit 2 with th
     const report = JSON.parse(json.stdout);
     assert.equal(report.ok, false);
     assert.equal(report.code, EXIT_CODES.usage);
-    assert.match(report.error, expected, `${what} --json`);
+    // The document's error is the message, the label only on stderr.
+    assert.match(`error: ${report.error}\n`, expected, `${what} --json`);
+    assert.equal(json.stderr, `error: ${report.error}\n`, `${what} --json`);
   }
   // Nothing above made anything in the cache.
   assert.deepEqual(await snapshotTree(cache.path), {});
@@ -179,7 +181,7 @@ Deno.test("a mirror that is not an http(s) URL is exit 2 with the URL it probabl
       assert.equal(run.code, EXIT_CODES.usage, `${mirror}: ${run.stderr}`);
       assert.ok(
         run.stderr.startsWith(
-          `Cannot use the mirror "${mirror}": it is not an http:// or https:// URL\n`,
+          `error: Cannot use the mirror "${mirror}": it is not an http:// or https:// URL\n`,
         ),
         run.stderr,
       );
@@ -312,4 +314,60 @@ Deno.test("info reads a cached kernel without writing; --trusted-key and KREPIS_
   assert.equal(report.target, resolveTarget().triple);
   assert.deepEqual(report.kernel.abi.major, LOADER_ABI.major);
   assert.deepEqual(await snapshotTree(t.cacheDir), before);
+});
+
+Deno.test("KREPIS_OFFLINE takes 1, true, yes (any case) and 0, false, no; any other value is exit 2", async () => {
+  await using cache = await emptyDir();
+  // Port 9 (discard) is refused by policy at once: a network attempt is exit 7 without waiting.
+  const env = (value: string) => ({
+    KREPIS_CACHE_DIR: cache.path,
+    KREPIS_MIRROR: "http://127.0.0.1:9",
+    KREPIS_OFFLINE: value,
+  });
+  for (const value of ["maybe", "on", "2"]) {
+    const run = await runCli(["init"], env(value));
+    assert.equal(run.code, EXIT_CODES.usage, `${value}: ${run.stderr}`);
+    assert.equal(
+      run.stderr,
+      `error: Cannot read KREPIS_OFFLINE: "${value}" is neither yes nor no\nHint: set KREPIS_OFFLINE to 1, true or yes (or 0, false or no), or unset it\n`,
+    );
+  }
+  assert.deepEqual(await snapshotTree(cache.path), {}, "a refused value writes nothing");
+  for (const value of ["1", "true", "yes", "TRUE", "Yes"]) {
+    const run = await runCli(["init"], env(value));
+    assert.equal(run.code, EXIT_CODES.offline, `${value}: ${run.stderr}`);
+    assert.match(run.stderr, /^error: Cannot install the kernel .* offline: /, value);
+  }
+  for (const value of ["0", "false", "no"]) {
+    const run = await runCli(["init"], env(value));
+    assert.equal(run.code, EXIT_CODES.network, `${value}: ${run.stderr}`);
+  }
+});
+
+Deno.test("krepis init --target with a mistyped triple names the nearest one, as the tasks do, and writes nothing", async () => {
+  await using cache = await emptyDir();
+  const run = await runCli(["init", "--target", "x86_64-unknown-linux-gun"], {
+    KREPIS_CACHE_DIR: cache.path,
+  });
+  assert.equal(run.code, EXIT_CODES.unsupported, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error: Cannot find a kernel for target x86_64-unknown-linux-gun: it is not shipped\nHint: did you mean x86_64-unknown-linux-gnu\? supported targets are /,
+  );
+  const far = await runCli(["init", "--target", "sparc"], { KREPIS_CACHE_DIR: cache.path });
+  assert.equal(far.code, EXIT_CODES.unsupported, far.stderr);
+  assert.match(far.stderr, /\nHint: supported targets are x86_64-unknown-linux-gnu, /);
+  assert.deepEqual(await snapshotTree(cache.path), {});
+});
+
+Deno.test("every option a krepis command lists is in one of its usage lines", () => {
+  for (const spec of [KREPIS, ...Object.values(COMMANDS)]) {
+    const usage = spec.usage.join("\n");
+    for (const option of Object.keys(spec.options)) {
+      assert.ok(
+        new RegExp(`--${option}(?![\\w-])`).test(usage),
+        `${spec.name}: --${option} is not in its usage:\n${usage}`,
+      );
+    }
+  }
 });

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { LOADER_ENV } from "../loader/_env.ts";
 import { within } from "../lib/process.ts";
 import { releaseFixture } from "./_release_fixture.ts";
 import { runDeno } from "./_cli.ts";
@@ -85,7 +86,7 @@ console.log(JSON.stringify({ version: kernel.version, capabilities: kernel.build
       [
         "run",
         "--no-prompt",
-        "--allow-env",
+        `--allow-env=${LOADER_ENV.join(",")}`,
         `--allow-read=${reads.join(",")}`,
         "--allow-ffi",
         "--allow-sys=uid",

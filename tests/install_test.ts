@@ -19,6 +19,7 @@ import {
 import { withEnv } from "./_env.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { skipIf, when, WINDOWS } from "./_tools.ts";
+import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 
 const target = resolveTarget();
 
@@ -258,6 +259,31 @@ Deno.test("offline, a cached manifest whose key is no longer trusted is named as
         /^Cannot install the kernel .* offline: the cached manifest at .* is not trusted \(Cannot verify the signature of manifest\.json: it was made with key [0-9A-F]{16}, which is not trusted/,
       );
       assert.match(e.message, /\nHint: trust its key \(KREPIS_TRUSTED_KEY or trustedKeys\)/);
+      return true;
+    },
+  );
+});
+
+Deno.test("a cached manifest whose key is no longer trusted, with the release out of reach, is named as such", async () => {
+  await using t = await setup();
+  await install(t.options);
+  const otherKey = publicKeyBase64(await generateSigningKey());
+  // A rotated key, and the host gone: the cache cannot be used, nor fetched again.
+  await t.host.close();
+  await assert.rejects(
+    () => load({ ...t.options, trustedKeys: [otherKey], attempts: 1 }),
+    (e: Error) => {
+      assert.ok(e instanceof IntegrityError, `${e.name}: ${e.message}`);
+      assert.equal((e as IntegrityError).code, "INTEGRITY");
+      assert.match(
+        e.message,
+        /^Cannot use the cached kernel .*: the cached manifest at .* is signed by a key that is no longer trusted \(Cannot verify the signature of manifest\.json: it was made with key [0-9A-F]{16}, which is not trusted/,
+      );
+      assert.match(e.message, /, and it could not be fetched again \(Cannot download /);
+      assert.match(
+        e.message,
+        /\nHint: trust the key that signed it \(KREPIS_TRUSTED_KEY or trustedKeys\), or run `krepis init`/,
+      );
       return true;
     },
   );

@@ -11,6 +11,8 @@ import { pathToFileURL } from "node:url";
 import { install, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { hostedRelease } from "./_hosted_release.ts";
+import { LOADER_ENV } from "../loader/_env.ts";
+import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 
 const MOD = pathToFileURL(join(REPO_ROOT, "loader", "mod.ts")).href;
 const SCRIPT = `
@@ -38,7 +40,12 @@ interface Outcome {
   downloaded?: boolean;
 }
 
-async function run(flags: string[], what: "load" | "install", env: Record<string, string>) {
+async function run(
+  flags: string[],
+  what: "load" | "install",
+  env: Record<string, string>,
+  audit?: string,
+) {
   const dir = await Deno.makeTempDir();
   try {
     const script = join(dir, "probe.ts");
@@ -47,7 +54,8 @@ async function run(flags: string[], what: "load" | "install", env: Record<string
       // No config: a script outside the repository imports the loader by
       // file path and needs nothing else (the loader imports nothing from npm).
       args: ["run", "--quiet", "--no-prompt", "--no-config", ...flags, script, what],
-      env: { KREPIS_KERNEL_PATH: "", ...env },
+      // DENO_AUDIT_PERMISSIONS: Deno writes every permission check there, one JSON line each.
+      env: { KREPIS_KERNEL_PATH: "", ...env, ...(audit ? { DENO_AUDIT_PERMISSIONS: audit } : {}) },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -64,7 +72,8 @@ async function run(flags: string[], what: "load" | "install", env: Record<string
 function documented(cache: string, host: string, what: "load" | "install"): string[] {
   const net = new URL(host).host;
   const flags = [
-    `--allow-env`,
+    // Scoped: the variables the loader reads, no more (none prompts).
+    `--allow-env=${LOADER_ENV.join(",")}`,
     `--allow-read=${cache}`,
     // Not scoped: Deno's pointer views need --allow-ffi for any path.
     "--allow-ffi",
@@ -113,5 +122,47 @@ Deno.test("each missing permission is a PermissionError naming its flag", async 
     assert.equal(result.ok, false, missing);
     assert.equal(result.name, "PermissionError", `${missing}: ${result.message}`);
     assert.equal(result.flag, flag);
+  }
+});
+
+Deno.test("a warm load() with the documented flags names a cached manifest's key that is no longer trusted, not the write permission", async () => {
+  await using t = await hostedRelease();
+  await install(t.options);
+  const rotated = publicKeyBase64(await generateSigningKey());
+  const warm = await run(documented(t.cacheDir, t.host.url, "load"), "load", {
+    ...t.env,
+    KREPIS_TRUSTED_KEY: rotated,
+  });
+  assert.equal(warm.ok, false);
+  assert.equal(warm.name, "IntegrityError", warm.message);
+  assert.equal(warm.code, "INTEGRITY");
+  assert.match(warm.message!, /is signed by a key that is no longer trusted/);
+  assert.match(warm.message!, /\nHint: trust the key that signed it \(KREPIS_TRUSTED_KEY/);
+  assert.doesNotMatch(warm.message!, /^Cannot [^\n]*: Requires write access/);
+});
+
+Deno.test("a cold install() and a warm load() read no environment variable outside the scoped --allow-env list", async () => {
+  await using t = await hostedRelease();
+  const dir = await Deno.makeTempDir({ prefix: "krepis-audit-" });
+  try {
+    const read = new Set<string>();
+    for (const what of ["install", "load"] as const) {
+      const audit = join(dir, `${what}.jsonl`);
+      // -A: every check is made and logged, none refused.
+      const result = await run(["--allow-all"], what, t.env, audit);
+      assert.equal(result.ok, true, result.message);
+      for (const line of (await Deno.readTextFile(audit)).split("\n").filter(Boolean)) {
+        const check = JSON.parse(line) as { permission: string; value: string | null };
+        if (check.permission === "env" && check.value) read.add(check.value);
+      }
+    }
+    assert.ok(read.has("KREPIS_CACHE_DIR"), [...read].join(", "));
+    assert.deepEqual(
+      [...read].filter((name) => !(LOADER_ENV as readonly string[]).includes(name)),
+      [],
+      "read but not in LOADER_ENV (and the README's --allow-env list)",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

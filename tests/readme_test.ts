@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { LOADER_ENV } from "../loader/_env.ts";
 import { COMMANDS, EXIT_CODES } from "../loader/_cli_commands.ts";
 import { runCli } from "./_cli.ts";
 
@@ -42,7 +43,7 @@ Deno.test("the README's krepis table names every command, and every command it n
 });
 
 Deno.test("the README's exit codes are the CLI's, worded as `krepis --help` words them", async () => {
-  const rows = rowsAfter("On failure it prints one `Cannot …` line");
+  const rows = rowsAfter("On failure it prints one `error: Cannot …` line");
   assert.deepEqual(rows.map((row) => Number(row[0])), Object.values(EXIT_CODES));
   const help = (await runCli(["--help"], {})).stdout;
   const listed = [...help.slice(help.indexOf("Exit codes:")).matchAll(/^ {2}(\d+) +(.+)$/gm)];
@@ -60,4 +61,12 @@ Deno.test("the README names every deno task, and every task it names exists", as
   const named = new Set([...readme.matchAll(/deno task ([\w:-]+)/g)].map((m) => m[1]));
   assert.deepEqual(tasks.filter((task) => !named.has(task)), [], "tasks the README does not name");
   assert.deepEqual([...named].filter((task) => !tasks.includes(task)), [], "named, not tasks");
+});
+
+Deno.test("the README's warm-load permissions give the scoped --allow-env list of every variable the loader reads", () => {
+  const flag = `--allow-env=${LOADER_ENV.join(",")}`;
+  const at = readme.indexOf(flag);
+  assert.notEqual(at, -1, `the README gives ${flag}`);
+  // In the getting-started permissions and in the permissions table.
+  assert.notEqual(readme.indexOf(flag, at + flag.length), -1, "and in the permissions table");
 });

@@ -208,7 +208,7 @@ Deno.test(
 // The release directory the demo keeps is written by the same writeRelease()
 // as the fixture above, which the real tools check; here it is checked in
 // TypeScript, so the test runs everywhere.
-Deno.test("deno task demo --out runs the whole flow and keeps a verifiable release", async () => {
+Deno.test("deno task demo --out runs the whole flow, keeps a verifiable release, and a second run keeps its key", async () => {
   const out = await Deno.makeTempDir({ prefix: "krepis-demo-test-" });
   try {
     const demo = await new Deno.Command(Deno.execPath(), {
@@ -233,6 +233,20 @@ Deno.test("deno task demo --out runs the whole flow and keeps a verifiable relea
       [parseMinisignPublicKey(await Deno.readTextFile(join(out, "key.pub")))],
       "manifest.json",
     );
+    // Again on the same folder: the same key signs, so what trusted key.pub still does.
+    const pub = await Deno.readTextFile(join(out, "key.pub"));
+    const again = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "demo", "--out", out],
+      cwd: REPO_ROOT,
+      env: { KREPIS_KERNEL_PATH: "" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const againText = new TextDecoder().decode(again.stdout);
+    assert.ok(again.success, againText + new TextDecoder().decode(again.stderr));
+    assert.match(againText, /\n {2}signing with the key kept in /);
+    assert.match(againText, /\n {2}signed by {4}key [0-9A-F]{16} \(kept\)\n/);
+    assert.equal(await Deno.readTextFile(join(out, "key.pub")), pub, "key.pub is unchanged");
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -14,17 +14,27 @@
 #     (KREPIS_TOOLS_DIR, default ~/.cache/krepis-tools), installed there from
 #     npm when missing. npm's global prefix is never put on PATH (it is often
 #     /usr, where a distribution's cargo and rustc would shadow rustup's).
-#   - Rust: rustup's proxies (CARGO_HOME/bin) come first on PATH, so Debian's
-#     /usr/bin/cargo and /usr/bin/rustc never build the gate's kernel.
+#   - Rust: rustup's proxies (CARGO_HOME/bin, else ~/.cargo/bin where rustup
+#     puts them) come first on PATH, so Debian's /usr/bin/cargo and
+#     /usr/bin/rustc never build the gate's kernel.
 #   - Debian packages (Linux): with apt-get, through sudo when not root.
-#   - The rest (zig, cargo-zigbuild, sccache, minisign, zstd, abidiff,
-#     actionlint, cargo-release): `deno task setup`, which says what it
-#     cannot install on this OS instead of pretending.
+#   - The rest (zig, cargo-zigbuild, sccache, minisign, abidiff, actionlint,
+#     the arm64 emulation): `deno task setup`, which says what it cannot
+#     install on this OS instead of pretending.
+#
+# No step has a time limit: on a slow or busy machine a step takes longer,
+# it does not fail. A step still running says so every 30 s, and each says
+# how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 task="${1:-}"
-if [ -z "$task" ] || [ "$task" = "-h" ] || [ "$task" = "--help" ]; then
+if [ -z "$task" ]; then
+  # A usage error, written as every failure is: on stderr, `error: Cannot …`, the hint below.
+  printf 'error: Cannot run tools/bootstrap.sh: no task given\nHint: bash tools/bootstrap.sh demo (or test); bash tools/bootstrap.sh --help says more\n' >&2
+  exit 2
+fi
+if [ "$task" = "-h" ] || [ "$task" = "--help" ]; then
   cat <<'EOF'
 Usage: bash tools/bootstrap.sh <task> [args…]
 
@@ -36,18 +46,34 @@ then runs `deno task <task> [args…]`. Examples:
 
 Environment:
   KREPIS_TOOLS_DIR  where Deno is installed when missing (default ~/.cache/krepis-tools)
-  CARGO_HOME        rustup's cargo home (default ~/.cargo)
+  CARGO_HOME        where cargo puts installed binaries (default ~/.cargo); rustup's
+                    cargo is looked for in CARGO_HOME/bin, else ~/.cargo/bin
 EOF
-  [ -n "$task" ] && exit 0
-  exit 2
+  exit 0
 fi
 shift
 
-say() { printf 'bootstrap: %s\n' "$*"; }
+# fd 3: where progress goes, also while a step's own output is discarded.
+exec 3>&1
+say() { printf 'bootstrap: %s\n' "$*" >&3; }
 fail() {
-  printf 'Cannot set up this machine: %s\n' "$1" >&2
+  printf 'error: Cannot set up this machine: %s\n' "$1" >&2
   if [ -n "${2:-}" ]; then printf 'Hint: %s\n' "$2" >&2; fi
   exit 1
+}
+# timed <what> <command>…: runs it to its end, saying every 30 s that it is
+# still running, then how long it took. Its exit code is the command's.
+timed() {
+  local what="$1" start rc=0 beat
+  shift
+  start=$(date +%s)
+  (while sleep 30; do say "… still $what ($(($(date +%s) - start)) s)"; done) &
+  beat=$!
+  "$@" || rc=$?
+  kill "$beat" 2>/dev/null || true
+  wait "$beat" 2>/dev/null || true
+  say "$what: $([ "$rc" = 0 ] && echo done || echo "failed ($rc)") in $(($(date +%s) - start)) s"
+  return "$rc"
 }
 
 os="$(uname -s)"
@@ -65,13 +91,12 @@ need_apt() { # need_apt <command> <package>...
     sudo="sudo -n"
   fi
   if [ -z "$apt_updated" ]; then
-    say "apt-get update"
-    $sudo apt-get update -qq >/dev/null || fail "apt-get update failed" "install ${*:2} by hand"
+    timed "apt-get update" $sudo apt-get update -qq >/dev/null || fail "apt-get update failed" "install ${*:2} by hand"
     apt_updated=1
   fi
   shift
-  say "installing $* (apt-get)"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+  timed "installing $* (apt-get)" \
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
     fail "apt-get could not install $*" "install $* by hand"
 }
 
@@ -85,10 +110,15 @@ need_apt openssl openssl
 need_apt go golang-go
 
 # --- Rust: rustup's toolchain, first on PATH.
+# A CARGO_HOME of its own (say, for installed binaries) still finds rustup's
+# proxies where rustup put them; rustup itself finds its toolchains in RUSTUP_HOME.
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-if [ -x "$cargo_home/bin/cargo" ] || [ -x "$cargo_home/bin/cargo.exe" ]; then
-  export PATH="$cargo_home/bin:$PATH"
-fi
+for bin in "$cargo_home/bin" "$HOME/.cargo/bin"; do
+  if [ -x "$bin/cargo" ] || [ -x "$bin/cargo.exe" ]; then
+    export PATH="$bin:$PATH"
+    break
+  fi
+done
 command -v cargo >/dev/null || fail "cargo is not installed" "install Rust with rustup (stable, with rustfmt and clippy)"
 if command -v rustup >/dev/null; then
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
@@ -119,8 +149,8 @@ if [ "$(deno_version deno)" != "$want_deno" ]; then
   if ! deno_bin="$(find_private_deno)"; then
     say "installing deno $want_deno into $deno_home (found on PATH: $(deno_version deno || true))"
     mkdir -p "$deno_home"
-    npm install --prefix "$deno_home" --no-save --no-fund --no-audit --loglevel=error \
-      "deno@$want_deno" >/dev/null || fail "npm could not install deno@$want_deno" "install Deno $want_deno by hand"
+    timed "npm install deno@$want_deno" npm install --prefix "$deno_home" --no-save --no-fund \
+      --no-audit --loglevel=error "deno@$want_deno" >/dev/null || fail "npm could not install deno@$want_deno" "install Deno $want_deno by hand"
     deno_bin="$(find_private_deno)" || fail "the npm package deno@$want_deno has no runnable binary here" \
       "install Deno $want_deno by hand and put it first on PATH"
   fi
@@ -145,9 +175,9 @@ if [ "$task" = demo ]; then
       --target=*) setup_args+=(--target "${args[i]#--target=}") ;;
     esac
   done
-  deno task setup "${setup_args[@]}"
+  timed "deno task setup --build" deno task setup "${setup_args[@]}"
 else
-  deno task setup
+  timed "deno task setup" deno task setup
 fi
 
 # sccache makes repeated Rust builds cheap; use it when it works.

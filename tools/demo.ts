@@ -7,7 +7,8 @@
  *    both Linux targets);
  * 2. writes one signed release directory of them with a throwaway key
  *    (mirror layout: `<dir>/v<version>/…`, plus the public key as
- *    `<dir>/key.pub`);
+ *    `<dir>/key.pub`); with `--out`, the key is made once and kept there
+ *    (`tools/demo_key.ts`), so a second run on the folder signs with it;
  * 3. serves it on loopback;
  * 4. runs `krepis init` against it (a child process, into a fresh cache);
  *    with more than one target, `krepis init --all`, which installs each;
@@ -20,18 +21,14 @@
  * @module
  */
 
-import { commandLine, invocationPath } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, invocationPath } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
 import { load, LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
-import {
-  generateSigningKey,
-  keyId,
-  publicKeyBase64,
-  publicKeyFile,
-} from "../release/minisign_sign.ts";
+import { keyId, publicKeyBase64, publicKeyFile } from "../release/minisign_sign.ts";
+import { demoKey } from "./demo_key.ts";
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 
@@ -50,7 +47,7 @@ const { values } = commandLine({
       type: "string",
       value: "<dir>",
       help:
-        "keep the signed release (mirror layout) and key.pub there (default: a temporary directory, removed)",
+        "keep the signed release (mirror layout) and key.pub there, and sign with the key an earlier run kept there (default: a temporary directory, removed)",
     },
   },
   env: {
@@ -82,9 +79,14 @@ let targetRows;
 try {
   targetRows = triples.map((triple) => targetRow(rows, triple));
 } catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
+  exitUsage((error as Error).message);
 }
+// With --out, the key is kept there, so a second run signs with the same
+// key (and a folder whose key cannot be kept is refused before any build).
+const releaseDir = values.out
+  ? invocationPath(values.out)
+  : await Deno.makeTempDir({ prefix: "krepis-demo-release-" });
+const { key, kept } = await demoKey(values.out ? releaseDir : undefined);
 const artifacts = [];
 for (const [i, triple] of triples.entries()) {
   step(`build the kernel for ${triple === target.triple ? "this machine" : triple}`);
@@ -95,11 +97,10 @@ for (const [i, triple] of triples.entries()) {
 }
 const buildTime = ms(started);
 
-step("write a signed release directory (throwaway key)");
-const releaseDir = values.out
-  ? invocationPath(values.out)
-  : await Deno.makeTempDir({ prefix: "krepis-demo-release-" });
-const key = await generateSigningKey();
+step(
+  `write a signed release directory (${values.out ? "the key kept in --out" : "throwaway key"})`,
+);
+if (kept) console.log(`  signing with the key kept in ${releaseDir} (${keyId(key)})`);
 const manifest = await writeRelease({
   outDir: releaseDir,
   version: VERSION,
@@ -155,7 +156,7 @@ try {
 krepis ${kernel.version}
   library      ${kernel.path}
   sha256       ${entry.sha256} (verified against the signed manifest)
-  signed by    key ${keyId(key)} (throwaway)
+  signed by    key ${keyId(key)} (${values.out ? (kept ? "kept" : "new, kept") : "throwaway"})
   ABI verified ${kernel.abi.major}.${kernel.abi.minor} (loader needs ${LOADER_ABI.major}.${LOADER_ABI.minor})
   fingerprint  ${kernel.abi.fingerprint}
   target       ${info.target}

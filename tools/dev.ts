@@ -8,7 +8,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../loader/_command_line.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 
 /** What a set of changed paths calls for. */
@@ -38,7 +38,7 @@ async function cycle(action: Exclude<Action, null>, kernel: { path: string }): P
     try {
       kernel.path = (await cargoBuild()).library;
     } catch (error) {
-      console.error(`[dev] ${(error as Error).message}`);
+      printError((error as Error).message, "deno task dev");
       return;
     }
   }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../loader/_command_line.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { hostFeatures } from "../matrix/targets.ts";
@@ -150,7 +150,7 @@ for (const step of steps) {
   try {
     ok = await step.run();
   } catch (error) {
-    console.error(error instanceof Error ? error.message : error);
+    printError(error instanceof Error ? error.message : String(error), "deno task test");
     ok = false;
   }
   results.push({ name: step.name, ok, seconds: (performance.now() - started) / 1000 });
@@ -164,4 +164,11 @@ for (const result of results) {
 }
 const failed = results.filter((result) => !result.ok).length;
 console.log(`gate: ${results.length - failed} passed, ${failed} failed`);
+if (failed) {
+  printError(
+    `Cannot pass the gate: ${failed} step(s) failed (${
+      results.filter((r) => !r.ok).map((r) => r.name).join("; ")
+    })\nHint: each step's output is above its line in the summary`,
+  );
+}
 Deno.exit(failed === 0 ? 0 : 1);

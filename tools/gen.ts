@@ -14,7 +14,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../loader/_command_line.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { formatTs } from "../lib/format.ts";
 import { renderFfiModule } from "./gen_ffi.ts";
@@ -93,8 +93,11 @@ if (import.meta.main) {
     if (!values.check) await Deno.writeTextFile(`${REPO_ROOT}/${path}`, contents);
   }
   if (values.check && stale.length > 0) {
-    console.error(`Cannot accept generated files: stale ${stale.join(", ")}`);
-    console.error("Run `deno task gen` and commit the result");
+    printError(
+      `Cannot accept generated files: stale ${
+        stale.join(", ")
+      }\nHint: run \`deno task gen\` and commit the result`,
+    );
     Deno.exit(1);
   }
   console.log(stale.length ? `gen: wrote ${stale.join(", ")}` : "gen: everything up to date");

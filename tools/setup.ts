@@ -14,7 +14,7 @@
  * @module
  */
 
-import { commandLine } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, printError } from "../loader/_command_line.ts";
 import { ACTIONLINT_VERSION, actionlintPath } from "./actionlint.ts";
 import {
   ARM64_DENO_PACKAGE,
@@ -25,11 +25,7 @@ import {
   QEMU_AARCH64,
 } from "./aarch64_emulator.ts";
 import { rustcFor } from "../lib/toolchain.ts";
-import { outputWithin, within } from "../lib/process.ts";
 import { resolveTarget } from "../loader/mod.ts";
-
-/** The cargo-release version (the release step's version bump; the newest that builds with Rust 1.95). */
-const CARGO_RELEASE_VERSION = "1.1.6";
 
 type Os = typeof Deno.build.os;
 
@@ -44,7 +40,6 @@ type Install =
   | { apt: string; arch?: string; debianOnly?: boolean }
   | { brew: string }
   | { go: string }
-  | { cargo: string }
   /** `rustup target add`. */
   | { rustup: string }
   /** An npm package installed into a private prefix (`--force`: it may be for another CPU). */
@@ -121,13 +116,6 @@ export const TOOLS: Tool[] = [
     install: {
       default: { go: `github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}` },
     },
-  },
-  {
-    name: "cargo-release",
-    purpose: "the release step's version bump",
-    build: false,
-    check: () => has("cargo", ["release", "--version"]),
-    install: { default: { cargo: `cargo-release@${CARGO_RELEASE_VERSION}` } },
   },
   {
     name: "minisign",
@@ -242,27 +230,70 @@ export const TOOLS: Tool[] = [
   },
 ];
 
-/** No install step may take longer (an unreachable download host must not stall the set-up). */
-const INSTALL_LIMIT_MS = 15 * 60_000;
+/** How often a step that is still running says so. @default {30 s} */
+const HEARTBEAT_MS = 30_000;
 
-async function run(command: string, args: string[], env: Record<string, string> = {}) {
-  console.log(`setup: ${command} ${args.join(" ")}`);
+/** `1 m 05 s`, `42 s`. */
+export function elapsed(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  return seconds < 60
+    ? `${seconds} s`
+    : `${Math.floor(seconds / 60)} m ${String(seconds % 60).padStart(2, "0")} s`;
+}
+
+/**
+ * Runs one install step to its end, however long it takes on a slow or
+ * busy machine (no time limit turns slowness into failure), saying every
+ * `heartbeatMs` that it is still running and, at the end, how long it took.
+ *
+ * @param command The program.
+ * @param args Its arguments.
+ * @param options `env`: added to the environment; `heartbeatMs`: how often
+ *   to say it is still running (default 30 s); `log`: where the lines go
+ *   (default `console.log`).
+ * @throws {Error} When it exits with another code than 0.
+ */
+export async function run(
+  command: string,
+  args: string[],
+  options: {
+    env?: Record<string, string>;
+    heartbeatMs?: number;
+    log?: (line: string) => void;
+    /** Where its stderr goes: `"null"` for a first try whose refusal a next try handles. */
+    stderr?: "inherit" | "null";
+  } = {},
+): Promise<void> {
+  const log = options.log ?? console.log;
+  const line = `${command} ${args.join(" ")}`;
+  log(`setup: ${line}`);
+  const started = performance.now();
   const child = new Deno.Command(command, {
     args,
-    env,
+    env: options.env ?? {},
     stdin: "null",
     stdout: "inherit",
-    stderr: "inherit",
+    stderr: options.stderr ?? "inherit",
   }).spawn();
-  const status = await within(child, INSTALL_LIMIT_MS, (c) => c.status);
-  if (status.signal) {
+  const heartbeat = setInterval(
+    () => log(`setup: … still running ${line} (${elapsed(performance.now() - started)})`),
+    options.heartbeatMs ?? HEARTBEAT_MS,
+  );
+  let status: Deno.CommandStatus;
+  try {
+    status = await child.status;
+  } finally {
+    clearInterval(heartbeat);
+  }
+  const took = elapsed(performance.now() - started);
+  if (!status.success) {
     throw new Error(
-      `${command} ${args.join(" ")} was stopped after ${INSTALL_LIMIT_MS / 60_000} minutes`,
+      `${line} ${
+        status.signal ? `was stopped by ${status.signal}` : `exited with ${status.code}`
+      } after ${took}`,
     );
   }
-  if (!status.success) {
-    throw new Error(`${command} ${args.join(" ")} exited with ${status.code}`);
-  }
+  log(`setup: ${line}: done in ${took}`);
 }
 
 async function pip(pkg: string): Promise<void> {
@@ -270,9 +301,13 @@ async function pip(pkg: string): Promise<void> {
   // --user next (no root needed); a system Python that refuses both (PEP 668)
   // gets --break-system-packages, which touches only pip's own site directory.
   const base = [await python(), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"];
-  for (const extra of [[], ["--user"], ["--user", "--break-system-packages"]]) {
+  const ways = [[], ["--user"], ["--user", "--break-system-packages"]];
+  for (const [i, extra] of ways.entries()) {
     try {
-      await run(base[0], [...base.slice(1), ...extra, pkg]);
+      // A system Python's refusal (PEP 668) is expected: only the last try's errors are shown.
+      await run(base[0], [...base.slice(1), ...extra, pkg], {
+        stderr: i < ways.length - 1 ? "null" : "inherit",
+      });
       return;
     } catch {
       // try the next way
@@ -318,15 +353,12 @@ async function apt(packages: string, arch?: string): Promise<void> {
 }
 
 async function foreignArchitectures(): Promise<string[]> {
-  const output = await outputWithin(
-    new Deno.Command("dpkg", {
-      args: ["--print-foreign-architectures"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }),
-    60_000,
-  );
+  const output = await new Deno.Command("dpkg", {
+    args: ["--print-foreign-architectures"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
   return new TextDecoder().decode(output.stdout).split(/\s+/).filter(Boolean);
 }
 
@@ -364,11 +396,6 @@ async function installWith(how: Install): Promise<void> {
   }
   if ("brew" in how) return await run("brew", ["install", how.brew]);
   if ("go" in how) return await run("go", ["install", how.go]);
-  if ("cargo" in how) {
-    // A few minutes of compiling: let sccache keep the result for next time.
-    const env: Record<string, string> = (await has("sccache")) ? { RUSTC_WRAPPER: "sccache" } : {};
-    return await run("cargo", ["install", "--locked", how.cargo], env);
-  }
 }
 
 /** What happened to one tool. */
@@ -409,7 +436,7 @@ export function needed(tool: Tool, build?: { targets: string[] }): boolean {
  */
 export async function setup(
   options: { build?: { targets: string[] }; host?: Host } = {},
-): Promise<{ tool: Tool; outcome: Outcome; reason?: string }[]> {
+): Promise<{ tool: Tool; outcome: Outcome; reason?: string; ms?: number }[]> {
   const host = options.host ?? { os: Deno.build.os, arch: Deno.build.arch };
   const results = [];
   for (const tool of TOOLS) {
@@ -424,6 +451,7 @@ export async function setup(
       continue;
     }
     const errors: string[] = [];
+    const started = performance.now();
     for (const way of plan) {
       try {
         await installWith(way);
@@ -433,10 +461,11 @@ export async function setup(
         errors.push((error as Error).message);
       }
     }
+    const ms = performance.now() - started;
     results.push(
       errors.length === plan.length
-        ? { tool, outcome: "failed" as const, reason: errors.join("; then ") }
-        : { tool, outcome: "installed" as const },
+        ? { tool, outcome: "failed" as const, reason: errors.join("; then "), ms }
+        : { tool, outcome: "installed" as const, ms },
     );
   }
   return results;
@@ -471,22 +500,25 @@ if (import.meta.main) {
 ${TOOLS.map((t) => `  ${t.name.padEnd(15)}${t.purpose}`).join("\n")}`,
   });
   if (values.target && !values.build) {
-    console.error(
+    exitUsage(
       "Cannot set up: --target goes with --build\nHint: deno task setup --build --target <triple>",
     );
-    Deno.exit(2);
   }
   const results = await setup({
     build: values.build
       ? { targets: [resolveTarget().triple, ...(values.target ?? [])] }
       : undefined,
   });
-  for (const { tool, outcome, reason } of results) {
-    console.log(`setup: ${tool.name.padEnd(15)}${outcome}${reason ? ` (${reason})` : ""}`);
+  for (const { tool, outcome, reason, ms } of results) {
+    console.log(
+      `setup: ${tool.name.padEnd(15)}${outcome}${ms === undefined ? "" : ` in ${elapsed(ms)}`}${
+        reason ? ` (${reason})` : ""
+      }`,
+    );
   }
   const failed = results.filter((r) => r.outcome === "failed");
   if (failed.length) {
-    console.error(
+    printError(
       `Cannot set up this machine: ${
         failed.map((r) => r.tool.name).join(", ")
       } could not be installed\nHint: install ${

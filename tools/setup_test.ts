@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { installPlan, needed, TOOLS } from "./setup.ts";
+import { installPlan, needed, run, TOOLS } from "./setup.ts";
 
 const tool = (name: string) => TOOLS.find((t) => t.name === name)!;
 
@@ -43,4 +43,43 @@ Deno.test("setup --build installs the aarch64 std only for an aarch64 Linux buil
     assert.equal(needed(tool(name)), true, name);
   }
   assert.equal(needed(tool("zig"), { targets: ["x86_64-pc-windows-msvc"] }), true);
+});
+
+Deno.test("no tool is compiled by cargo install on any host (no C libraries built from source)", () => {
+  const hosts = [
+    { os: "linux", arch: "x86_64" },
+    { os: "linux", arch: "aarch64" },
+    { os: "darwin", arch: "aarch64" },
+    { os: "darwin", arch: "x86_64" },
+    { os: "windows", arch: "x86_64" },
+    { os: "windows", arch: "aarch64" },
+  ] as const;
+  for (const t of TOOLS) {
+    for (const host of hosts) {
+      const plan = installPlan(t, host);
+      if ("unavailable" in plan) continue;
+      for (const way of plan) {
+        assert.ok(!("cargo" in way), `${t.name} on ${host.os}: ${JSON.stringify(way)}`);
+      }
+    }
+  }
+  assert.equal(TOOLS.find((t) => t.name === "cargo-release"), undefined);
+});
+
+Deno.test("setup's run() lets a slow step finish, saying it is still running and how long it took", async () => {
+  const lines: string[] = [];
+  await run(Deno.execPath(), ["eval", "await new Promise((r) => setTimeout(r, 700))"], {
+    heartbeatMs: 100,
+    log: (line) => lines.push(line),
+  });
+  assert.match(lines[0], /^setup: .*deno.* eval /);
+  assert.ok(lines.some((l) => /^setup: … still running .* \(\d+ s\)$/.test(l)), lines.join("\n"));
+  assert.match(lines.at(-1)!, /: done in \d+ s$/);
+});
+
+Deno.test("setup's run() names the exit code and the time of a failed step", async () => {
+  await assert.rejects(
+    run(Deno.execPath(), ["eval", "Deno.exit(3)"], { log: () => {} }),
+    /eval Deno\.exit\(3\) exited with 3 after \d+ s$/,
+  );
 });
