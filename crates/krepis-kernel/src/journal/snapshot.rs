@@ -35,6 +35,27 @@ pub fn copy_new(source: &mut impl Read, dest: &Path, permissions: Option<(u32, b
     copied
 }
 
+/// Hashes what `source` holds, 1 MiB at a time.
+pub fn hash(source: &mut impl Read) -> io::Result<Copied> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let read = match source.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok(Copied {
+        size,
+        sha256: hasher.finalize().to_vec(),
+    })
+}
+
 fn copy_into(source: &mut impl Read, out: &mut File) -> io::Result<Copied> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; CHUNK];
