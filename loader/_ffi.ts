@@ -6,10 +6,10 @@
 export const ABI_MAJOR = 1;
 
 /** The ABI minor version of the header this loader was generated from. */
-export const ABI_MINOR = 2;
+export const ABI_MINOR = 3;
 
 /** SHA-256 of the header's normalized declarations and the schema. */
-export const ABI_FINGERPRINT = "a46a76783eef7dfe2c6f3df06ccdeaadc6420ee7b8504279afb4db65023bccbd";
+export const ABI_FINGERPRINT = "48735451d278e64381282f4a0053013926730f44061b256ec24e5c1532e16fa2";
 
 /** Every kernel export, typed for `Deno.dlopen`. */
 export const SYMBOLS = {

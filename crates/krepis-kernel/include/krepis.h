@@ -10,7 +10,7 @@
 #define KREPIS_ABI_MAJOR 1
 
 // The ABI minor version: a loader refuses a kernel older than it needs.
-#define KREPIS_ABI_MINOR 2
+#define KREPIS_ABI_MINOR 3
 
 // The largest request the kernel accepts, in bytes (64 MiB).
 #define KREPIS_MAX_REQUEST_LEN ((64 * 1024) * 1024)

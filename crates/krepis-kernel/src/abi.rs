@@ -15,7 +15,7 @@ include!(concat!(env!("OUT_DIR"), "/abi_fingerprint.rs"));
 pub const KREPIS_ABI_MAJOR: u16 = 1;
 
 /// The ABI minor version: a loader refuses a kernel older than it needs.
-pub const KREPIS_ABI_MINOR: u16 = 2;
+pub const KREPIS_ABI_MINOR: u16 = 3;
 
 /// The lock-step version as a C string.
 pub const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {

@@ -40,7 +40,7 @@ use store::{Entry, Header, State, Store, Transaction};
 
 /// How many committed transactions a journal keeps by default: committing
 /// one more forgets the oldest (and frees its snapshots).
-pub const DEFAULT_KEEP: u64 = 100;
+pub(crate) const DEFAULT_KEEP: u64 = 100;
 
 /// One open journal.
 pub struct Journal {

@@ -21,7 +21,7 @@ use crate::files::failed;
 use crate::result::KrepisResult;
 
 /// The store's format: written at creation, checked at every open.
-pub const FORMAT: u64 = 2;
+pub(crate) const FORMAT: u64 = 2;
 
 /// One tracked file: as it was before its transaction changed it, and (once
 /// committed) as the transaction left it.
