@@ -32,6 +32,8 @@ export interface JournalEntry {
   time: Date;
   /** The files it tracked. */
   files: TrackedFile[];
+  /** Bytes its snapshots take in `.krepis/snapshots`. */
+  snapshotBytes: number;
 }
 
 /** Work a killed process left, and what `open()` did about it. */
@@ -48,7 +50,7 @@ export interface Recovery {
   paths: string[];
 }
 
-/** What an undo or a rollback did. */
+/** What an undo or a rollback did (or, for a dry run, would do). */
 export interface Restored {
   /** The transactions undone (newest first) or rolled back. */
   transactions: JournalEntry[];
@@ -56,6 +58,20 @@ export interface Restored {
   restored: string[];
   /** Files the transactions had created, removed. */
   removed: string[];
+  /**
+   * Files that changed since the transactions were committed (an undo
+   * refuses them unless forced).
+   */
+  changed: string[];
+  /** A dry run: nothing was changed. */
+  dryRun: boolean;
+  /**
+   * The transaction that keeps the content a forced undo replaced (undo it
+   * to get that content back), or `null` when nothing had changed.
+   */
+  kept: number | null;
+  /** Files restored whose owner or group the process could not set back. */
+  ownersKept: string[];
 }
 
 /** Options for {@linkcode Journal.undo}. */
@@ -67,6 +83,50 @@ export interface UndoOptions {
    * @default {1}
    */
   steps?: number;
+  /**
+   * Undo even files changed since the transactions were committed: their
+   * current content is first committed as a new transaction (listed in
+   * {@linkcode Restored.kept}), so that undoing again brings it back.
+   *
+   * @default {false}
+   */
+  force?: boolean;
+  /**
+   * Report what the undo would restore, remove and find changed; change
+   * nothing.
+   *
+   * @default {false}
+   */
+  dryRun?: boolean;
+}
+
+/** Options for {@linkcode Journal.forget}. */
+export interface ForgetOptions {
+  /** How many of the newest committed transactions to keep. */
+  keep: number;
+}
+
+/** Options for {@linkcode Journals.open}. */
+export interface OpenOptions {
+  /**
+   * Rebuild a store that lost committed transactions (damage the open
+   * refused) from the journal's commit record, keeping every snapshot. The
+   * damaged store is kept beside it as `.krepis/journal.damaged-<ms>`.
+   *
+   * @default {false}
+   */
+  repair?: boolean;
+}
+
+/** Refuses option names a function does not know. */
+function checkOptions(action: string, options: object, known: readonly string[]): void {
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw new TypeError(
+        `Cannot ${action}: unknown option ${name}\nHint: the options are ${known.join(", ")}`,
+      );
+    }
+  }
 }
 
 type Message = NonNullable<Response["journalCommitted"]>;
@@ -81,6 +141,7 @@ function entry(message: Message): JournalEntry {
       existed: file.existed,
       size: Number(file.size),
     })),
+    snapshotBytes: Number(message.snapshotBytes),
   };
 }
 
@@ -135,9 +196,13 @@ export class Journals {
    * `root` (the kernel's file access is checked against them here).
    *
    * @param root The project's root folder.
+   * @param options `repair`: rebuild a damaged store from the commit record.
    * @returns The open journal; close it (or `using`) when done.
    * @throws {JournalError} `BUSY` when another process (or Journal) holds it;
-   *   `FAILED` when the root is not a folder or the store cannot be used;
+   *   `FAILED` when the root is not a folder, the store cannot be used,
+   *   `.krepis/` holds a link (nothing is followed), or the store holds less
+   *   than the commit record says was committed (nothing is changed: open
+   *   with `repair`);
    *   `UNSUPPORTED` when this kernel has no journal.
    * @throws {PermissionError} Without read and write permission for `root`.
    *
@@ -156,15 +221,17 @@ export class Journals {
    * journal.undo(); // README.md has its old bytes and permissions again
    * ```
    */
-  open(root: string): Journal {
+  open(root: string, options: OpenOptions = {}): Journal {
+    checkOptions("open the journal", options, ["repair"]);
     const folder = absolute(root);
     this.#channel.symbols("journal.open()");
     requirePermission("read", folder, `open the journal of ${folder}`);
     requirePermission("write", folder, `open the journal of ${folder}`);
     return call(() => {
       this.#channel.require("journal", "open a journal");
-      const opened = this.#channel.request("journal.open()", { journalOpen: { root: folder } })
-        .journalOpened!;
+      const opened = this.#channel.request("journal.open()", {
+        journalOpen: { root: folder, repair: options.repair === true },
+      }).journalOpened!;
       return new Journal(
         KERNEL_TOKEN,
         this.#channel,
@@ -172,6 +239,29 @@ export class Journals {
         opened.root,
         opened.recovered,
       );
+    });
+  }
+
+  /**
+   * The committed transactions of the project at `root`, newest first,
+   * read from its commit record (`.krepis/commits`) alone: no lock is
+   * taken and nothing is created, so this works while another process
+   * holds the journal. A project without a journal is an error.
+   *
+   * @param root The project's root folder.
+   * @returns Id, message, commit time, files and snapshot bytes of each.
+   * @throws {JournalError} When there is no journal, or `.krepis/` holds a
+   *   link or a damaged commit record.
+   * @throws {PermissionError} Without read permission for `root`.
+   */
+  history(root: string): JournalEntry[] {
+    const folder = absolute(root);
+    this.#channel.symbols("journal.history()");
+    requirePermission("read", folder, `read the journal of ${folder}`);
+    return call(() => {
+      this.#channel.require("journal", "read a journal");
+      return this.#channel.request("journal.history()", { journalList: { root: folder } })
+        .journalHistory!.transactions.map(entry);
     });
   }
 }
@@ -261,26 +351,53 @@ export class Journal implements Disposable {
 
   /**
    * Undoes the last committed transactions: every tracked file gets back
-   * the exact bytes and permissions it had before the oldest of them, and
-   * files they created are removed. Snapshots are checked against their
+   * the exact bytes, permissions (and, where the process may set it,
+   * owner) it had before the earliest of them tracked it, and files they
+   * created are removed. A file that changed since the transactions were
+   * committed (size, SHA-256 or mode differ from what the commit recorded)
+   * is refused, listed, unless `force`. Snapshots are checked against their
    * SHA-256 and staged beside their targets before any file changes; a
    * failure up to then changes nothing. The undone transactions leave the
    * history.
    *
-   * @param options How many transactions (default 1).
-   * @returns What was undone, restored and removed.
-   * @throws {JournalError} `FAILED` when there are fewer transactions than
-   *   `steps`, a transaction is still open, a snapshot is damaged, or a
-   *   folder now stands where a file was (nothing changed in each case).
+   * @param options How many transactions (default 1), `force`, `dryRun`.
+   * @returns What was undone, restored and removed (or would be).
+   * @throws {JournalError} `FAILED` when a file changed since (unless
+   *   forced), there are fewer transactions than `steps`, a transaction is
+   *   still open, a snapshot is damaged, or a folder now stands where a
+   *   file was (nothing changed in each case).
    */
   undo(options: UndoOptions = {}): Restored {
+    checkOptions("undo", options, ["steps", "force", "dryRun"]);
     const steps = options.steps ?? 1;
     if (!Number.isInteger(steps) || steps < 1 || steps > 0xffff_ffff) {
       throw new RangeError(`Cannot undo: steps must be a positive integer, not ${steps}`);
     }
+    const force = options.force === true;
+    const dryRun = options.dryRun === true;
     return restored(
-      this.#send("undo()", (journal) => ({ journalUndo: { journal, steps } })).journalRestored!,
+      this.#send("undo()", (journal) => ({ journalUndo: { journal, steps, force, dryRun } }))
+        .journalRestored!,
     );
+  }
+
+  /**
+   * Forgets the oldest committed transactions, keeping the newest `keep`,
+   * and frees their snapshots. (Every commit keeps the newest 100.)
+   *
+   * @param options `keep`: how many to keep (0 forgets every one).
+   * @returns The ids forgotten, oldest first.
+   * @throws {JournalError} When the journal is closed or its store fails.
+   */
+  forget(options: ForgetOptions): number[] {
+    checkOptions("forget", options, ["keep"]);
+    const keep = options.keep;
+    if (!Number.isInteger(keep) || keep < 0) {
+      throw new RangeError(`Cannot forget: keep must be an integer of 0 or more, not ${keep}`);
+    }
+    return this.#send("forget()", (journal) => ({
+      journalForget: { journal, keep: BigInt(keep) },
+    })).journalForgotten!.transactions.map(Number);
   }
 
   /**
@@ -327,6 +444,10 @@ function restored(message: NonNullable<Response["journalRestored"]>): Restored {
     transactions: message.transactions.map(entry),
     restored: [...message.restored],
     removed: [...message.removed],
+    changed: [...message.changed],
+    dryRun: message.dryRun,
+    kept: message.kept === 0n ? null : Number(message.kept),
+    ownersKept: [...message.ownersKept],
   };
 }
 

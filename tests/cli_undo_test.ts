@@ -52,7 +52,10 @@ Deno.test("krepis undo --list and undo work from a subfolder of the project, in 
   assert.match(list.stdout, /^Transactions in .*, newest first/);
   const lines = list.stdout.trim().split("\n").slice(1);
   assert.equal(lines.length, 2);
-  assert.match(lines[0], /^\s+\d+ {2}\d{4}-\d\d-\d\dT.*Z {2}edit notes {2}\(1 file\)$/);
+  assert.match(
+    lines[0],
+    /^\s+\d+ {2}\d{4}-\d\d-\d\dT.*Z {2}edit notes {2}\(1 file, \d+ B of snapshots\)$/,
+  );
   assert.match(lines[1], /create notes/);
 
   const listed = await krepis(inside, "--list", "--json");

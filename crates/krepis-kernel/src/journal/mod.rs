@@ -454,14 +454,16 @@ impl Journal {
         Ok(())
     }
 
-    /// Records in the commit record, then in the store, that `ids` are
-    /// forgotten; removes their snapshots; compacts the record when most of
+    /// Records in the commit record (when they were `committed`), then in
+    /// the store, that `ids` are forgotten; removes their snapshots; compacts the record when most of
     /// it is about forgotten transactions.
-    fn forget_ids(&self, ids: &[u64], plan_too: bool) -> Result<(), Failure> {
-        self.append(&[Record {
-            committed: None,
-            forgotten: ids.to_vec(),
-        }])?;
+    fn forget_ids(&self, ids: &[u64], plan_too: bool, committed: bool) -> Result<(), Failure> {
+        if committed {
+            self.append(&[Record {
+                committed: None,
+                forgotten: ids.to_vec(),
+            }])?;
+        }
         self.store().remove(ids, plan_too)?;
         for id in ids {
             let folder = self.snapshot_dir(*id);
@@ -469,7 +471,7 @@ impl Journal {
                 let _ = std::fs::remove_dir_all(&folder);
             }
         }
-        self.compact_if_worth_it()
+        if committed { self.compact_if_worth_it() } else { Ok(()) }
     }
 
     fn compact_if_worth_it(&self) -> Result<(), Failure> {
@@ -666,7 +668,7 @@ impl Journal {
             .collect();
         old.reverse();
         if !old.is_empty() {
-            self.forget_ids(&old, false)?;
+            self.forget_ids(&old, false, true)?;
         }
         Ok(old)
     }

@@ -147,7 +147,7 @@ pub fn undo(journal: &Journal, options: UndoOptions) -> Result<JournalRestored, 
             // Nothing changed (no plan left applying): the kept content is
             // the files' content still, so its transaction goes again.
             if kept != 0 && journal.store().plan()?.is_none() {
-                let _ = journal.forget_ids(&[kept], false);
+                let _ = journal.forget_ids(&[kept], false, true);
             }
             Err(failure)
         }
@@ -170,7 +170,7 @@ fn keep_current(journal: &Journal, chosen: &[Transaction], items: &[Item]) -> Re
     for item in items {
         let entry = item.entry.as_ref().expect("every item has an entry");
         if let Err(failure) = journal.track(id, &entry.path) {
-            let _ = journal.forget_ids(&[id], false);
+            let _ = journal.forget_ids(&[id], false, false);
             return Err(failure);
         }
         after.push(if entry.existed {
@@ -540,5 +540,5 @@ fn make_replaceable(target: &Path) {
 /// Forgets the restored transactions and the plan, then removes their
 /// snapshots.
 fn finish(journal: &Journal, plan: &Plan) -> Result<(), Failure> {
-    journal.forget_ids(&plan.transactions, true)
+    journal.forget_ids(&plan.transactions, true, !plan.rollback)
 }
