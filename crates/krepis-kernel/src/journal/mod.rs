@@ -115,14 +115,15 @@ pub fn list(root: &str) -> Result<Vec<Transaction>, Failure> {
     let dir = root.journal_dir();
     let shown = paths::plain(&dir);
     match std::fs::symlink_metadata(&dir) {
-        Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => return Err(guard::hostile(&shown, &shown, "is not a real folder")),
+        Ok(_) => guard::existing_dir(&dir, &shown)?,
         Err(_) => {
             return Err(failed(format!(
                 "Cannot read the journal in {shown}: there is none\nHint: tools record changes with kernel.journal; until one has, there is nothing to list"
             )));
         }
     }
+    // Refused like open() refuses it, though only the record is read.
+    guard::check_tree(&dir, &shown)?;
     let commits = dir.join("commits");
     if std::fs::symlink_metadata(&commits).is_err() {
         if std::fs::symlink_metadata(dir.join("journal")).is_ok() {
@@ -206,6 +207,16 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
                 paths: Vec::new(),
             });
             record::read(&commits, &shown, true)?
+        } else if store.is_new()? {
+            // An empty store beside a record of commits: it lost them all.
+            if !log.live.is_empty() {
+                return Err(failed(format!(
+                    "Cannot open the journal in {shown}: its store is empty but its commit record holds {} committed transactions; nothing was changed\nHint: `krepis undo --repair` rebuilds the store from the commit record, keeping every snapshot",
+                    log.live.len()
+                )));
+            }
+            store.mark_format()?;
+            log
         } else {
             if store.format()? != store::FORMAT {
                 return Err(old_format(&shown));
