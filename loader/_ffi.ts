@@ -9,7 +9,7 @@ export const ABI_MAJOR = 1;
 export const ABI_MINOR = 3;
 
 /** SHA-256 of the header's normalized declarations and the schema. */
-export const ABI_FINGERPRINT = "48735451d278e64381282f4a0053013926730f44061b256ec24e5c1532e16fa2";
+export const ABI_FINGERPRINT = "25f3479b1e4585775ba2cbff0f3307df2bba8509545cd57fca9b2fea63ef2a05";
 
 /** Every kernel export, typed for `Deno.dlopen`. */
 export const SYMBOLS = {

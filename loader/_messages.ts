@@ -32,7 +32,8 @@ export interface Request {
     | "serverStop"
     | "serverClose"
     | "journalForget"
-    | "journalList";
+    | "journalList"
+    | "journalTrackMany";
   buildInfo?: BuildInfoRequest;
   echo?: EchoRequest;
   fail?: FailRequest;
@@ -52,6 +53,7 @@ export interface Request {
   serverClose?: ServerCloseRequest;
   journalForget?: JournalForgetRequest;
   journalList?: JournalListRequest;
+  journalTrackMany?: JournalTrackManyRequest;
 }
 
 /** A `krepis.v1.Request` to encode: every field may be left out. */
@@ -76,7 +78,8 @@ export interface RequestInit {
     | "serverStop"
     | "serverClose"
     | "journalForget"
-    | "journalList";
+    | "journalList"
+    | "journalTrackMany";
   buildInfo?: BuildInfoRequestInit;
   echo?: EchoRequestInit;
   fail?: FailRequestInit;
@@ -96,6 +99,7 @@ export interface RequestInit {
   serverClose?: ServerCloseRequestInit;
   journalForget?: JournalForgetRequestInit;
   journalList?: JournalListRequestInit;
+  journalTrackMany?: JournalTrackManyRequestInit;
 }
 
 /** Writes the fields of a `krepis.v1.Request` (without a length prefix). */
@@ -214,6 +218,12 @@ export function writeRequest(w: Writer, m: RequestInit): void {
     writeJournalListRequest(w, m.journalList);
     w.join(at);
   }
+  if (m.journalTrackMany !== undefined) {
+    w.tag(32, LEN);
+    const at = w.fork();
+    writeJournalTrackManyRequest(w, m.journalTrackMany);
+    w.join(at);
+  }
 }
 
 /** Encodes a `krepis.v1.Request`. */
@@ -250,6 +260,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfoRequest(r, stop, m.buildInfo);
         break;
@@ -275,6 +286,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "echo";
         m.echo = readEchoRequest(r, stop, m.echo);
         break;
@@ -300,6 +312,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "fail";
         m.fail = readFailRequest(r, stop, m.fail);
         break;
@@ -325,6 +338,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "readFile";
         m.readFile = readReadFileRequest(r, stop, m.readFile);
         break;
@@ -350,6 +364,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalOpen";
         m.journalOpen = readJournalOpenRequest(r, stop, m.journalOpen);
         break;
@@ -375,6 +390,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalClose";
         m.journalClose = readJournalCloseRequest(r, stop, m.journalClose);
         break;
@@ -400,6 +416,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalBegin";
         m.journalBegin = readJournalBeginRequest(r, stop, m.journalBegin);
         break;
@@ -425,6 +442,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalTrack";
         m.journalTrack = readJournalTrackRequest(r, stop, m.journalTrack);
         break;
@@ -450,6 +468,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalCommit";
         m.journalCommit = readJournalCommitRequest(r, stop, m.journalCommit);
         break;
@@ -475,6 +494,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalRollback";
         m.journalRollback = readJournalRollbackRequest(r, stop, m.journalRollback);
         break;
@@ -500,6 +520,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalHistory";
         m.journalHistory = readJournalHistoryRequest(r, stop, m.journalHistory);
         break;
@@ -525,6 +546,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalUndo";
         m.journalUndo = readJournalUndoRequest(r, stop, m.journalUndo);
         break;
@@ -550,6 +572,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalSnapshot";
         m.journalSnapshot = readJournalSnapshotRequest(r, stop, m.journalSnapshot);
         break;
@@ -575,6 +598,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverStart";
         m.serverStart = readServerStartRequest(r, stop, m.serverStart);
         break;
@@ -600,6 +624,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverStats";
         m.serverStats = readServerStatsRequest(r, stop, m.serverStats);
         break;
@@ -625,6 +650,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverClose;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverStop";
         m.serverStop = readServerStopRequest(r, stop, m.serverStop);
         break;
@@ -650,6 +676,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStop;
         delete m.journalForget;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverClose";
         m.serverClose = readServerCloseRequest(r, stop, m.serverClose);
         break;
@@ -675,6 +702,7 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStop;
         delete m.serverClose;
         delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalForget";
         m.journalForget = readJournalForgetRequest(r, stop, m.journalForget);
         break;
@@ -700,8 +728,35 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStop;
         delete m.serverClose;
         delete m.journalForget;
+        delete m.journalTrackMany;
         m.kind = "journalList";
         m.journalList = readJournalListRequest(r, stop, m.journalList);
+        break;
+      }
+      case 32: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalTrackMany", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        m.kind = "journalTrackMany";
+        m.journalTrackMany = readJournalTrackManyRequest(r, stop, m.journalTrackMany);
         break;
       }
       case 0:
@@ -746,7 +801,8 @@ export interface Response {
     | "journalHistory"
     | "serverStarted"
     | "serverStats"
-    | "journalForgotten";
+    | "journalForgotten"
+    | "journalTrackedFiles";
   buildInfo?: BuildInfo;
   echo?: EchoResponse;
   view?: View;
@@ -760,6 +816,7 @@ export interface Response {
   serverStarted?: ServerStarted;
   serverStats?: ServerStats;
   journalForgotten?: JournalForgotten;
+  journalTrackedFiles?: JournalTrackedFiles;
 }
 
 /** A `krepis.v1.Response` to encode: every field may be left out. */
@@ -778,7 +835,8 @@ export interface ResponseInit {
     | "journalHistory"
     | "serverStarted"
     | "serverStats"
-    | "journalForgotten";
+    | "journalForgotten"
+    | "journalTrackedFiles";
   buildInfo?: BuildInfoInit;
   echo?: EchoResponseInit;
   view?: ViewInit;
@@ -792,6 +850,7 @@ export interface ResponseInit {
   serverStarted?: ServerStartedInit;
   serverStats?: ServerStatsInit;
   journalForgotten?: JournalForgottenInit;
+  journalTrackedFiles?: JournalTrackedFilesInit;
 }
 
 /** Writes the fields of a `krepis.v1.Response` (without a length prefix). */
@@ -874,6 +933,12 @@ export function writeResponse(w: Writer, m: ResponseInit): void {
     writeJournalForgotten(w, m.journalForgotten);
     w.join(at);
   }
+  if (m.journalTrackedFiles !== undefined) {
+    w.tag(31, LEN);
+    const at = w.fork();
+    writeJournalTrackedFiles(w, m.journalTrackedFiles);
+    w.join(at);
+  }
 }
 
 /** Encodes a `krepis.v1.Response`. */
@@ -904,6 +969,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfo(r, stop, m.buildInfo);
         break;
@@ -923,6 +989,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "echo";
         m.echo = readEchoResponse(r, stop, m.echo);
         break;
@@ -942,6 +1009,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "view";
         m.view = readView(r, stop, m.view);
         break;
@@ -961,6 +1029,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalOpened";
         m.journalOpened = readJournalOpened(r, stop, m.journalOpened);
         break;
@@ -980,6 +1049,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalClosed";
         m.journalClosed = readJournalClosed(r, stop, m.journalClosed);
         break;
@@ -999,6 +1069,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalBegun";
         m.journalBegun = readJournalBegun(r, stop, m.journalBegun);
         break;
@@ -1018,6 +1089,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalTracked";
         m.journalTracked = readTrackedFile(r, stop, m.journalTracked);
         break;
@@ -1037,6 +1109,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalCommitted";
         m.journalCommitted = readJournalTransaction(r, stop, m.journalCommitted);
         break;
@@ -1056,6 +1129,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalRestored";
         m.journalRestored = readJournalRestored(r, stop, m.journalRestored);
         break;
@@ -1075,6 +1149,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.serverStarted;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalHistory";
         m.journalHistory = readJournalHistory(r, stop, m.journalHistory);
         break;
@@ -1094,6 +1169,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStats;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "serverStarted";
         m.serverStarted = readServerStarted(r, stop, m.serverStarted);
         break;
@@ -1113,6 +1189,7 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "serverStats";
         m.serverStats = readServerStats(r, stop, m.serverStats);
         break;
@@ -1132,8 +1209,29 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalTrackedFiles;
         m.kind = "journalForgotten";
         m.journalForgotten = readJournalForgotten(r, stop, m.journalForgotten);
+        break;
+      }
+      case 31: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalTrackedFiles", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
+        delete m.journalForgotten;
+        m.kind = "journalTrackedFiles";
+        m.journalTrackedFiles = readJournalTrackedFiles(r, stop, m.journalTrackedFiles);
         break;
       }
       case 0:
@@ -2338,6 +2436,171 @@ export function newJournalTrackRequest(): JournalTrackRequest {
  */
 export function decodeJournalTrackRequest(bytes: Uint8Array): JournalTrackRequest {
   return readJournalTrackRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalTrackManyRequest`. */
+export interface JournalTrackManyRequest {
+  journal: bigint;
+  transaction: bigint;
+  paths: string[];
+}
+
+/** A `krepis.v1.JournalTrackManyRequest` to encode: every field may be left out. */
+export interface JournalTrackManyRequestInit {
+  journal?: bigint;
+  transaction?: bigint;
+  paths?: readonly string[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalTrackManyRequest` (without a length prefix). */
+export function writeJournalTrackManyRequest(w: Writer, m: JournalTrackManyRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.transaction);
+  }
+  if (m.paths !== undefined) {
+    for (const item of m.paths) {
+      w.tag(3, LEN);
+      w.string(item);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalTrackManyRequest`. */
+export function encodeJournalTrackManyRequest(m: JournalTrackManyRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalTrackManyRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalTrackManyRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalTrackManyRequest(
+  r: Reader,
+  end: number,
+  m: JournalTrackManyRequest = newJournalTrackManyRequest(),
+): JournalTrackManyRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTrackManyRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTrackManyRequest.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.JournalTrackManyRequest.paths", r.pos);
+        m.paths.push(r.string(end));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalTrackManyRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalTrackManyRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalTrackManyRequest` with every field at its default. */
+export function newJournalTrackManyRequest(): JournalTrackManyRequest {
+  return { journal: 0n, transaction: 0n, paths: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalTrackManyRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalTrackManyRequest`.
+ */
+export function decodeJournalTrackManyRequest(bytes: Uint8Array): JournalTrackManyRequest {
+  return readJournalTrackManyRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalTrackedFiles`. */
+export interface JournalTrackedFiles {
+  files: TrackedFile[];
+}
+
+/** A `krepis.v1.JournalTrackedFiles` to encode: every field may be left out. */
+export interface JournalTrackedFilesInit {
+  files?: readonly TrackedFileInit[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalTrackedFiles` (without a length prefix). */
+export function writeJournalTrackedFiles(w: Writer, m: JournalTrackedFilesInit): void {
+  if (m.files !== undefined) {
+    for (const item of m.files) {
+      w.tag(1, LEN);
+      const at = w.fork();
+      writeTrackedFile(w, item);
+      w.join(at);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalTrackedFiles`. */
+export function encodeJournalTrackedFiles(m: JournalTrackedFilesInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalTrackedFiles(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalTrackedFiles` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalTrackedFiles(
+  r: Reader,
+  end: number,
+  m: JournalTrackedFiles = newJournalTrackedFiles(),
+): JournalTrackedFiles {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.JournalTrackedFiles.files", r.pos);
+        const stop = r.delimited(end);
+        m.files.push(readTrackedFile(r, stop));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalTrackedFiles at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalTrackedFiles at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalTrackedFiles` with every field at its default. */
+export function newJournalTrackedFiles(): JournalTrackedFiles {
+  return { files: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalTrackedFiles`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalTrackedFiles`.
+ */
+export function decodeJournalTrackedFiles(bytes: Uint8Array): JournalTrackedFiles {
+  return readJournalTrackedFiles(new Reader(bytes), bytes.length);
 }
 
 /** A decoded `krepis.v1.TrackedFile`. */

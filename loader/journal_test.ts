@@ -326,3 +326,30 @@ Deno.test("forget() keeps the newest transactions; history() reports snapshot by
   assert.equal(await read(join(root, "README.md")), "333");
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("trackAll() tracks many files at once, stops at the first refused path, and undo restores them", async () => {
+  const root = await project();
+  const names = Array.from({ length: 50 }, (_, i) => `many/f${i}.txt`);
+  await Deno.mkdir(join(root, "many"));
+  for (const name of names) await Deno.writeTextFile(join(root, name), `v0 ${name}`);
+  using kernel = await load({ path: await kernelPath() });
+  using journal = kernel.journal.open(root);
+  {
+    using tx = journal.begin("many");
+    const tracked = tx.trackAll([...names, "many/new.txt", names[0]]);
+    assert.equal(tracked.length, 52);
+    assert.deepEqual(tracked[50], { path: "many/new.txt", existed: false, size: 0 });
+    assert.throws(
+      () => tx.trackAll(["many/extra.txt", "../outside"]),
+      rejects("FAILED", /^Cannot track \.\.\/outside/),
+    );
+    for (const name of names) await Deno.writeTextFile(join(root, name), "v1");
+    await Deno.writeTextFile(join(root, "many", "extra.txt"), "tracked before the refusal");
+    tx.commit();
+  }
+  assert.equal(journal.history()[0].files.length, 52, "50 files, new.txt and extra.txt");
+  journal.undo();
+  for (const name of names) assert.equal(await read(join(root, name)), `v0 ${name}`);
+  assert.equal(await read(join(root, "many", "extra.txt")), null);
+  await Deno.remove(root, { recursive: true });
+});

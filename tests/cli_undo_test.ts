@@ -176,7 +176,10 @@ Deno.test("krepis undo refuses a file edited since; --dry-run lists it; --force 
   await Deno.writeTextFile(join(root, "notes.txt"), "edited by hand");
   const refused = await krepis(root);
   assert.equal(refused.code, 10);
-  assert.match(refused.stderr, /Cannot undo transaction \d+: 1 file changed since \(notes\.txt\); nothing was changed/);
+  assert.match(
+    refused.stderr,
+    /Cannot undo transaction \d+: 1 file changed since \(notes\.txt\); nothing was changed/,
+  );
   assert.match(refused.stderr, /\nHint: .*--force/);
   assert.equal(await notes(root), "edited by hand");
 
@@ -203,7 +206,10 @@ Deno.test("krepis undo --project naming a file is exit 10 with a JournalError", 
   const root = await project();
   const run = await krepis(root, "--project", join(root, "notes.txt"), "--json");
   assert.equal(run.code, 10, run.stderr);
-  assert.match(JSON.parse(run.stdout).error, /^Cannot find a journal: the project .* is not a folder/);
+  assert.match(
+    JSON.parse(run.stdout).error,
+    /^Cannot find a journal: the project .* is not a folder/,
+  );
   await Deno.remove(root, { recursive: true });
 });
 
@@ -229,7 +235,10 @@ Deno.test("a journal store that lost its commits is refused (exit 10) and --repa
   await Deno.mkdir(store);
   const refused = await krepis(root);
   assert.equal(refused.code, 10);
-  assert.match(refused.stderr, /its store is empty but its commit record holds 2 committed transactions/);
+  assert.match(
+    refused.stderr,
+    /its store is empty but its commit record holds 2 committed transactions/,
+  );
   assert.match(refused.stderr, /--repair/);
   assert.equal(await notes(root), "v2", "nothing was rolled back");
   const repaired = await krepis(root, "--repair");
@@ -256,7 +265,11 @@ Deno.test(
         const names: string[] = [];
         const walk = async (dir: string) => {
           for await (const entry of Deno.readDir(dir)) {
-            names.push(`${dir}/${entry.name}:${entry.isFile ? (await Deno.stat(join(dir, entry.name))).size : "d"}`);
+            names.push(
+              `${dir}/${entry.name}:${
+                entry.isFile ? (await Deno.stat(join(dir, entry.name))).size : "d"
+              }`,
+            );
             if (entry.isDirectory) await walk(join(dir, entry.name));
           }
         };

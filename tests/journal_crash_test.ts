@@ -235,7 +235,10 @@ Deno.test("a recovery that cannot finish does not wedge open(): it says what is 
   {
     const journal = kernel.journal.open(root);
     assert.equal(journal.recovered.length, 1);
-    assert.match(journal.recovered[0].action, /^pending: Cannot restore a\.txt: a folder stands there now/);
+    assert.match(
+      journal.recovered[0].action,
+      /^pending: Cannot restore a\.txt: a folder stands there now/,
+    );
     assert.deepEqual(journal.history(), [], "the journal works meanwhile");
     // Closing tries the rollback again, says why it cannot, and frees the journal.
     assert.throws(() => journal.close(), /a folder stands there now/);

@@ -72,7 +72,9 @@ pub const CAPABILITIES: &[&str] = &[
 #[cfg(feature = "journal")]
 fn journal_call(kind: request::Kind) -> Result<response::Kind, Failure> {
     use crate::journal;
-    use crate::proto::{JournalBegun, JournalClosed, JournalForgotten, JournalHistory, JournalOpened};
+    use crate::proto::{
+        JournalBegun, JournalClosed, JournalForgotten, JournalHistory, JournalOpened, JournalTrackedFiles,
+    };
     Ok(match kind {
         request::Kind::JournalOpen(open) => {
             let (journal, root, recovered) = journal::open(&open.root, open.repair)?;
@@ -114,6 +116,9 @@ fn journal_call(kind: request::Kind) -> Result<response::Kind, Failure> {
             };
             response::Kind::JournalRestored(journal::with(undo.journal, |j| journal::restore::undo(j, options))?)
         }
+        request::Kind::JournalTrackMany(track) => response::Kind::JournalTrackedFiles(JournalTrackedFiles {
+            files: journal::with(track.journal, |j| j.track_many(track.transaction, &track.paths))?,
+        }),
         request::Kind::JournalForget(forget) => response::Kind::JournalForgotten(JournalForgotten {
             transactions: journal::with(forget.journal, |j| j.forget(forget.keep))?,
         }),

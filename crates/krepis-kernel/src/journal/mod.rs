@@ -550,9 +550,57 @@ impl Journal {
     /// Snapshots `path` into transaction `id` (once: tracking it again
     /// keeps the first snapshot).
     pub fn track(&self, id: u64, path: &str) -> Result<TrackedFile, Failure> {
-        let mut header = self.open_header(id, &format!("track {path}"))?;
+        let mut tracked = self.track_many(id, &[path.to_owned()])?;
+        Ok(tracked.remove(0))
+    }
+
+    /// Snapshots each of `paths` into transaction `id`, then syncs every
+    /// snapshot and the store to disk at once. A path that fails stops
+    /// there: those before it are tracked (and synced), it and those after
+    /// it are not.
+    pub fn track_many(&self, id: u64, paths: &[String]) -> Result<Vec<TrackedFile>, Failure> {
+        let action = match paths {
+            [one] => format!("track {one}"),
+            _ => format!("track {} files", paths.len()),
+        };
+        let mut header = self.open_header(id, &action)?;
+        let mut answers = Vec::with_capacity(paths.len());
+        let mut written = Vec::new();
+        let mut outcome = Ok(());
+        for path in paths {
+            match self.track_one(&mut header, path, &mut written) {
+                Ok(answer) => answers.push(answer),
+                Err(failure) => {
+                    outcome = Err(failure);
+                    break;
+                }
+            }
+        }
+        if !written.is_empty() {
+            let folder = self.snapshot_dir(id);
+            let synced = snapshot::sync_files(&written, &[folder]);
+            if let Err(err) = synced {
+                let failure = failed(format!(
+                    "Cannot {action}: the snapshots could not be synced ({})",
+                    describe(&err)
+                ));
+                // Not known to be on disk: not recorded either.
+                return Err(failure);
+            }
+        }
+        fault::point("track:copied");
+        if !answers.is_empty() {
+            self.store().put_header(&header)?;
+        }
+        outcome.map(|()| answers)
+    }
+
+    /// Tracks one path (no sync): records its entry, unflushed.
+    fn track_one(&self, header: &mut Header, path: &str, written: &mut Vec<PathBuf>) -> Result<TrackedFile, Failure> {
+        let id = header.id;
         let inside = self.root.resolve(path)?;
         if let Some(index) = self.store().entry_index(id, &inside.relative)?
+            && index < header.count
             && let Some(entry) = self.store().entry(id, index)?
         {
             return Ok(tracked(&entry));
@@ -576,15 +624,19 @@ impl Journal {
                 let (mut file, metadata) =
                     open_regular(&inside.absolute, Links::Refuse).map_err(|err| refuse(&describe(&err)))?;
                 let folder = self.snapshot_dir(id);
-                let shown = paths::plain(&self.root.journal_dir());
-                guard::real_dir(&folder, &shown, &paths::plain(&folder))?;
-                let blob = header.count.to_string();
-                let partial = folder.join(format!("{blob}.partial"));
-                let _ = std::fs::remove_file(&partial);
-                let copied = snapshot::copy_new(&mut file, &partial, None)
+                if written.is_empty() {
+                    let shown = paths::plain(&self.root.journal_dir());
+                    guard::real_dir(&folder, &shown, &paths::plain(&folder))?;
+                }
+                let blob = folder.join(header.count.to_string());
+                // A leftover of a killed track under the name this entry
+                // takes: the journal's own (its name is derived), replaced.
+                if std::fs::symlink_metadata(&blob).is_ok_and(|m| m.is_file()) {
+                    let _ = std::fs::remove_file(&blob);
+                }
+                let copied = snapshot::copy_new_with(&mut file, &blob, None, false)
                     .map_err(|err| refuse(&format!("its snapshot could not be written ({})", describe(&err))))?;
-                std::fs::rename(&partial, folder.join(&blob)).map_err(|err| refuse(&describe(&err)))?;
-                snapshot::sync_dir(&folder).map_err(|err| refuse(&describe(&err)))?;
+                written.push(blob);
                 entry.existed = true;
                 entry.size = copied.size;
                 entry.sha256 = copied.sha256;
@@ -597,11 +649,10 @@ impl Journal {
                     entry.uid = metadata.uid();
                     entry.gid = metadata.gid();
                 }
-                fault::point("track:copied");
             }
         }
         let answer = tracked(&entry);
-        self.store().add_entry(&mut header, &entry)?;
+        self.store().add_entry_unflushed(header, &entry)?;
         Ok(answer)
     }
 

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use super::paths::Inside;
 use super::record::Log;
-use super::snapshot::{copy_new, sync_dir};
+use super::snapshot::{copy_new_with, sync_dir, sync_files};
 use super::store::{Entry, Item, Plan, State, Transaction};
 use super::{Journal, public, state_of};
 use crate::control::Failure;
@@ -397,6 +397,7 @@ fn random() -> u64 {
 /// Stages every snapshot; returns the paths whose owner could not be set.
 fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<Vec<String>, Failure> {
     let mut folders: Vec<PathBuf> = Vec::new();
+    let mut staged_files: Vec<PathBuf> = Vec::new();
     let mut owners_kept = Vec::new();
     for (index, (item, target)) in plan.items.iter().zip(targets).enumerate() {
         let entry = item.entry.as_ref().expect("checked by check_targets");
@@ -411,8 +412,9 @@ fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<Vec<Strin
         let (mut source, _) = open_regular(&blob, Links::Refuse)
             .map_err(|err| fail(format!("its snapshot cannot be read ({})", describe(&err))))?;
         let temp = staged(&target.absolute, plan.tag, index);
-        let copied =
-            copy_new(&mut source, &temp, Some((entry.mode, entry.readonly))).map_err(|err| fail(describe(&err)))?;
+        let copied = copy_new_with(&mut source, &temp, Some((entry.mode, entry.readonly)), false)
+            .map_err(|err| fail(describe(&err)))?;
+        staged_files.push(temp.clone());
         if copied.size != entry.size || copied.sha256 != entry.sha256 {
             return Err(damaged(&entry.path));
         }
@@ -425,10 +427,10 @@ fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<Vec<Strin
             folders.push(parent.to_path_buf());
         }
     }
-    // The staged names must be on disk before the plan says "applying".
-    for folder in folders {
-        sync_dir(&folder).map_err(|err| failed(format!("Cannot restore: {}; nothing was changed", describe(&err))))?;
-    }
+    // The staged copies and their names must be on disk before the plan
+    // says "applying": synced all at once.
+    sync_files(&staged_files, &folders)
+        .map_err(|err| failed(format!("Cannot restore: {}; nothing was changed", describe(&err))))?;
     Ok(owners_kept)
 }
 

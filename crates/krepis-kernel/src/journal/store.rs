@@ -386,10 +386,10 @@ impl Store {
         value.map(|bytes| decode::<Entry>(&bytes, "an entry")).transpose()
     }
 
-    /// Adds `entry` as entry `header.count` of its transaction, counts it in
-    /// the header, and flushes: a few small records, whatever the size of
-    /// the transaction.
-    pub fn add_entry(&self, header: &mut Header, entry: &Entry) -> Result<u64, Failure> {
+    /// Adds `entry` as entry `header.count` of its transaction and counts it
+    /// in `header` (written, with the flush, by the caller): a few small
+    /// records, whatever the size of the transaction.
+    pub fn add_entry_unflushed(&self, header: &mut Header, entry: &Entry) -> Result<u64, Failure> {
         let index = header.count;
         self.entries
             .insert(entry_key(header.id, index), entry.encode_to_vec())
@@ -398,7 +398,6 @@ impl Store {
             .insert(path_key(header.id, &entry.path), &index.to_be_bytes())
             .map_err(|err| self.fail("save the journal", err))?;
         header.count += 1;
-        self.put_header(header)?;
         Ok(index)
     }
 
@@ -415,9 +414,12 @@ impl Store {
         let Some(header) = self.header(id)? else {
             return Ok(None);
         };
+        // Entries past the header's count are of a track the process did
+        // not finish (killed before its snapshots were synced): not part
+        // of the transaction, and overwritten by the next track.
         let entries = self
             .entries
-            .scan_prefix(id.to_be_bytes())
+            .range(entry_key(id, 0)..entry_key(id, header.count))
             .map(|pair| {
                 let (_, bytes) = pair.map_err(|err| self.fail("read the journal", err))?;
                 decode::<Entry>(&bytes, "an entry")
