@@ -125,6 +125,29 @@ for (const count of [1_000, 10_000]) {
     }x (goal ≤ 3x); ${(perFile[count] * 1000).toFixed(0)} µs/file`,
   );
 }
+{
+  // For contrast: one track() call per file, each syncing the disk.
+  const root = await Deno.makeTempDir({ prefix: "krepis-bench-journal-one-" });
+  const names = await smallFiles(root, 1_000);
+  const copyMs = await copyBaseline(root, names);
+  using journal = kernel.journal.open(root);
+  const start = performance.now();
+  const tx = journal.begin("bench");
+  for (const name of names) tx.track(name);
+  const tracked = performance.now();
+  for (const name of names) await Deno.writeTextFile(join(root, name), "edited");
+  const editStart = performance.now();
+  tx.commit();
+  journal.undo();
+  const ms = tracked - start + (performance.now() - editStart);
+  console.log(
+    `  ${String(1_000).padStart(6)} files, track() one by one: ${
+      ms.toFixed(0).padStart(7)
+    } ms, ${baselineName} ${copyMs.toFixed(0).padStart(6)} ms: ${(ms / copyMs).toFixed(2)}x`,
+  );
+  journal.close();
+  await Deno.remove(root, { recursive: true });
+}
 console.log(
   `  per-file cost at 10,000 / at 1,000: ${
     (perFile[10_000] / perFile[1_000]).toFixed(2)
