@@ -417,13 +417,15 @@ impl Journal {
         }
         let mut missing = Vec::new();
         for header in &headers {
-            if header.committed && !log.live.contains_key(&header.id) && !log.forgotten.contains(&header.id) {
-                if let Some(transaction) = self.store().transaction(header.id)? {
-                    missing.push(Record {
-                        committed: Some(transaction),
-                        forgotten: Vec::new(),
-                    });
-                }
+            if header.committed
+                && !log.live.contains_key(&header.id)
+                && !log.forgotten.contains(&header.id)
+                && let Some(transaction) = self.store().transaction(header.id)?
+            {
+                missing.push(Record {
+                    committed: Some(transaction),
+                    forgotten: Vec::new(),
+                });
             }
         }
         if !missing.is_empty() {
