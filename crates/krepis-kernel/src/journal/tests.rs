@@ -558,3 +558,49 @@ fn tree_listing(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+#[test]
+fn a_flip_or_a_cut_anywhere_in_the_commit_record_never_loses_a_commit() {
+    let project = Project::new("record-damage");
+    project.write("a.txt", b"a0");
+    let (handle, _, _) = open(project.root(), false).unwrap();
+    for i in 0..3u8 {
+        edit(handle, "edit", &[("a.txt", Some(&[b'a', b'1' + i]))], &project);
+    }
+    close(handle).unwrap();
+    let pristine = project.0.join("pristine");
+    copy_tree(&project.0.join(".krepis"), &pristine);
+    let commits = project.0.join(".krepis").join("commits");
+    let length = std::fs::metadata(&commits).unwrap().len();
+    let (mut refused, mut intact) = (0, 0);
+    for offset in (0..length).step_by(usize::try_from((length / 60).max(1)).unwrap()) {
+        for cut in [false, true] {
+            let _ = std::fs::remove_dir_all(project.0.join(".krepis"));
+            copy_tree(&pristine, &project.0.join(".krepis"));
+            let mut bytes = std::fs::read(&commits).unwrap();
+            if cut {
+                bytes.truncate(usize::try_from(offset).unwrap());
+            } else {
+                bytes[usize::try_from(offset).unwrap()] ^= 0x01;
+            }
+            std::fs::write(&commits, &bytes).unwrap();
+            match open(project.root(), false) {
+                Err(_) => refused += 1,
+                Ok((handle, _, _)) => {
+                    let history = with(handle, |j| j.history()).unwrap();
+                    close(handle).unwrap();
+                    assert_eq!(history.len(), 3, "offset {offset} cut {cut}: a commit was lost");
+                    // What the store had, the record holds again.
+                    assert_eq!(list(project.root()).unwrap().len(), 3, "offset {offset} cut {cut}");
+                    intact += 1;
+                }
+            }
+            assert_eq!(
+                project.read("a.txt").unwrap(),
+                b"a3",
+                "offset {offset} cut {cut}: a file changed"
+            );
+        }
+    }
+    assert!(refused > 0 && intact > 0, "refused {refused}, intact {intact}");
+}
