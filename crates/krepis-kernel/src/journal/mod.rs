@@ -131,7 +131,9 @@ pub fn list(root: &str) -> Result<Vec<Transaction>, Failure> {
         }
         return Ok(Vec::new());
     }
-    let log = record::read(&commits, &shown, false)?;
+    // A torn last record is a writer appending now; a checksum that fails
+    // on a whole record is damage, refused.
+    let log = record::read(&commits, &shown, true)?;
     let mut all: Vec<Transaction> = log.live.into_values().collect();
     all.sort_by_key(|t| std::cmp::Reverse(t.head().sequence));
     Ok(all)
@@ -194,8 +196,22 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
         record::write_new(&commits, &[])?;
         record::read(&commits, &shown, true)?
     } else {
-        let log = record::read(&commits, &shown, !repair)?;
+        let mut log = record::read(&commits, &shown, !repair)?;
         if repair {
+            // What the store still holds that the record lacks (a record
+            // damaged part way) is kept too.
+            if let Ok(headers) = store.headers() {
+                for header in headers.iter().filter(|h| h.committed) {
+                    if !log.live.contains_key(&header.id)
+                        && !log.forgotten.contains(&header.id)
+                        && let Ok(Some(transaction)) = store.transaction(header.id)
+                    {
+                        log.max_id = log.max_id.max(header.id);
+                        log.max_sequence = log.max_sequence.max(header.sequence);
+                        log.live.insert(header.id, transaction);
+                    }
+                }
+            }
             drop(store);
             store = rebuild(&store_dir, &commits, &log, &shown)?;
             recovered.push(JournalRecovery {
