@@ -61,7 +61,9 @@ function findProject(given: string | undefined): string {
   let folder = start;
   for (;;) {
     try {
-      if (Deno.lstatSync(join(folder, ".krepis"))) return folder;
+      // A link or a file there is the kernel's to refuse, with its reason.
+      Deno.lstatSync(join(folder, ".krepis"));
+      return folder;
     } catch (error) {
       if (
         !(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)
@@ -102,8 +104,11 @@ function bytes(count: number): string {
 function noteRecovered(recovered: readonly Recovery[], err: (text: string) => void): void {
   for (const r of recovered) {
     const paths = r.paths.length > 0 ? `: ${r.paths.join(", ")}` : "";
+    // Transaction 0: about the whole journal (a repair, a pending recovery).
     err(
-      `note: an interrupted run was recovered: transaction ${r.transaction} ${r.action}${paths}\n`,
+      r.transaction === 0
+        ? `note: ${r.action}\n`
+        : `note: an interrupted run was recovered: transaction ${r.transaction} ${r.action}${paths}\n`,
     );
   }
 }

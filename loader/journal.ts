@@ -38,12 +38,15 @@ export interface JournalEntry {
 
 /** Work a killed process left, and what `open()` did about it. */
 export interface Recovery {
-  /** The transaction concerned. */
+  /** The transaction concerned (0: the whole journal, for a repair or a pending recovery). */
   transaction: number;
   /**
    * `"rolled back"` (never committed), `"undo completed"` or `"rollback
    * completed"` (interrupted while applying: finished), `"undo abandoned,
-   * nothing changed"` (interrupted while staging).
+   * nothing changed"` (interrupted while staging), `"repaired: …"` (the
+   * store was rebuilt from the commit record), or `"pending: <reason>"` (a
+   * recovery that could not finish: the journal opened anyway, the next
+   * open or `close()` tries again).
    */
   action: string;
   /** The files concerned. */
