@@ -89,7 +89,7 @@ async function bytesUnder(dir: string): Promise<number> {
 using kernel = await load({ path: library });
 
 console.log(
-  `\njournal: track + commit + undo of N small files, against ${baselineName} of the same files`,
+  `\njournal: trackAll + commit + undo of N small files, against ${baselineName} of the same files`,
 );
 const perFile: Record<number, number> = {};
 for (const count of [1_000, 10_000]) {
