@@ -127,7 +127,7 @@ pub fn list(root: &str) -> Result<Vec<Transaction>, Failure> {
     let commits = dir.join("commits");
     if std::fs::symlink_metadata(&commits).is_err() {
         if std::fs::symlink_metadata(dir.join("journal")).is_ok() {
-            return Err(old_format(&shown));
+            return Err(store::old_format(&shown));
         }
         return Ok(Vec::new());
     }
@@ -137,12 +137,6 @@ pub fn list(root: &str) -> Result<Vec<Transaction>, Failure> {
     let mut all: Vec<Transaction> = log.live.into_values().collect();
     all.sort_by_key(|t| std::cmp::Reverse(t.head().sequence));
     Ok(all)
-}
-
-fn old_format(shown: &str) -> Failure {
-    failed(format!(
-        "Cannot open the journal in {shown}: it was written by an older Krepis (no commit record, format 1)\nHint: undo with the Krepis that wrote it, or move .krepis away (its undo history is lost); this one does not read it"
-    ))
 }
 
 /// Opens the journal of the project at `root`, recovering what a killed
@@ -186,7 +180,7 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
     let log = if !had_commits {
         if !store.is_new()? {
             if store.format()? == 0 {
-                return Err(old_format(&shown));
+                return Err(store::old_format(&shown));
             }
             if !repair {
                 return Err(record::damaged(&shown, "is missing"));
@@ -235,7 +229,7 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
             log
         } else {
             if store.format()? != store::FORMAT {
-                return Err(old_format(&shown));
+                return Err(store::old_format(&shown));
             }
             log
         }

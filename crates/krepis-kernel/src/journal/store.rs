@@ -203,6 +203,13 @@ pub fn store_error(action: &str, err: impl std::fmt::Display) -> Failure {
     ))
 }
 
+/// The error for a store written by the previous format (no commit record).
+pub fn old_format(shown: &str) -> Failure {
+    failed(format!(
+        "Cannot open the journal in {shown}: it was written by an older Krepis (no commit record, format 1)\nHint: undo with the Krepis that wrote it, or move .krepis away (its undo history is lost); this one does not read it"
+    ))
+}
+
 fn entry_key(id: u64, index: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
     key[..8].copy_from_slice(&id.to_be_bytes());
@@ -259,6 +266,11 @@ impl Store {
                 store_error("open the journal", text)
             }
         })?;
+        // A store of the previous format is refused before anything is
+        // added to it.
+        if db.tree_names().iter().any(|name| name.as_ref() == b"transactions") {
+            return Err(old_format(shown));
+        }
         let tree = |name: &str| db.open_tree(name).map_err(|err| store_error("open the journal", err));
         let store = Self {
             headers: tree("headers")?,

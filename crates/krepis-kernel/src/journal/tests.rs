@@ -460,6 +460,9 @@ fn a_store_of_the_previous_format_is_refused_with_a_hint() {
     let err = open(project.root(), false).unwrap_err();
     assert!(err.1.contains("written by an older Krepis"), "{}", err.1);
     assert!(err.1.contains("Hint:"), "{}", err.1);
+    let db = sled::open(project.0.join(".krepis").join("journal")).unwrap();
+    assert_eq!(db.tree_names().len(), 2, "nothing was added to the old store");
+    assert!(!project.0.join(".krepis").join("commits").exists());
 }
 
 #[test]
