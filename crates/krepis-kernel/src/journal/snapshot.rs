@@ -52,13 +52,36 @@ pub fn copy_new_with(
     copied
 }
 
+thread_local! {
+    /// One chunk buffer per thread, reused: a journal copies and hashes
+    /// thousands of small files, and a fresh zeroed MiB for each costs more
+    /// than the copy.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `body` with the thread's chunk buffer (a fresh one if it is in use).
+fn with_buffer<R>(body: impl FnOnce(&mut [u8]) -> R) -> R {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            if buffer.len() < CHUNK {
+                buffer.resize(CHUNK, 0);
+            }
+            body(&mut buffer[..CHUNK])
+        }
+        Err(_) => body(&mut vec![0u8; CHUNK]),
+    })
+}
+
 /// Hashes what `source` holds, 1 MiB at a time.
 pub fn hash(source: &mut impl Read) -> io::Result<Copied> {
+    with_buffer(|buffer| hash_with(source, buffer))
+}
+
+fn hash_with(source: &mut impl Read, buffer: &mut [u8]) -> io::Result<Copied> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; CHUNK];
     let mut size = 0u64;
     loop {
-        let read = match source.read(&mut buffer) {
+        let read = match source.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -74,11 +97,14 @@ pub fn hash(source: &mut impl Read) -> io::Result<Copied> {
 }
 
 fn copy_into(source: &mut impl Read, out: &mut File) -> io::Result<Copied> {
+    with_buffer(|buffer| copy_with(source, out, buffer))
+}
+
+fn copy_with(source: &mut impl Read, out: &mut File, buffer: &mut [u8]) -> io::Result<Copied> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; CHUNK];
     let mut size = 0u64;
     loop {
-        let read = match source.read(&mut buffer) {
+        let read = match source.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
