@@ -235,6 +235,9 @@ impl Store {
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(16 * 1024 * 1024)
+            // Small segments: the file grows (and is reused) in 64 KiB steps, not
+            // 512 KiB ones, so a journal of a few records stays small.
+            .segment_size(64 * 1024)
             // No background flusher thread: every change is flushed by the
             // journal itself before it acts on it.
             .flush_every_ms(None);
@@ -255,7 +258,10 @@ impl Store {
         };
         let db = opened.map_err(|err| {
             let text = err.to_string();
-            if text.contains("could not acquire lock") {
+            if text.contains("cannot change the io buffer size") {
+                // Stores of this format are made with the segment size above.
+                old_format(shown)
+            } else if text.contains("could not acquire lock") {
                 (
                     KrepisResult::Busy,
                     format!(

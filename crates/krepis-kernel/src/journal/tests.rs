@@ -462,6 +462,7 @@ fn a_store_of_the_previous_format_is_refused_with_a_hint() {
     assert!(err.1.contains("Hint:"), "{}", err.1);
     let db = sled::open(project.0.join(".krepis").join("journal")).unwrap();
     assert_eq!(db.tree_names().len(), 2, "nothing was added to the old store");
+    drop(db);
     assert!(!project.0.join(".krepis").join("commits").exists());
 }
 
