@@ -29,6 +29,9 @@ if (!library) {
   );
 }
 const runs = Number(Deno.env.get("KREPIS_BENCH_JOURNAL_RUNS") ?? "3");
+// Where the projects are made: the system's temporary folder, or another
+// disk (a tmpfs shows the cost without the disk's).
+const base = Deno.env.get("KREPIS_BENCH_JOURNAL_DIR");
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -87,6 +90,7 @@ async function bytesUnder(dir: string): Promise<number> {
 }
 
 using kernel = await load({ path: library });
+console.log(`\njournal benchmarks in ${base ?? "the temporary folder"}`);
 
 console.log(
   `\njournal: trackAll + commit + undo of N small files, against ${baselineName} of the same files`,
@@ -96,7 +100,7 @@ for (const count of [1_000, 10_000]) {
   const journalTimes: number[] = [];
   const copyTimes: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const root = await Deno.makeTempDir({ prefix: "krepis-bench-journal-" });
+    const root = await Deno.makeTempDir({ dir: base, prefix: "krepis-bench-journal-" });
     const names = await smallFiles(root, count);
     copyTimes.push(await copyBaseline(root, names));
     using journal = kernel.journal.open(root);
@@ -127,7 +131,7 @@ for (const count of [1_000, 10_000]) {
 }
 {
   // For contrast: one track() call per file, each syncing the disk.
-  const root = await Deno.makeTempDir({ prefix: "krepis-bench-journal-one-" });
+  const root = await Deno.makeTempDir({ dir: base, prefix: "krepis-bench-journal-one-" });
   const names = await smallFiles(root, 1_000);
   const copyMs = await copyBaseline(root, names);
   using journal = kernel.journal.open(root);
@@ -171,7 +175,7 @@ for (
     ["1,000 files of 1 KiB", (root: string) => smallFiles(root, 1_000)],
   ] as const
 ) {
-  const root = await Deno.makeTempDir({ prefix: "krepis-bench-journal-space-" });
+  const root = await Deno.makeTempDir({ dir: base, prefix: "krepis-bench-journal-space-" });
   const names = await make(root);
   {
     using journal = kernel.journal.open(root);

@@ -20,6 +20,8 @@ commandLine({
   env: {
     KREPIS_BENCH_RUNS: "runs per distribution and view measurement (default 15)",
     KREPIS_BENCH_JOURNAL_RUNS: "runs of each journal measurement (default 3; the median is shown)",
+    KREPIS_BENCH_JOURNAL_DIR:
+      "where the journal benchmarks make their projects (default: the temporary folder)",
     KREPIS_BENCH_ROUNDS: "rounds of the server benchmark, each side (default 3)",
     KREPIS_BENCH_SECONDS: "seconds each server benchmark round lasts (default 5)",
     RUSTC_WRAPPER: "a compiler wrapper cargo uses; when unset and sccache is installed, sccache",
