@@ -14,11 +14,14 @@ import { resolveTarget } from "../loader/mod.ts";
 
 commandLine({
   name: "deno task bench",
-  summary: "FFI call, protobuf, distribution, view, server and build benchmarks",
+  summary: "FFI call, protobuf, distribution, view, journal, server and build benchmarks",
   usage: ["(no options: runs every benchmark)"],
   options: {},
   env: {
     KREPIS_BENCH_RUNS: "runs per distribution and view measurement (default 15)",
+    KREPIS_BENCH_JOURNAL_RUNS: "runs of each journal measurement (default 3; the median is shown)",
+    KREPIS_BENCH_JOURNAL_DIR:
+      "where the journal benchmarks make their projects (default: the temporary folder)",
     KREPIS_BENCH_ROUNDS: "rounds of the server benchmark, each side (default 3)",
     KREPIS_BENCH_SECONDS: "seconds each server benchmark round lasts (default 5)",
     RUSTC_WRAPPER: "a compiler wrapper cargo uses; when unset and sccache is installed, sccache",
@@ -26,7 +29,7 @@ commandLine({
   exitCodes: { 0: "every benchmark ran", 1: "the build or a benchmark failed", 2: "usage error" },
   more: `Builds the release kernel for this machine (as deno task build does), runs
 bench/ffi_bench.ts with deno bench and prints each result with its ratio to the
-baseline, then bench/distribution.ts, views.ts, server.ts and build.ts.`,
+baseline, then bench/distribution.ts, views.ts, journal.ts, server.ts and build.ts.`,
 });
 
 const { library } = await buildTarget(targetRow(await loadTargetTable(), resolveTarget().triple));
@@ -71,7 +74,7 @@ for (const [group, benches] of groups) {
 }
 
 // The other benchmarks, each a script given the same release library.
-for (const script of ["distribution.ts", "views.ts", "server.ts", "build.ts"]) {
+for (const script of ["distribution.ts", "views.ts", "journal.ts", "server.ts", "build.ts"]) {
   const run = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", `${REPO_ROOT}/bench/${script}`, library],
     stdout: "inherit",

@@ -139,8 +139,10 @@ export const COMMANDS = {
     name: "krepis undo",
     summary: "undo the last transaction recorded in this project's journal (.krepis/)",
     usage: [
-      "[--steps <n>] [--project <dir>] [--offline] [--mirror <url>] [--cache-dir <dir>] [--trusted-key <key|file>]… [--json]",
+      "[--steps <n>] [--force] [--dry-run] [--project <dir>] [--offline] [--mirror <url>] [--cache-dir <dir>] [--trusted-key <key|file>]… [--json]",
       "--list [--project <dir>] [--json]",
+      "--prune --keep <n> [--project <dir>] [--offline] [--mirror <url>] [--cache-dir <dir>] [--trusted-key <key|file>]… [--json]",
+      "--repair [--project <dir>] [--offline] [--mirror <url>] [--cache-dir <dir>] [--trusted-key <key|file>]… [--json]",
     ],
     options: {
       steps: {
@@ -148,9 +150,34 @@ export const COMMANDS = {
         value: "<n>",
         help: "undo the last n transactions, all or nothing (default 1)",
       },
+      force: {
+        type: "boolean",
+        help:
+          "undo files changed since the transaction too; their content is kept first as a new transaction (krepis undo again brings it back)",
+      },
+      "dry-run": {
+        type: "boolean",
+        help:
+          "show what the undo would restore and remove, and which files changed since; change nothing",
+      },
       list: {
         type: "boolean",
-        help: "show the journal's transactions, newest first; change nothing",
+        help:
+          "show the journal's transactions, newest first; change nothing (works while another process holds the journal)",
+      },
+      prune: {
+        type: "boolean",
+        help: "forget the oldest transactions and free their snapshots (with --keep)",
+      },
+      keep: {
+        type: "string",
+        value: "<n>",
+        help: "with --prune: how many of the newest transactions to keep",
+      },
+      repair: {
+        type: "boolean",
+        help:
+          "rebuild a damaged journal store from its commit record, keeping every snapshot (the damaged store is kept beside it)",
       },
       project: {
         type: "string",

@@ -9,7 +9,7 @@ export const ABI_MAJOR = 1;
 export const ABI_MINOR = 3;
 
 /** SHA-256 of the header's normalized declarations and the schema. */
-export const ABI_FINGERPRINT = "4daab38f95b2a1db3e70b85a62137b29224473b1ef02105a6dcb9695ee0a4dd8";
+export const ABI_FINGERPRINT = "6b63188143aced2d79675fbfee7659aabdf769186703b0110a993ed36cc4091f";
 
 /** Every kernel export, typed for `Deno.dlopen`. */
 export const SYMBOLS = {

@@ -30,7 +30,10 @@ export interface Request {
     | "serverStart"
     | "serverStats"
     | "serverStop"
-    | "serverClose";
+    | "serverClose"
+    | "journalForget"
+    | "journalList"
+    | "journalTrackMany";
   buildInfo?: BuildInfoRequest;
   echo?: EchoRequest;
   fail?: FailRequest;
@@ -48,6 +51,9 @@ export interface Request {
   serverStats?: ServerStatsRequest;
   serverStop?: ServerStopRequest;
   serverClose?: ServerCloseRequest;
+  journalForget?: JournalForgetRequest;
+  journalList?: JournalListRequest;
+  journalTrackMany?: JournalTrackManyRequest;
 }
 
 /** A `krepis.v1.Request` to encode: every field may be left out. */
@@ -70,7 +76,10 @@ export interface RequestInit {
     | "serverStart"
     | "serverStats"
     | "serverStop"
-    | "serverClose";
+    | "serverClose"
+    | "journalForget"
+    | "journalList"
+    | "journalTrackMany";
   buildInfo?: BuildInfoRequestInit;
   echo?: EchoRequestInit;
   fail?: FailRequestInit;
@@ -88,6 +97,9 @@ export interface RequestInit {
   serverStats?: ServerStatsRequestInit;
   serverStop?: ServerStopRequestInit;
   serverClose?: ServerCloseRequestInit;
+  journalForget?: JournalForgetRequestInit;
+  journalList?: JournalListRequestInit;
+  journalTrackMany?: JournalTrackManyRequestInit;
 }
 
 /** Writes the fields of a `krepis.v1.Request` (without a length prefix). */
@@ -194,6 +206,24 @@ export function writeRequest(w: Writer, m: RequestInit): void {
     writeServerCloseRequest(w, m.serverClose);
     w.join(at);
   }
+  if (m.journalForget !== undefined) {
+    w.tag(30, LEN);
+    const at = w.fork();
+    writeJournalForgetRequest(w, m.journalForget);
+    w.join(at);
+  }
+  if (m.journalList !== undefined) {
+    w.tag(31, LEN);
+    const at = w.fork();
+    writeJournalListRequest(w, m.journalList);
+    w.join(at);
+  }
+  if (m.journalTrackMany !== undefined) {
+    w.tag(32, LEN);
+    const at = w.fork();
+    writeJournalTrackManyRequest(w, m.journalTrackMany);
+    w.join(at);
+  }
 }
 
 /** Encodes a `krepis.v1.Request`. */
@@ -228,6 +258,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfoRequest(r, stop, m.buildInfo);
         break;
@@ -251,6 +284,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "echo";
         m.echo = readEchoRequest(r, stop, m.echo);
         break;
@@ -274,6 +310,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "fail";
         m.fail = readFailRequest(r, stop, m.fail);
         break;
@@ -297,6 +336,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "readFile";
         m.readFile = readReadFileRequest(r, stop, m.readFile);
         break;
@@ -320,6 +362,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalOpen";
         m.journalOpen = readJournalOpenRequest(r, stop, m.journalOpen);
         break;
@@ -343,6 +388,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalClose";
         m.journalClose = readJournalCloseRequest(r, stop, m.journalClose);
         break;
@@ -366,6 +414,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalBegin";
         m.journalBegin = readJournalBeginRequest(r, stop, m.journalBegin);
         break;
@@ -389,6 +440,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalTrack";
         m.journalTrack = readJournalTrackRequest(r, stop, m.journalTrack);
         break;
@@ -412,6 +466,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalCommit";
         m.journalCommit = readJournalCommitRequest(r, stop, m.journalCommit);
         break;
@@ -435,6 +492,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalRollback";
         m.journalRollback = readJournalRollbackRequest(r, stop, m.journalRollback);
         break;
@@ -458,6 +518,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalHistory";
         m.journalHistory = readJournalHistoryRequest(r, stop, m.journalHistory);
         break;
@@ -481,6 +544,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalUndo";
         m.journalUndo = readJournalUndoRequest(r, stop, m.journalUndo);
         break;
@@ -504,6 +570,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "journalSnapshot";
         m.journalSnapshot = readJournalSnapshotRequest(r, stop, m.journalSnapshot);
         break;
@@ -527,6 +596,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStats;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverStart";
         m.serverStart = readServerStartRequest(r, stop, m.serverStart);
         break;
@@ -550,6 +622,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStart;
         delete m.serverStop;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverStats";
         m.serverStats = readServerStatsRequest(r, stop, m.serverStats);
         break;
@@ -573,6 +648,9 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStart;
         delete m.serverStats;
         delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverStop";
         m.serverStop = readServerStopRequest(r, stop, m.serverStop);
         break;
@@ -596,8 +674,89 @@ export function readRequest(r: Reader, end: number, m: Request = newRequest()): 
         delete m.serverStart;
         delete m.serverStats;
         delete m.serverStop;
+        delete m.journalForget;
+        delete m.journalList;
+        delete m.journalTrackMany;
         m.kind = "serverClose";
         m.serverClose = readServerCloseRequest(r, stop, m.serverClose);
+        break;
+      }
+      case 30: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalForget", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
+        delete m.journalList;
+        delete m.journalTrackMany;
+        m.kind = "journalForget";
+        m.journalForget = readJournalForgetRequest(r, stop, m.journalForget);
+        break;
+      }
+      case 31: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalList", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalTrackMany;
+        m.kind = "journalList";
+        m.journalList = readJournalListRequest(r, stop, m.journalList);
+        break;
+      }
+      case 32: {
+        expectWire(wire, LEN, "krepis.v1.Request.journalTrackMany", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.fail;
+        delete m.readFile;
+        delete m.journalOpen;
+        delete m.journalClose;
+        delete m.journalBegin;
+        delete m.journalTrack;
+        delete m.journalCommit;
+        delete m.journalRollback;
+        delete m.journalHistory;
+        delete m.journalUndo;
+        delete m.journalSnapshot;
+        delete m.serverStart;
+        delete m.serverStats;
+        delete m.serverStop;
+        delete m.serverClose;
+        delete m.journalForget;
+        delete m.journalList;
+        m.kind = "journalTrackMany";
+        m.journalTrackMany = readJournalTrackManyRequest(r, stop, m.journalTrackMany);
         break;
       }
       case 0:
@@ -641,7 +800,9 @@ export interface Response {
     | "journalRestored"
     | "journalHistory"
     | "serverStarted"
-    | "serverStats";
+    | "serverStats"
+    | "journalForgotten"
+    | "journalTrackedFiles";
   buildInfo?: BuildInfo;
   echo?: EchoResponse;
   view?: View;
@@ -654,6 +815,8 @@ export interface Response {
   journalHistory?: JournalHistory;
   serverStarted?: ServerStarted;
   serverStats?: ServerStats;
+  journalForgotten?: JournalForgotten;
+  journalTrackedFiles?: JournalTrackedFiles;
 }
 
 /** A `krepis.v1.Response` to encode: every field may be left out. */
@@ -671,7 +834,9 @@ export interface ResponseInit {
     | "journalRestored"
     | "journalHistory"
     | "serverStarted"
-    | "serverStats";
+    | "serverStats"
+    | "journalForgotten"
+    | "journalTrackedFiles";
   buildInfo?: BuildInfoInit;
   echo?: EchoResponseInit;
   view?: ViewInit;
@@ -684,6 +849,8 @@ export interface ResponseInit {
   journalHistory?: JournalHistoryInit;
   serverStarted?: ServerStartedInit;
   serverStats?: ServerStatsInit;
+  journalForgotten?: JournalForgottenInit;
+  journalTrackedFiles?: JournalTrackedFilesInit;
 }
 
 /** Writes the fields of a `krepis.v1.Response` (without a length prefix). */
@@ -760,6 +927,18 @@ export function writeResponse(w: Writer, m: ResponseInit): void {
     writeServerStats(w, m.serverStats);
     w.join(at);
   }
+  if (m.journalForgotten !== undefined) {
+    w.tag(30, LEN);
+    const at = w.fork();
+    writeJournalForgotten(w, m.journalForgotten);
+    w.join(at);
+  }
+  if (m.journalTrackedFiles !== undefined) {
+    w.tag(31, LEN);
+    const at = w.fork();
+    writeJournalTrackedFiles(w, m.journalTrackedFiles);
+    w.join(at);
+  }
 }
 
 /** Encodes a `krepis.v1.Response`. */
@@ -789,6 +968,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "buildInfo";
         m.buildInfo = readBuildInfo(r, stop, m.buildInfo);
         break;
@@ -807,6 +988,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "echo";
         m.echo = readEchoResponse(r, stop, m.echo);
         break;
@@ -825,6 +1008,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "view";
         m.view = readView(r, stop, m.view);
         break;
@@ -843,6 +1028,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalOpened";
         m.journalOpened = readJournalOpened(r, stop, m.journalOpened);
         break;
@@ -861,6 +1048,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalClosed";
         m.journalClosed = readJournalClosed(r, stop, m.journalClosed);
         break;
@@ -879,6 +1068,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalBegun";
         m.journalBegun = readJournalBegun(r, stop, m.journalBegun);
         break;
@@ -897,6 +1088,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalTracked";
         m.journalTracked = readTrackedFile(r, stop, m.journalTracked);
         break;
@@ -915,6 +1108,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalCommitted";
         m.journalCommitted = readJournalTransaction(r, stop, m.journalCommitted);
         break;
@@ -933,6 +1128,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalHistory;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalRestored";
         m.journalRestored = readJournalRestored(r, stop, m.journalRestored);
         break;
@@ -951,6 +1148,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalRestored;
         delete m.serverStarted;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "journalHistory";
         m.journalHistory = readJournalHistory(r, stop, m.journalHistory);
         break;
@@ -969,6 +1168,8 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalRestored;
         delete m.journalHistory;
         delete m.serverStats;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "serverStarted";
         m.serverStarted = readServerStarted(r, stop, m.serverStarted);
         break;
@@ -987,8 +1188,50 @@ export function readResponse(r: Reader, end: number, m: Response = newResponse()
         delete m.journalRestored;
         delete m.journalHistory;
         delete m.serverStarted;
+        delete m.journalForgotten;
+        delete m.journalTrackedFiles;
         m.kind = "serverStats";
         m.serverStats = readServerStats(r, stop, m.serverStats);
+        break;
+      }
+      case 30: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalForgotten", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
+        delete m.journalTrackedFiles;
+        m.kind = "journalForgotten";
+        m.journalForgotten = readJournalForgotten(r, stop, m.journalForgotten);
+        break;
+      }
+      case 31: {
+        expectWire(wire, LEN, "krepis.v1.Response.journalTrackedFiles", r.pos);
+        const stop = r.delimited(end);
+        delete m.buildInfo;
+        delete m.echo;
+        delete m.view;
+        delete m.journalOpened;
+        delete m.journalClosed;
+        delete m.journalBegun;
+        delete m.journalTracked;
+        delete m.journalCommitted;
+        delete m.journalRestored;
+        delete m.journalHistory;
+        delete m.serverStarted;
+        delete m.serverStats;
+        delete m.journalForgotten;
+        m.kind = "journalTrackedFiles";
+        m.journalTrackedFiles = readJournalTrackedFiles(r, stop, m.journalTrackedFiles);
         break;
       }
       case 0:
@@ -1565,11 +1808,13 @@ export function decodeView(bytes: Uint8Array): View {
 /** A decoded `krepis.v1.JournalOpenRequest`. */
 export interface JournalOpenRequest {
   root: string;
+  repair: boolean;
 }
 
 /** A `krepis.v1.JournalOpenRequest` to encode: every field may be left out. */
 export interface JournalOpenRequestInit {
   root?: string;
+  repair?: boolean;
 }
 
 /** Writes the fields of a `krepis.v1.JournalOpenRequest` (without a length prefix). */
@@ -1577,6 +1822,10 @@ export function writeJournalOpenRequest(w: Writer, m: JournalOpenRequestInit): v
   if (m.root !== undefined && m.root !== "") {
     w.tag(1, LEN);
     w.string(m.root);
+  }
+  if (m.repair !== undefined && m.repair) {
+    w.tag(2, VARINT);
+    w.bool(m.repair);
   }
 }
 
@@ -1602,6 +1851,11 @@ export function readJournalOpenRequest(
         m.root = r.string(end);
         break;
       }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalOpenRequest.repair", r.pos);
+        m.repair = r.bool(end);
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.JournalOpenRequest at byte ${r.pos}`);
       default:
@@ -1618,7 +1872,7 @@ export function readJournalOpenRequest(
 
 /** A `krepis.v1.JournalOpenRequest` with every field at its default. */
 export function newJournalOpenRequest(): JournalOpenRequest {
-  return { root: "" };
+  return { root: "", repair: false };
 }
 
 /**
@@ -2184,6 +2438,171 @@ export function decodeJournalTrackRequest(bytes: Uint8Array): JournalTrackReques
   return readJournalTrackRequest(new Reader(bytes), bytes.length);
 }
 
+/** A decoded `krepis.v1.JournalTrackManyRequest`. */
+export interface JournalTrackManyRequest {
+  journal: bigint;
+  transaction: bigint;
+  paths: string[];
+}
+
+/** A `krepis.v1.JournalTrackManyRequest` to encode: every field may be left out. */
+export interface JournalTrackManyRequestInit {
+  journal?: bigint;
+  transaction?: bigint;
+  paths?: readonly string[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalTrackManyRequest` (without a length prefix). */
+export function writeJournalTrackManyRequest(w: Writer, m: JournalTrackManyRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.transaction !== undefined && m.transaction !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.transaction);
+  }
+  if (m.paths !== undefined) {
+    for (const item of m.paths) {
+      w.tag(3, LEN);
+      w.string(item);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalTrackManyRequest`. */
+export function encodeJournalTrackManyRequest(m: JournalTrackManyRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalTrackManyRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalTrackManyRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalTrackManyRequest(
+  r: Reader,
+  end: number,
+  m: JournalTrackManyRequest = newJournalTrackManyRequest(),
+): JournalTrackManyRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTrackManyRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTrackManyRequest.transaction", r.pos);
+        m.transaction = r.uint64(end);
+        break;
+      }
+      case 3: {
+        expectWire(wire, LEN, "krepis.v1.JournalTrackManyRequest.paths", r.pos);
+        m.paths.push(r.string(end));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalTrackManyRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalTrackManyRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalTrackManyRequest` with every field at its default. */
+export function newJournalTrackManyRequest(): JournalTrackManyRequest {
+  return { journal: 0n, transaction: 0n, paths: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalTrackManyRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalTrackManyRequest`.
+ */
+export function decodeJournalTrackManyRequest(bytes: Uint8Array): JournalTrackManyRequest {
+  return readJournalTrackManyRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalTrackedFiles`. */
+export interface JournalTrackedFiles {
+  files: TrackedFile[];
+}
+
+/** A `krepis.v1.JournalTrackedFiles` to encode: every field may be left out. */
+export interface JournalTrackedFilesInit {
+  files?: readonly TrackedFileInit[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalTrackedFiles` (without a length prefix). */
+export function writeJournalTrackedFiles(w: Writer, m: JournalTrackedFilesInit): void {
+  if (m.files !== undefined) {
+    for (const item of m.files) {
+      w.tag(1, LEN);
+      const at = w.fork();
+      writeTrackedFile(w, item);
+      w.join(at);
+    }
+  }
+}
+
+/** Encodes a `krepis.v1.JournalTrackedFiles`. */
+export function encodeJournalTrackedFiles(m: JournalTrackedFilesInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalTrackedFiles(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalTrackedFiles` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalTrackedFiles(
+  r: Reader,
+  end: number,
+  m: JournalTrackedFiles = newJournalTrackedFiles(),
+): JournalTrackedFiles {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.JournalTrackedFiles.files", r.pos);
+        const stop = r.delimited(end);
+        m.files.push(readTrackedFile(r, stop));
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalTrackedFiles at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalTrackedFiles at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalTrackedFiles` with every field at its default. */
+export function newJournalTrackedFiles(): JournalTrackedFiles {
+  return { files: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalTrackedFiles`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalTrackedFiles`.
+ */
+export function decodeJournalTrackedFiles(bytes: Uint8Array): JournalTrackedFiles {
+  return readJournalTrackedFiles(new Reader(bytes), bytes.length);
+}
+
 /** A decoded `krepis.v1.TrackedFile`. */
 export interface TrackedFile {
   path: string;
@@ -2436,6 +2855,7 @@ export interface JournalTransaction {
   message: string;
   timeMs: bigint;
   files: TrackedFile[];
+  snapshotBytes: bigint;
 }
 
 /** A `krepis.v1.JournalTransaction` to encode: every field may be left out. */
@@ -2444,6 +2864,7 @@ export interface JournalTransactionInit {
   message?: string;
   timeMs?: bigint;
   files?: readonly TrackedFileInit[];
+  snapshotBytes?: bigint;
 }
 
 /** Writes the fields of a `krepis.v1.JournalTransaction` (without a length prefix). */
@@ -2467,6 +2888,10 @@ export function writeJournalTransaction(w: Writer, m: JournalTransactionInit): v
       writeTrackedFile(w, item);
       w.join(at);
     }
+  }
+  if (m.snapshotBytes !== undefined && m.snapshotBytes !== 0n) {
+    w.tag(5, VARINT);
+    w.uint64(m.snapshotBytes);
   }
 }
 
@@ -2508,6 +2933,11 @@ export function readJournalTransaction(
         m.files.push(readTrackedFile(r, stop));
         break;
       }
+      case 5: {
+        expectWire(wire, VARINT, "krepis.v1.JournalTransaction.snapshotBytes", r.pos);
+        m.snapshotBytes = r.uint64(end);
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.JournalTransaction at byte ${r.pos}`);
       default:
@@ -2524,7 +2954,7 @@ export function readJournalTransaction(
 
 /** A `krepis.v1.JournalTransaction` with every field at its default. */
 export function newJournalTransaction(): JournalTransaction {
-  return { id: 0n, message: "", timeMs: 0n, files: [] };
+  return { id: 0n, message: "", timeMs: 0n, files: [], snapshotBytes: 0n };
 }
 
 /**
@@ -2679,12 +3109,16 @@ export function decodeJournalHistory(bytes: Uint8Array): JournalHistory {
 export interface JournalUndoRequest {
   journal: bigint;
   steps: number;
+  force: boolean;
+  dryRun: boolean;
 }
 
 /** A `krepis.v1.JournalUndoRequest` to encode: every field may be left out. */
 export interface JournalUndoRequestInit {
   journal?: bigint;
   steps?: number;
+  force?: boolean;
+  dryRun?: boolean;
 }
 
 /** Writes the fields of a `krepis.v1.JournalUndoRequest` (without a length prefix). */
@@ -2696,6 +3130,14 @@ export function writeJournalUndoRequest(w: Writer, m: JournalUndoRequestInit): v
   if (m.steps !== undefined && m.steps !== 0) {
     w.tag(2, VARINT);
     w.uint32(m.steps);
+  }
+  if (m.force !== undefined && m.force) {
+    w.tag(3, VARINT);
+    w.bool(m.force);
+  }
+  if (m.dryRun !== undefined && m.dryRun) {
+    w.tag(4, VARINT);
+    w.bool(m.dryRun);
   }
 }
 
@@ -2726,6 +3168,16 @@ export function readJournalUndoRequest(
         m.steps = r.uint32(end);
         break;
       }
+      case 3: {
+        expectWire(wire, VARINT, "krepis.v1.JournalUndoRequest.force", r.pos);
+        m.force = r.bool(end);
+        break;
+      }
+      case 4: {
+        expectWire(wire, VARINT, "krepis.v1.JournalUndoRequest.dryRun", r.pos);
+        m.dryRun = r.bool(end);
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.JournalUndoRequest at byte ${r.pos}`);
       default:
@@ -2742,7 +3194,7 @@ export function readJournalUndoRequest(
 
 /** A `krepis.v1.JournalUndoRequest` with every field at its default. */
 export function newJournalUndoRequest(): JournalUndoRequest {
-  return { journal: 0n, steps: 0 };
+  return { journal: 0n, steps: 0, force: false, dryRun: false };
 }
 
 /**
@@ -2759,6 +3211,10 @@ export interface JournalRestored {
   transactions: JournalTransaction[];
   restored: string[];
   removed: string[];
+  changed: string[];
+  dryRun: boolean;
+  kept: bigint;
+  ownersKept: string[];
 }
 
 /** A `krepis.v1.JournalRestored` to encode: every field may be left out. */
@@ -2766,6 +3222,10 @@ export interface JournalRestoredInit {
   transactions?: readonly JournalTransactionInit[];
   restored?: readonly string[];
   removed?: readonly string[];
+  changed?: readonly string[];
+  dryRun?: boolean;
+  kept?: bigint;
+  ownersKept?: readonly string[];
 }
 
 /** Writes the fields of a `krepis.v1.JournalRestored` (without a length prefix). */
@@ -2787,6 +3247,26 @@ export function writeJournalRestored(w: Writer, m: JournalRestoredInit): void {
   if (m.removed !== undefined) {
     for (const item of m.removed) {
       w.tag(3, LEN);
+      w.string(item);
+    }
+  }
+  if (m.changed !== undefined) {
+    for (const item of m.changed) {
+      w.tag(4, LEN);
+      w.string(item);
+    }
+  }
+  if (m.dryRun !== undefined && m.dryRun) {
+    w.tag(5, VARINT);
+    w.bool(m.dryRun);
+  }
+  if (m.kept !== undefined && m.kept !== 0n) {
+    w.tag(6, VARINT);
+    w.uint64(m.kept);
+  }
+  if (m.ownersKept !== undefined) {
+    for (const item of m.ownersKept) {
+      w.tag(7, LEN);
       w.string(item);
     }
   }
@@ -2825,6 +3305,26 @@ export function readJournalRestored(
         m.removed.push(r.string(end));
         break;
       }
+      case 4: {
+        expectWire(wire, LEN, "krepis.v1.JournalRestored.changed", r.pos);
+        m.changed.push(r.string(end));
+        break;
+      }
+      case 5: {
+        expectWire(wire, VARINT, "krepis.v1.JournalRestored.dryRun", r.pos);
+        m.dryRun = r.bool(end);
+        break;
+      }
+      case 6: {
+        expectWire(wire, VARINT, "krepis.v1.JournalRestored.kept", r.pos);
+        m.kept = r.uint64(end);
+        break;
+      }
+      case 7: {
+        expectWire(wire, LEN, "krepis.v1.JournalRestored.ownersKept", r.pos);
+        m.ownersKept.push(r.string(end));
+        break;
+      }
       case 0:
         throw new WireError(`field number 0 in krepis.v1.JournalRestored at byte ${r.pos}`);
       default:
@@ -2839,7 +3339,15 @@ export function readJournalRestored(
 
 /** A `krepis.v1.JournalRestored` with every field at its default. */
 export function newJournalRestored(): JournalRestored {
-  return { transactions: [], restored: [], removed: [] };
+  return {
+    transactions: [],
+    restored: [],
+    removed: [],
+    changed: [],
+    dryRun: false,
+    kept: 0n,
+    ownersKept: [],
+  };
 }
 
 /**
@@ -2849,6 +3357,223 @@ export function newJournalRestored(): JournalRestored {
  */
 export function decodeJournalRestored(bytes: Uint8Array): JournalRestored {
   return readJournalRestored(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalForgetRequest`. */
+export interface JournalForgetRequest {
+  journal: bigint;
+  keep: bigint;
+}
+
+/** A `krepis.v1.JournalForgetRequest` to encode: every field may be left out. */
+export interface JournalForgetRequestInit {
+  journal?: bigint;
+  keep?: bigint;
+}
+
+/** Writes the fields of a `krepis.v1.JournalForgetRequest` (without a length prefix). */
+export function writeJournalForgetRequest(w: Writer, m: JournalForgetRequestInit): void {
+  if (m.journal !== undefined && m.journal !== 0n) {
+    w.tag(1, VARINT);
+    w.uint64(m.journal);
+  }
+  if (m.keep !== undefined && m.keep !== 0n) {
+    w.tag(2, VARINT);
+    w.uint64(m.keep);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalForgetRequest`. */
+export function encodeJournalForgetRequest(m: JournalForgetRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalForgetRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalForgetRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalForgetRequest(
+  r: Reader,
+  end: number,
+  m: JournalForgetRequest = newJournalForgetRequest(),
+): JournalForgetRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, VARINT, "krepis.v1.JournalForgetRequest.journal", r.pos);
+        m.journal = r.uint64(end);
+        break;
+      }
+      case 2: {
+        expectWire(wire, VARINT, "krepis.v1.JournalForgetRequest.keep", r.pos);
+        m.keep = r.uint64(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalForgetRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalForgetRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalForgetRequest` with every field at its default. */
+export function newJournalForgetRequest(): JournalForgetRequest {
+  return { journal: 0n, keep: 0n };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalForgetRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalForgetRequest`.
+ */
+export function decodeJournalForgetRequest(bytes: Uint8Array): JournalForgetRequest {
+  return readJournalForgetRequest(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalForgotten`. */
+export interface JournalForgotten {
+  transactions: bigint[];
+}
+
+/** A `krepis.v1.JournalForgotten` to encode: every field may be left out. */
+export interface JournalForgottenInit {
+  transactions?: readonly bigint[];
+}
+
+/** Writes the fields of a `krepis.v1.JournalForgotten` (without a length prefix). */
+export function writeJournalForgotten(w: Writer, m: JournalForgottenInit): void {
+  if (m.transactions !== undefined && m.transactions.length !== 0) {
+    w.tag(1, LEN);
+    const at = w.fork();
+    for (const item of m.transactions) w.uint64(item);
+    w.join(at);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalForgotten`. */
+export function encodeJournalForgotten(m: JournalForgottenInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalForgotten(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalForgotten` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalForgotten(
+  r: Reader,
+  end: number,
+  m: JournalForgotten = newJournalForgotten(),
+): JournalForgotten {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        if (wire !== LEN) {
+          expectWire(wire, VARINT, "krepis.v1.JournalForgotten.transactions", r.pos);
+        }
+        r.repeated(wire, end, (e) => r.uint64(e), m.transactions);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalForgotten at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(`a field runs past the end of krepis.v1.JournalForgotten at byte ${r.pos}`);
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalForgotten` with every field at its default. */
+export function newJournalForgotten(): JournalForgotten {
+  return { transactions: [] };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalForgotten`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalForgotten`.
+ */
+export function decodeJournalForgotten(bytes: Uint8Array): JournalForgotten {
+  return readJournalForgotten(new Reader(bytes), bytes.length);
+}
+
+/** A decoded `krepis.v1.JournalListRequest`. */
+export interface JournalListRequest {
+  root: string;
+}
+
+/** A `krepis.v1.JournalListRequest` to encode: every field may be left out. */
+export interface JournalListRequestInit {
+  root?: string;
+}
+
+/** Writes the fields of a `krepis.v1.JournalListRequest` (without a length prefix). */
+export function writeJournalListRequest(w: Writer, m: JournalListRequestInit): void {
+  if (m.root !== undefined && m.root !== "") {
+    w.tag(1, LEN);
+    w.string(m.root);
+  }
+}
+
+/** Encodes a `krepis.v1.JournalListRequest`. */
+export function encodeJournalListRequest(m: JournalListRequestInit): Uint8Array {
+  const w = scratchWriter();
+  writeJournalListRequest(w, m);
+  return w.finish();
+}
+
+/** Reads the fields of a `krepis.v1.JournalListRequest` up to `end`, into `m` (merging, as protobuf does). */
+export function readJournalListRequest(
+  r: Reader,
+  end: number,
+  m: JournalListRequest = newJournalListRequest(),
+): JournalListRequest {
+  while (r.pos < end) {
+    const key = r.uint32(end);
+    const wire = key & 7;
+    switch (key >>> 3) {
+      case 1: {
+        expectWire(wire, LEN, "krepis.v1.JournalListRequest.root", r.pos);
+        m.root = r.string(end);
+        break;
+      }
+      case 0:
+        throw new WireError(`field number 0 in krepis.v1.JournalListRequest at byte ${r.pos}`);
+      default:
+        r.skip(wire, end);
+    }
+  }
+  if (r.pos !== end) {
+    throw new WireError(
+      `a field runs past the end of krepis.v1.JournalListRequest at byte ${r.pos}`,
+    );
+  }
+  return m;
+}
+
+/** A `krepis.v1.JournalListRequest` with every field at its default. */
+export function newJournalListRequest(): JournalListRequest {
+  return { root: "" };
+}
+
+/**
+ * Decodes a `krepis.v1.JournalListRequest`.
+ *
+ * @throws {WireError} When the bytes are not a valid `krepis.v1.JournalListRequest`.
+ */
+export function decodeJournalListRequest(bytes: Uint8Array): JournalListRequest {
+  return readJournalListRequest(new Reader(bytes), bytes.length);
 }
 
 /** A decoded `krepis.v1.JournalSnapshotRequest`. */

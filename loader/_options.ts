@@ -90,3 +90,18 @@ export function integerOption(
   }
   return value;
 }
+
+/**
+ * Refuses a value that is neither `undefined` nor a boolean: nothing else is
+ * read as true or false.
+ *
+ * @param action What the call does, for the message.
+ * @param name The option's name.
+ * @param value The value given.
+ * @returns The value, or `undefined` when not given.
+ * @throws {TypeError} When the value is not a boolean.
+ */
+export function booleanOption(action: string, name: string, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  throw new TypeError(`Cannot ${action}: ${name} must be true or false, not ${kindOf(value)}`);
+}

@@ -275,7 +275,27 @@ export async function main(
             }"\nHint: --steps 1 undoes the last transaction\n`,
           );
         }
-        const undo = { project: string("project"), steps, list: values.list === true, json };
+        const keepText = string("keep");
+        if (
+          (keepText !== undefined) !== (values.prune === true) ||
+          (keepText !== undefined && !/^[0-9]+$/.test(keepText))
+        ) {
+          return usageError(
+            `Cannot run krepis undo: --prune takes --keep <n>, a whole number of transactions to keep${
+              keepText === undefined ? "" : `, not "${keepText}"`
+            }\nHint: krepis undo --prune --keep 10 keeps the newest 10\n`,
+          );
+        }
+        const undo = {
+          project: string("project"),
+          steps,
+          list: values.list === true,
+          force: values.force === true,
+          dryRun: values["dry-run"] === true,
+          keep: keepText === undefined ? undefined : Number(keepText),
+          repair: values.repair === true,
+          json,
+        };
         outcome = await undoCommand(undo, options, out, err);
         break;
       }

@@ -6,7 +6,7 @@
 
 import { type Channel, rethrowAs } from "./_channel.ts";
 import { JournalError } from "./errors.ts";
-import { checkKeys, integerOption } from "./_options.ts";
+import { booleanOption, checkKeys, integerOption } from "./_options.ts";
 import type { RequestInit, Response } from "./_messages.ts";
 import { absolute } from "./_path.ts";
 import { requirePermission } from "./_permission.ts";
@@ -33,23 +33,28 @@ export interface JournalEntry {
   time: Date;
   /** The files it tracked. */
   files: TrackedFile[];
+  /** Bytes its snapshots take in `.krepis/snapshots`. */
+  snapshotBytes: number;
 }
 
 /** Work a killed process left, and what `open()` did about it. */
 export interface Recovery {
-  /** The transaction concerned. */
+  /** The transaction concerned (0: the whole journal, for a repair or a pending recovery). */
   transaction: number;
   /**
    * `"rolled back"` (never committed), `"undo completed"` or `"rollback
    * completed"` (interrupted while applying: finished), `"undo abandoned,
-   * nothing changed"` (interrupted while staging).
+   * nothing changed"` (interrupted while staging), `"repaired: …"` (the
+   * store was rebuilt from the commit record), or `"pending: <reason>"` (a
+   * recovery that could not finish: the journal opened anyway, the next
+   * open or `close()` tries again).
    */
   action: string;
   /** The files concerned. */
   paths: string[];
 }
 
-/** What an undo or a rollback did. */
+/** What an undo or a rollback did (or, for a dry run, would do). */
 export interface Restored {
   /** The transactions undone (newest first) or rolled back. */
   transactions: JournalEntry[];
@@ -57,6 +62,20 @@ export interface Restored {
   restored: string[];
   /** Files the transactions had created, removed. */
   removed: string[];
+  /**
+   * Files that changed since the transactions were committed (an undo
+   * refuses them unless forced).
+   */
+  changed: string[];
+  /** A dry run: nothing was changed. */
+  dryRun: boolean;
+  /**
+   * The transaction that keeps the content a forced undo replaced (undo it
+   * to get that content back), or `null` when nothing had changed.
+   */
+  kept: number | null;
+  /** Files restored whose owner or group the process could not set back. */
+  ownersKept: string[];
 }
 
 /** Options for {@linkcode Journal.undo}. */
@@ -68,6 +87,39 @@ export interface UndoOptions {
    * @default {1}
    */
   steps?: number;
+  /**
+   * Undo even files changed since the transactions were committed: their
+   * current content is first committed as a new transaction (listed in
+   * {@linkcode Restored.kept}), so that undoing again brings it back.
+   *
+   * @default {false}
+   */
+  force?: boolean;
+  /**
+   * Report what the undo would restore, remove and find changed; change
+   * nothing.
+   *
+   * @default {false}
+   */
+  dryRun?: boolean;
+}
+
+/** Options for {@linkcode Journal.forget}. */
+export interface ForgetOptions {
+  /** How many of the newest committed transactions to keep. */
+  keep: number;
+}
+
+/** Options for {@linkcode Journals.open}. */
+export interface OpenOptions {
+  /**
+   * Rebuild a store that lost committed transactions (damage the open
+   * refused) from the journal's commit record, keeping every snapshot. The
+   * damaged store is kept beside it as `.krepis/journal.damaged-<ms>`.
+   *
+   * @default {false}
+   */
+  repair?: boolean;
 }
 
 type Message = NonNullable<Response["journalCommitted"]>;
@@ -82,6 +134,7 @@ function entry(message: Message): JournalEntry {
       existed: file.existed,
       size: Number(file.size),
     })),
+    snapshotBytes: Number(message.snapshotBytes),
   };
 }
 
@@ -136,9 +189,13 @@ export class Journals {
    * `root` (the kernel's file access is checked against them here).
    *
    * @param root The project's root folder.
+   * @param options `repair`: rebuild a damaged store from the commit record.
    * @returns The open journal; close it (or `using`) when done.
    * @throws {JournalError} `BUSY` when another process (or Journal) holds it;
-   *   `FAILED` when the root is not a folder or the store cannot be used;
+   *   `FAILED` when the root is not a folder, the store cannot be used,
+   *   `.krepis/` holds a link (nothing is followed), or the store holds less
+   *   than the commit record says was committed (nothing is changed: open
+   *   with `repair`);
    *   `UNSUPPORTED` when this kernel has no journal.
    * @throws {PermissionError} Without read and write permission for `root`.
    *
@@ -157,15 +214,18 @@ export class Journals {
    * journal.undo(); // README.md has its old bytes and permissions again
    * ```
    */
-  open(root: string): Journal {
+  open(root: string, options: OpenOptions = {}): Journal {
+    const given = checkKeys("open the journal", options, ["repair"]);
+    booleanOption("open the journal", "repair", given.repair);
     const folder = absolute(root);
     this.#channel.symbols("journal.open()");
     requirePermission("read", folder, `open the journal of ${folder}`);
     requirePermission("write", folder, `open the journal of ${folder}`);
     return call(() => {
       this.#channel.require("journal", "open a journal");
-      const opened = this.#channel.request("journal.open()", { journalOpen: { root: folder } })
-        .journalOpened!;
+      const opened = this.#channel.request("journal.open()", {
+        journalOpen: { root: folder, repair: options.repair === true },
+      }).journalOpened!;
       return new Journal(
         KERNEL_TOKEN,
         this.#channel,
@@ -173,6 +233,29 @@ export class Journals {
         opened.root,
         opened.recovered,
       );
+    });
+  }
+
+  /**
+   * The committed transactions of the project at `root`, newest first,
+   * read from its commit record (`.krepis/commits`) alone: no lock is
+   * taken and nothing is created, so this works while another process
+   * holds the journal. A project without a journal is an error.
+   *
+   * @param root The project's root folder.
+   * @returns Id, message, commit time, files and snapshot bytes of each.
+   * @throws {JournalError} When there is no journal, or `.krepis/` holds a
+   *   link or a damaged commit record.
+   * @throws {PermissionError} Without read permission for `root`.
+   */
+  history(root: string): JournalEntry[] {
+    const folder = absolute(root);
+    this.#channel.symbols("journal.history()");
+    requirePermission("read", folder, `read the journal of ${folder}`);
+    return call(() => {
+      this.#channel.require("journal", "read a journal");
+      return this.#channel.request("journal.history()", { journalList: { root: folder } })
+        .journalHistory!.transactions.map(entry);
     });
   }
 }
@@ -262,27 +345,55 @@ export class Journal implements Disposable {
 
   /**
    * Undoes the last committed transactions: every tracked file gets back
-   * the exact bytes and permissions it had before the oldest of them, and
-   * files they created are removed. Snapshots are checked against their
+   * the exact bytes, permissions (and, where the process may set it,
+   * owner) it had before the earliest of them tracked it, and files they
+   * created are removed. A file that changed since the transactions were
+   * committed (size, SHA-256 or mode differ from what the commit recorded)
+   * is refused, listed, unless `force`. Snapshots are checked against their
    * SHA-256 and staged beside their targets before any file changes; a
    * failure up to then changes nothing. The undone transactions leave the
    * history.
    *
-   * @param options How many transactions (default 1).
-   * @returns What was undone, restored and removed.
-   * @throws {JournalError} `FAILED` when there are fewer transactions than
-   *   `steps`, a transaction is still open, a snapshot is damaged, or a
-   *   folder now stands where a file was (nothing changed in each case).
-   * @throws {TypeError} When `options` has a key other than `steps` (a
-   *   typo such as `step` is named), or `steps` is not a number.
+   * @param options How many transactions (default 1), `force`, `dryRun`.
+   * @returns What was undone, restored and removed (or would be).
+   * @throws {JournalError} `FAILED` when a file changed since (unless
+   *   forced), there are fewer transactions than `steps`, a transaction is
+   *   still open, a snapshot is damaged, or a folder now stands where a
+   *   file was (nothing changed in each case).
+   * @throws {TypeError} When `options` has a key it does not know (a typo
+   *   such as `step` is named), or a value of the wrong type.
    * @throws {RangeError} When `steps` is not an integer from 1 to 2^32 - 1.
    */
   undo(options: UndoOptions = {}): Restored {
-    const given = checkKeys("undo", options, ["steps"]);
+    const given = checkKeys("undo", options, ["steps", "force", "dryRun"]);
     const steps = integerOption("undo", "steps", given.steps, 1, 0xffff_ffff) ?? 1;
+    const force = booleanOption("undo", "force", given.force) ?? false;
+    const dryRun = booleanOption("undo", "dryRun", given.dryRun) ?? false;
     return restored(
-      this.#send("undo()", (journal) => ({ journalUndo: { journal, steps } })).journalRestored!,
+      this.#send("undo()", (journal) => ({ journalUndo: { journal, steps, force, dryRun } }))
+        .journalRestored!,
     );
+  }
+
+  /**
+   * Forgets the oldest committed transactions, keeping the newest `keep`,
+   * and frees their snapshots. (Every commit keeps the newest 100.)
+   *
+   * @param options `keep`: how many to keep (0 forgets every one).
+   * @returns The ids forgotten, oldest first.
+   * @throws {JournalError} When the journal is closed or its store fails.
+   */
+  forget(options: ForgetOptions): number[] {
+    const given = checkKeys("forget", options, ["keep"]);
+    const keep = integerOption("forget", "keep", given.keep, 0, Number.MAX_SAFE_INTEGER);
+    if (keep === undefined) {
+      throw new TypeError(
+        "Cannot forget: keep is required\nHint: pass { keep: <how many to keep> }",
+      );
+    }
+    return this.#send("forget()", (journal) => ({
+      journalForget: { journal, keep: BigInt(keep) },
+    })).journalForgotten!.transactions.map(Number);
   }
 
   /**
@@ -329,6 +440,10 @@ function restored(message: NonNullable<Response["journalRestored"]>): Restored {
     transactions: message.transactions.map(entry),
     restored: [...message.restored],
     removed: [...message.removed],
+    changed: [...message.changed],
+    dryRun: message.dryRun,
+    kept: message.kept === 0n ? null : Number(message.kept),
+    ownersKept: [...message.ownersKept],
   };
 }
 
@@ -392,6 +507,30 @@ export class Transaction implements Disposable {
       journalTrack: { journal, transaction, path },
     })).journalTracked!;
     return { path: file.path, existed: file.existed, size: Number(file.size) };
+  }
+
+  /**
+   * Snapshots many files before they are changed: the same as
+   * {@linkcode Transaction.track} for each path, in order, with one sync of
+   * the disk for all of them (much faster for thousands of files). When a
+   * path is refused, the paths before it are tracked and those from it on
+   * are not.
+   *
+   * @param paths Each relative to the project root, or absolute inside it.
+   * @returns What was recorded, one per path.
+   * @throws {JournalError} As {@linkcode Transaction.track}, for the first
+   *   path refused.
+   */
+  trackAll(paths: readonly string[]): TrackedFile[] {
+    const transaction = this.#open(`track ${paths.length} files`);
+    const files = send(this.#journal, "trackAll()", (journal) => ({
+      journalTrackMany: { journal, transaction, paths: [...paths] },
+    })).journalTrackedFiles!.files;
+    return files.map((file) => ({
+      path: file.path,
+      existed: file.existed,
+      size: Number(file.size),
+    }));
   }
 
   /**

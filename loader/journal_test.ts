@@ -272,8 +272,95 @@ Deno.test({
     journal.close();
     const other = await Deno.makeTempDir({ prefix: "krepis-journal-" });
     await Deno.symlink(await Deno.makeTempDir(), join(other, ".krepis"));
-    assert.throws(() => kernel.journal.open(other), rejects("FAILED", /it is not a folder/));
+    assert.throws(
+      () => kernel.journal.open(other),
+      rejects(
+        "FAILED",
+        /\.krepis is a symbolic link; nothing was read, written or removed through it/,
+      ),
+    );
     await Deno.remove(root, { recursive: true });
     await Deno.remove(other, { recursive: true });
   },
+});
+
+Deno.test("undo() brings back a file's owner and group (as root)", {
+  // Only root may give a file to another user; Windows has no uid.
+  ignore: Deno.build.os === "windows" || Deno.uid() !== 0,
+}, async () => {
+  const root = await project();
+  const file = join(root, "owned.txt");
+  await Deno.writeTextFile(file, "theirs");
+  await Deno.chown(file, 4321, 4322);
+  using kernel = await load({ path: await kernelPath() });
+  using journal = kernel.journal.open(root);
+  {
+    using tx = journal.begin("rewrite");
+    tx.track("owned.txt");
+    await Deno.remove(file);
+    await Deno.writeTextFile(file, "root's now");
+    tx.commit();
+  }
+  assert.equal((await Deno.stat(file)).uid, 0);
+  const undone = journal.undo();
+  assert.deepEqual(undone.ownersKept, []);
+  const info = await Deno.stat(file);
+  assert.deepEqual([info.uid, info.gid], [4321, 4322]);
+  assert.equal(await read(file), "theirs");
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("forget() keeps the newest transactions; history() reports snapshot bytes", async () => {
+  const root = await project();
+  using kernel = await load({ path: await kernelPath() });
+  using journal = kernel.journal.open(root);
+  const ids: number[] = [];
+  for (const text of ["1", "22", "333"]) {
+    using tx = journal.begin(`write ${text}`);
+    tx.track("README.md");
+    await Deno.writeTextFile(join(root, "README.md"), text);
+    ids.push(tx.commit().id);
+  }
+  assert.deepEqual(ids, [ids[0], ids[0] + 1, ids[0] + 2], "ids are sequential");
+  assert.deepEqual(journal.history().map((t) => t.snapshotBytes), [2, 1, 7]);
+  assert.deepEqual(journal.forget({ keep: 1 }), ids.slice(0, 2));
+  assert.deepEqual(journal.history().map((t) => t.id), [ids[2]]);
+  assert.deepEqual(kernel.journal.history(root).map((t) => t.id), [ids[2]]);
+  assert.throws(() => journal.forget({ keep: -1 }), RangeError);
+  assert.throws(
+    // @ts-expect-error: an option undo() does not know
+    () => journal.undo({ step: 2 }),
+    (error: unknown) => error instanceof TypeError && /unknown option step/.test(error.message),
+  );
+  const dry = journal.undo({ dryRun: true });
+  assert.deepEqual([dry.dryRun, dry.restored, dry.changed], [true, ["README.md"], []]);
+  assert.equal(await read(join(root, "README.md")), "333");
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("trackAll() tracks many files at once, stops at the first refused path, and undo restores them", async () => {
+  const root = await project();
+  const names = Array.from({ length: 50 }, (_, i) => `many/f${i}.txt`);
+  await Deno.mkdir(join(root, "many"));
+  for (const name of names) await Deno.writeTextFile(join(root, name), `v0 ${name}`);
+  using kernel = await load({ path: await kernelPath() });
+  using journal = kernel.journal.open(root);
+  {
+    using tx = journal.begin("many");
+    const tracked = tx.trackAll([...names, "many/new.txt", names[0]]);
+    assert.equal(tracked.length, 52);
+    assert.deepEqual(tracked[50], { path: "many/new.txt", existed: false, size: 0 });
+    assert.throws(
+      () => tx.trackAll(["many/extra.txt", "../outside"]),
+      rejects("FAILED", /^Cannot track \.\.\/outside/),
+    );
+    for (const name of names) await Deno.writeTextFile(join(root, name), "v1");
+    await Deno.writeTextFile(join(root, "many", "extra.txt"), "tracked before the refusal");
+    tx.commit();
+  }
+  assert.equal(journal.history()[0].files.length, 52, "50 files, new.txt and extra.txt");
+  journal.undo();
+  for (const name of names) assert.equal(await read(join(root, name)), `v0 ${name}`);
+  assert.equal(await read(join(root, "many", "extra.txt")), null);
+  await Deno.remove(root, { recursive: true });
 });

@@ -52,7 +52,10 @@ Deno.test("krepis undo --list and undo work from a subfolder of the project, in 
   assert.match(list.stdout, /^Transactions in .*, newest first/);
   const lines = list.stdout.trim().split("\n").slice(1);
   assert.equal(lines.length, 2);
-  assert.match(lines[0], /^\s+\d+ {2}\d{4}-\d\d-\d\dT.*Z {2}edit notes {2}\(1 file\)$/);
+  assert.match(
+    lines[0],
+    /^\s+\d+ {2}\d{4}-\d\d-\d\dT.*Z {2}edit notes {2}\(1 file, \d+ B of snapshots\)$/,
+  );
   assert.match(lines[1], /create notes/);
 
   const listed = await krepis(inside, "--list", "--json");
@@ -145,3 +148,144 @@ Deno.test("krepis undo while another process holds the journal: exit 10, BUSY, n
   assert.equal(await notes(root), "v1");
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("krepis undo --list works while another process holds the journal, and creates nothing", async () => {
+  const root = await project();
+  using kernel = await load({ path: await kernelPath() });
+  const journal = kernel.journal.open(root);
+  const listed = await krepis(root, "--list", "--json");
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(
+    JSON.parse(listed.stdout).transactions.map((t: { message: string }) => t.message),
+    ["edit notes", "create notes"],
+  );
+  journal.close();
+  await Deno.remove(root, { recursive: true });
+
+  const empty = await Deno.makeTempDir({ prefix: "krepis-cli-undo-empty-" });
+  await Deno.mkdir(join(empty, ".krepis"));
+  const run = await krepis(empty, "--list");
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^Nothing to undo in /);
+  assert.deepEqual([...Deno.readDirSync(join(empty, ".krepis"))], [], "no journal was created");
+  await Deno.remove(empty, { recursive: true });
+});
+
+Deno.test("krepis undo refuses a file edited since; --dry-run lists it; --force keeps it and undo again brings it back", async () => {
+  const root = await project();
+  await Deno.writeTextFile(join(root, "notes.txt"), "edited by hand");
+  const refused = await krepis(root);
+  assert.equal(refused.code, 10);
+  assert.match(
+    refused.stderr,
+    /Cannot undo transaction \d+: 1 file changed since \(notes\.txt\); nothing was changed/,
+  );
+  assert.match(refused.stderr, /\nHint: .*--force/);
+  assert.equal(await notes(root), "edited by hand");
+
+  const dry = await krepis(root, "--dry-run");
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^Would undo 1 transaction in .* \(nothing was changed\):\n/);
+  assert.match(dry.stdout, /\n {2}would restore notes\.txt\n {2}changed since: notes\.txt\n$/);
+  assert.equal(await notes(root), "edited by hand");
+
+  const forced = await krepis(root, "--force", "--json");
+  assert.equal(forced.code, 0, forced.stderr);
+  const report = JSON.parse(forced.stdout);
+  assert.deepEqual(report.changed, ["notes.txt"]);
+  assert.equal(typeof report.kept, "number");
+  assert.equal(await notes(root), "v1");
+
+  const redo = await krepis(root);
+  assert.equal(redo.code, 0, redo.stderr);
+  assert.equal(await notes(root), "edited by hand", "the forced undo was undone");
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("krepis undo --project naming a file is exit 10 with a JournalError", async () => {
+  const root = await project();
+  const run = await krepis(root, "--project", join(root, "notes.txt"), "--json");
+  assert.equal(run.code, 10, run.stderr);
+  assert.match(
+    JSON.parse(run.stdout).error,
+    /^Cannot find a journal: the project .* is not a folder/,
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("krepis undo --prune --keep 1 forgets the oldest transaction and frees its snapshots", async () => {
+  const root = await project();
+  const before = [...Deno.readDirSync(join(root, ".krepis", "snapshots"))].length;
+  assert.equal(before, 1, "the second transaction snapshotted v1");
+  const pruned = await krepis(root, "--prune", "--keep", "0", "--json");
+  assert.equal(pruned.code, 0, pruned.stderr);
+  assert.equal(JSON.parse(pruned.stdout).forgotten.length, 2);
+  assert.deepEqual([...Deno.readDirSync(join(root, ".krepis", "snapshots"))], []);
+  assert.equal((await krepis(root)).code, 10, "nothing left to undo");
+  assert.equal(await notes(root), "v2");
+  const bad = await krepis(root, "--prune");
+  assert.equal(bad.code, 2);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("a journal store that lost its commits is refused (exit 10) and --repair rebuilds it", async () => {
+  const root = await project();
+  const store = join(root, ".krepis", "journal");
+  await Deno.remove(store, { recursive: true });
+  await Deno.mkdir(store);
+  const refused = await krepis(root);
+  assert.equal(refused.code, 10);
+  assert.match(
+    refused.stderr,
+    /its store is empty but its commit record holds 2 committed transactions/,
+  );
+  assert.match(refused.stderr, /--repair/);
+  assert.equal(await notes(root), "v2", "nothing was rolled back");
+  const repaired = await krepis(root, "--repair");
+  assert.equal(repaired.code, 0, repaired.stderr);
+  assert.match(repaired.stdout, /2 transactions kept/);
+  const undone = await krepis(root);
+  assert.equal(undone.code, 0, undone.stderr);
+  assert.equal(await notes(root), "v1");
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test(
+  "a .krepis whose folders link outside the project: every krepis undo refuses, exit 10, nothing outside touched",
+  // Symbolic links need a privilege on Windows.
+  { ignore: Deno.build.os === "windows" },
+  async () => {
+    for (const level of ["snapshots", "journal", ""]) {
+      const root = await project();
+      const outside = await Deno.makeTempDir({ prefix: "krepis-cli-undo-outside-" });
+      const linked = level === "" ? join(root, ".krepis") : join(root, ".krepis", level);
+      await Deno.rename(linked, join(outside, "moved"));
+      await Deno.symlink(join(outside, "moved"), linked);
+      const listing = async () => {
+        const names: string[] = [];
+        const walk = async (dir: string) => {
+          for await (const entry of Deno.readDir(dir)) {
+            names.push(
+              `${dir}/${entry.name}:${
+                entry.isFile ? (await Deno.stat(join(dir, entry.name))).size : "d"
+              }`,
+            );
+            if (entry.isDirectory) await walk(join(dir, entry.name));
+          }
+        };
+        await walk(outside);
+        return names.sort();
+      };
+      const before = await listing();
+      for (const args of [[], ["--list"], ["--force"], ["--repair"]]) {
+        const run = await krepis(root, ...args);
+        assert.equal(run.code, 10, `${level}: ${args.join(" ")}: ${run.stderr}`);
+        assert.match(run.stderr, /is a symbolic link/);
+      }
+      assert.deepEqual(await listing(), before, `${level}: nothing outside changed`);
+      assert.equal(await notes(root), "v2");
+      await Deno.remove(root, { recursive: true });
+      await Deno.remove(outside, { recursive: true });
+    }
+  },
+);

@@ -195,3 +195,57 @@ Deno.test("killed during a rollback after one file was replaced: the next open c
   assert.deepEqual(journal.history(), []);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("killed between the store's commit and the commit record: the next open records it, nothing rolled back", async () => {
+  const root = await project();
+  await killAt(
+    root,
+    `const tx = journal.begin("edit");
+     tx.track("a.txt"); write("a.txt", "a1");
+     tx.commit();`,
+    "krepis-paused-at commit:stored",
+    "commit:stored",
+  );
+  {
+    using kernel = await load({ path: await kernelPath() });
+    using journal = kernel.journal.open(root);
+    assert.deepEqual(journal.recovered, []);
+    assert.equal(await text(root, "a.txt"), "a1", "a committed edit is never rolled back");
+    assert.deepEqual(journal.history().map((t) => t.message), ["edit"]);
+    // The record now holds it: the lock-free list sees it too.
+    assert.deepEqual(kernel.journal.history(root).map((t) => t.message), ["edit"]);
+  }
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("a recovery that cannot finish does not wedge open(): it says what is pending", async () => {
+  const root = await project();
+  await killAt(
+    root,
+    `const tx = journal.begin("tool run");
+     tx.track("a.txt"); write("a.txt", "a1");
+     console.log("edited");
+     await new Promise(() => {});`,
+    "edited",
+  );
+  // A folder now stands where the file was: the rollback cannot run.
+  await Deno.remove(join(root, "a.txt"));
+  await Deno.mkdir(join(root, "a.txt"));
+  using kernel = await load({ path: await kernelPath() });
+  {
+    const journal = kernel.journal.open(root);
+    assert.equal(journal.recovered.length, 1);
+    assert.match(
+      journal.recovered[0].action,
+      /^pending: Cannot restore a\.txt: a folder stands there now/,
+    );
+    assert.deepEqual(journal.history(), [], "the journal works meanwhile");
+    // Closing tries the rollback again, says why it cannot, and frees the journal.
+    assert.throws(() => journal.close(), /a folder stands there now/);
+  }
+  await Deno.remove(join(root, "a.txt"));
+  using journal = kernel.journal.open(root);
+  assert.deepEqual(journal.recovered.map((r) => r.action), ["rolled back"]);
+  assert.equal(await text(root, "a.txt"), "a0");
+  await Deno.remove(root, { recursive: true });
+});

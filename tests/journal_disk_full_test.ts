@@ -72,3 +72,76 @@ Deno.test(
     assert.deepEqual(seen.removed, ["small.txt"], "the journal still works");
   },
 );
+
+Deno.test(
+  skipIf("an open journal works again by itself once a full disk has room", NO_TMPFS),
+  async () => {
+    const mount = await Deno.makeTempDir({ prefix: "krepis-journal-tmpfs-" });
+    const child = `${mount}-child.ts`;
+    await Deno.writeTextFile(
+      child,
+      `
+      import { load } from ${JSON.stringify(MOD)};
+      const root = ${JSON.stringify(mount)};
+      Deno.writeTextFileSync(root + "/a.txt", "a0");
+      using kernel = await load({ path: ${JSON.stringify(await kernelPath())} });
+      using journal = kernel.journal.open(root);
+      const stuck = [];
+      // A file that does not exist yet needs no snapshot: only the
+      // journal's store and its commit record need room.
+      const edit = (text, name = "a.txt") => {
+        const tx = journal.begin("edit " + text);
+        try {
+          tx.track(name);
+          if (name === "a.txt") Deno.writeTextFileSync(root + "/a.txt", text);
+          return tx.commit().id;
+        } catch (e) {
+          if (tx.state === "open") {
+            try { tx.rollback(); } catch { stuck.push(tx); }
+          }
+          throw e;
+        }
+      };
+      edit("a1");
+      // Fill the disk to the last byte.
+      const filler = Deno.openSync(root + "/filler.bin", { write: true, create: true });
+      const chunk = new Uint8Array(4096);
+      try { for (;;) filler.writeSync(chunk); } catch {}
+      try { for (;;) filler.writeSync(chunk.subarray(0, 1)); } catch {}
+      filler.close();
+      let full = null;
+      for (let i = 0; i < 20 && full === null; i++) {
+        try { edit("full " + i, "new" + i + ".txt"); } catch (e) { full = e.message; }
+      }
+      Deno.removeSync(root + "/filler.bin");
+      // A rollback the full disk stopped now runs, on the same journal.
+      for (const tx of stuck) tx.rollback();
+      const after = edit("a2");
+      const history = journal.history().map((t) => t.message);
+      const undone = journal.undo();
+      console.log(JSON.stringify({ full, stuck: stuck.length, after, history, text: Deno.readTextFileSync(root + "/a.txt"),
+        undone: undone.restored }));
+      `,
+    );
+    const script = [
+      `mount -t tmpfs -o size=2m,mode=0700 tmpfs '${mount}'`,
+      `'${Deno.execPath()}' run -A --quiet '${child}'`,
+    ].join(" && ");
+    const output = await new Deno.Command("unshare", {
+      args: [...unshare!, "--propagation", "private", "sh", "-c", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    await Deno.remove(child);
+    await Deno.remove(mount, { recursive: true });
+    assert.ok(output.success, stderr);
+    const seen = JSON.parse(stdout);
+    assert.match(seen.full ?? "", /the disk is full/, stdout);
+    assert.equal(typeof seen.after, "number", "a commit works once there is room");
+    assert.equal(seen.history[0], "edit a2");
+    assert.deepEqual(seen.undone, ["a.txt"]);
+    assert.notEqual(seen.text, "a2", "the undo restored the file");
+  },
+);

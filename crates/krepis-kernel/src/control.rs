@@ -72,10 +72,12 @@ pub const CAPABILITIES: &[&str] = &[
 #[cfg(feature = "journal")]
 fn journal_call(kind: request::Kind) -> Result<response::Kind, Failure> {
     use crate::journal;
-    use crate::proto::{JournalBegun, JournalClosed, JournalHistory, JournalOpened};
+    use crate::proto::{
+        JournalBegun, JournalClosed, JournalForgotten, JournalHistory, JournalOpened, JournalTrackedFiles,
+    };
     Ok(match kind {
         request::Kind::JournalOpen(open) => {
-            let (journal, root, recovered) = journal::open(&open.root)?;
+            let (journal, root, recovered) = journal::open(&open.root, open.repair)?;
             response::Kind::JournalOpened(JournalOpened {
                 journal,
                 root,
@@ -107,8 +109,22 @@ fn journal_call(kind: request::Kind) -> Result<response::Kind, Failure> {
             })
         }
         request::Kind::JournalUndo(undo) => {
-            response::Kind::JournalRestored(journal::with(undo.journal, |j| journal::restore::undo(j, undo.steps))?)
+            let options = journal::restore::UndoOptions {
+                steps: undo.steps,
+                force: undo.force,
+                dry_run: undo.dry_run,
+            };
+            response::Kind::JournalRestored(journal::with(undo.journal, |j| journal::restore::undo(j, options))?)
         }
+        request::Kind::JournalTrackMany(track) => response::Kind::JournalTrackedFiles(JournalTrackedFiles {
+            files: journal::with(track.journal, |j| j.track_many(track.transaction, &track.paths))?,
+        }),
+        request::Kind::JournalForget(forget) => response::Kind::JournalForgotten(JournalForgotten {
+            transactions: journal::with(forget.journal, |j| j.forget(forget.keep))?,
+        }),
+        request::Kind::JournalList(list) => response::Kind::JournalHistory(JournalHistory {
+            transactions: journal::list(&list.root)?.iter().map(journal::public).collect(),
+        }),
         request::Kind::JournalSnapshot(snapshot) => response::Kind::View(lend(journal::with(snapshot.journal, |j| {
             j.snapshot(snapshot.transaction, &snapshot.path)
         })?)),

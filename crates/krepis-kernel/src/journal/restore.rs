@@ -1,31 +1,41 @@
 //! Undo and rollback: writing snapshots back, in two phases that survive a
 //! killed process.
 //!
+//! 0. **Check.** An undo compares each file with what the undone
+//!    transactions left (size, SHA-256, mode, recorded at commit). A file
+//!    changed since is refused, listed, unless forced; a forced undo first
+//!    keeps the current content as a new committed transaction, so the
+//!    undo can itself be undone.
 //! 1. **Plan.** The files to restore are checked (still inside the root, not
-//!    a folder now) and the plan, naming every staged copy, is saved.
+//!    a folder now) and the plan is saved. Each path gets the snapshot taken
+//!    first (the earliest tracking), whatever the commit order.
 //! 2. **Stage.** Each snapshot is streamed into a new file beside its
-//!    target (`.<name>.<plan>-<random>.krepis-restore`), checked against its
-//!    recorded size and SHA-256, given its recorded permissions, and synced
-//!    with its folder. Until this phase ends no project file has changed: a
-//!    failure or a crash here removes the staged copies and changes nothing.
+//!    target (`.<tag>-<n>.krepis-restore`: a fixed-length name, so any name
+//!    the OS allows can be restored), checked against its recorded size and
+//!    SHA-256, given its recorded permissions and owner (where the process
+//!    may), and synced with its folder. Until this phase ends no project
+//!    file has changed: a failure or a crash here removes the staged copies
+//!    and changes nothing.
 //! 3. **Apply.** The plan is marked applying, then each staged copy is
 //!    renamed over its target (atomic per file) and each file the
 //!    transactions created is removed. A crash here is finished by the next
 //!    `open` (roll forward), so an undo is never left half-applied.
-//! 4. **Finish.** The undone transactions and the plan are forgotten in one
-//!    sled transaction, then their snapshots are removed.
+//! 4. **Finish.** The commit record says the transactions are forgotten,
+//!    then the store forgets them and the plan, then their snapshots are
+//!    removed.
 //!
 //! A plan left by a failure in this process (an apply that stopped part
 //! way) is settled the same way before any new work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::paths::Inside;
-use super::snapshot::{copy_new, sync_dir};
-use super::store::{Item, Plan, Transaction};
-use super::{Journal, public};
+use super::record::Log;
+use super::snapshot::{copy_new_with, sync_dir, sync_files};
+use super::store::{Entry, Item, Plan, State, Transaction};
+use super::{Journal, public, state_of};
 use crate::control::Failure;
 use crate::fault;
 use crate::files::{Links, describe, failed, open_regular};
@@ -38,13 +48,25 @@ pub fn damaged(path: &str) -> Failure {
     ))
 }
 
+/// How an undo runs.
+#[derive(Clone, Copy, Default)]
+pub struct UndoOptions {
+    /// How many of the last committed transactions (0 means 1).
+    pub steps: u32,
+    /// Undo over files changed since, keeping their content first.
+    pub force: bool,
+    /// Report what would change; change nothing.
+    pub dry_run: bool,
+}
+
 /// Undoes the last `steps` committed transactions.
-pub fn undo(journal: &Journal, steps: u32) -> Result<JournalRestored, Failure> {
+pub fn undo(journal: &Journal, options: UndoOptions) -> Result<JournalRestored, Failure> {
     // First a plan a failure left: its transactions may be the ones asked for.
-    settle(journal)?;
-    let steps = steps.max(1) as usize;
-    let all = journal.store.transactions()?;
-    if let Some(open) = all.iter().find(|t| !t.committed) {
+    if !options.dry_run {
+        settle(journal)?;
+    }
+    let steps = options.steps.max(1) as usize;
+    if let Some(open) = journal.store().headers()?.iter().find(|t| !t.committed) {
         return Err(failed(format!(
             "Cannot undo while transaction {} is open\nHint: commit or roll it back first",
             open.id
@@ -63,21 +85,133 @@ pub fn undo(journal: &Journal, steps: u32) -> Result<JournalRestored, Failure> {
             history.len()
         )));
     }
-    run(journal, &history[..steps], false)
+    let chosen = &history[..steps];
+    let items = plan_items(chosen);
+    let targets = check_targets(journal, &items)?;
+    // What the undone transactions left of each path: the last committed.
+    let mut left: HashMap<&str, &State> = HashMap::new();
+    for transaction in chosen.iter().rev() {
+        for entry in &transaction.entries {
+            if let Some(after) = &entry.after {
+                left.insert(entry.path.as_str(), after);
+            }
+        }
+    }
+    let mut changed = Vec::new();
+    for (item, target) in items.iter().zip(&targets) {
+        let entry = item.entry.as_ref().expect("every item has an entry");
+        let now = state_of(&target.absolute).map_err(|err| {
+            failed(format!(
+                "Cannot undo: {} cannot be read ({})",
+                entry.path,
+                describe(&err)
+            ))
+        })?;
+        if left.get(entry.path.as_str()).is_none_or(|was| !same(was, &now)) {
+            changed.push(entry.path.clone());
+        }
+    }
+    if options.dry_run {
+        let mut report = report(chosen, &items);
+        report.changed = changed;
+        report.dry_run = true;
+        return Ok(report);
+    }
+    if !changed.is_empty() && !options.force {
+        let ids: Vec<String> = chosen.iter().map(|t| t.id().to_string()).collect();
+        return Err(failed(format!(
+            "Cannot undo transaction{} {}: {} changed since ({}); nothing was changed\nHint: `krepis undo --dry-run` lists what would change; `krepis undo --force` keeps the current content as a new transaction first, so that the undo can be undone",
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", "),
+            if changed.len() == 1 {
+                "1 file".to_owned()
+            } else {
+                format!("{} files", changed.len())
+            },
+            changed.join(", ")
+        )));
+    }
+    let kept = if changed.is_empty() {
+        0
+    } else {
+        keep_current(journal, chosen, &items)?
+    };
+    match run(journal, chosen, false, items, &targets) {
+        Ok(mut restored) => {
+            restored.changed = changed;
+            restored.kept = kept;
+            journal.forget(super::DEFAULT_KEEP)?;
+            Ok(restored)
+        }
+        Err(failure) => {
+            // Nothing changed (no plan left applying): the kept content is
+            // the files' content still, so its transaction goes again.
+            if kept != 0 && journal.store().plan()?.is_none() {
+                let _ = journal.forget_ids(&[kept], false, true);
+            }
+            Err(failure)
+        }
+    }
+}
+
+fn same(was: &State, now: &State) -> bool {
+    was.exists == now.exists
+        && (!was.exists
+            || (was.other == now.other && was.size == now.size && was.sha256 == now.sha256 && was.mode == now.mode))
+}
+
+/// Commits the current content of every file the undo will change as a new
+/// transaction, whose recorded result is what the undo will leave: undoing
+/// it later brings that content back (a redo).
+fn keep_current(journal: &Journal, chosen: &[Transaction], items: &[Item]) -> Result<u64, Failure> {
+    let ids: Vec<String> = chosen.iter().map(|t| format!("#{}", t.id())).collect();
+    let id = journal.begin(&format!("content before the forced undo of {}", ids.join(", ")))?;
+    let mut after = Vec::with_capacity(items.len());
+    for item in items {
+        let entry = item.entry.as_ref().expect("every item has an entry");
+        if let Err(failure) = journal.track(id, &entry.path) {
+            let _ = journal.forget_ids(&[id], false, false);
+            return Err(failure);
+        }
+        after.push(if entry.existed {
+            State {
+                exists: true,
+                size: entry.size,
+                sha256: entry.sha256.clone(),
+                mode: entry.mode,
+                other: false,
+            }
+        } else {
+            State::default()
+        });
+    }
+    let transaction = journal
+        .store()
+        .transaction(id)?
+        .ok_or_else(|| failed(format!("Cannot undo: transaction {id} vanished")))?;
+    journal.commit_with(transaction, after, false)?;
+    Ok(id)
 }
 
 /// Rolls back the open transaction `id`.
 pub fn rollback(journal: &Journal, id: u64) -> Result<JournalRestored, Failure> {
     settle(journal)?;
-    let transaction = journal.open_transaction(id, "roll back")?;
-    run(journal, std::slice::from_ref(&transaction), true)
+    journal.open_header(id, "roll back")?;
+    let transaction = journal
+        .store()
+        .transaction(id)?
+        .ok_or_else(|| failed(format!("Cannot roll back: transaction {id} vanished")))?;
+    let chosen = std::slice::from_ref(&transaction);
+    let items = plan_items(chosen);
+    let targets = check_targets(journal, &items)?;
+    run(journal, chosen, true, items, &targets)
 }
 
 /// Recovers what a killed process left: an interrupted restore is finished
 /// (if it was applying) or abandoned (if it was staging, when no file had
 /// changed); a transaction never committed is rolled back; snapshot folders
-/// of forgotten transactions are removed.
-pub fn recover(journal: &Journal) -> Result<Vec<JournalRecovery>, Failure> {
+/// of transactions the commit record forgot are removed.
+pub fn recover(journal: &Journal, log: &Log) -> Result<Vec<JournalRecovery>, Failure> {
     let mut report = Vec::new();
     if let Some(plan) = settle(journal)? {
         let paths = plan_paths(&plan);
@@ -91,15 +225,20 @@ pub fn recover(journal: &Journal) -> Result<Vec<JournalRecovery>, Failure> {
             report.extend(plan.transactions.iter().map(|&id| recovery(id, action, &paths)));
         }
     }
-    for transaction in journal.store.transactions()? {
-        if !transaction.committed {
-            let restored = rollback(journal, transaction.id)?;
+    for header in journal.store().headers()? {
+        if !header.committed {
+            let restored = rollback(journal, header.id)?;
             let mut paths = restored.restored;
             paths.extend(restored.removed);
-            report.push(recovery(transaction.id, "rolled back", &paths));
+            report.push(recovery(header.id, "rolled back", &paths));
         }
     }
-    remove_forgotten_snapshots(journal)?;
+    for id in &log.forgotten {
+        let folder = journal.snapshot_dir(*id);
+        if std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
     Ok(report)
 }
 
@@ -107,7 +246,7 @@ pub fn recover(journal: &Journal) -> Result<Vec<JournalRecovery>, Failure> {
 /// this one): finished if it was applying, abandoned (staged copies
 /// removed, nothing changed) if it was staging. Returns it, if there was one.
 pub fn settle(journal: &Journal) -> Result<Option<Plan>, Failure> {
-    let Some(plan) = journal.store.plan()? else {
+    let Some(plan) = journal.store().plan()? else {
         return Ok(None);
     };
     if plan.applying {
@@ -115,7 +254,7 @@ pub fn settle(journal: &Journal) -> Result<Option<Plan>, Failure> {
         finish(journal, &plan)?;
     } else {
         discard_staged(journal, &plan);
-        journal.store.remove_plan()?;
+        journal.store().remove_plan()?;
     }
     Ok(Some(plan))
 }
@@ -135,59 +274,37 @@ fn plan_paths(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// Restores `transactions` (newest first): each path gets the snapshot of
-/// the oldest transaction that tracked it.
-fn run(journal: &Journal, transactions: &[Transaction], rollback: bool) -> Result<JournalRestored, Failure> {
-    let mut oldest: BTreeMap<String, Item> = BTreeMap::new();
+/// Each path of `transactions` with the snapshot taken first (the lowest
+/// tracking order), so overlapping transactions undo to the earliest state.
+fn plan_items(transactions: &[Transaction]) -> Vec<Item> {
+    let mut earliest: BTreeMap<String, Item> = BTreeMap::new();
     for transaction in transactions {
-        for entry in &transaction.entries {
-            oldest.insert(
-                entry.path.clone(),
-                Item {
-                    entry: Some(entry.clone()),
-                    transaction: transaction.id,
-                    temp: String::new(),
-                },
-            );
+        for (index, entry) in transaction.entries.iter().enumerate() {
+            let better = earliest
+                .get(&entry.path)
+                .is_none_or(|item| item.entry.as_ref().is_some_and(|e| entry.order < e.order));
+            if better {
+                earliest.insert(
+                    entry.path.clone(),
+                    Item {
+                        entry: Some(entry.clone()),
+                        transaction: transaction.id(),
+                        index: index as u64,
+                    },
+                );
+            }
         }
     }
-    let mut plan = Plan {
-        id: journal.store.new_id()?,
-        rollback,
-        transactions: transactions.iter().map(|t| t.id).collect(),
-        items: oldest.into_values().collect(),
-        applying: false,
-    };
-    let targets = check_targets(journal, &plan)?;
-    let tag = format!("{}-{:016x}", plan.id, random());
-    for (item, target) in plan.items.iter_mut().zip(&targets) {
-        if item.entry.as_ref().is_some_and(|e| e.existed) {
-            item.temp = staged_name(&target.relative, &tag);
-        }
-    }
-    journal.store.put_plan(&plan)?;
-    fault::point("restore:planned");
-    if let Err(failure) = stage(journal, &plan, &targets) {
-        discard_staged(journal, &plan);
-        journal.store.remove_plan()?;
-        return Err(failure);
-    }
-    fault::point("restore:staged");
-    plan.applying = true;
-    if let Err(failure) = journal.store.put_plan(&plan) {
-        // Not known to be applying: abandon it, as recovery would.
-        discard_staged(journal, &plan);
-        let _ = journal.store.remove_plan();
-        return Err(failure);
-    }
-    apply(journal, &plan, false)?;
-    finish(journal, &plan)?;
+    earliest.into_values().collect()
+}
+
+fn report(transactions: &[Transaction], items: &[Item]) -> JournalRestored {
     let mut restored = JournalRestored {
         transactions: transactions.iter().map(public).collect(),
         ..JournalRestored::default()
     };
-    for item in &plan.items {
-        let entry = item.entry.as_ref().expect("every item has an entry");
+    for item in items {
+        let entry: &Entry = item.entry.as_ref().expect("every item has an entry");
         if entry.existed {
             &mut restored.restored
         } else {
@@ -195,15 +312,58 @@ fn run(journal: &Journal, transactions: &[Transaction], rollback: bool) -> Resul
         }
         .push(entry.path.clone());
     }
+    restored
+}
+
+/// Restores `transactions` (newest first) from `items`.
+fn run(
+    journal: &Journal,
+    transactions: &[Transaction],
+    rollback: bool,
+    items: Vec<Item>,
+    targets: &[Inside],
+) -> Result<JournalRestored, Failure> {
+    let mut plan = Plan {
+        tag: random(),
+        rollback,
+        transactions: transactions.iter().map(Transaction::id).collect(),
+        items,
+        applying: false,
+    };
+    journal.store().put_plan(&plan)?;
+    fault::point("restore:planned");
+    let owners_kept = match stage(journal, &plan, targets) {
+        Ok(kept) => kept,
+        Err(failure) => {
+            discard_staged(journal, &plan);
+            journal.store().remove_plan()?;
+            return Err(failure);
+        }
+    };
+    fault::point("restore:staged");
+    plan.applying = true;
+    if let Err(failure) = journal.store().put_plan(&plan) {
+        // Not known to be applying: abandon it, as recovery would.
+        discard_staged(journal, &plan);
+        let _ = journal.store().remove_plan();
+        return Err(failure);
+    }
+    apply(journal, &plan, false)?;
+    finish(journal, &plan)?;
+    let mut restored = report(transactions, &plan.items);
+    restored.owners_kept = owners_kept;
     Ok(restored)
 }
 
 /// Every target still resolves inside the root and is not a folder now.
-fn check_targets(journal: &Journal, plan: &Plan) -> Result<Vec<Inside>, Failure> {
-    plan.items
+fn check_targets(journal: &Journal, items: &[Item]) -> Result<Vec<Inside>, Failure> {
+    items
         .iter()
         .map(|item| {
-            let entry = item.entry.as_ref().ok_or_else(|| failed("Cannot restore: the journal holds an empty item".into()))?;
+            let entry = item
+                .entry
+                .as_ref()
+                .ok_or_else(|| failed("Cannot restore: the journal holds an empty item".into()))?;
             let target = journal.root.resolve_stored(&entry.path)?;
             if let Ok(metadata) = std::fs::symlink_metadata(&target.absolute)
                 && metadata.is_dir()
@@ -218,11 +378,13 @@ fn check_targets(journal: &Journal, plan: &Plan) -> Result<Vec<Inside>, Failure>
         .collect()
 }
 
-/// `dir/.<name>.<tag>.krepis-restore` for the target `dir/name`.
-fn staged_name(relative: &str, tag: &str) -> String {
-    let (dir, name) = relative.rsplit_once('/').map_or(("", relative), |(d, n)| (d, n));
-    let file = format!(".{name}.{tag}.krepis-restore");
-    if dir.is_empty() { file } else { format!("{dir}/{file}") }
+/// The staged copy of item `index` for `target`: `.<tag>-<index>.krepis-restore`
+/// beside it, a name of fixed length whatever the target's.
+fn staged(target: &Path, tag: u64, index: usize) -> PathBuf {
+    let name = format!(".{tag:016x}-{index}.krepis-restore");
+    target
+        .parent()
+        .map_or_else(|| PathBuf::from(&name), |parent| parent.join(&name))
 }
 
 /// 64 random bits (the standard library's per-process hash seed), so that a
@@ -232,15 +394,12 @@ fn random() -> u64 {
     std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
-fn native(journal: &Journal, relative: &str) -> PathBuf {
-    relative
-        .split('/')
-        .fold(journal.root.path().to_path_buf(), |path, part| path.join(part))
-}
-
-fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<(), Failure> {
+/// Stages every snapshot; returns the paths whose owner could not be set.
+fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<Vec<String>, Failure> {
     let mut folders: Vec<PathBuf> = Vec::new();
-    for (item, target) in plan.items.iter().zip(targets) {
+    let mut staged_files: Vec<PathBuf> = Vec::new();
+    let mut owners_kept = Vec::new();
+    for (index, (item, target)) in plan.items.iter().zip(targets).enumerate() {
         let entry = item.entry.as_ref().expect("checked by check_targets");
         if !entry.existed {
             continue;
@@ -249,14 +408,18 @@ fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<(), Failu
         if let Some(parent) = target.absolute.parent() {
             std::fs::create_dir_all(parent).map_err(|err| fail(describe(&err)))?;
         }
-        let blob = journal.snapshot_dir(item.transaction).join(&entry.blob);
+        let blob = journal.blob(item.transaction, item.index)?;
         let (mut source, _) = open_regular(&blob, Links::Refuse)
             .map_err(|err| fail(format!("its snapshot cannot be read ({})", describe(&err))))?;
-        let temp = native(journal, &item.temp);
-        let copied =
-            copy_new(&mut source, &temp, Some((entry.mode, entry.readonly))).map_err(|err| fail(describe(&err)))?;
+        let temp = staged(&target.absolute, plan.tag, index);
+        let copied = copy_new_with(&mut source, &temp, Some((entry.mode, entry.readonly)), false)
+            .map_err(|err| fail(describe(&err)))?;
+        staged_files.push(temp.clone());
         if copied.size != entry.size || copied.sha256 != entry.sha256 {
             return Err(damaged(&entry.path));
+        }
+        if !set_owner(&temp, entry) {
+            owners_kept.push(entry.path.clone());
         }
         if let Some(parent) = temp.parent()
             && !folders.iter().any(|folder| folder == parent)
@@ -264,17 +427,50 @@ fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<(), Failu
             folders.push(parent.to_path_buf());
         }
     }
-    // The staged names must be on disk before the plan says "applying".
-    for folder in folders {
-        sync_dir(&folder).map_err(|err| failed(format!("Cannot restore: {}; nothing was changed", describe(&err))))?;
+    // The staged copies and their names must be on disk before the plan
+    // says "applying": synced all at once.
+    sync_files(&staged_files, &folders)
+        .map_err(|err| failed(format!("Cannot restore: {}; nothing was changed", describe(&err))))?;
+    Ok(owners_kept)
+}
+
+/// Gives the staged copy the recorded owner and group, where they differ
+/// and the process may; false when it could not.
+fn set_owner(temp: &Path, entry: &Entry) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if !entry.owned {
+            return true;
+        }
+        let Ok(metadata) = std::fs::symlink_metadata(temp) else {
+            return false;
+        };
+        if metadata.uid() == entry.uid && metadata.gid() == entry.gid {
+            return true;
+        }
+        if std::os::unix::fs::lchown(temp, Some(entry.uid), Some(entry.gid)).is_err() {
+            return false;
+        }
+        // chown clears set-user-id and set-group-id bits: set the mode again.
+        std::fs::set_permissions(temp, std::fs::Permissions::from_mode(entry.mode)).is_ok()
     }
-    Ok(())
+    #[cfg(not(unix))]
+    {
+        let _ = (temp, entry);
+        true
+    }
 }
 
 /// Removes the staged copies of a plan that is abandoned.
 fn discard_staged(journal: &Journal, plan: &Plan) {
-    for item in plan.items.iter().filter(|item| !item.temp.is_empty()) {
-        let _ = std::fs::remove_file(native(journal, &item.temp));
+    for (index, item) in plan.items.iter().enumerate() {
+        let Some(entry) = item.entry.as_ref().filter(|e| e.existed) else {
+            continue;
+        };
+        if let Ok(target) = journal.root.resolve_stored(&entry.path) {
+            let _ = std::fs::remove_file(staged(&target.absolute, plan.tag, index));
+        }
     }
 }
 
@@ -292,13 +488,13 @@ fn apply(journal: &Journal, plan: &Plan, resuming: bool) -> Result<(), Failure> 
         let target = journal.root.resolve_stored(&entry.path)?;
         let stop = |err: io::Error| {
             failed(format!(
-                "Cannot restore {}: {}; the undo stopped part way\nHint: fix the cause, then open the journal again (for example `krepis undo --list`): it finishes the undo",
+                "Cannot restore {}: {}; the undo stopped part way\nHint: fix the cause, then open the journal again (for example `krepis undo --dry-run`): it finishes the undo",
                 entry.path,
                 describe(&err)
             ))
         };
         if entry.existed {
-            let temp = native(journal, &item.temp);
+            let temp = staged(&target.absolute, plan.tag, index);
             match std::fs::symlink_metadata(&temp) {
                 Ok(_) => {
                     make_replaceable(&target.absolute);
@@ -343,32 +539,8 @@ fn make_replaceable(target: &Path) {
     let _ = target;
 }
 
-/// Forgets the restored transactions and the plan (atomically), then
-/// removes their snapshots.
+/// Forgets the restored transactions and the plan, then removes their
+/// snapshots.
 fn finish(journal: &Journal, plan: &Plan) -> Result<(), Failure> {
-    journal.store.finish_plan(&plan.transactions)?;
-    for id in &plan.transactions {
-        let _ = std::fs::remove_dir_all(journal.snapshot_dir(*id));
-    }
-    Ok(())
-}
-
-/// Removes snapshot folders (numeric names only) of transactions the store
-/// no longer holds: left when a process died between forgetting a
-/// transaction and removing its folder.
-fn remove_forgotten_snapshots(journal: &Journal) -> Result<(), Failure> {
-    let known: Vec<u64> = journal.store.transactions()?.iter().map(|t| t.id).collect();
-    let Ok(folders) = std::fs::read_dir(&journal.snapshots) else {
-        return Ok(());
-    };
-    for folder in folders.flatten() {
-        let name = folder.file_name();
-        let Some(id) = name.to_str().and_then(|name| name.parse::<u64>().ok()) else {
-            continue;
-        };
-        if !known.contains(&id) && folder.file_type().is_ok_and(|kind| kind.is_dir()) {
-            let _ = std::fs::remove_dir_all(folder.path());
-        }
-    }
-    Ok(())
+    journal.forget_ids(&plan.transactions, true, !plan.rollback)
 }

@@ -21,13 +21,30 @@ pub struct Copied {
 /// as it goes, gives it `permissions` (if any) and syncs it, data and
 /// metadata, to disk. On failure the partial `dest` is removed.
 pub fn copy_new(source: &mut impl Read, dest: &Path, permissions: Option<(u32, bool)>) -> io::Result<Copied> {
+    copy_new_with(source, dest, permissions, true)
+}
+
+/// [`copy_new`], syncing only if `sync`: a caller that copies many files
+/// syncs them all at once afterwards ([`sync_files`]).
+pub fn copy_new_with(
+    source: &mut impl Read,
+    dest: &Path,
+    permissions: Option<(u32, bool)>,
+    sync: bool,
+) -> io::Result<Copied> {
     let mut out = OpenOptions::new().write(true).create_new(true).open(dest)?;
     let copied = copy_into(source, &mut out)
         .and_then(|copied| match permissions {
             Some((mode, readonly)) => set_file_permissions(&out, mode, readonly).map(|()| copied),
             None => Ok(copied),
         })
-        .and_then(|copied| out.sync_all().map(|()| copied));
+        .and_then(|copied| {
+            if sync {
+                out.sync_all().map(|()| copied)
+            } else {
+                Ok(copied)
+            }
+        });
     if copied.is_err() {
         drop(out);
         let _ = std::fs::remove_file(dest);
@@ -35,12 +52,59 @@ pub fn copy_new(source: &mut impl Read, dest: &Path, permissions: Option<(u32, b
     copied
 }
 
-fn copy_into(source: &mut impl Read, out: &mut File) -> io::Result<Copied> {
+thread_local! {
+    /// One chunk buffer per thread, reused: a journal copies and hashes
+    /// thousands of small files, and a fresh zeroed MiB for each costs more
+    /// than the copy.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `body` with the thread's chunk buffer (a fresh one if it is in use).
+fn with_buffer<R>(body: impl FnOnce(&mut [u8]) -> R) -> R {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            if buffer.len() < CHUNK {
+                buffer.resize(CHUNK, 0);
+            }
+            body(&mut buffer[..CHUNK])
+        }
+        Err(_) => body(&mut vec![0u8; CHUNK]),
+    })
+}
+
+/// Hashes what `source` holds, 1 MiB at a time.
+pub fn hash(source: &mut impl Read) -> io::Result<Copied> {
+    with_buffer(|buffer| hash_with(source, buffer))
+}
+
+fn hash_with(source: &mut impl Read, buffer: &mut [u8]) -> io::Result<Copied> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; CHUNK];
     let mut size = 0u64;
     loop {
-        let read = match source.read(&mut buffer) {
+        let read = match source.read(buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok(Copied {
+        size,
+        sha256: hasher.finalize().to_vec(),
+    })
+}
+
+fn copy_into(source: &mut impl Read, out: &mut File) -> io::Result<Copied> {
+    with_buffer(|buffer| copy_with(source, out, buffer))
+}
+
+fn copy_with(source: &mut impl Read, out: &mut File, buffer: &mut [u8]) -> io::Result<Copied> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let read = match source.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -86,6 +150,28 @@ fn set_file_permissions(file: &File, mode: u32, readonly: bool) -> io::Result<()
         permissions.set_readonly(readonly);
         file.set_permissions(permissions)
     }
+}
+
+/// Syncs files written without syncing, and their folders, to disk: on
+/// Linux with one `syncfs` of the file system that holds them (one flush of
+/// the disk, however many files), elsewhere file by file.
+pub fn sync_files(files: &[std::path::PathBuf], folders: &[std::path::PathBuf]) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Some(first) = files.first().or(folders.first()) {
+        use std::os::fd::AsRawFd;
+        let handle = File::open(first.parent().unwrap_or(first))?;
+        // SAFETY: the descriptor is open for the lifetime of `handle`.
+        if unsafe { libc::syncfs(handle.as_raw_fd()) } == 0 {
+            return Ok(());
+        }
+    }
+    for file in files {
+        OpenOptions::new().write(true).open(file)?.sync_all()?;
+    }
+    for folder in folders {
+        sync_dir(folder)?;
+    }
+    Ok(())
 }
 
 /// Syncs a directory's entries (a rename or removal in it) to disk. A no-op

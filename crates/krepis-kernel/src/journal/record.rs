@@ -1,0 +1,208 @@
+//! The commit record: `.krepis/commits`, an append-only file beside the
+//! sled store that says, independently of it, which transactions were
+//! committed (with their entries) and which were forgotten since.
+//!
+//! Each record is framed as `length (u32, little-endian) | the first 8
+//! bytes of its SHA-256 | payload`, and the file is fsynced after every
+//! append. sled is written first and the record second, so the record
+//! never claims more than sled was told; at every open the journal checks
+//! that sled holds every transaction the record says is committed. A store
+//! that lost some (sled drops what follows damage in its log as a "torn
+//! tail") is refused, never rolled back over the user's files, and
+//! `krepis undo --repair` rebuilds it from this record.
+//!
+//! The record is also what `krepis undo --list` reads: it needs no lock and
+//! creates nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use prost::Message;
+use sha2::Digest;
+
+use super::store::Transaction;
+use crate::control::Failure;
+use crate::files::{Links, describe, failed, open_regular};
+
+/// The first bytes of the file: what it is and its format.
+pub const MAGIC: &[u8] = b"krepis journal commits, format 2\n";
+
+/// The most a commit record may hold: a bound on what an open reads.
+const MOST: u64 = 1 << 32;
+
+/// One record.
+#[derive(Clone, PartialEq, Message)]
+pub struct Record {
+    /// A transaction committed, with its entries.
+    #[prost(message, optional, tag = "1")]
+    pub committed: Option<Transaction>,
+    /// Transactions forgotten (undone, rolled back, pruned).
+    #[prost(uint64, repeated, tag = "2")]
+    pub forgotten: Vec<u64>,
+}
+
+/// What the commit record says.
+#[derive(Default)]
+pub struct Log {
+    /// Transactions committed and not forgotten, by id.
+    pub live: BTreeMap<u64, Transaction>,
+    /// Ids forgotten.
+    pub forgotten: BTreeSet<u64>,
+    /// The highest transaction id and commit sequence it names.
+    pub max_id: u64,
+    /// The highest commit sequence.
+    pub max_sequence: u64,
+    /// Bytes of whole records (after them: a torn tail, if any).
+    pub valid: u64,
+    /// Bytes of the live transactions' records, to decide on compaction.
+    pub live_bytes: u64,
+    /// The file's length.
+    pub length: u64,
+}
+
+/// The error for a commit record that cannot be trusted.
+pub fn damaged(shown: &str, why: &str) -> Failure {
+    failed(format!(
+        "Cannot open the journal in {shown}: its commit record .krepis/commits {why}; nothing was changed\nHint: `krepis undo --repair` rebuilds the journal from what can be read, keeping the snapshots; or move .krepis away (its undo history is lost)"
+    ))
+}
+
+/// Reads the commit record at `path`. `strict`: a torn last record (a
+/// writer killed mid-append, or one appending now) is allowed either way;
+/// a record whose checksum fails is refused unless `!strict`, when reading
+/// stops there (a repair keeps what precedes it).
+pub fn read(path: &Path, shown: &str, strict: bool) -> Result<Log, Failure> {
+    let (mut file, metadata) = open_regular(path, Links::Refuse)
+        .map_err(|err| damaged(shown, &format!("cannot be read ({})", describe(&err))))?;
+    if metadata.len() > MOST {
+        return Err(damaged(shown, "is larger than any the journal writes"));
+    }
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(MOST)
+        .read_to_end(&mut bytes)
+        .map_err(|err| damaged(shown, &format!("cannot be read ({})", describe(&err))))?;
+    if !bytes.starts_with(MAGIC) {
+        return Err(damaged(shown, "does not start as one written by this Krepis"));
+    }
+    let mut log = Log {
+        length: bytes.len() as u64,
+        ..Log::default()
+    };
+    let mut at = MAGIC.len();
+    let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+    loop {
+        log.valid = at as u64;
+        let Some(head) = bytes.get(at..at + 12) else { break };
+        let length = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+        let Some(payload) = bytes.get(at + 12..at + 12 + length) else {
+            break;
+        };
+        if sha2::Sha256::digest(payload)[..8] != head[4..12] {
+            if strict {
+                return Err(damaged(shown, &format!("is damaged at byte {at} (a checksum fails)")));
+            }
+            break;
+        }
+        let record = Record::decode(payload)
+            .map_err(|err| damaged(shown, &format!("holds a record it cannot decode ({err})")))?;
+        if let Some(transaction) = record.committed {
+            let header = transaction.head();
+            log.max_id = log.max_id.max(header.id);
+            log.max_sequence = log.max_sequence.max(header.sequence);
+            sizes.insert(header.id, 12 + length as u64);
+            log.live.insert(header.id, transaction);
+        }
+        for id in record.forgotten {
+            log.max_id = log.max_id.max(id);
+            log.live.remove(&id);
+            sizes.remove(&id);
+            log.forgotten.insert(id);
+        }
+        at += 12 + length;
+    }
+    log.live_bytes = sizes.values().sum();
+    Ok(log)
+}
+
+fn frame(record: &Record) -> Vec<u8> {
+    let payload = record.encode_to_vec();
+    let mut out = Vec::with_capacity(payload.len() + 12);
+    out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&sha2::Sha256::digest(&payload)[..8]);
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn open_for_writing(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Appends `records` after the first `valid` bytes (a torn tail is cut
+/// first) and syncs the file. Returns the new valid length.
+pub fn append(path: &Path, valid: u64, records: &[Record]) -> Result<u64, Failure> {
+    let fail = |err: std::io::Error| {
+        failed(format!(
+            "Cannot save the journal's commit record: {}\nHint: check the disk; the next open writes what is missing",
+            describe(&err)
+        ))
+    };
+    let mut file = open_for_writing(path).map_err(fail)?;
+    if file.metadata().map_err(fail)?.len() != valid {
+        file.set_len(valid).map_err(fail)?;
+    }
+    file.seek(SeekFrom::Start(valid)).map_err(fail)?;
+    let mut bytes = Vec::new();
+    for record in records {
+        bytes.extend_from_slice(&frame(record));
+    }
+    if let Err(err) = file.write_all(&bytes).and_then(|()| file.sync_all()) {
+        // What did not fit is cut again, so the record stays whole.
+        let _ = file.set_len(valid);
+        return Err(fail(err));
+    }
+    Ok(valid + bytes.len() as u64)
+}
+
+/// Writes a new commit record holding `records` (atomically: a new file
+/// renamed over the old one, both synced). Returns its length.
+pub fn write_new(path: &Path, records: &[Record]) -> Result<u64, Failure> {
+    let fail = |err: std::io::Error| failed(format!("Cannot write the journal's commit record: {}", describe(&err)));
+    let partial = path.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let mut bytes = MAGIC.to_vec();
+    for record in records {
+        bytes.extend_from_slice(&frame(record));
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .map_err(fail)?;
+    if let Err(err) = file.write_all(&bytes).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = std::fs::remove_file(&partial);
+        return Err(fail(err));
+    }
+    std::fs::rename(&partial, path).map_err(fail)?;
+    if let Some(parent) = path.parent() {
+        super::snapshot::sync_dir(parent).map_err(fail)?;
+    }
+    Ok(bytes.len() as u64)
+}
