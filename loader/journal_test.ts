@@ -330,7 +330,9 @@ Deno.test("forget() keeps the newest transactions; history() reports snapshot by
   assert.throws(
     // @ts-expect-error: an option undo() does not know
     () => journal.undo({ step: 2 }),
-    (error: unknown) => error instanceof TypeError && /unknown option step/.test(error.message),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      /unknown option "step"\nHint: did you mean steps\?/.test(error.message),
   );
   const dry = journal.undo({ dryRun: true });
   assert.deepEqual([dry.dryRun, dry.restored, dry.changed], [true, ["README.md"], []]);
