@@ -21,7 +21,7 @@
  * @module
  */
 
-import semver from "semver";
+import semver from "npm:semver@^7.7.3";
 import { cargoBuild } from "../lib/cargo_build.ts";
 import { outputWithin } from "../lib/process.ts";
 import { headerAbiVersion } from "../lib/header.ts";

@@ -22,7 +22,7 @@
  */
 
 import { join } from "node:path";
-import semver from "semver";
+import semver from "npm:semver@^7.7.3";
 import {
   type CommandSpec,
   invocationPath,

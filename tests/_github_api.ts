@@ -14,8 +14,8 @@
  * @module
  */
 
-import spec from "@octokit/openapi/generated/api.github.com.deref.json" with { type: "json" };
-import { Ajv } from "ajv";
+import spec from "npm:@octokit/openapi@^23.0.2/generated/api.github.com.deref.json" with { type: "json" };
+import { Ajv } from "npm:ajv@^8.17.1";
 import { createHash } from "node:crypto";
 
 type Schema = Record<string, unknown>;
