@@ -252,6 +252,8 @@ export interface Rehearsal {
   /** The loader package's files and bytes as JSR holds them. */
   packageFiles: number;
   packageBytes: number;
+  /** Bytes a user's first `krepis version` fetched from JSR (a fresh Deno cache). */
+  firstRunBytes: number;
 }
 
 /**
@@ -307,6 +309,10 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
         // The build pins CARGO_TARGET_DIR to <repo>/target: sharing this one keeps cargo's cache.
         await Deno.mkdir(join(REPO_ROOT, "target"), { recursive: true });
         await Deno.symlink(join(REPO_ROOT, "target"), join(repo, "target"));
+        // .gitignore's `target/` matches a folder, not a link to one.
+        await Deno.writeTextFile(join(repo, ".git", "info", "exclude"), "/target\n", {
+          append: true,
+        });
       }
     });
     const secret = await timed("key", async () => {
@@ -359,24 +365,25 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
     };
     const publishStart = performance.now();
     const marks: Record<string, number> = {};
+    const publishCommand = [
+      deno,
+      "task",
+      "--quiet",
+      "release",
+      "publish",
+      "--dist",
+      "dist",
+      "--targets",
+      triple,
+      "--repository",
+      "krepis/krepis",
+      "--api-url",
+      github.url,
+    ];
     await run(
       context,
       "publish",
-      [
-        deno,
-        "task",
-        "--quiet",
-        "release",
-        "publish",
-        "--dist",
-        "dist",
-        "--targets",
-        triple,
-        "--repository",
-        "krepis/krepis",
-        "--api-url",
-        github.url,
-      ],
+      publishCommand,
       repo,
       env,
       (line) => {
@@ -392,6 +399,24 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
       say(`${`publish: ${part}`.padEnd(22)} ${((until - last) / 1000).toFixed(1).padStart(7)} s`);
       last = until;
     }
+    // A second publish of the same version, as after a failure: it must
+    // keep what is there (GitHub: the same assets; JSR: skipped), never
+    // change a published byte.
+    const document = join(jsr.root, "@krepis", "loader", `${version}_meta.json`);
+    const published = await Deno.readFile(document);
+    await timed("publish again", async () => {
+      const out = await run(context, "publish again", publishCommand, repo, env);
+      if (!/already published/.test(out) || /\bhost: (uploaded|replaced)\b/.test(out)) {
+        throw new StageError(
+          "publish again",
+          `a second publish of v${version} was not a no-op:\n${out}`,
+        );
+      }
+      const again = await Deno.readFile(document);
+      if (again.length !== published.length || again.some((byte, i) => byte !== published[i])) {
+        throw new StageError("publish again", `${document} changed`);
+      }
+    });
     if (github.violations.length > 0) {
       throw new StageError("publish", `GitHub API violations:\n${github.violations.join("\n")}`);
     }
@@ -423,6 +448,23 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
         () => run(context, `user: ${step.name}`, step.command, user, userEnv),
       );
     }
+    // What a user's first `krepis version` downloads, in a Deno cache of its own.
+    const firstRun = join(work, "user-deno-dir-first-run");
+    const before = jsr.requests.length;
+    await timed(
+      "user: krepis version",
+      () =>
+        run(context, "user: krepis version", [launcher, "version"], user, {
+          ...userEnv,
+          DENO_DIR: firstRun,
+        }),
+    );
+    const downloadedBytes = jsr.requests.slice(before).reduce((sum, r) => sum + r.bytes, 0);
+    const npm = await Array.fromAsync(Deno.readDir(join(firstRun, "npm"))).catch(() => []);
+    if (npm.length > 0) {
+      throw new StageError("user: krepis version", `it downloaded npm packages into ${firstRun}`);
+    }
+    say(`a first krepis version downloads ${downloadedBytes} bytes from JSR and no npm package`);
     if (options.keep) await github.saveTo(join(work, "github"));
     return {
       version,
@@ -430,6 +472,7 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
       work,
       packageFiles: files.length,
       packageBytes: files.reduce((sum, file) => sum + file.size, 0),
+      firstRunBytes: downloadedBytes,
     };
   } catch (error) {
     const stage = error instanceof StageError ? error.stage : "setup";

@@ -1,0 +1,72 @@
+/**
+ * `deno task rehearse`, end to end, as the gate runs it: a clean clone cut
+ * against a bare origin, a release build of this machine's kernel, the
+ * GitHub and JSR stand-ins written to by octokit and the real `deno
+ * publish`, a second publish that changes nothing, and a user's `deno add`,
+ * `load()`, `deno install -g`, `krepis init`, `krepis info` and `krepis
+ * version`. The work folder is kept, so the test reads what the hosts hold.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runDeno } from "./_cli.ts";
+
+const STAGES = [
+  "clone",
+  "key",
+  "cut",
+  "build ",
+  "publish: host",
+  "publish: pin",
+  "publish: jsr",
+  "publish again",
+  "user: deno add",
+  "user: deno run (load())",
+  "user: deno install -g",
+  "user: krepis init",
+  "user: krepis info",
+  "user: krepis version",
+];
+
+Deno.test("deno task rehearse publishes a release and installs it as a user, on loopback", async () => {
+  const keep = join(await Deno.makeTempDir({ prefix: "krepis-rehearse-test-" }), "work");
+  try {
+    const run = await runDeno(["task", "--quiet", "rehearse", "--keep", keep], {});
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    for (const stage of STAGES) {
+      assert.match(
+        run.stdout,
+        new RegExp(`^${stage.replace(/[()]/g, "\\$&")}.* \\d+\\.\\d s$`, "m"),
+      );
+    }
+    const version = run.stdout.match(/^rehearsed v(\S+):/m)?.[1];
+    assert.ok(version, run.stdout);
+    assert.match(
+      run.stdout,
+      /a first krepis version downloads \d+ bytes from JSR and no npm package/,
+    );
+
+    // The GitHub release holds the signed manifest, and JSR the loader with the pins.
+    const manifest = JSON.parse(
+      await Deno.readTextFile(join(keep, "github", `v${version}`, "manifest.json")),
+    );
+    assert.equal(manifest.version, version);
+    const pinned = await Deno.readTextFile(
+      join(keep, "jsr", "@krepis", "loader", version!, "_pinned.ts"),
+    );
+    for (const target of manifest.targets) assert.ok(pinned.includes(target.sha256), target.triple);
+    const requests = await Deno.readTextFile(join(keep, "jsr-requests.log"));
+    assert.match(
+      requests,
+      new RegExp(`^POST /api/scopes/krepis/packages/loader/versions/${version} 202`, "m"),
+    );
+    assert.match(requests, new RegExp(`^GET /@krepis/loader/${version}_meta.json 200`, "m"));
+
+    // The kept folder is refused as a new work folder: a rehearsal never reuses a half-done one.
+    const again = await runDeno(["task", "--quiet", "rehearse", "--keep", keep], {});
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^Cannot rehearse in .*: the folder is not empty$/m);
+  } finally {
+    await Deno.remove(join(keep, ".."), { recursive: true });
+  }
+});
