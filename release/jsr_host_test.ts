@@ -146,6 +146,23 @@ Deno.test("a release-day package with only a fresh version cannot be added witho
       NPM_CONFIG_MIN_RELEASE_AGE: "0",
     });
     assert.equal(allowed.code, 0, allowed.stderr);
+    await Deno.writeTextFile(
+      join(w.user, "main.ts"),
+      'import { greeting } from "jsr:@krepis/hello@^0.1.0";\nconsole.log(greeting);\n',
+    );
+    await Deno.writeTextFile(join(w.user, "deno.json"), "{}\n");
+    await Deno.remove(join(w.base, "deno-dir"), { recursive: true });
+    await Deno.remove(join(w.user, "deno.lock")).catch(() => {});
+    const gated = await deno(["run", "main.ts"], w.user, w.env);
+    assert.notEqual(gated.code, 0, gated.stdout);
+    await Deno.writeTextFile(
+      join(w.user, "deno.json"),
+      JSON.stringify({ minimumDependencyAge: { exclude: ["jsr:@krepis/hello"] } }),
+    );
+    await Deno.remove(join(w.user, "deno.lock")).catch(() => {});
+    const excluded = await deno(["run", "main.ts"], w.user, w.env);
+    assert.equal(excluded.code, 0, excluded.stderr);
+    assert.equal(excluded.stdout, "hello 0.1.0\n");
   } finally {
     await w.close();
   }
