@@ -9,7 +9,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runDeno } from "./_cli.ts";
+import { EXIT_CODES } from "../loader/_cli_commands.ts";
+import { ReleaseHost } from "../release/serve_dir.ts";
+import { runDeno, runIn } from "./_cli.ts";
+import { copyDir } from "./_fs.ts";
 
 const STAGES = [
   "clone",
@@ -61,6 +64,54 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
       new RegExp(`^POST /api/scopes/krepis/packages/loader/versions/${version} 202`, "m"),
     );
     assert.match(requests, new RegExp(`^GET /@krepis/loader/${version}_meta.json 200`, "m"));
+
+    // The installed krepis, offline from JSR (its modules are in the user's Deno cache), refuses
+    // a release host whose library or manifest was changed after the release: the library's hash
+    // is checked against the manifest, the manifest against its signature and the pins.
+    const launcher = join(
+      keep,
+      "user-bin",
+      "bin",
+      Deno.build.os === "windows" ? "krepis.cmd" : "krepis",
+    );
+    const target = manifest.targets[0] as {
+      file: string;
+      compressed: Record<string, { file: string }>;
+    };
+    const tamperings: Record<string, (dir: string) => Promise<void>> = {
+      "a library's bytes": async (dir) => {
+        for (const file of [target.file, ...Object.values(target.compressed).map((c) => c.file)]) {
+          const bytes = await Deno.readFile(join(dir, file));
+          bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+          await Deno.writeFile(join(dir, file), bytes);
+        }
+      },
+      "the manifest's checksum": async (dir) => {
+        const text = await Deno.readTextFile(join(dir, "manifest.json"));
+        const sha = (manifest.targets[0] as { sha256: string }).sha256;
+        await Deno.writeTextFile(join(dir, "manifest.json"), text.replaceAll(sha, "0".repeat(64)));
+      },
+    };
+    for (const [what, tamper] of Object.entries(tamperings)) {
+      const mirror = await Deno.makeTempDir({ prefix: "krepis-tampered-" });
+      try {
+        await copyDir(join(keep, "github"), mirror);
+        await tamper(join(mirror, `v${version}`));
+        const host = ReleaseHost.start(mirror);
+        try {
+          const init = await runIn(launcher, ["init"], {
+            DENO_DIR: join(keep, "user-deno-dir"),
+            KREPIS_MIRROR: host.url,
+            KREPIS_CACHE_DIR: join(mirror, "cache"),
+          });
+          assert.equal(init.code, EXIT_CODES.integrity, `${what}:\n${init.stdout}${init.stderr}`);
+        } finally {
+          await host.close();
+        }
+      } finally {
+        await Deno.remove(mirror, { recursive: true });
+      }
+    }
 
     // The kept folder is refused as a new work folder: a rehearsal never reuses a half-done one.
     const again = await runDeno(["task", "--quiet", "rehearse", "--keep", keep], {});
