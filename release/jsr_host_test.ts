@@ -305,3 +305,41 @@ async function gzippedTarOf(path: string, content: string): Promise<Uint8Array<A
   );
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
+
+Deno.test("the JSR stand-in serves the same document bytes after a restart, and yanks through its API", async () => {
+  const w = await world();
+  try {
+    assert.equal((await w.publish("0.1.0")).code, 0);
+    const paths = ["@krepis/hello/meta.json", "@krepis/hello/0.1.0_meta.json"];
+    const before = await Promise.all(paths.map((path) => bytesAt(`${w.host.url}${path}`)));
+    await w.host.close();
+    const again = await JsrHost.start({ root: w.host.root, token: TOKEN });
+    try {
+      const after = await Promise.all(paths.map((path) => bytesAt(`${again.url}${path}`)));
+      assert.deepEqual(after, before);
+      const url = `${again.url}api/scopes/krepis/packages/hello/versions/0.1.0`;
+      const anonymous = await fetch(url, { method: "PATCH", body: '{"yanked":true}' });
+      assert.equal(anonymous.status, 401);
+      await anonymous.body?.cancel();
+      const yanked = await fetch(url, {
+        method: "PATCH",
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: '{"yanked":true}',
+      });
+      assert.equal(yanked.status, 204);
+      const meta = await again.packageMeta("krepis", "hello");
+      assert.equal(meta?.versions["0.1.0"].yanked, true);
+      assert.equal(meta?.latest, null);
+    } finally {
+      await again.close();
+    }
+  } finally {
+    await Deno.remove(w.base, { recursive: true });
+  }
+});
+
+async function bytesAt(url: string): Promise<Uint8Array> {
+  const response = await fetch(url);
+  assert.equal(response.status, 200, url);
+  return new Uint8Array(await response.arrayBuffer());
+}
