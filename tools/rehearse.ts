@@ -129,10 +129,15 @@ console.log(kernel.version, kernel.abi, kernel.buildInfo());
  * @param cache The cache root (`KREPIS_CACHE_DIR`).
  * @param host The release host (`host:port`).
  * @param krepis The installed `krepis` launcher.
- * @param root Where `deno install -g` puts it (`--root`).
+ * @param root Where `deno install -g` puts it (`--root`). @default {Deno's own place}
  * @returns The steps.
  */
-export function userSteps(cache: string, host: string, krepis: string, root: string): UserStep[] {
+export function userSteps(
+  cache: string,
+  host: string,
+  krepis: string,
+  root?: string,
+): UserStep[] {
   const deno = Deno.execPath();
   return [
     { name: "deno add", command: [deno, "add", "--min-dep-age=0", "jsr:@krepis/loader"] },
@@ -146,8 +151,7 @@ export function userSteps(cache: string, host: string, krepis: string, root: str
         deno,
         "install",
         "-g",
-        "--root",
-        root,
+        ...(root === undefined ? [] : ["--root", root]),
         "-n",
         "krepis",
         "-A",
