@@ -100,15 +100,20 @@ export interface UserStep {
  *
  * @param cache The cache root.
  * @param host The release host (`host:port`).
+ * @param os The OS the flags are for. @default {this one}
  * @returns The `deno run` flags.
  */
-export function loadPermissions(cache: string, host: string): string[] {
-  const read = Deno.build.os === "linux" ? `${cache},/proc/self/maps` : cache;
+export function loadPermissions(
+  cache: string,
+  host: string,
+  os: typeof Deno.build.os = Deno.build.os,
+): string[] {
+  const read = os === "linux" ? `${cache},/proc/self/maps` : cache;
   return [
     "--allow-env",
     `--allow-read=${read}`,
     "--allow-ffi",
-    ...(Deno.build.os === "windows" ? [] : ["--allow-sys=uid"]),
+    ...(os === "windows" ? [] : ["--allow-sys=uid"]),
     `--allow-write=${cache}`,
     `--allow-net=${host}`,
   ];
@@ -130,6 +135,7 @@ console.log(kernel.version, kernel.abi, kernel.buildInfo());
  * @param host The release host (`host:port`).
  * @param krepis The installed `krepis` launcher.
  * @param root Where `deno install -g` puts it (`--root`). @default {Deno's own place}
+ * @param os The OS the permissions are for. @default {this one}
  * @returns The steps.
  */
 export function userSteps(
@@ -137,13 +143,14 @@ export function userSteps(
   host: string,
   krepis: string,
   root?: string,
+  os: typeof Deno.build.os = Deno.build.os,
 ): UserStep[] {
   const deno = Deno.execPath();
   return [
     { name: "deno add", command: [deno, "add", "--min-dep-age=0", "jsr:@krepis/loader"] },
     {
       name: "deno run (load())",
-      command: [deno, "run", ...loadPermissions(cache, host), "main.ts"],
+      command: [deno, "run", ...loadPermissions(cache, host, os), "main.ts"],
     },
     {
       name: "deno install -g",
@@ -396,12 +403,17 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
       },
     );
     const end = performance.now();
-    let last = publishStart;
-    for (const [part, next] of [["host", "pin"], ["pin", "jsr"], ["jsr", ""]] as const) {
-      const until = next ? marks[next] ?? end : end;
-      stages.push({ stage: `publish: ${part}`, ms: until - last });
-      say(`${`publish: ${part}`.padEnd(22)} ${((until - last) / 1000).toFixed(1).padStart(7)} s`);
-      last = until;
+    // `pin:` is printed once the release is hosted and the checksums written, `jsr:` once
+    // `deno publish` returned.
+    const pinned = marks.pin ?? end;
+    for (
+      const [part, from, until] of [
+        ["publish: host, pin", publishStart, pinned],
+        ["publish: jsr", pinned, marks.jsr ?? end],
+      ] as const
+    ) {
+      stages.push({ stage: part, ms: until - from });
+      say(`${part.padEnd(22)} ${((until - from) / 1000).toFixed(1).padStart(7)} s`);
     }
     // A second publish of the same version, as after a failure: it must
     // keep what is there (GitHub: the same assets; JSR: skipped), never
