@@ -132,7 +132,7 @@ const steps: Step[] = [
   },
   {
     name:
-      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, workflows, release)",
+      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, workflows, release, the release rehearsal: a host-target release build, octokit and deno publish to loopback stand-ins, a user's install)",
     run: () =>
       command(deno, ["test", "--allow-all", "--lock=deno.lock", "--frozen", "--doc"], {
         env: { KREPIS_TEST_KERNEL: kernel, KREPIS_KERNEL_PATH: kernel },
