@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT_CODES } from "../loader/_cli_commands.ts";
+import { JsrHost } from "../release/jsr_host.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 import { runDeno, runIn } from "./_cli.ts";
 import { copyDir } from "./_fs.ts";
@@ -64,7 +65,7 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
     );
     assert.match(requests, new RegExp(`^GET /@krepis/loader/${version}_meta.json 200`, "m"));
 
-    // The installed krepis, offline from JSR (its modules are in the user's Deno cache), refuses
+    // The installed krepis refuses
     // a release host whose library or manifest was changed after the release: the library's hash
     // is checked against the manifest, the manifest against its signature and the pins.
     const launcher = join(
@@ -91,25 +92,32 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
         await Deno.writeTextFile(join(dir, "manifest.json"), text.replaceAll(sha, "0".repeat(64)));
       },
     };
-    for (const [what, tamper] of Object.entries(tamperings)) {
-      const mirror = await Deno.makeTempDir({ prefix: "krepis-tampered-" });
-      try {
-        await copyDir(join(keep, "github"), mirror);
-        await tamper(join(mirror, `v${version}`));
-        const host = ReleaseHost.start(mirror);
+    // The kept registry, served again, gives the launcher its loader.
+    const registry = await JsrHost.start({ root: join(keep, "jsr"), token: "unused" });
+    try {
+      for (const [what, tamper] of Object.entries(tamperings)) {
+        const mirror = await Deno.makeTempDir({ prefix: "krepis-tampered-" });
         try {
-          const init = await runIn(launcher, ["init"], {
-            DENO_DIR: join(keep, "user-deno-dir"),
-            KREPIS_MIRROR: host.url,
-            KREPIS_CACHE_DIR: join(mirror, "cache"),
-          });
-          assert.equal(init.code, EXIT_CODES.integrity, `${what}:\n${init.stdout}${init.stderr}`);
+          await copyDir(join(keep, "github"), mirror);
+          await tamper(join(mirror, `v${version}`));
+          const host = ReleaseHost.start(mirror);
+          try {
+            const init = await runIn(launcher, ["init"], {
+              DENO_DIR: join(keep, "user-deno-dir"),
+              JSR_URL: registry.url,
+              KREPIS_MIRROR: host.url,
+              KREPIS_CACHE_DIR: join(mirror, "cache"),
+            });
+            assert.equal(init.code, EXIT_CODES.integrity, `${what}:\n${init.stdout}${init.stderr}`);
+          } finally {
+            await host.close();
+          }
         } finally {
-          await host.close();
+          await Deno.remove(mirror, { recursive: true });
         }
-      } finally {
-        await Deno.remove(mirror, { recursive: true });
       }
+    } finally {
+      await registry.close();
     }
 
     // The kept folder is refused as a new work folder: a rehearsal never reuses a half-done one.
