@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT_CODES } from "../loader/_cli_commands.ts";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { JsrHost } from "../release/jsr_host.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 import { runDeno, runIn } from "./_cli.ts";
@@ -58,6 +59,12 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
       join(keep, "jsr", "@krepis", "loader", version!, "_pinned.ts"),
     );
     for (const target of manifest.targets) assert.ok(pinned.includes(target.sha256), target.triple);
+    // The project key ships inside the package too: the rehearsal's, committed by the key stage.
+    const keys = await Deno.readTextFile(
+      join(keep, "jsr", "@krepis", "loader", version!, "_keys.ts"),
+    );
+    assert.equal(keys, await Deno.readTextFile(join(keep, "repo", "loader", "_keys.ts")));
+    assert.notEqual(keys, await Deno.readTextFile(join(REPO_ROOT, "loader", "_keys.ts")));
     const requests = await Deno.readTextFile(join(keep, "jsr-requests.log"));
     assert.match(
       requests,
