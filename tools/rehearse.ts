@@ -9,9 +9,10 @@
  *    is, so it ships inside the package);
  * 3. cut: `deno task release <version> --execute` (bump, commit, tag, push
  *    to the bare origin; the gate it runs is `--gate`);
- * 4. build: `deno task build --profile release` for this machine's target,
- *    a real release artifact with its post-build checks (the other targets
- *    need their own machines or cross toolchains);
+ * 4. build: `deno task build --profile release` for this machine's target
+ *    and each `--target`, real release artifacts with their post-build
+ *    checks (the gate builds this machine's alone: macOS and Windows need
+ *    their own machines, and a cross build doubles the cost);
  * 5. publish: `deno task release publish` to the GitHub stand-in through
  *    octokit, which pins the checksums into `loader/_pinned.ts` and then runs
  *    the real `deno publish --token` against the JSR stand-in (the times of
@@ -45,7 +46,10 @@ const spec = {
   name: NAME,
   summary:
     "rehearse release day on loopback: cut, build, publish to GitHub and JSR stand-ins, then a user's install",
-  usage: ["[--version <X.Y.Z|patch|minor|major>] [--gate <cmd>] [--keep <dir>]", "--serve <dir>"],
+  usage: [
+    "[--version <X.Y.Z|patch|minor|major>] [--target <triple>]… [--gate <cmd>] [--keep <dir>]",
+    "--serve <dir>",
+  ],
   options: {
     version: {
       type: "string",
@@ -57,6 +61,13 @@ const spec = {
       value: "<cmd>",
       help:
         "the test gate `release --execute` runs in the clone (default `deno task versions`: the rehearsal itself runs inside the gate)",
+    },
+    target: {
+      type: "string",
+      multiple: true,
+      value: "<triple>",
+      help:
+        "also build and publish this target (this machine's is always built; e.g. aarch64-unknown-linux-gnu on x86_64 Linux)",
     },
     keep: {
       type: "string",
@@ -163,6 +174,8 @@ async function git(context: Context, stage: string, args: string[], cwd: string)
 export interface RehearseOptions {
   /** The version to cut. @default {"patch"} */
   version?: string;
+  /** Targets to build besides this machine's (each must build here: `deno task setup --build`). @default {none} */
+  targets?: string[];
   /** The gate `release --execute` runs. @default {"deno task versions"} */
   gate?: string;
   /** The work folder, left in place. @default {a temporary folder, removed after a pass} */
@@ -273,17 +286,22 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
       return JSON.parse(await Deno.readTextFile(join(repo, "loader", "deno.json")))
         .version as string;
     });
-    const triple = resolveTarget().triple;
-    await timed(`build ${triple}`, async () => {
-      await run(context, "build", [
-        deno,
-        "task",
-        "--quiet",
-        "build",
-        "--profile",
-        "release",
-      ], repo);
-    });
+    const hostTriple = resolveTarget().triple;
+    const triples = [hostTriple, ...(options.targets ?? []).filter((t) => t !== hostTriple)];
+    for (const triple of triples) {
+      await timed(`build ${triple}`, async () => {
+        await run(context, `build ${triple}`, [
+          deno,
+          "task",
+          "--quiet",
+          "build",
+          "--target",
+          triple,
+          "--profile",
+          "release",
+        ], repo);
+      });
+    }
     const env = {
       KREPIS_SIGNING_KEY: secret,
       GITHUB_TOKEN: TOKEN,
@@ -301,7 +319,7 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
       "--dist",
       "dist",
       "--targets",
-      triple,
+      triples.join(","),
       "--repository",
       "krepis/krepis",
       "--api-url",
@@ -443,7 +461,12 @@ if (import.meta.main) {
       await serveAgain(invocationPath(values.serve));
     } else {
       const keep = values.keep ? invocationPath(values.keep) : undefined;
-      const result = await rehearse({ version: values.version, gate: values.gate, keep });
+      const result = await rehearse({
+        version: values.version,
+        gate: values.gate,
+        keep,
+        targets: values.target,
+      });
       const total = result.stages.reduce((sum, s) => sum + s.ms, 0);
       console.log(
         `rehearsed v${result.version}: @krepis/loader is ${result.packageFiles} files, ${result.packageBytes} bytes on JSR; ${
