@@ -59,6 +59,10 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
       join(keep, "jsr", "@krepis", "loader", version!, "_pinned.ts"),
     );
     for (const target of manifest.targets) assert.ok(pinned.includes(target.sha256), target.triple);
+    // The cut wrote the tag's notes on top of the changelog, in the release commit.
+    const changelog = await Deno.readTextFile(join(keep, "repo", "CHANGELOG.md"));
+    assert.match(changelog, new RegExp(`^## v${version.replaceAll(".", "\\.")}$`, "m"));
+
     // The project key ships inside the package too: the rehearsal's, committed by the key stage.
     const keys = await Deno.readTextFile(
       join(keep, "jsr", "@krepis", "loader", version!, "_keys.ts"),
