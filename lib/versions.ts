@@ -9,7 +9,7 @@
  * @module
  */
 
-import { parse as parseToml } from "smol-toml";
+import { parse as parseToml } from "npm:smol-toml@^1.9.1";
 import { REPO_ROOT } from "./cargo_build.ts";
 
 /** One place that states the version. */

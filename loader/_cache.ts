@@ -118,7 +118,9 @@ export async function ensurePrivateDir(
       info = part ? Deno.lstatSync(path) : Deno.statSync(path);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
-      if (!part) await Deno.mkdir(dirname(path), { recursive: true });
+      // The root is made with the folders it needs: a permission to write the
+      // root (`--allow-write=<cache>`) is enough, none is needed on its parents.
+      if (!part) await Deno.mkdir(path, { recursive: true, mode: 0o700 });
       else if (options.beforeCreate) {
         await options.beforeCreate();
         options = {};

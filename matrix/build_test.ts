@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { parse as parseToml } from "smol-toml";
+import { parse as parseToml } from "npm:smol-toml@^1.9.1";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { stringify } from "yaml";
+import { stringify } from "npm:yaml@^2.9.1";
 import { commandLine, printError } from "../loader/_command_line.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { loadTargetTable, type TargetRow } from "./targets.ts";

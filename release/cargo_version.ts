@@ -12,7 +12,7 @@
  * @module
  */
 
-import { parse as parseToml } from "smol-toml";
+import { parse as parseToml } from "npm:smol-toml@^1.9.1";
 import { isDeepStrictEqual } from "node:util";
 
 type Table = Record<string, unknown>;

@@ -22,7 +22,7 @@
  * @module
  */
 
-import semver from "semver";
+import semver from "npm:semver@^7.7.3";
 import { cargoBuild } from "../lib/cargo_build.ts";
 import { outputWithin } from "../lib/process.ts";
 import { headerAbiVersion } from "../lib/header.ts";
@@ -348,7 +348,31 @@ async function runGate(options: CutOptions, log: (line: string) => void): Promis
   log(`gate: \`${gate}\` passed`);
 }
 
-/** The release's actions, in order: bump, check, commit, tag, push. */
+/** The top of a new CHANGELOG.md. */
+export const CHANGELOG_HEADER = `# Changelog
+
+Written by the release step (\`deno task release <version> --execute\`) from the notes of each
+release's tag: the commits since the previous tag, grouped by conventional-commit type.
+`;
+
+/**
+ * Puts a release's notes on top of the changelog, under its header (a
+ * version already there is left as it is, so a re-run adds nothing).
+ *
+ * @param changelog The changelog's text.
+ * @param notes The release's notes (`## vX.Y.Z` and its sections).
+ * @returns The new text.
+ */
+export function addToChangelog(changelog: string, notes: string): string {
+  const heading = notes.split("\n", 1)[0];
+  if (changelog.split("\n").includes(heading)) return changelog;
+  const at = changelog.search(/^## /m);
+  const head = at < 0 ? changelog.trimEnd() + "\n\n" : changelog.slice(0, at);
+  const rest = at < 0 ? "" : "\n" + changelog.slice(at);
+  return `${head}${notes.trimEnd()}\n${rest}`;
+}
+
+/** The release's actions, in order: bump, check, changelog, commit, tag, push. */
 async function planActions(
   options: CutOptions,
   branch: string,
@@ -402,6 +426,19 @@ async function planActions(
         }
         const problem = describeDisagreement(now);
         if (problem) throw new Error(problem);
+      },
+    },
+    {
+      kind: "edit",
+      describe: `CHANGELOG.md: the notes of ${tag} on top`,
+      run: async () => {
+        const path = `${root}/CHANGELOG.md`;
+        const text = await Deno.readTextFile(path).catch((error) => {
+          if (error instanceof Deno.errors.NotFound) return CHANGELOG_HEADER;
+          throw error;
+        });
+        await Deno.writeTextFile(path, addToChangelog(text, notes));
+        await git(root, ["add", "CHANGELOG.md"]);
       },
     },
     {

@@ -14,7 +14,7 @@ import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildVariant, SURFACE_PATCH } from "../tests/_variant.ts";
 import { skipIf, without } from "../tests/_tools.ts";
-import { githubActionsUrl } from "./cut.ts";
+import { addToChangelog, CHANGELOG_HEADER, githubActionsUrl } from "./cut.ts";
 import { LOADER_ABI } from "../loader/mod.ts";
 import { generateSigningKey } from "./minisign_sign.ts";
 import { exportSigningKey } from "./signing_key.ts";
@@ -421,4 +421,13 @@ Deno.test("githubActionsUrl() finds the Actions page of a GitHub remote, and non
   for (const remote of ["/srv/git/krepis.git", "https://gitlab.com/krepis/krepis.git", ""]) {
     assert.equal(githubActionsUrl(remote), null, remote);
   }
+});
+
+Deno.test("addToChangelog puts a release's notes on top, once", () => {
+  const first = addToChangelog(CHANGELOG_HEADER, "## v0.2.0\n\n### Fixes\n\n- a\n");
+  assert.equal(first, `${CHANGELOG_HEADER}\n## v0.2.0\n\n### Fixes\n\n- a\n`);
+  const second = addToChangelog(first, "## v0.3.0\n\n### Features\n\n- b\n");
+  assert.ok(second.indexOf("## v0.3.0") < second.indexOf("## v0.2.0"), second);
+  assert.ok(second.startsWith(CHANGELOG_HEADER));
+  assert.equal(addToChangelog(second, "## v0.3.0\n\nNo changes.\n"), second);
 });

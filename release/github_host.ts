@@ -16,7 +16,7 @@
  * @module
  */
 
-import { Octokit } from "octokit";
+import { Octokit } from "npm:octokit@^5.0.5";
 import type { PackedFile } from "../matrix/pack_artifact.ts";
 import { sha256Hex } from "../matrix/pack_artifact.ts";
 

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { GitHubApi } from "../tests/_github_api.ts";
+import { GitHubApi } from "./github_stand_in.ts";
 import { publishToGitHub } from "./github_host.ts";
 import type { PackedFile } from "../matrix/pack_artifact.ts";
 

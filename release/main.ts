@@ -22,7 +22,7 @@
  */
 
 import { join } from "node:path";
-import semver from "semver";
+import semver from "npm:semver@^7.7.3";
 import {
   type CommandSpec,
   errorText,
@@ -162,6 +162,9 @@ const PUBLISH: CommandSpec & { options: typeof PUBLISH_OPTIONS } = {
     KREPIS_SIGNING_KEY: "the signing key (the secret `deno task release keygen` printed)",
     GITHUB_TOKEN: "a token with contents: write (GitHub Release only)",
     GITHUB_REPOSITORY: "owner/repo, when --repository is not given (GitHub Release only)",
+    JSR_TOKEN:
+      "a JSR access token, passed to deno publish --token (default: deno publish signs in itself, e.g. by GitHub Actions OIDC)",
+    JSR_URL: "the JSR registry deno publish writes to (read by deno itself)",
   },
   exitCodes: EXIT_CODES("refused or failed (the stages after a failed one did not run)"),
   more: `In order: plan (the builds in --dist), sign (manifest.json.minisig, SHA256SUMS), host (a
@@ -352,7 +355,13 @@ async function publishRelease(values: Values<typeof PUBLISH_OPTIONS>): Promise<v
     notes: await tagNotes(),
     jsr: host.kind === "github" || values.jsr || dryRun,
     publishJsr: async (loaderDir) => {
-      const args = ["publish", "--allow-dirty", ...(dryRun ? ["--dry-run"] : [])];
+      const token = Deno.env.get("JSR_TOKEN");
+      const args = [
+        "publish",
+        "--allow-dirty",
+        ...(dryRun ? ["--dry-run"] : []),
+        ...(token && !dryRun ? ["--token", token] : []),
+      ];
       const status = await new Deno.Command(Deno.execPath(), {
         args,
         cwd: loaderDir,
@@ -363,7 +372,7 @@ async function publishRelease(values: Values<typeof PUBLISH_OPTIONS>): Promise<v
       if (!status.success) {
         throw new Error(
           `Cannot publish @krepis/loader to JSR: deno ${
-            args.join(" ")
+            args.map((arg) => arg === token ? "<JSR_TOKEN>" : arg).join(" ")
           } exited with ${status.code}\nHint: the release is hosted and its checksums are pinned in ${loaderDir}/_pinned.ts; fix what deno publish reported above, then run \`deno publish\` in ${loaderDir}`,
         );
       }

@@ -13,7 +13,7 @@ import { parseMinisignPublicKey, verifyMinisign } from "../loader/release.ts";
 import type { Fragment } from "../matrix/fragment.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { writeDist } from "../tests/_dist.ts";
-import { GitHubApi } from "../tests/_github_api.ts";
+import { GitHubApi } from "./github_stand_in.ts";
 import { runCli } from "../tests/_cli.ts";
 import { copyDir } from "../tests/_fs.ts";
 import { checkSha256Sums } from "../tests/_sha256sums.ts";

@@ -1,10 +1,11 @@
 /**
- * The README's "Getting started from a clone" as a user follows it, on a
+ * docs/development.md's "Getting started from a clone" as a user follows it, on a
  * signed release written as `deno task demo --out` writes one (the mirror
  * layout and its `key.pub`): `deno task serve` it, take the `KREPIS_MIRROR`
  * and `KREPIS_TRUSTED_KEY` it prints, `krepis init`, then a program that
- * imports `loader/mod.ts` and runs with exactly the permissions the README
- * gives for a warm `load()`.
+ * imports `loader/mod.ts` and runs with exactly the permissions the section
+ * gives for a warm `load()`. The commands and flags it runs are checked to be
+ * the section's.
  */
 
 import assert from "node:assert/strict";
@@ -48,7 +49,7 @@ async function serve(dir: string) {
   };
 }
 
-Deno.test("the README's getting-started: serve a release, krepis init with what serve prints, load() with the README's permissions", async () => {
+Deno.test("the getting-started: serve a release, krepis init with what serve prints, load() with the section's permissions", async () => {
   const fixture = await releaseFixture();
   await using server = await serve(fixture.dir);
   // `use it:   KREPIS_MIRROR=… KREPIS_TRUSTED_KEY=<dir>/key.pub krepis init`
@@ -68,7 +69,7 @@ Deno.test("the README's getting-started: serve a release, krepis init with what 
     assert.equal(init.code, 0, init.stderr);
     assert.match(init.stdout, /^installed /);
 
-    // A program of the user's, with the warm-load permissions the README lists.
+    // A program of the user's, with the warm-load permissions the section lists.
     const program = join(cache, "main.ts");
     await Deno.writeTextFile(
       program,
@@ -102,4 +103,21 @@ console.log(JSON.stringify({ version: kernel.version, capabilities: kernel.build
   } finally {
     await Deno.remove(cache, { recursive: true });
   }
+});
+
+Deno.test("docs/development.md's getting-started gives the commands and permissions the test above runs", async () => {
+  const text = await Deno.readTextFile(join(REPO_ROOT, "docs", "development.md"));
+  const start = text.indexOf("## Getting started from a clone");
+  assert.notEqual(start, -1, "docs/development.md has the getting-started section");
+  const section = text.slice(start, text.indexOf("\n## ", start + 1));
+  for (
+    const given of [
+      "deno task serve /tmp/krepis-release",
+      "deno run -A loader/cli.ts init",
+      "--allow-env --allow-ffi --allow-sys=uid",
+      "--allow-read=<cache>,/tmp/krepis-release/key.pub,/proc/self/maps",
+      'import { load } from "./loader/mod.ts";',
+      "using kernel = await load();",
+    ]
+  ) assert.ok(section.includes(given), `the section gives ${given}`);
 });

@@ -1,5 +1,5 @@
 /**
- * The folders' one direction, as the README's "Layering" section writes it
+ * The folders' one direction, as docs/architecture.md's "Layering" section writes it
  * down: each non-test module imports only from the folders below its own
  * (and its own), and from `loader/` only through its published entry
  * points. Tests (`*_test.ts`, `tests/`) may import anything.

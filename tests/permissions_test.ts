@@ -92,6 +92,14 @@ Deno.test("the documented permissions are enough: a cold install, then a warm lo
   assert.deepEqual(warm, { ok: true, version: VERSION });
 });
 
+Deno.test("the documented permissions are enough for a cache that does not exist yet", async () => {
+  await using t = await hostedRelease();
+  const cache = join(t.cacheDir, "not-yet", "krepis");
+  const env = { ...t.env, KREPIS_CACHE_DIR: cache };
+  const cold = await run(documented(cache, t.host.url, "install"), "install", env);
+  assert.deepEqual(cold, { ok: true, downloaded: true });
+});
+
 Deno.test("each missing permission is a PermissionError naming its flag", async () => {
   await using t = await hostedRelease();
   const coldFlags = documented(t.cacheDir, t.host.url, "install");

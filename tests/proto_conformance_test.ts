@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import protobuf from "protobufjs";
+import protobuf from "npm:protobufjs@^8.8.1";
 import {
   decodeRequest,
   decodeResponse,

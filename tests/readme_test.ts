@@ -1,6 +1,8 @@
 /**
- * The README says what the commands do: every `krepis` command, every
- * exit code and every `deno task` it names exist, and none is missing.
+ * The README says what the commands do: every `krepis` command and every
+ * exit code it names exist, and none is missing; the README and the
+ * maintainer documents in docs/ name every `deno task`, and only those.
+ * Every relative link of theirs leads to a file.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +13,17 @@ import { COMMANDS, EXIT_CODES } from "../loader/_cli_commands.ts";
 import { runCli } from "./_cli.ts";
 
 const readme = await Deno.readTextFile(join(REPO_ROOT, "README.md"));
+
+/** The README and the maintainer documents in docs/, which it links to. */
+async function allDocs(): Promise<string> {
+  const texts = [readme];
+  for await (const entry of Deno.readDir(join(REPO_ROOT, "docs"))) {
+    if (entry.isFile && entry.name.endsWith(".md")) {
+      texts.push(await Deno.readTextFile(join(REPO_ROOT, "docs", entry.name)));
+    }
+  }
+  return texts.join("\n");
+}
 
 /** The rows of the Markdown table that follows `heading` (the cells of each). */
 function rowsAfter(heading: string): string[][] {
@@ -32,7 +45,7 @@ function tableAfter(heading: string): string[] {
 }
 
 Deno.test("the README's krepis table names every command, and every command it names exists", () => {
-  const rows = tableAfter("### The `krepis` command");
+  const rows = tableAfter("## The `krepis` command");
   const words = rows.map((row) => row.match(/^`krepis (\w+)/)?.[1]);
   assert.deepEqual(
     words.filter((w) => w === undefined),
@@ -54,11 +67,11 @@ Deno.test("the README's exit codes are the CLI's, worded as `krepis --help` word
   );
 });
 
-Deno.test("the README names every deno task, and every task it names exists", async () => {
+Deno.test("the README and docs/ name every deno task, and every task they name exists", async () => {
   const tasks = Object.keys(
     JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "deno.json"))).tasks,
   );
-  const named = new Set([...readme.matchAll(/deno task ([\w:-]+)/g)].map((m) => m[1]));
+  const named = new Set([...(await allDocs()).matchAll(/deno task ([\w:-]+)/g)].map((m) => m[1]));
   assert.deepEqual(tasks.filter((task) => !named.has(task)), [], "tasks the README does not name");
   assert.deepEqual([...named].filter((task) => !tasks.includes(task)), [], "named, not tasks");
 });
@@ -67,6 +80,26 @@ Deno.test("the README's warm-load permissions give the scoped --allow-env list o
   const flag = `--allow-env=${LOADER_ENV.join(",")}`;
   const at = readme.indexOf(flag);
   assert.notEqual(at, -1, `the README gives ${flag}`);
-  // In the getting-started permissions and in the permissions table.
+  // In the 30-second example and in the permissions table.
   assert.notEqual(readme.indexOf(flag, at + flag.length), -1, "and in the permissions table");
+});
+
+Deno.test("every relative link of the README and docs/ leads to a file of the repository", async () => {
+  const problems: string[] = [];
+  const files = ["README.md", "SECURITY.md", "CHANGELOG.md"];
+  for await (const entry of Deno.readDir(join(REPO_ROOT, "docs"))) {
+    if (entry.name.endsWith(".md")) files.push(`docs/${entry.name}`);
+  }
+  for (const file of files) {
+    const text = await Deno.readTextFile(join(REPO_ROOT, file));
+    const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : "";
+    for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue;
+      const path = join(REPO_ROOT, dir, target);
+      if (!(await Deno.stat(path).then(() => true, () => false))) {
+        problems.push(`${file} links to ${target}`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
 });

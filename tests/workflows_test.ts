@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parse } from "yaml";
+import { parse } from "npm:yaml@^2.9.1";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { actionlintPath } from "../tools/actionlint.ts";
 import { renderWorkflows, TEST_RUNNERS } from "../matrix/gen_workflows.ts";

@@ -71,13 +71,15 @@ const steps: Step[] = [
     // Every npm package the tests, tasks and child processes use, from
     // deno.lock, before anything runs: on a cold Deno cache a child process
     // would otherwise print `Download …` lines first, and the first test to
-    // need a package would pay for the whole download.
+    // need a package would pay for the whole download. deno.json turns the
+    // lockfile off (so that `deno task krepis` installs nothing): the tools
+    // that use npm name it, as here.
     name: "deno install --frozen (Deno's cache filled from deno.lock)",
-    run: command(deno, ["install", "--frozen"]),
+    run: command(deno, ["install", "--lock=deno.lock", "--frozen"]),
   },
   { name: "deno fmt --check", run: command(deno, ["fmt", "--check"]) },
   { name: "deno lint", run: command(deno, ["lint"]) },
-  { name: "deno check", run: command(deno, ["check", "."]) },
+  { name: "deno check", run: command(deno, ["check", "--lock=deno.lock", "--frozen", "."]) },
   {
     // Every path JSR publishes: each exported symbol documented, no public
     // type referring to a private one.
@@ -130,9 +132,9 @@ const steps: Step[] = [
   },
   {
     name:
-      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, workflows, release)",
+      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, workflows, release, the release rehearsal: a host-target release build, octokit and deno publish to loopback stand-ins, a user's install)",
     run: () =>
-      command(deno, ["test", "--allow-all", "--doc"], {
+      command(deno, ["test", "--allow-all", "--lock=deno.lock", "--frozen", "--doc"], {
         env: { KREPIS_TEST_KERNEL: kernel, KREPIS_KERNEL_PATH: kernel },
       })(),
   },

@@ -23,7 +23,7 @@
  * @module
  */
 
-import protobuf from "protobufjs";
+import protobuf from "npm:protobufjs@^8.8.1";
 
 interface Scalar {
   ts: string;

@@ -1,6 +1,9 @@
 /**
- * Test helper: a local stand-in for the GitHub REST endpoints the release
- * step uses, on loopback. Every request body it receives and every response
+ * A local stand-in for the GitHub REST endpoints the release step uses, on
+ * loopback (for the release tests and `deno task rehearse`), and for the
+ * download URLs users fetch release assets from
+ * (`/<owner>/<repo>/releases/download/<tag>/<name>`, the `KREPIS_MIRROR`
+ * layout, with single `Range: bytes=<n>-` requests). Every request body it receives and every response
  * body it sends is validated against GitHub's published OpenAPI description
  * (`@octokit/openapi`, api.github.com, dereferenced) with ajv; a mismatch
  * fails the request (500) and is recorded in `violations`.
@@ -11,11 +14,16 @@
  * `already_exists`, as GitHub does (see @octokit/fixtures,
  * release-assets-conflict).
  *
+ * {@linkcode GitHubApi.saveTo} writes the releases as a mirror directory
+ * (`<dir>/<tag>/<name>`), which `deno task serve <dir>` serves again.
+ *
  * @module
  */
 
-import spec from "@octokit/openapi/generated/api.github.com.deref.json" with { type: "json" };
-import { Ajv } from "ajv";
+import spec from "npm:@octokit/openapi@^23.0.2/generated/api.github.com.deref.json" with {
+  type: "json",
+};
+import { Ajv } from "npm:ajv@^8.17.1";
 import { createHash } from "node:crypto";
 
 type Schema = Record<string, unknown>;
@@ -110,6 +118,26 @@ export class GitHubApi {
     return this.#uploads;
   }
 
+  /** The base URL assets download from, for `KREPIS_MIRROR`. */
+  get downloadUrl(): string {
+    return `${this.url}/${this.owner}/${this.repo}/releases/download`;
+  }
+
+  /**
+   * Writes every release's assets as `<dir>/<tag>/<name>`: the layout
+   * `KREPIS_MIRROR` and `deno task serve <dir>` use.
+   *
+   * @param dir The folder (created if missing).
+   */
+  async saveTo(dir: string): Promise<void> {
+    for (const release of this.releases.values()) {
+      await Deno.mkdir(`${dir}/${release.tag}`, { recursive: true });
+      for (const asset of release.assets) {
+        await Deno.writeFile(`${dir}/${release.tag}/${asset.name}`, asset.bytes);
+      }
+    }
+  }
+
   /** Stops the server. */
   async close(): Promise<void> {
     await this.#server.shutdown();
@@ -152,16 +180,17 @@ export class GitHubApi {
       created_at: now,
       published_at: now,
       author: user(base),
-      assets: release.assets.map((a) => this.#asset(a)),
+      assets: release.assets.map((a) => this.#asset(a, release.tag)),
     };
   }
 
-  #asset(asset: StoredAsset) {
+  #asset(asset: StoredAsset, tag: string) {
     const base = this.url;
     const now = "2026-11-21T00:00:00Z";
     return {
       url: `${base}/repos/${this.owner}/${this.repo}/releases/assets/${asset.id}`,
-      browser_download_url: `${base}/${this.owner}/${this.repo}/releases/download/${asset.name}`,
+      browser_download_url:
+        `${base}/${this.owner}/${this.repo}/releases/download/${tag}/${asset.name}`,
       id: asset.id,
       node_id: `RA_${asset.id}`,
       name: asset.name,
@@ -190,6 +219,32 @@ export class GitHubApi {
       }, {
         status: 404,
       });
+    const download = url.pathname.match(
+      new RegExp(`^/${this.owner}/${this.repo}/releases/download/([^/]+)/([^/]+)$`),
+    );
+    if (download && (method === "get" || method === "head")) {
+      const release = this.releases.get(decodeURIComponent(download[1]));
+      const asset = release?.assets.find((a) => a.name === decodeURIComponent(download[2]));
+      if (!asset || asset.state === "open") return new Response("Not Found", { status: 404 });
+      const range = request.headers.get("range")?.match(/^bytes=(\d+)-$/);
+      const start = range ? Number(range[1]) : 0;
+      if (start > asset.bytes.length) {
+        return new Response(null, {
+          status: 416,
+          headers: { "content-range": `bytes */${asset.bytes.length}` },
+        });
+      }
+      const body = asset.bytes.slice(start);
+      const headers: Record<string, string> = {
+        "content-type": "application/octet-stream",
+        "content-length": String(body.length),
+        "accept-ranges": "bytes",
+      };
+      if (range) {
+        headers["content-range"] = `bytes ${start}-${asset.bytes.length - 1}/${asset.bytes.length}`;
+      }
+      return new Response(method === "head" ? null : body, { status: range ? 206 : 200, headers });
+    }
     let match = url.pathname.match(new RegExp(`^${repo}/releases/tags/(.+)$`));
     if (match && method === "get") {
       const release = this.releases.get(decodeURIComponent(match[1]));
@@ -219,7 +274,7 @@ export class GitHubApi {
       const page = Number(url.searchParams.get("page") ?? 1);
       const perPage = Number(url.searchParams.get("per_page") ?? 30);
       const slice = release.assets.slice((page - 1) * perPage, page * perPage).map((a) =>
-        this.#asset(a)
+        this.#asset(a, release.tag)
       );
       return this.#respond("/repos/{owner}/{repo}/releases/{release_id}/assets", "get", 200, slice);
     }
@@ -251,7 +306,7 @@ export class GitHubApi {
         "/repos/{owner}/{repo}/releases/{release_id}/assets",
         "post",
         201,
-        this.#asset(asset),
+        this.#asset(asset, release.tag),
       );
     }
     match = url.pathname.match(new RegExp(`^${repo}/releases/assets/(\\d+)$`));
