@@ -270,6 +270,15 @@ Deno.test("a cached manifest whose key is no longer trusted, with the release ou
   const otherKey = publicKeyBase64(await generateSigningKey());
   // A rotated key, and the host gone: the cache cannot be used, nor fetched again.
   await t.host.close();
+  // The gate points KREPIS_KERNEL_PATH at its build, which load() would take
+  // instead of the cache: this test is about the cache.
+  const development = Deno.env.get("KREPIS_KERNEL_PATH");
+  Deno.env.delete("KREPIS_KERNEL_PATH");
+  using _restore = {
+    [Symbol.dispose]() {
+      if (development !== undefined) Deno.env.set("KREPIS_KERNEL_PATH", development);
+    },
+  };
   await assert.rejects(
     () => load({ ...t.options, trustedKeys: [otherKey], attempts: 1 }),
     (e: Error) => {
