@@ -13,6 +13,7 @@
  */
 
 import { parse as parseToml } from "npm:smol-toml@^1.9.1";
+import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 
 type Table = Record<string, unknown>;
@@ -86,7 +87,7 @@ export function bumpWorkspaceVersion(text: string, from: string, to: string): st
  * @throws {Error} When the manifest does not hold `from`, or Cargo fails.
  */
 export async function bumpCargoVersion(root: string, from: string, to: string): Promise<void> {
-  const path = `${root}/Cargo.toml`;
+  const path = join(root, "Cargo.toml");
   await Deno.writeTextFile(path, bumpWorkspaceVersion(await Deno.readTextFile(path), from, to));
   for (const extra of [["--offline"], []]) {
     const out = await new Deno.Command("cargo", {

@@ -22,6 +22,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import semver from "npm:semver@^7.7.3";
 import { cargoBuild } from "../lib/cargo_build.ts";
 import { outputWithin } from "../lib/process.ts";
@@ -432,7 +433,7 @@ async function planActions(
       kind: "edit",
       describe: `CHANGELOG.md: the notes of ${tag} on top`,
       run: async () => {
-        const path = `${root}/CHANGELOG.md`;
+        const path = join(root, "CHANGELOG.md");
         const text = await Deno.readTextFile(path).catch((error) => {
           if (error instanceof Deno.errors.NotFound) return CHANGELOG_HEADER;
           throw error;

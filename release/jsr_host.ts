@@ -340,16 +340,32 @@ export class JsrHost {
       }
       const manifest: VersionMeta["manifest"] = {};
       const staging = this.#packageDir(scope, name, `.${version}.${crypto.randomUUID()}`);
-      for (const [path, bytes] of [...files].sort(([a], [b]) => a < b ? -1 : 1)) {
-        manifest[path] = { size: bytes.length, checksum: `sha256-${await sha256Hex(bytes)}` };
+      const sorted = [...files].sort(([a], [b]) => a < b ? -1 : 1);
+      // Every path is checked before anything is written.
+      for (const [path] of sorted) {
         const target = join(staging, ...path.split("/").slice(1));
         if (!target.startsWith(staging + SEPARATOR)) {
           return problem(400, "invalidPath", `${path} leaves the package`);
         }
-        await Deno.mkdir(dirname(target), { recursive: true });
-        await Deno.writeFile(target, bytes);
       }
-      await Deno.rename(staging, this.#packageDir(scope, name, version));
+      const versionDir = this.#packageDir(scope, name, version);
+      try {
+        for (const [path, bytes] of sorted) {
+          manifest[path] = { size: bytes.length, checksum: `sha256-${await sha256Hex(bytes)}` };
+          const target = join(staging, ...path.split("/").slice(1));
+          await Deno.mkdir(dirname(target), { recursive: true });
+          await Deno.writeFile(target, bytes);
+        }
+        // A folder of this version that meta.json does not list was left by a
+        // publish stopped before its documents were written: this host made
+        // it, and no reader was ever shown it, so it is replaced.
+        await Deno.remove(versionDir, { recursive: true }).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+        await Deno.rename(staging, versionDir);
+      } finally {
+        await Deno.remove(staging, { recursive: true }).catch(() => {});
+      }
       await this.#writeAtomic(
         this.#packageDir(scope, name, `${version}_meta.json`),
         json({ manifest, exports }),

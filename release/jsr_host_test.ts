@@ -343,3 +343,25 @@ async function bytesAt(url: string): Promise<Uint8Array> {
   assert.equal(response.status, 200, url);
   return new Uint8Array(await response.arrayBuffer());
 }
+
+Deno.test("a version folder left by a publish stopped before its documents is replaced, and no staging folder stays", async () => {
+  const w = await world();
+  try {
+    // What a host stopped between the folder's rename and the documents leaves.
+    const left = join(w.host.root, "@krepis", "hello", "0.2.0");
+    await Deno.mkdir(left, { recursive: true });
+    await Deno.writeTextFile(join(left, "stale.ts"), "half-published");
+    const response = await fetch(`${w.host.url}api/scopes/krepis/packages/hello/versions/0.2.0`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: await gzippedTarOf("/deno.json", '{"name":"@krepis/hello","version":"0.2.0"}'),
+    });
+    assert.ok(response.ok, `${response.status} ${await response.text()}`);
+    assert.ok((await w.host.packageMeta("krepis", "hello"))?.versions["0.2.0"]);
+    const names = [...Deno.readDirSync(join(w.host.root, "@krepis", "hello"))].map((e) => e.name);
+    assert.deepEqual(names.filter((name) => name.startsWith(".")), [], "no staging folder");
+    assert.deepEqual([...Deno.readDirSync(left)].map((e) => e.name), ["deno.json"]);
+  } finally {
+    await w.close();
+  }
+});

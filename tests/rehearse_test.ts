@@ -134,7 +134,7 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
     // The kept folder is refused as a new work folder: a rehearsal never reuses a half-done one.
     const again = await runDeno(["task", "--quiet", "rehearse", "--keep", keep], {});
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /^Cannot rehearse in .*: the folder is not empty$/m);
+    assert.match(again.stderr, /^error: Cannot rehearse in .*: the folder is not empty$/m);
   } finally {
     await Deno.remove(join(keep, ".."), { recursive: true });
   }

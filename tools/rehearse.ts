@@ -29,7 +29,12 @@
  */
 
 import { join, resolve } from "node:path";
-import { commandLine, type CommandSpec, invocationPath } from "../loader/_command_line.ts";
+import {
+  commandLine,
+  type CommandSpec,
+  invocationPath,
+  printError,
+} from "../loader/_command_line.ts";
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { GitHubApi } from "../release/github_stand_in.ts";
@@ -480,7 +485,7 @@ if (import.meta.main) {
       }
     }
   } catch (error) {
-    console.error((error as Error).message);
+    printError(error instanceof Error ? error.message : String(error), NAME);
     Deno.exit(1);
   }
 }

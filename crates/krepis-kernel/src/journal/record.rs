@@ -74,45 +74,59 @@ pub fn damaged(shown: &str, why: &str) -> Failure {
 /// a record whose checksum fails is refused unless `!strict`, when reading
 /// stops there (a repair keeps what precedes it).
 pub fn read(path: &Path, shown: &str, strict: bool) -> Result<Log, Failure> {
-    let (mut file, metadata) = open_regular(path, Links::Refuse)
+    let (file, metadata) = open_regular(path, Links::Refuse)
         .map_err(|err| damaged(shown, &format!("cannot be read ({})", describe(&err))))?;
-    if metadata.len() > MOST {
+    let length = metadata.len();
+    if length > MOST {
         return Err(damaged(shown, "is larger than any the journal writes"));
     }
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(MOST)
-        .read_to_end(&mut bytes)
-        .map_err(|err| damaged(shown, &format!("cannot be read ({})", describe(&err))))?;
-    if !bytes.starts_with(MAGIC) {
+    refuse_what_would_not_fit(&metadata, shown)?;
+    // Read one frame at a time: the file is never held whole beside what it
+    // decodes to.
+    let mut reader = std::io::BufReader::new(file.take(MOST));
+    let unreadable = |err: std::io::Error| damaged(shown, &format!("cannot be read ({})", describe(&err)));
+    let mut magic = vec![0; MAGIC.len()];
+    if fill(&mut reader, &mut magic).map_err(unreadable)? != MAGIC.len() || magic != MAGIC {
         return Err(damaged(shown, "does not start as one written by this Krepis"));
     }
     let mut log = Log {
-        length: bytes.len() as u64,
+        length,
         ..Log::default()
     };
-    let mut at = MAGIC.len();
+    let mut at = MAGIC.len() as u64;
     let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut payload = Vec::new();
     loop {
-        log.valid = at as u64;
-        let Some(head) = bytes.get(at..at + 12) else { break };
-        let length = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
-        let Some(payload) = bytes.get(at + 12..at + 12 + length) else {
+        log.valid = at;
+        let mut head = [0u8; 12];
+        if fill(&mut reader, &mut head).map_err(unreadable)? < head.len() {
+            break; // the end, or a torn head
+        }
+        let frame_length = u64::from(u32::from_le_bytes(head[..4].try_into().expect("4 bytes")));
+        if at + 12 + frame_length > length {
+            break; // a torn last record: its bytes never all reached the disk
+        }
+        payload.clear();
+        (&mut reader)
+            .take(frame_length)
+            .read_to_end(&mut payload)
+            .map_err(unreadable)?;
+        if (payload.len() as u64) < frame_length {
             break;
-        };
-        if sha2::Sha256::digest(payload)[..8] != head[4..12] {
+        }
+        if sha2::Sha256::digest(&payload)[..8] != head[4..12] {
             if strict {
                 return Err(damaged(shown, &format!("is damaged at byte {at} (a checksum fails)")));
             }
             break;
         }
-        let record = Record::decode(payload)
+        let record = Record::decode(payload.as_slice())
             .map_err(|err| damaged(shown, &format!("holds a record it cannot decode ({err})")))?;
         if let Some(transaction) = record.committed {
             let header = transaction.head();
             log.max_id = log.max_id.max(header.id);
             log.max_sequence = log.max_sequence.max(header.sequence);
-            sizes.insert(header.id, 12 + length as u64);
+            sizes.insert(header.id, 12 + frame_length);
             log.live.insert(header.id, transaction);
         }
         for id in record.forgotten {
@@ -121,10 +135,56 @@ pub fn read(path: &Path, shown: &str, strict: bool) -> Result<Log, Failure> {
             sizes.remove(&id);
             log.forgotten.insert(id);
         }
-        at += 12 + length;
+        at += 12 + frame_length;
     }
     log.live_bytes = sizes.values().sum();
     Ok(log)
+}
+
+/// Reads into `buffer` until it is full or the input ends; returns how
+/// many bytes were read.
+fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut read = 0;
+    while read < buffer.len() {
+        match reader.read(&mut buffer[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(read)
+}
+
+/// Refuses a commit record that would take more memory than this process
+/// may still use, or that is sparse (the journal only appends whole
+/// records, so its file never has holes; a large sparse file costs an
+/// attacker nothing on disk and the reader its memory).
+fn refuse_what_would_not_fit(metadata: &std::fs::Metadata, shown: &str) -> Result<(), Failure> {
+    let length = metadata.len();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Allocated bytes well below the length: holes. Small files are
+        // left alone (a file system may keep them inline).
+        if length > 1 << 20 && metadata.blocks().saturating_mul(512) < length / 2 {
+            return Err(damaged(
+                shown,
+                "has holes (a sparse file), which the journal never writes",
+            ));
+        }
+    }
+    // What it decodes to takes about as much as the file: half of what is
+    // free leaves room for the rest of the process.
+    if let Some(free) = crate::memory::available()
+        && length > free / 2
+    {
+        return Err(damaged(
+            shown,
+            &format!("is {length} bytes, more than this process can read with {free} bytes of memory free"),
+        ));
+    }
+    Ok(())
 }
 
 fn frame(record: &Record) -> Vec<u8> {
@@ -145,11 +205,23 @@ fn open_for_writing(path: &Path) -> std::io::Result<File> {
         options.custom_flags(libc::O_NOFOLLOW);
     }
     let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "it is not a regular file",
         ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // A hard link would let an append reach a file outside the project.
+        if metadata.nlink() > 1 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it has another name (a hard link), which the journal never makes",
+            ));
+        }
     }
     Ok(file)
 }

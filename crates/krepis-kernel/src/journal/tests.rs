@@ -445,6 +445,40 @@ fn a_flip_in_the_commit_record_is_refused() {
     assert_eq!(project.read("a.txt").unwrap(), b"1");
 }
 
+#[cfg(unix)]
+#[test]
+fn a_sparse_or_hard_linked_commit_record_is_refused_before_it_is_read() {
+    let project = Project::new("record-hostile");
+    let (handle, _, _) = open(project.root(), false).unwrap();
+    edit(handle, "edit", &[("a.txt", Some(b"1"))], &project);
+    close(handle).unwrap();
+    let commits = project.0.join(".krepis").join("commits");
+    let whole = std::fs::read(&commits).unwrap();
+    // A hole of 1 GiB after the records: nothing on disk, all of it in memory
+    // for a reader that reads the file whole.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&commits)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let err = open(project.root(), false).unwrap_err();
+    assert!(err.1.contains("sparse"), "{}", err.1);
+    assert!(list(project.root()).unwrap_err().1.contains("sparse"));
+    assert_eq!(project.read("a.txt").unwrap(), b"1", "nothing rolled back");
+    std::fs::write(&commits, &whole).unwrap();
+    // A second name for the record, as if it were a file elsewhere.
+    let elsewhere = project.0.join("elsewhere");
+    std::fs::hard_link(&commits, &elsewhere).unwrap();
+    let (handle, _, _) = open(project.root(), false).unwrap();
+    let id = with(handle, |j| j.begin("more")).unwrap();
+    with(handle, |j| j.track(id, "a.txt")).unwrap();
+    let err = with(handle, |j| j.commit(id)).unwrap_err();
+    assert!(err.1.contains("hard link"), "{}", err.1);
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), whole, "the other name is unchanged");
+    close(handle).unwrap();
+}
+
 #[test]
 fn a_store_of_the_previous_format_is_refused_with_a_hint() {
     let project = Project::new("format1");
