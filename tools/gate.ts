@@ -11,11 +11,31 @@ import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { hostFeatures } from "../matrix/targets.ts";
 
-commandLine({
+/**
+ * The slow suites: real release and cross builds, the emulated arm64 runs,
+ * the rehearsal. `--fast` leaves them out; CI and a plain run keep them.
+ */
+const SLOW_SUITES = [
+  "tests/aarch64_emulated_test.ts",
+  "tests/rehearse_test.ts",
+  "tests/release_dir_test.ts",
+  "tests/abi_variant_test.ts",
+  "release/cut_test.ts",
+  "release/abi_guard_test.ts",
+  "matrix/build_test.ts",
+];
+
+const { values } = commandLine({
   name: "deno task test",
   summary: "the one gate: formatting, lints, type checks, Rust and Deno tests, staleness checks",
-  usage: ["(no options: runs every step)"],
-  options: {},
+  usage: ["[--fast]"],
+  options: {
+    fast: {
+      type: "boolean",
+      help:
+        `leave out the slow suites (${SLOW_SUITES.length} files of release, cross and emulated builds and the rehearsal); CI runs everything`,
+    },
+  },
   env: {
     CARGO_HOME: "where rustup's cargo is looked for (default ~/.cargo); it goes first on PATH",
     KREPIS_CONFORMANCE_SEED: "passed to the tests: replays one protobuf conformance run",
@@ -134,7 +154,14 @@ const steps: Step[] = [
     name:
       "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, workflows, release, the release rehearsal: a host-target release build, octokit and deno publish to loopback stand-ins, a user's install)",
     run: () =>
-      command(deno, ["test", "--allow-all", "--lock=deno.lock", "--frozen", "--doc"], {
+      command(deno, [
+        "test",
+        "--allow-all",
+        "--lock=deno.lock",
+        "--frozen",
+        "--doc",
+        ...(values.fast ? [`--ignore=${SLOW_SUITES.join(",")}`] : []),
+      ], {
         env: { KREPIS_TEST_KERNEL: kernel, KREPIS_KERNEL_PATH: kernel },
       })(),
   },
