@@ -111,7 +111,7 @@ export interface ForgetOptions {
 }
 
 /** Options for {@linkcode Journals.open}. */
-export interface OpenOptions {
+export interface JournalOpenOptions {
   /**
    * Rebuild a store that lost committed transactions (damage the open
    * refused) from the journal's commit record, keeping every snapshot. The
@@ -214,7 +214,7 @@ export class Journals {
    * journal.undo(); // README.md has its old bytes and permissions again
    * ```
    */
-  open(root: string, options: OpenOptions = {}): Journal {
+  open(root: string, options: JournalOpenOptions = {}): Journal {
     const given = checkKeys("open the journal", options, ["repair"]);
     booleanOption("open the journal", "repair", given.repair);
     const folder = absolute(root);

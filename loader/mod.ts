@@ -39,8 +39,10 @@ export {
 } from "./errors.ts";
 export { type BuildInfo, Kernel } from "./kernel.ts";
 export {
+  type ForgetOptions,
   Journal,
   type JournalEntry,
+  type JournalOpenOptions,
   Journals,
   type Recovery,
   type Restored,

@@ -114,7 +114,8 @@ Deno.test("docs/development.md's getting-started gives the commands and permissi
     const given of [
       "deno task serve /tmp/krepis-release",
       "deno run -A loader/cli.ts init",
-      "--allow-env --allow-ffi --allow-sys=uid",
+      `--allow-env=${LOADER_ENV.join(",")}`,
+      "--allow-ffi --allow-sys=uid",
       "--allow-read=<cache>,/tmp/krepis-release/key.pub,/proc/self/maps",
       'import { load } from "./loader/mod.ts";',
       "using kernel = await load();",

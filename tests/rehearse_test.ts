@@ -15,6 +15,7 @@ import { JsrHost } from "../release/jsr_host.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 import { runDeno, runIn } from "./_cli.ts";
 import { copyDir } from "./_fs.ts";
+import { kernelPath } from "./_kernel.ts";
 
 const STAGES = [
   "clone",
@@ -34,9 +35,14 @@ const STAGES = [
 
 Deno.test("deno task rehearse publishes a release and installs it as a user, on loopback", async () => {
   const keep = join(await Deno.makeTempDir({ prefix: "krepis-rehearse-test-" }), "work");
+  // The kernel this repository's tests load: the rehearsed version's builds
+  // must never replace it.
+  const kernel = await kernelPath();
+  const before = await Deno.readFile(kernel);
   try {
     const run = await runDeno(["task", "--quiet", "rehearse", "--keep", keep], {});
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.deepEqual(await Deno.readFile(kernel), before, `${kernel} is left as it was`);
     for (const stage of STAGES) {
       assert.match(
         run.stdout,

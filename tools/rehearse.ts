@@ -89,7 +89,7 @@ const spec = {
   maxPositionals: 0,
   env: {
     CARGO_TARGET_DIR:
-      "not read: the clone's build shares this repository's target/ (a link), so a second rehearsal reuses cargo's cache",
+      "not read: the clone builds into this repository's target/rehearse/ (a link), its own folder, so a second rehearsal reuses cargo's cache and the repository's own builds are never replaced by the rehearsed version's",
   },
   exitCodes: {
     0: "every stage passed (with --serve: stopped by Ctrl-C)",
@@ -251,9 +251,13 @@ export async function rehearse(options: RehearseOptions = {}): Promise<Rehearsal
       await git(context, "clone", ["symbolic-ref", "HEAD", "refs/heads/main"], origin);
       await git(context, "clone", ["clone", "--quiet", "origin.git", "repo"], work);
       if (Deno.build.os !== "windows") {
-        // The build pins CARGO_TARGET_DIR to <repo>/target: sharing this one keeps cargo's cache.
-        await Deno.mkdir(join(REPO_ROOT, "target"), { recursive: true });
-        await Deno.symlink(join(REPO_ROOT, "target"), join(repo, "target"));
+        // The build pins CARGO_TARGET_DIR to <repo>/target. A folder of its
+        // own under this repository's target/ keeps cargo's cache for the next
+        // rehearsal; sharing target/ itself would replace this repository's
+        // kernel builds (the ones its tests load) with the rehearsed version's.
+        const builds = join(REPO_ROOT, "target", "rehearse");
+        await Deno.mkdir(builds, { recursive: true });
+        await Deno.symlink(builds, join(repo, "target"));
         // .gitignore's `target/` matches a folder, not a link to one.
         await Deno.writeTextFile(join(repo, ".git", "info", "exclude"), "/target\n", {
           append: true,
