@@ -292,18 +292,7 @@ fn rebuild(store_dir: &Path, commits: &Path, log: &Log, shown: &str) -> Result<S
     store.next_sequence(next_sequence)?;
     store.flush()?;
     // The record is written again whole: a damaged tail is dropped.
-    let mut records: Vec<Record> = log
-        .live
-        .values()
-        .map(|t| Record {
-            committed: Some(t.clone()),
-            forgotten: Vec::new(),
-        })
-        .collect();
-    records.push(Record {
-        committed: None,
-        forgotten: log.forgotten.iter().copied().collect(),
-    });
+    let records = log.records();
     record::write_new(commits, &records)?;
     Ok(store)
 }
@@ -505,18 +494,7 @@ impl Journal {
         }
         let shown = paths::plain(&self.root.journal_dir());
         let log = record::read(&self.commits, &shown, true)?;
-        let mut records: Vec<Record> = log
-            .live
-            .values()
-            .map(|t| Record {
-                committed: Some(t.clone()),
-                forgotten: Vec::new(),
-            })
-            .collect();
-        records.push(Record {
-            committed: None,
-            forgotten: log.forgotten.iter().copied().collect(),
-        });
+        let records = log.records();
         let length = record::write_new(&self.commits, &records)?;
         self.commits_valid.store(length, Ordering::Relaxed);
         self.live_bytes.store(log.live_bytes, Ordering::Relaxed);

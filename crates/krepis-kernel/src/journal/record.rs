@@ -62,6 +62,27 @@ pub struct Log {
     pub length: u64,
 }
 
+impl Log {
+    /// The records a new commit record holds for what this one says: each
+    /// live transaction, then every id forgotten (a damaged tail and the
+    /// records of forgotten transactions are left out).
+    pub fn records(&self) -> Vec<Record> {
+        let mut records: Vec<Record> = self
+            .live
+            .values()
+            .map(|t| Record {
+                committed: Some(t.clone()),
+                forgotten: Vec::new(),
+            })
+            .collect();
+        records.push(Record {
+            committed: None,
+            forgotten: self.forgotten.iter().copied().collect(),
+        });
+        records
+    }
+}
+
 /// The error for a commit record that cannot be trusted.
 pub fn damaged(shown: &str, why: &str) -> Failure {
     failed(format!(
