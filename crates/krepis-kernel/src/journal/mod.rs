@@ -15,12 +15,12 @@
 //! process gets `KREPIS_RESULT_BUSY`. Reading the history ([`list`]) takes
 //! no lock.
 
-pub mod guard;
-pub mod paths;
-pub mod record;
-pub mod restore;
-pub mod snapshot;
-pub mod store;
+mod guard;
+mod paths;
+mod record;
+pub(crate) mod restore;
+mod snapshot;
+mod store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,11 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::control::Failure;
 use crate::fault;
-use crate::files::{Links, describe, failed, open_regular, read_whole};
+use crate::files::{Links, describe, open_regular, read_whole};
 use crate::proto::{JournalRecovery, JournalTransaction, TrackedFile};
-use crate::result::KrepisResult;
+use crate::result::{Failure, KrepisResult};
 use paths::Root;
 use prost::Message;
 use record::{Log, Record};
@@ -86,7 +85,7 @@ fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
 }
 
 fn unknown_journal(handle: u64) -> Failure {
-    (
+    Failure::new(
         KrepisResult::UnknownHandle,
         format!("Cannot use journal {handle}: it is not open (never opened, or closed)"),
     )
@@ -117,9 +116,10 @@ pub fn list(root: &str) -> Result<Vec<Transaction>, Failure> {
     match std::fs::symlink_metadata(&dir) {
         Ok(_) => guard::existing_dir(&dir, &shown)?,
         Err(_) => {
-            return Err(failed(format!(
-                "Cannot read the journal in {shown}: there is none\nHint: tools record changes with kernel.journal; until one has, there is nothing to list"
-            )));
+            return Err(
+                Failure::failed(format!("Cannot read the journal in {shown}: there is none"))
+                    .with_hint("tools record changes with kernel.journal; until one has, there is nothing to list"),
+            );
         }
     }
     // Refused like open() refuses it, though only the record is read.
@@ -150,13 +150,14 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
     let mut guard_map = open_journals();
     let map = guard_map.get_or_insert_with(HashMap::new);
     if map.values().any(|(open_root, _)| open_root == root.path()) {
-        return Err((
+        return Err(Failure::new(
             KrepisResult::Busy,
             format!(
-                "Cannot open the journal in {}: this process has it open already\nHint: use the Journal you opened, or close it first",
+                "Cannot open the journal in {}: this process has it open already",
                 root.display()
             ),
-        ));
+        )
+        .with_hint("use the Journal you opened, or close it first"));
     }
     let dir = root.journal_dir();
     let shown = paths::plain(&dir);
@@ -220,10 +221,7 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
         } else if store.is_new()? {
             // An empty store beside a record of commits: it lost them all.
             if !log.live.is_empty() {
-                return Err(failed(format!(
-                    "Cannot open the journal in {shown}: its store is empty but its commit record holds {} committed transactions; nothing was changed\nHint: `krepis undo --repair` rebuilds the store from the commit record, keeping every snapshot",
-                    log.live.len()
-                )));
+                return Err(Failure::failed(format!("Cannot open the journal in {shown}: its store is empty but its commit record holds {} committed transactions; nothing was changed", log.live.len())).with_hint("`krepis undo --repair` rebuilds the store from the commit record, keeping every snapshot"));
             }
             store.mark_format()?;
             log
@@ -253,9 +251,9 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
     // is pending, and the next call that needs it tries again.
     match restore::recover(&journal, &log) {
         Ok(done) => recovered.extend(done),
-        Err((_, message)) => recovered.push(JournalRecovery {
+        Err(failure) => recovered.push(JournalRecovery {
             transaction: 0,
-            action: format!("pending: {message}"),
+            action: format!("pending: {failure}"),
             paths: Vec::new(),
         }),
     }
@@ -272,13 +270,13 @@ pub fn open(root: &str, repair: bool) -> Result<(u64, String, Vec<JournalRecover
 fn rebuild(store_dir: &Path, commits: &Path, log: &Log, shown: &str) -> Result<Store, Failure> {
     let aside = store_dir.with_file_name(format!("journal.damaged-{}", now_ms()));
     std::fs::rename(store_dir, &aside).map_err(|err| {
-        failed(format!(
+        Failure::failed(format!(
             "Cannot repair the journal in {shown}: its store cannot be moved aside ({})",
             describe(&err)
         ))
     })?;
     std::fs::create_dir(store_dir)
-        .map_err(|err| failed(format!("Cannot repair the journal in {shown}: {}", describe(&err))))?;
+        .map_err(|err| Failure::failed(format!("Cannot repair the journal in {shown}: {}", describe(&err))))?;
     let store = Store::open(store_dir, shown)?;
     store.mark_format()?;
     let mut next_id = log.max_id + 1;
@@ -326,10 +324,10 @@ fn write_gitignore(dir: &Path) -> Result<(), Failure> {
         Ok(mut file) => {
             use std::io::Write;
             file.write_all(b"# Krepis's undo journal: local to this checkout.\n*\n")
-                .map_err(|err| failed(format!("Cannot write {}: {}", paths::plain(&ignore), describe(&err))))
+                .map_err(|err| Failure::failed(format!("Cannot write {}: {}", paths::plain(&ignore), describe(&err))))
         }
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(err) => Err(failed(format!(
+        Err(err) => Err(Failure::failed(format!(
             "Cannot write {}: {}",
             paths::plain(&ignore),
             describe(&err)
@@ -397,9 +395,7 @@ impl Journal {
                 Some(header) => !header.committed || header.count != transaction.entries.len() as u64,
             };
             if lost {
-                return Err(failed(format!(
-                    "Cannot open the journal in {shown}: its store holds less than its commit record (committed transaction {id} is missing or incomplete); nothing was changed\nHint: `krepis undo --repair` rebuilds the store from the commit record, keeping every snapshot"
-                )));
+                return Err(Failure::failed(format!("Cannot open the journal in {shown}: its store holds less than its commit record (committed transaction {id} is missing or incomplete); nothing was changed")).with_hint("`krepis undo --repair` rebuilds the store from the commit record, keeping every snapshot"));
             }
         }
         let forgotten: Vec<u64> = headers
@@ -510,7 +506,7 @@ impl Journal {
 
     fn open_header(&self, id: u64, action: &str) -> Result<Header, Failure> {
         let header = self.store().header(id)?.ok_or_else(|| {
-            (
+            Failure::new(
                 KrepisResult::UnknownHandle,
                 format!(
                     "Cannot {action}: transaction {id} is not in this journal (rolled back, undone, or never begun)"
@@ -518,9 +514,10 @@ impl Journal {
             )
         })?;
         if header.committed {
-            return Err(failed(format!(
-                "Cannot {action}: transaction {id} is committed already\nHint: begin a new transaction"
-            )));
+            return Err(
+                Failure::failed(format!("Cannot {action}: transaction {id} is committed already"))
+                    .with_hint("begin a new transaction"),
+            );
         }
         Ok(header)
     }
@@ -570,7 +567,7 @@ impl Journal {
             let folder = self.snapshot_dir(id);
             let synced = snapshot::sync_files(&written, &[folder]);
             if let Err(err) = synced {
-                let failure = failed(format!(
+                let failure = Failure::failed(format!(
                     "Cannot {action}: the snapshots could not be synced ({})",
                     describe(&err)
                 ));
@@ -595,7 +592,7 @@ impl Journal {
         {
             return Ok(tracked(&entry));
         }
-        let refuse = |why: &str| failed(format!("Cannot track {path}: {why}"));
+        let refuse = |why: &str| Failure::failed(format!("Cannot track {path}: {why}"));
         let mut entry = Entry {
             path: inside.relative.clone(),
             order: self.store().next_order()?,
@@ -605,10 +602,10 @@ impl Journal {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(refuse(&describe(&err))),
             Ok(metadata) if metadata.file_type().is_symlink() => {
-                return Err(refuse("it is a symbolic link\nHint: track the file it points to"));
+                return Err(refuse("it is a symbolic link").with_hint("track the file it points to"));
             }
             Ok(metadata) if metadata.is_dir() => {
-                return Err(refuse("it is a folder\nHint: track the files in it one by one"));
+                return Err(refuse("it is a folder").with_hint("track the files in it one by one"));
             }
             Ok(_) => {
                 let (mut file, metadata) =
@@ -653,12 +650,12 @@ impl Journal {
         let transaction = self
             .store()
             .transaction(id)?
-            .ok_or_else(|| failed(format!("Cannot commit: transaction {id} is not in this journal")))?;
+            .ok_or_else(|| Failure::failed(format!("Cannot commit: transaction {id} is not in this journal")))?;
         let mut after = Vec::with_capacity(transaction.entries.len());
         for entry in &transaction.entries {
             let target = self.root.resolve_stored(&entry.path)?;
             let state = state_of(&target.absolute).map_err(|err| {
-                failed(format!(
+                Failure::failed(format!(
                     "Cannot commit: {} cannot be read ({})",
                     entry.path,
                     describe(&err)
@@ -695,11 +692,10 @@ impl Journal {
             committed: Some(transaction.clone()),
             forgotten: Vec::new(),
         }])
-        .map_err(|(code, message)| {
-            (
-                code,
-                format!("{message}\nTransaction {id} is committed in the store; the next open records it"),
-            )
+        .map_err(|failure| {
+            failure.with_last_line(&format!(
+                "Transaction {id} is committed in the store; the next open records it"
+            ))
         })?;
         if retain {
             self.forget(DEFAULT_KEEP)?;
@@ -734,7 +730,7 @@ impl Journal {
             .map(|h| {
                 self.store()
                     .transaction(h.id)?
-                    .ok_or_else(|| failed(format!("Cannot read transaction {}: it is gone", h.id)))
+                    .ok_or_else(|| Failure::failed(format!("Cannot read transaction {}: it is gone", h.id)))
             })
             .collect()
     }
@@ -743,7 +739,7 @@ impl Journal {
     /// recorded hash.
     pub fn snapshot(&self, id: u64, path: &str) -> Result<Vec<u8>, Failure> {
         let transaction = self.store().transaction(id)?.ok_or_else(|| {
-            (
+            Failure::new(
                 KrepisResult::UnknownHandle,
                 format!("Cannot read the snapshot of {path}: transaction {id} is not in this journal"),
             )
@@ -755,12 +751,12 @@ impl Journal {
             .enumerate()
             .find(|(_, entry)| entry.path == inside.relative)
             .ok_or_else(|| {
-                failed(format!(
+                Failure::failed(format!(
                     "Cannot read the snapshot of {path}: transaction {id} did not track it"
                 ))
             })?;
         if !entry.existed {
-            return Err(failed(format!(
+            return Err(Failure::failed(format!(
                 "Cannot read the snapshot of {path}: it did not exist before transaction {id}"
             )));
         }

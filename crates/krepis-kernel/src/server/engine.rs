@@ -28,8 +28,7 @@ use tokio::task::JoinSet;
 use super::Limits;
 use super::guard::Guarded;
 use super::proxy::{Counters, Proxy};
-use crate::control::Failure;
-use crate::result::KrepisResult;
+use crate::result::Failure;
 
 /// How long `stop` waits for the accept loop to close the listener (it
 /// does so as soon as it is scheduled).
@@ -53,10 +52,7 @@ pub struct Engine {
 }
 
 fn failed(action: &str, err: impl std::fmt::Display, hint: &str) -> Failure {
-    (
-        KrepisResult::Failed,
-        format!("Cannot start the server: {action} ({err})\nHint: {hint}"),
-    )
+    Failure::failed(format!("Cannot start the server: {action} ({err})")).with_hint(hint)
 }
 
 /// What a connection past the cap is told before it is closed.

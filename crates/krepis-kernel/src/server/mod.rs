@@ -7,20 +7,19 @@
 //! client connection to its deadlines; [`engine`] owns the threads, the
 //! listener, the connection cap and the stop.
 
-pub mod address;
-pub mod connect;
-pub mod engine;
-pub mod guard;
-pub mod proxy;
+mod address;
+mod connect;
+mod engine;
+mod guard;
+mod proxy;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::control::Failure;
 use crate::proto::{ServerStartRequest, ServerStarted, ServerStats};
-use crate::result::KrepisResult;
+use crate::result::{Failure, KrepisResult};
 use engine::Engine;
 
 /// The most worker threads one server may ask for.
@@ -35,7 +34,7 @@ fn running() -> MutexGuard<'static, Option<HashMap<u64, Arc<Engine>>>> {
 }
 
 fn unknown(handle: u64) -> Failure {
-    (
+    Failure::new(
         KrepisResult::UnknownHandle,
         format!("Cannot use server {handle}: it is not running (never started, or closed)"),
     )
@@ -75,13 +74,11 @@ impl Limits {
     pub fn from_request(start: &ServerStartRequest) -> Result<Self, Failure> {
         let ms = |asked: u32, default: u64| Duration::from_millis(if asked == 0 { default } else { u64::from(asked) });
         if start.max_connections > MAX_CONNECTIONS {
-            return Err((
-                KrepisResult::Failed,
-                format!(
-                    "Cannot start the server: {} connections asked for, at most {MAX_CONNECTIONS}\nHint: leave maxConnections unset for a quarter of the descriptor limit",
-                    start.max_connections
-                ),
-            ));
+            return Err(Failure::failed(format!(
+                "Cannot start the server: {} connections asked for, at most {MAX_CONNECTIONS}",
+                start.max_connections
+            ))
+            .with_hint("leave maxConnections unset for a quarter of the descriptor limit"));
         }
         Ok(Self {
             header: ms(start.header_timeout_ms, 10_000),
@@ -132,12 +129,10 @@ pub fn start(start: &ServerStartRequest) -> Result<ServerStarted, Failure> {
     let limits = Limits::from_request(start)?;
     let threads = start.threads;
     if threads > MAX_THREADS {
-        return Err((
-            KrepisResult::Failed,
-            format!(
-                "Cannot start the server: {threads} threads asked for, at most {MAX_THREADS}\nHint: leave threads unset for one per CPU"
-            ),
-        ));
+        return Err(Failure::failed(format!(
+            "Cannot start the server: {threads} threads asked for, at most {MAX_THREADS}"
+        ))
+        .with_hint("leave threads unset for one per CPU"));
     }
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
