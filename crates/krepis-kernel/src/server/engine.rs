@@ -25,9 +25,10 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::Limits;
+use super::counters::Counters;
 use super::guard::Guarded;
-use super::proxy::{Counters, Proxy};
+use super::limits::Limits;
+use super::proxy::Proxy;
 use crate::result::Failure;
 
 /// How long `stop` waits for the accept loop to close the listener (it
