@@ -31,23 +31,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::opened::{DEFAULT_KEEP, Journal, public, state_of};
 use super::paths::Inside;
 use super::record::Log;
-use super::snapshot::{copy_new_with, sync_dir, sync_files};
+use super::snapshot::{copy_new_with, damaged, sync_dir, sync_files};
 use super::store::{Entry, Item, Plan, State, Transaction};
-use super::{Journal, public, state_of};
 use crate::fault;
 use crate::files::{Links, describe, open_regular};
 use crate::proto::{JournalRecovery, JournalRestored};
 use crate::result::Failure;
-
-/// The error for a snapshot whose bytes no longer match their hash.
-pub fn damaged(path: &str) -> Failure {
-    Failure::failed(format!(
-        "Cannot restore {path}: its snapshot in .krepis/snapshots is damaged (size or SHA-256 differs)"
-    ))
-    .with_hint("nothing was changed; the snapshot cannot be trusted, restore the file from elsewhere")
-}
 
 /// How an undo runs.
 #[derive(Clone, Copy, Default)]
@@ -136,7 +128,7 @@ pub fn undo(journal: &Journal, options: UndoOptions) -> Result<JournalRestored, 
         Ok(mut restored) => {
             restored.changed = changed;
             restored.kept = kept;
-            journal.forget(super::DEFAULT_KEEP)?;
+            journal.forget(DEFAULT_KEEP)?;
             Ok(restored)
         }
         Err(failure) => {
@@ -236,6 +228,14 @@ pub fn recover(journal: &Journal, log: &Log) -> Result<Vec<JournalRecovery>, Fai
         }
     }
     Ok(report)
+}
+
+impl Journal {
+    /// Begins a transaction (after settling a restore a failure left).
+    pub fn begin(&self, message: &str) -> Result<u64, Failure> {
+        settle(self)?;
+        self.begin_settled(message)
+    }
 }
 
 /// Settles a plan left unfinished (by a killed process, or by a failure in
