@@ -91,42 +91,47 @@ pub unsafe extern "C" fn krepis_buffer_free(buffer: *mut KrepisBuffer) {
 /// bytes that do not overlap the buffer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn krepis_buffer_take(buffer: *mut KrepisBuffer, dest: *mut u8, dest_len: usize) -> KrepisResult {
-    guard(|| {
-        answer((|| {
-            // SAFETY: NULL is checked by as_mut; otherwise the caller promises
-            // a valid KrepisBuffer.
-            let Some(source) = (unsafe { buffer.as_mut() }) else {
-                return Err(Failure::new(
-                    KrepisResult::NullPointer,
-                    "Cannot copy the buffer: buffer is NULL",
-                ));
-            };
-            if source.len > dest_len {
-                return Err(Failure::new(
-                    KrepisResult::InvalidLength,
-                    format!(
-                        "Cannot copy the buffer: dest_len {dest_len} is smaller than its {} bytes",
-                        source.len
-                    ),
-                ));
-            }
-            if source.len > 0 {
-                if dest.is_null() || source.ptr.is_null() {
-                    return Err(Failure::new(
-                        KrepisResult::NullPointer,
-                        "Cannot copy the buffer: dest or the buffer is NULL",
-                    ));
-                }
-                // SAFETY: source holds len initialized bytes (from
-                // krepis_call); dest holds at least len writable bytes and
-                // does not overlap.
-                unsafe { std::ptr::copy_nonoverlapping(source.ptr, dest, source.len) };
-            }
-            // SAFETY: buffer is a valid KrepisBuffer, as checked above.
-            unsafe { krepis_buffer_free(buffer) };
-            Ok(())
-        })())
-    })
+    // SAFETY: the caller's contract above is take()'s.
+    guard(|| answer(unsafe { take(buffer, dest, dest_len) }))
+}
+
+/// The body of `krepis_buffer_take()`.
+///
+/// # Safety
+/// As `krepis_buffer_take()`.
+unsafe fn take(buffer: *mut KrepisBuffer, dest: *mut u8, dest_len: usize) -> Result<(), Failure> {
+    // SAFETY: NULL is checked by as_mut; otherwise the caller promises
+    // a valid KrepisBuffer.
+    let Some(source) = (unsafe { buffer.as_mut() }) else {
+        return Err(Failure::new(
+            KrepisResult::NullPointer,
+            "Cannot copy the buffer: buffer is NULL",
+        ));
+    };
+    if source.len > dest_len {
+        return Err(Failure::new(
+            KrepisResult::InvalidLength,
+            format!(
+                "Cannot copy the buffer: dest_len {dest_len} is smaller than its {} bytes",
+                source.len
+            ),
+        ));
+    }
+    if source.len > 0 {
+        if dest.is_null() || source.ptr.is_null() {
+            return Err(Failure::new(
+                KrepisResult::NullPointer,
+                "Cannot copy the buffer: dest or the buffer is NULL",
+            ));
+        }
+        // SAFETY: source holds len initialized bytes (from
+        // krepis_call); dest holds at least len writable bytes and
+        // does not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(source.ptr, dest, source.len) };
+    }
+    // SAFETY: buffer is a valid KrepisBuffer, as checked above.
+    unsafe { krepis_buffer_free(buffer) };
+    Ok(())
 }
 
 #[cfg(test)]

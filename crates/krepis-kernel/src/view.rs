@@ -137,28 +137,25 @@ fn unknown(id: u64) -> Failure {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn krepis_view_get(id: u64, out: *mut KrepisView) -> KrepisResult {
     guard(|| {
-        answer((|| {
-            // SAFETY: NULL is checked by as_mut; otherwise the caller promises
-            // a valid, writable KrepisView.
-            let Some(out) = (unsafe { out.as_mut() }) else {
-                return Err(Failure::new(
-                    KrepisResult::NullPointer,
-                    "Cannot lend the view: out is NULL",
-                ));
-            };
-            let map = views();
-            let Some(bytes) = map.as_ref().and_then(|map| map.get(&id)) else {
-                return Err(unknown(id));
-            };
-            out.ptr = if bytes.is_empty() {
-                std::ptr::null()
-            } else {
-                bytes.as_ptr()
-            };
-            out.len = bytes.len();
-            Ok(())
-        })())
+        // SAFETY: NULL is checked by as_mut; otherwise the caller promises a
+        // valid, writable KrepisView.
+        let out = unsafe { out.as_mut() }
+            .ok_or_else(|| Failure::new(KrepisResult::NullPointer, "Cannot lend the view: out is NULL"));
+        answer(out.and_then(|out| lend(id, out)))
     })
+}
+
+/// Writes the address and length of view `id` into `out`.
+fn lend(id: u64, out: &mut KrepisView) -> Result<(), Failure> {
+    let map = views();
+    let bytes = map.as_ref().and_then(|map| map.get(&id)).ok_or_else(|| unknown(id))?;
+    out.ptr = if bytes.is_empty() {
+        std::ptr::null()
+    } else {
+        bytes.as_ptr()
+    };
+    out.len = bytes.len();
+    Ok(())
 }
 
 /// Frees the bytes of view `id`. Afterwards any pointer lent for it is
