@@ -7,7 +7,7 @@
 
 use std::ffi::{CStr, c_char};
 
-use crate::panic::guard_value;
+use crate::panic::guard;
 
 include!(concat!(env!("OUT_DIR"), "/abi_fingerprint.rs"));
 
@@ -28,7 +28,7 @@ pub const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_P
 /// Read it before binding any other symbol.
 #[unsafe(no_mangle)]
 pub extern "C" fn krepis_abi_version() -> u32 {
-    guard_value(0, || (u32::from(KREPIS_ABI_MAJOR) << 16) | u32::from(KREPIS_ABI_MINOR))
+    guard(|| (u32::from(KREPIS_ABI_MAJOR) << 16) | u32::from(KREPIS_ABI_MINOR))
 }
 
 /// The ABI fingerprint: SHA-256, as 64 lowercase hex digits, of the
@@ -39,13 +39,13 @@ pub extern "C" fn krepis_abi_version() -> u32 {
 /// different fingerprints. The string is static and NUL-terminated.
 #[unsafe(no_mangle)]
 pub extern "C" fn krepis_abi_fingerprint() -> *const c_char {
-    guard_value(c"".as_ptr(), || ABI_FINGERPRINT.as_ptr())
+    guard(|| ABI_FINGERPRINT.as_ptr())
 }
 
 /// The lock-step version, e.g. "0.1.0", as a static NUL-terminated string.
 #[unsafe(no_mangle)]
 pub extern "C" fn krepis_version() -> *const c_char {
-    guard_value(c"".as_ptr(), || VERSION.as_ptr())
+    guard(|| VERSION.as_ptr())
 }
 
 #[cfg(test)]

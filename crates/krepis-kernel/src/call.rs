@@ -1,10 +1,10 @@
 //! The control-plane entry point and the kernel-owned response buffer.
 
 use crate::control;
-use crate::error::{clear_last_error, set_last_error};
+use crate::error::answer;
 use crate::ffi::{out_buffer, request_bytes};
 use crate::panic::guard;
-use crate::result::KrepisResult;
+use crate::result::{Failure, KrepisResult};
 
 /// Bytes owned by the kernel. Release with `krepis_buffer_free()`.
 #[repr(C)]
@@ -37,7 +37,7 @@ pub unsafe extern "C" fn krepis_call(
 ) -> KrepisResult {
     guard(|| {
         // SAFETY: the caller's contract above is request_bytes' contract.
-        let outcome = unsafe { out_buffer(response) }.and_then(|out| {
+        answer(unsafe { out_buffer(response) }.and_then(|out| {
             // SAFETY: as above.
             let bytes = unsafe { request_bytes(request, request_len) }?;
             let encoded = control::handle(bytes)?;
@@ -45,17 +45,7 @@ pub unsafe extern "C" fn krepis_call(
             out.len = boxed.len();
             out.ptr = Box::into_raw(boxed).cast::<u8>();
             Ok(())
-        });
-        match outcome {
-            Ok(()) => {
-                clear_last_error();
-                KrepisResult::Ok
-            }
-            Err((code, message)) => {
-                set_last_error(&message);
-                code
-            }
-        }
+        }))
     })
 }
 
@@ -101,34 +91,47 @@ pub unsafe extern "C" fn krepis_buffer_free(buffer: *mut KrepisBuffer) {
 /// bytes that do not overlap the buffer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn krepis_buffer_take(buffer: *mut KrepisBuffer, dest: *mut u8, dest_len: usize) -> KrepisResult {
-    guard(|| {
-        // SAFETY: NULL is checked by as_mut; otherwise the caller promises a
-        // valid KrepisBuffer.
-        let Some(source) = (unsafe { buffer.as_mut() }) else {
-            set_last_error("Cannot copy the buffer: buffer is NULL");
-            return KrepisResult::NullPointer;
-        };
-        if source.len > dest_len {
-            set_last_error(&format!(
+    // SAFETY: the caller's contract above is take()'s.
+    guard(|| answer(unsafe { take(buffer, dest, dest_len) }))
+}
+
+/// The body of `krepis_buffer_take()`.
+///
+/// # Safety
+/// As `krepis_buffer_take()`.
+unsafe fn take(buffer: *mut KrepisBuffer, dest: *mut u8, dest_len: usize) -> Result<(), Failure> {
+    // SAFETY: NULL is checked by as_mut; otherwise the caller promises
+    // a valid KrepisBuffer.
+    let Some(source) = (unsafe { buffer.as_mut() }) else {
+        return Err(Failure::new(
+            KrepisResult::NullPointer,
+            "Cannot copy the buffer: buffer is NULL",
+        ));
+    };
+    if source.len > dest_len {
+        return Err(Failure::new(
+            KrepisResult::InvalidLength,
+            format!(
                 "Cannot copy the buffer: dest_len {dest_len} is smaller than its {} bytes",
                 source.len
+            ),
+        ));
+    }
+    if source.len > 0 {
+        if dest.is_null() || source.ptr.is_null() {
+            return Err(Failure::new(
+                KrepisResult::NullPointer,
+                "Cannot copy the buffer: dest or the buffer is NULL",
             ));
-            return KrepisResult::InvalidLength;
         }
-        if source.len > 0 {
-            if dest.is_null() || source.ptr.is_null() {
-                set_last_error("Cannot copy the buffer: dest or the buffer is NULL");
-                return KrepisResult::NullPointer;
-            }
-            // SAFETY: source holds len initialized bytes (from krepis_call);
-            // dest holds at least len writable bytes and does not overlap.
-            unsafe { std::ptr::copy_nonoverlapping(source.ptr, dest, source.len) };
-        }
-        // SAFETY: buffer is a valid KrepisBuffer, as checked above.
-        unsafe { krepis_buffer_free(buffer) };
-        clear_last_error();
-        KrepisResult::Ok
-    })
+        // SAFETY: source holds len initialized bytes (from
+        // krepis_call); dest holds at least len writable bytes and
+        // does not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(source.ptr, dest, source.len) };
+    }
+    // SAFETY: buffer is a valid KrepisBuffer, as checked above.
+    unsafe { krepis_buffer_free(buffer) };
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,17 +5,14 @@ use prost::Message;
 use crate::build_info;
 use crate::files::{Links, read_whole};
 use crate::proto::{BuildInfo, EchoResponse, Request, Response, View, request, response};
-use crate::result::KrepisResult;
+use crate::result::{Failure, KrepisResult};
 use crate::view;
-
-/// A failed request: the result code and a message for `krepis_last_error()`.
-pub type Failure = (KrepisResult, String);
 
 /// Decodes `bytes` as a `krepis.v1.Request`, handles it and returns the
 /// encoded `krepis.v1.Response`.
 pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
     let request = Request::decode(bytes).map_err(|err| {
-        (
+        Failure::new(
             KrepisResult::MalformedRequest,
             format!("Cannot decode the request: it is not a valid krepis.v1.Request ({err})"),
         )
@@ -27,7 +24,7 @@ pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
             if fail.panic {
                 panic!("{}", fail.message);
             }
-            return Err((KrepisResult::Failed, fail.message));
+            return Err(Failure::failed(fail.message));
         }
         Some(request::Kind::ReadFile(read)) => {
             let bytes = read_whole(std::path::Path::new(&read.path), Links::Follow, "file")?;
@@ -41,10 +38,11 @@ pub fn handle(bytes: &[u8]) -> Result<Vec<u8>, Failure> {
         ) => server_call(server_request)?,
         Some(journal_request) => journal_call(journal_request)?,
         None => {
-            return Err((
+            return Err(Failure::new(
                 KrepisResult::UnknownRequest,
-                "Cannot handle the request: it sets no request kind this kernel knows\nHint: the caller is newer than the kernel; use a kernel from the same release".to_owned(),
-            ));
+                "Cannot handle the request: it sets no request kind this kernel knows",
+            )
+            .with_hint("the caller is newer than the kernel; use a kernel from the same release"));
         }
     };
     Ok(Response { kind: Some(kind) }.encode_to_vec())
@@ -157,14 +155,15 @@ fn server_call(_kind: request::Kind) -> Result<response::Kind, Failure> {
 /// The refusal of a capability this build does not have.
 #[cfg(any(not(feature = "journal"), not(feature = "server")))]
 fn not_built(what: &str) -> Failure {
-    (
+    Failure::new(
         KrepisResult::Unsupported,
         format!(
-            "Cannot use {what}: not available on {} (this kernel was built without it; capabilities: {})\nHint: see which targets have which capabilities in the loader's README",
+            "Cannot use {what}: not available on {} (this kernel was built without it; capabilities: {})",
             build_info::TARGET,
             CAPABILITIES.join(", ")
         ),
     )
+    .with_hint("see which targets have which capabilities in the loader's README")
 }
 
 fn build_info() -> BuildInfo {
@@ -220,25 +219,28 @@ mod tests {
             message: "boom".into(),
             panic: false,
         }));
-        assert_eq!(handle(&request).unwrap_err(), (KrepisResult::Failed, "boom".to_owned()));
+        assert_eq!(handle(&request).unwrap_err(), Failure::failed("boom"));
     }
 
     #[test]
     fn malformed_bytes_are_refused() {
         assert_eq!(
-            handle(&[0xff, 0xff, 0xff]).unwrap_err().0,
+            handle(&[0xff, 0xff, 0xff]).unwrap_err().code,
             KrepisResult::MalformedRequest
         );
     }
 
     #[test]
     fn empty_request_is_unknown() {
-        assert_eq!(handle(&[]).unwrap_err().0, KrepisResult::UnknownRequest);
+        assert_eq!(handle(&[]).unwrap_err().code, KrepisResult::UnknownRequest);
     }
 
     #[test]
     fn unknown_field_only_is_unknown() {
         // Field 100, varint 1: a request kind from a newer schema.
-        assert_eq!(handle(&[0xa0, 0x06, 0x01]).unwrap_err().0, KrepisResult::UnknownRequest);
+        assert_eq!(
+            handle(&[0xa0, 0x06, 0x01]).unwrap_err().code,
+            KrepisResult::UnknownRequest
+        );
     }
 }

@@ -1,8 +1,7 @@
 //! Every conversion from a foreign pointer to a Rust reference lives here,
 //! each with its NULL and length checks.
 
-use crate::call::KrepisBuffer;
-use crate::result::KrepisResult;
+use crate::result::{Failure, KrepisResult};
 
 /// The largest request the kernel accepts, in bytes (64 MiB).
 pub const KREPIS_MAX_REQUEST_LEN: usize = 64 * 1024 * 1024;
@@ -15,9 +14,9 @@ pub const KREPIS_MAX_REQUEST_LEN: usize = 64 * 1024 * 1024;
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
 /// unmodified for `'a`.
-pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], (KrepisResult, String)> {
+pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], Failure> {
     if len > KREPIS_MAX_REQUEST_LEN {
-        return Err((
+        return Err(Failure::new(
             KrepisResult::InvalidLength,
             format!("Cannot read the request: its length {len} exceeds the limit of {KREPIS_MAX_REQUEST_LEN} bytes"),
         ));
@@ -26,7 +25,7 @@ pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], 
         return if len == 0 {
             Ok(&[])
         } else {
-            Err((
+            Err(Failure::new(
                 KrepisResult::NullPointer,
                 format!("Cannot read the request: request is NULL but request_len is {len}"),
             ))
@@ -37,20 +36,17 @@ pub unsafe fn request_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], 
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
-/// Borrows the caller's output buffer.
+/// Borrows the caller's response buffer (a `KrepisBuffer`; generic so that
+/// this module needs nothing from the exports that use it).
 ///
 /// # Safety
-/// A non-NULL `ptr` must point to a writable, aligned `KrepisBuffer` that no
-/// one else accesses for `'a`.
-pub unsafe fn out_buffer<'a>(ptr: *mut KrepisBuffer) -> Result<&'a mut KrepisBuffer, (KrepisResult, String)> {
+/// A non-NULL `ptr` must point to a writable, aligned `T` that no one else
+/// accesses for `'a`.
+pub unsafe fn out_buffer<'a, T>(ptr: *mut T) -> Result<&'a mut T, Failure> {
     // SAFETY: as_mut checks NULL; the caller promises a valid, exclusive,
-    // aligned KrepisBuffer otherwise.
-    unsafe { ptr.as_mut() }.ok_or_else(|| {
-        (
-            KrepisResult::NullPointer,
-            "Cannot write the response: response is NULL".to_owned(),
-        )
-    })
+    // aligned T otherwise.
+    unsafe { ptr.as_mut() }
+        .ok_or_else(|| Failure::new(KrepisResult::NullPointer, "Cannot write the response: response is NULL"))
 }
 
 #[cfg(test)]
@@ -67,7 +63,7 @@ mod tests {
     fn null_with_a_length_is_refused() {
         // SAFETY: the NULL check runs before any dereference.
         let err = unsafe { request_bytes(std::ptr::null(), 3) }.unwrap_err();
-        assert_eq!(err.0, KrepisResult::NullPointer);
+        assert_eq!(err.code, KrepisResult::NullPointer);
     }
 
     #[test]
@@ -75,6 +71,6 @@ mod tests {
         let byte = 0u8;
         // SAFETY: the length check runs before any dereference.
         let err = unsafe { request_bytes(&byte, usize::MAX) }.unwrap_err();
-        assert_eq!(err.0, KrepisResult::InvalidLength);
+        assert_eq!(err.code, KrepisResult::InvalidLength);
     }
 }

@@ -5,8 +5,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::control::Failure;
-use crate::result::KrepisResult;
+use crate::result::Failure;
 use crate::view::{no_room, room, try_buffer};
 
 /// The most bytes read from a file whose reported size is 0 (`/proc` and
@@ -82,15 +81,15 @@ fn clear_nonblocking(file: &File) -> io::Result<()> {
 /// size is 0 is read to its end, up to [`UNSIZED_CAP`] bytes.
 pub fn read_whole(path: &Path, links: Links, what: &str) -> Result<Vec<u8>, Failure> {
     let shown = path.display();
-    let (file, metadata) =
-        open_regular(path, links).map_err(|err| failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
+    let (file, metadata) = open_regular(path, links)
+        .map_err(|err| Failure::failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
     if metadata.len() == 0 {
         return read_unsized(file, &format!("{what} {shown}"));
     }
     let mut bytes = try_buffer(metadata.len(), &format!("{what} {shown}"))?;
     file.take(metadata.len())
         .read_to_end(&mut bytes)
-        .map_err(|err| failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
+        .map_err(|err| Failure::failed(format!("Cannot read {what} {shown}: {}", describe(&err))))?;
     Ok(bytes)
 }
 
@@ -104,15 +103,15 @@ fn read_unsized(mut file: File, what: &str) -> Result<Vec<u8>, Failure> {
         if bytes.len() as u64 > cap {
             return Err(match room {
                 Some(room) if room < UNSIZED_CAP => no_room(bytes.len() as u64, room, what),
-                _ => failed(format!(
-                    "Cannot read {what}: it reports a size of 0 but holds more than {UNSIZED_CAP} bytes\nHint: read it as a stream instead"
-                )),
+                _ => Failure::failed(format!(
+                    "Cannot read {what}: it reports a size of 0 but holds more than {UNSIZED_CAP} bytes"
+                ))
+                .with_hint("read it as a stream instead"),
             });
         }
         bytes.try_reserve(CHUNK).map_err(|_| {
-            failed(format!(
-                "Cannot read {what}: it does not fit in memory\nHint: read it in parts instead"
-            ))
+            Failure::failed(format!("Cannot read {what}: it does not fit in memory"))
+                .with_hint("read it in parts instead")
         })?;
         let start = bytes.len();
         bytes.resize(start + CHUNK, 0);
@@ -128,14 +127,9 @@ fn read_unsized(mut file: File, what: &str) -> Result<Vec<u8>, Failure> {
                 return Ok(bytes);
             }
             Ok(n) => bytes.truncate(start + n),
-            Err(err) => return Err(failed(format!("Cannot read {what}: {}", describe(&err)))),
+            Err(err) => return Err(Failure::failed(format!("Cannot read {what}: {}", describe(&err)))),
         }
     }
-}
-
-/// A failure with `KREPIS_RESULT_FAILED`.
-pub fn failed(message: String) -> Failure {
-    (KrepisResult::Failed, message)
 }
 
 /// An I/O error as a short clause: "no such file", "permission denied", …
@@ -173,9 +167,9 @@ mod tests {
         std::fs::write(&file, b"hello").unwrap();
         assert_eq!(read_whole(&file, Links::Follow, "file").unwrap(), b"hello");
         let err = read_whole(&dir, Links::Follow, "file").unwrap_err();
-        assert!(err.1.contains("not a regular file"), "{}", err.1);
+        assert!(err.message.contains("not a regular file"), "{}", err.message);
         let err = read_whole(&dir.join("missing"), Links::Follow, "file").unwrap_err();
-        assert!(err.1.ends_with("no such file"), "{}", err.1);
+        assert!(err.message.ends_with("no such file"), "{}", err.message);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -202,14 +196,14 @@ mod tests {
         // SAFETY: name is a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
         let err = read_whole(&fifo, Links::Follow, "file").unwrap_err();
-        assert!(err.1.contains("not a regular file"), "{}", err.1);
+        assert!(err.message.contains("not a regular file"), "{}", err.message);
         let target = dir.join("t");
         std::fs::write(&target, b"x").unwrap();
         let link = dir.join("l");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert_eq!(read_whole(&link, Links::Follow, "file").unwrap(), b"x");
         let err = read_whole(&link, Links::Refuse, "file").unwrap_err();
-        assert!(err.1.ends_with("it is a symbolic link"), "{}", err.1);
+        assert!(err.message.ends_with("it is a symbolic link"), "{}", err.message);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,4 +1,12 @@
-//! Result codes returned across the C ABI.
+//! Result codes returned across the C ABI, and [`Failure`], the one error
+//! type of the kernel.
+//!
+//! This module is the bottom of the crate: it imports nothing from it. Every
+//! fallible function returns `Result<T, Failure>`; a failure is rendered to
+//! text once, at the C boundary (`error::answer`), as its message followed
+//! by a `Hint:` line when it has a hint.
+
+use std::fmt;
 
 /// The outcome of a kernel call.
 ///
@@ -49,14 +57,103 @@ impl KrepisResult {
     }
 }
 
+/// A failed request: the result code, what went wrong, and what to do.
+///
+/// `message` reads `Cannot <action>: <state>` and `hint` is the next step
+/// the reader can take, without the `Hint: ` prefix. [`Failure::render`] is
+/// the text `krepis_last_error()` answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The result code the export returns.
+    pub code: KrepisResult,
+    /// What could not be done and why, on one line.
+    pub message: String,
+    /// What to do about it, when the kernel knows.
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    /// A failure with `code` and `message` and no hint.
+    pub fn new(code: KrepisResult, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A failure with `KREPIS_RESULT_FAILED`: the request was understood and
+    /// could not be done.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(KrepisResult::Failed, message)
+    }
+
+    /// This failure with `hint` as its next step.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// This failure with `line` added as the last line of its text: to the
+    /// hint when it has one (so that the rendered text reads the same as
+    /// when the line was written after it), else to the message.
+    #[must_use]
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))] // the journal's commit adds one
+    pub fn with_last_line(mut self, line: &str) -> Self {
+        let last = self.hint.as_mut().unwrap_or(&mut self.message);
+        last.push('\n');
+        last.push_str(line);
+        self
+    }
+
+    /// The text of `krepis_last_error()`: the message, then `\nHint: ` and
+    /// the hint when there is one (the loader reads the two apart).
+    pub fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nHint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Codes that belonged to retired variants. They are never given to a new
-/// variant; add a number here when a variant is removed.
+/// variant; add a number here when a variant is removed. (Only the tests
+/// read it.)
+#[cfg(test)]
 pub const RETIRED_CODES: &[u32] = &[];
 
 #[cfg(test)]
 mod tests {
     use super::KrepisResult::*;
-    use super::RETIRED_CODES;
+    use super::{Failure, RETIRED_CODES};
+
+    #[test]
+    fn a_failure_renders_its_hint_on_the_next_line() {
+        let failure = Failure::failed("Cannot read a: no such file");
+        assert_eq!(failure.code, Failed);
+        assert_eq!(failure.render(), "Cannot read a: no such file");
+        let hinted = Failure::new(Busy, "Cannot open the journal: another process has it open").with_hint("retry");
+        assert_eq!(
+            hinted.render(),
+            "Cannot open the journal: another process has it open\nHint: retry"
+        );
+        assert_eq!(
+            hinted.with_last_line("Transaction 3 is committed").render(),
+            "Cannot open the journal: another process has it open\nHint: retry\nTransaction 3 is committed"
+        );
+        assert_eq!(
+            failure.with_last_line("Then this").render(),
+            "Cannot read a: no such file\nThen this"
+        );
+    }
 
     #[test]
     fn no_variant_takes_a_retired_code() {

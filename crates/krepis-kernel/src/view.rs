@@ -13,10 +13,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::control::Failure;
-use crate::error::{clear_last_error, set_last_error};
+use crate::error::answer;
 use crate::panic::guard;
-use crate::result::KrepisResult;
+use crate::result::{Failure, KrepisResult};
 
 /// Kernel-owned bytes lent to the caller by `krepis_view_get()`.
 #[repr(C)]
@@ -90,17 +89,10 @@ pub fn no_room(len: u64, room: u64, what: &str) -> Failure {
     } else {
         (String::new(), "read it in parts, or give the process more memory")
     };
-    (
-        KrepisResult::Failed,
-        format!(
-            "Cannot read {what}: its {len} bytes do not fit in the memory this process may still use ({room} bytes{held})\nHint: {hint}"
-        ),
-    )
-}
-
-/// The number of views not yet released (for tests and leak checks).
-pub fn live() -> usize {
-    views().as_ref().map_or(0, HashMap::len)
+    Failure::failed(format!(
+        "Cannot read {what}: its {len} bytes do not fit in the memory this process may still use ({room} bytes{held})"
+    ))
+    .with_hint(hint)
 }
 
 /// Allocates `len` bytes of capacity, or fails with a message instead of
@@ -117,10 +109,8 @@ pub fn try_buffer(len: u64, what: &str) -> Result<Vec<u8>, Failure> {
         return Err(no_room(len, room, what));
     }
     let too_big = || {
-        (
-            KrepisResult::Failed,
-            format!("Cannot read {what}: its {len} bytes do not fit in memory\nHint: read it in parts instead"),
-        )
+        Failure::failed(format!("Cannot read {what}: its {len} bytes do not fit in memory"))
+            .with_hint("read it in parts instead")
     };
     let len = usize::try_from(len).map_err(|_| too_big())?;
     let mut buffer = Vec::new();
@@ -128,11 +118,11 @@ pub fn try_buffer(len: u64, what: &str) -> Result<Vec<u8>, Failure> {
     Ok(buffer)
 }
 
-fn unknown(id: u64) -> KrepisResult {
-    set_last_error(&format!(
-        "Cannot use view {id}: no such view (never issued, or already released)"
-    ));
-    KrepisResult::UnknownHandle
+fn unknown(id: u64) -> Failure {
+    Failure::new(
+        KrepisResult::UnknownHandle,
+        format!("Cannot use view {id}: no such view (never issued, or already released)"),
+    )
 }
 
 /// Lends the bytes of view `id`: `*out` receives their address and length.
@@ -149,23 +139,23 @@ pub unsafe extern "C" fn krepis_view_get(id: u64, out: *mut KrepisView) -> Krepi
     guard(|| {
         // SAFETY: NULL is checked by as_mut; otherwise the caller promises a
         // valid, writable KrepisView.
-        let Some(out) = (unsafe { out.as_mut() }) else {
-            set_last_error("Cannot lend the view: out is NULL");
-            return KrepisResult::NullPointer;
-        };
-        let map = views();
-        let Some(bytes) = map.as_ref().and_then(|map| map.get(&id)) else {
-            return unknown(id);
-        };
-        out.ptr = if bytes.is_empty() {
-            std::ptr::null()
-        } else {
-            bytes.as_ptr()
-        };
-        out.len = bytes.len();
-        clear_last_error();
-        KrepisResult::Ok
+        let out = unsafe { out.as_mut() }
+            .ok_or_else(|| Failure::new(KrepisResult::NullPointer, "Cannot lend the view: out is NULL"));
+        answer(out.and_then(|out| lend(id, out)))
     })
+}
+
+/// Writes the address and length of view `id` into `out`.
+fn lend(id: u64, out: &mut KrepisView) -> Result<(), Failure> {
+    let map = views();
+    let bytes = map.as_ref().and_then(|map| map.get(&id)).ok_or_else(|| unknown(id))?;
+    out.ptr = if bytes.is_empty() {
+        std::ptr::null()
+    } else {
+        bytes.as_ptr()
+    };
+    out.len = bytes.len();
+    Ok(())
 }
 
 /// Frees the bytes of view `id`. Afterwards any pointer lent for it is
@@ -173,13 +163,7 @@ pub unsafe extern "C" fn krepis_view_get(id: u64, out: *mut KrepisView) -> Krepi
 /// `KREPIS_RESULT_UNKNOWN_HANDLE` and frees nothing.
 #[unsafe(no_mangle)]
 pub extern "C" fn krepis_view_release(id: u64) -> KrepisResult {
-    guard(|| {
-        if !release(id) {
-            return unknown(id);
-        }
-        clear_last_error();
-        KrepisResult::Ok
-    })
+    guard(|| answer(if release(id) { Ok(()) } else { Err(unknown(id)) }))
 }
 
 #[cfg(test)]

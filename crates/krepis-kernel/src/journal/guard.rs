@@ -9,8 +9,8 @@
 use std::io;
 use std::path::Path;
 
-use crate::control::Failure;
-use crate::files::{describe, failed};
+use crate::files::describe;
+use crate::result::Failure;
 
 /// How deep, and how many entries, [`check_tree`] looks at.
 const DEPTH: usize = 3;
@@ -19,9 +19,7 @@ const MOST_ENTRIES: usize = 1_000_000;
 /// The error for a `.krepis/` that holds something the journal would not
 /// have written there.
 pub fn hostile(shown: &str, what: &str, why: &str) -> Failure {
-    failed(format!(
-        "Cannot open the journal in {shown}: {what} {why}; nothing was read, written or removed through it\nHint: Krepis never writes links in .krepis; if this folder came with the project, move .krepis away (Krepis makes a new one)"
-    ))
+    Failure::failed(format!("Cannot open the journal in {shown}: {what} {why}; nothing was read, written or removed through it")).with_hint("Krepis never writes links in .krepis; if this folder came with the project, move .krepis away (Krepis makes a new one)")
 }
 
 /// Makes `dir` a real folder: checks one that exists (a link or a file
@@ -33,7 +31,8 @@ pub fn real_dir(dir: &Path, shown: &str, what: &str) -> Result<bool, Failure> {
         Ok(metadata) if !metadata.is_dir() => Err(hostile(shown, what, "is not a folder")),
         Ok(_) => Ok(false),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir(dir).map_err(|err| failed(format!("Cannot create {what}: {}", describe(&err))))?;
+            std::fs::create_dir(dir)
+                .map_err(|err| Failure::failed(format!("Cannot create {what}: {}", describe(&err))))?;
             // Created by us: still check, a racing process may have put a
             // link there between the two calls.
             match std::fs::symlink_metadata(dir) {
@@ -41,7 +40,7 @@ pub fn real_dir(dir: &Path, shown: &str, what: &str) -> Result<bool, Failure> {
                 _ => Err(hostile(shown, what, "is not a folder")),
             }
         }
-        Err(err) => Err(failed(format!(
+        Err(err) => Err(Failure::failed(format!(
             "Cannot open the journal in {shown}: {what}: {}",
             describe(&err)
         ))),
@@ -55,7 +54,7 @@ pub fn existing_dir(dir: &Path, shown: &str) -> Result<(), Failure> {
         Ok(metadata) if metadata.file_type().is_symlink() => Err(hostile(shown, &what, "is a symbolic link")),
         Ok(metadata) if !metadata.is_dir() => Err(hostile(shown, &what, "is not a folder")),
         Ok(_) => Ok(()),
-        Err(err) => Err(failed(format!("Cannot read {what}: {}", describe(&err)))),
+        Err(err) => Err(Failure::failed(format!("Cannot read {what}: {}", describe(&err)))),
     }
 }
 
@@ -69,9 +68,10 @@ pub fn check_tree(dir: &Path, shown: &str) -> Result<(), Failure> {
 
 fn walk(dir: &Path, shown: &str, depth: usize, seen: &mut usize) -> Result<(), Failure> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|err| failed(format!("Cannot open the journal in {shown}: {}", describe(&err))))?;
+        .map_err(|err| Failure::failed(format!("Cannot open the journal in {shown}: {}", describe(&err))))?;
     for entry in entries {
-        let entry = entry.map_err(|err| failed(format!("Cannot open the journal in {shown}: {}", describe(&err))))?;
+        let entry =
+            entry.map_err(|err| Failure::failed(format!("Cannot open the journal in {shown}: {}", describe(&err))))?;
         *seen += 1;
         if *seen > MOST_ENTRIES {
             return Err(hostile(shown, shown, "holds more entries than any journal writes"));
@@ -79,7 +79,7 @@ fn walk(dir: &Path, shown: &str, depth: usize, seen: &mut usize) -> Result<(), F
         let path = entry.path();
         let kind = entry
             .file_type()
-            .map_err(|err| failed(format!("Cannot open the journal in {shown}: {}", describe(&err))))?;
+            .map_err(|err| Failure::failed(format!("Cannot open the journal in {shown}: {}", describe(&err))))?;
         let what = crate::journal::paths::plain(&path);
         if kind.is_symlink() {
             return Err(hostile(shown, &what, "is a symbolic link"));

@@ -4,8 +4,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::control::Failure;
-use crate::files::failed;
+use crate::result::Failure;
 
 /// The journal's own folder inside the project root.
 pub const JOURNAL_DIR: &str = ".krepis";
@@ -29,13 +28,13 @@ impl Root {
     /// Resolves `root`, which must be an existing directory.
     pub fn new(root: &str) -> Result<Self, Failure> {
         let canonical = std::fs::canonicalize(root).map_err(|err| {
-            failed(format!(
+            Failure::failed(format!(
                 "Cannot open the journal of {root}: {}",
                 crate::files::describe(&err)
             ))
         })?;
         if !canonical.is_dir() {
-            return Err(failed(format!(
+            return Err(Failure::failed(format!(
                 "Cannot open the journal of {root}: it is not a directory"
             )));
         }
@@ -64,7 +63,7 @@ impl Root {
     /// resolved: it may be absent, and links there are the caller's to
     /// refuse or replace.
     pub fn resolve(&self, input: &str) -> Result<Inside, Failure> {
-        let refuse = |why: &str| failed(format!("Cannot track {input}: {why}"));
+        let refuse = |why: &str| Failure::failed(format!("Cannot track {input}: {why}"));
         if input.is_empty() {
             return Err(refuse("the path is empty"));
         }
@@ -83,7 +82,7 @@ impl Root {
         };
         let parent = joined.parent().ok_or_else(|| refuse("it names no file"))?;
         let physical_parent = resolve_existing(parent)
-            .map_err(|err| failed(format!("Cannot track {input}: {}", crate::files::describe(&err))))?;
+            .map_err(|err| Failure::failed(format!("Cannot track {input}: {}", crate::files::describe(&err))))?;
         let mut absolute = physical_parent.join(&name);
         // An existing file is named as the file system stores it, so that
         // two spellings of one file on a case-insensitive disk (macOS,
@@ -96,10 +95,11 @@ impl Root {
             absolute = real;
         }
         let outside = || {
-            failed(format!(
-                "Cannot track {input}: it is outside the project root {}\nHint: track files inside the root the journal was opened for",
+            Failure::failed(format!(
+                "Cannot track {input}: it is outside the project root {}",
                 self.display()
             ))
+            .with_hint("track files inside the root the journal was opened for")
         };
         let relative = absolute.strip_prefix(&self.canonical).map_err(|_| outside())?;
         let parts: Vec<String> = relative
@@ -132,13 +132,16 @@ impl Root {
             .split('/')
             .any(|part| part.is_empty() || part == "." || part == "..")
         {
-            return Err(failed(format!(
+            return Err(Failure::failed(format!(
                 "Cannot restore {relative}: the journal holds a malformed path"
             )));
         }
         let native: PathBuf = relative.split('/').collect();
         self.resolve(native.to_str().unwrap_or(relative))
-            .map_err(|(code, message)| (code, message.replacen("Cannot track", "Cannot restore", 1)))
+            .map_err(|failure| Failure {
+                message: failure.message.replacen("Cannot track", "Cannot restore", 1),
+                ..failure
+            })
     }
 }
 
@@ -233,7 +236,7 @@ mod tests {
         let (dir, root) = temp_root("link");
         std::os::unix::fs::symlink(std::env::temp_dir(), dir.join("escape")).unwrap();
         let err = root.resolve("escape/file").unwrap_err();
-        assert!(err.1.contains("outside the project root"), "{}", err.1);
+        assert!(err.render().contains("outside the project root"), "{}", err.render());
         std::os::unix::fs::symlink(dir.join("src"), dir.join("inner")).unwrap();
         assert_eq!(root.resolve("inner/file").unwrap().relative, "src/file");
         // `..` after a link goes up from where the link points, as the OS
@@ -242,7 +245,7 @@ mod tests {
         std::fs::create_dir_all(deep.join("deeper")).unwrap();
         std::os::unix::fs::symlink(deep.join("deeper"), dir.join("lnk")).unwrap();
         let err = root.resolve("lnk/../x.txt").unwrap_err();
-        assert!(err.1.contains("outside the project root"), "{}", err.1);
+        assert!(err.render().contains("outside the project root"), "{}", err.render());
         assert_eq!(root.resolve("inner/../top.txt").unwrap().relative, "top.txt");
         std::fs::remove_dir_all(deep).unwrap();
         std::fs::remove_dir_all(dir).unwrap();

@@ -23,8 +23,8 @@ use prost::Message;
 use sha2::Digest;
 
 use super::store::Transaction;
-use crate::control::Failure;
-use crate::files::{Links, describe, failed, open_regular};
+use crate::files::{Links, describe, open_regular};
+use crate::result::Failure;
 
 /// The first bytes of the file: what it is and its format.
 pub const MAGIC: &[u8] = b"krepis journal commits, format 2\n";
@@ -58,8 +58,6 @@ pub struct Log {
     pub valid: u64,
     /// Bytes of the live transactions' records, to decide on compaction.
     pub live_bytes: u64,
-    /// The file's length.
-    pub length: u64,
 }
 
 impl Log {
@@ -85,9 +83,7 @@ impl Log {
 
 /// The error for a commit record that cannot be trusted.
 pub fn damaged(shown: &str, why: &str) -> Failure {
-    failed(format!(
-        "Cannot open the journal in {shown}: its commit record .krepis/commits {why}; nothing was changed\nHint: `krepis undo --repair` rebuilds the journal from what can be read, keeping the snapshots; or move .krepis away (its undo history is lost)"
-    ))
+    Failure::failed(format!("Cannot open the journal in {shown}: its commit record .krepis/commits {why}; nothing was changed")).with_hint("`krepis undo --repair` rebuilds the journal from what can be read, keeping the snapshots; or move .krepis away (its undo history is lost)")
 }
 
 /// Reads the commit record at `path`. `strict`: a torn last record (a
@@ -110,10 +106,7 @@ pub fn read(path: &Path, shown: &str, strict: bool) -> Result<Log, Failure> {
     if fill(&mut reader, &mut magic).map_err(unreadable)? != MAGIC.len() || magic != MAGIC {
         return Err(damaged(shown, "does not start as one written by this Krepis"));
     }
-    let mut log = Log {
-        length,
-        ..Log::default()
-    };
+    let mut log = Log::default();
     let mut at = MAGIC.len() as u64;
     let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
     let mut payload = Vec::new();
@@ -251,10 +244,8 @@ fn open_for_writing(path: &Path) -> std::io::Result<File> {
 /// first) and syncs the file. Returns the new valid length.
 pub fn append(path: &Path, valid: u64, records: &[Record]) -> Result<u64, Failure> {
     let fail = |err: std::io::Error| {
-        failed(format!(
-            "Cannot save the journal's commit record: {}\nHint: check the disk; the next open writes what is missing",
-            describe(&err)
-        ))
+        Failure::failed(format!("Cannot save the journal's commit record: {}", describe(&err)))
+            .with_hint("check the disk; the next open writes what is missing")
     };
     let mut file = open_for_writing(path).map_err(fail)?;
     if file.metadata().map_err(fail)?.len() != valid {
@@ -276,7 +267,8 @@ pub fn append(path: &Path, valid: u64, records: &[Record]) -> Result<u64, Failur
 /// Writes a new commit record holding `records` (atomically: a new file
 /// renamed over the old one, both synced). Returns its length.
 pub fn write_new(path: &Path, records: &[Record]) -> Result<u64, Failure> {
-    let fail = |err: std::io::Error| failed(format!("Cannot write the journal's commit record: {}", describe(&err)));
+    let fail =
+        |err: std::io::Error| Failure::failed(format!("Cannot write the journal's commit record: {}", describe(&err)));
     let partial = path.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
     let mut bytes = MAGIC.to_vec();

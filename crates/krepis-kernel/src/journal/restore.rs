@@ -31,22 +31,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::opened::{DEFAULT_KEEP, Journal, public, state_of};
 use super::paths::Inside;
 use super::record::Log;
-use super::snapshot::{copy_new_with, sync_dir, sync_files};
+use super::snapshot::{copy_new_with, damaged, sync_dir, sync_files};
 use super::store::{Entry, Item, Plan, State, Transaction};
-use super::{Journal, public, state_of};
-use crate::control::Failure;
 use crate::fault;
-use crate::files::{Links, describe, failed, open_regular};
+use crate::files::{Links, describe, open_regular};
 use crate::proto::{JournalRecovery, JournalRestored};
-
-/// The error for a snapshot whose bytes no longer match their hash.
-pub fn damaged(path: &str) -> Failure {
-    failed(format!(
-        "Cannot restore {path}: its snapshot in .krepis/snapshots is damaged (size or SHA-256 differs)\nHint: nothing was changed; the snapshot cannot be trusted, restore the file from elsewhere"
-    ))
-}
+use crate::result::Failure;
 
 /// How an undo runs.
 #[derive(Clone, Copy, Default)]
@@ -67,23 +60,24 @@ pub fn undo(journal: &Journal, options: UndoOptions) -> Result<JournalRestored, 
     }
     let steps = options.steps.max(1) as usize;
     if let Some(open) = journal.store().headers()?.iter().find(|t| !t.committed) {
-        return Err(failed(format!(
-            "Cannot undo while transaction {} is open\nHint: commit or roll it back first",
-            open.id
-        )));
+        return Err(
+            Failure::failed(format!("Cannot undo while transaction {} is open", open.id))
+                .with_hint("commit or roll it back first"),
+        );
     }
     let history = journal.history()?;
     if history.is_empty() {
-        return Err(failed(
-            "Cannot undo: the journal holds no committed transaction\nHint: `krepis undo --list` shows the history"
-                .to_owned(),
-        ));
+        return Err(
+            Failure::failed("Cannot undo: the journal holds no committed transaction")
+                .with_hint("`krepis undo --list` shows the history"),
+        );
     }
     if steps > history.len() {
-        return Err(failed(format!(
-            "Cannot undo {steps} transactions: the journal holds {}; nothing was changed\nHint: `krepis undo --list` shows them",
+        return Err(Failure::failed(format!(
+            "Cannot undo {steps} transactions: the journal holds {}; nothing was changed",
             history.len()
-        )));
+        ))
+        .with_hint("`krepis undo --list` shows them"));
     }
     let chosen = &history[..steps];
     let items = plan_items(chosen);
@@ -101,7 +95,7 @@ pub fn undo(journal: &Journal, options: UndoOptions) -> Result<JournalRestored, 
     for (item, target) in items.iter().zip(&targets) {
         let entry = item.entry.as_ref().expect("every item has an entry");
         let now = state_of(&target.absolute).map_err(|err| {
-            failed(format!(
+            Failure::failed(format!(
                 "Cannot undo: {} cannot be read ({})",
                 entry.path,
                 describe(&err)
@@ -119,17 +113,11 @@ pub fn undo(journal: &Journal, options: UndoOptions) -> Result<JournalRestored, 
     }
     if !changed.is_empty() && !options.force {
         let ids: Vec<String> = chosen.iter().map(|t| t.id().to_string()).collect();
-        return Err(failed(format!(
-            "Cannot undo transaction{} {}: {} changed since ({}); nothing was changed\nHint: `krepis undo --dry-run` lists what would change; `krepis undo --force` keeps the current content as a new transaction first, so that the undo can be undone",
-            if ids.len() == 1 { "" } else { "s" },
-            ids.join(", "),
-            if changed.len() == 1 {
+        return Err(Failure::failed(format!("Cannot undo transaction{} {}: {} changed since ({}); nothing was changed", if ids.len() == 1 { "" } else { "s" }, ids.join(", "), if changed.len() == 1 {
                 "1 file".to_owned()
             } else {
                 format!("{} files", changed.len())
-            },
-            changed.join(", ")
-        )));
+            }, changed.join(", "))).with_hint("`krepis undo --dry-run` lists what would change; `krepis undo --force` keeps the current content as a new transaction first, so that the undo can be undone"));
     }
     let kept = if changed.is_empty() {
         0
@@ -140,7 +128,7 @@ pub fn undo(journal: &Journal, options: UndoOptions) -> Result<JournalRestored, 
         Ok(mut restored) => {
             restored.changed = changed;
             restored.kept = kept;
-            journal.forget(super::DEFAULT_KEEP)?;
+            journal.forget(DEFAULT_KEEP)?;
             Ok(restored)
         }
         Err(failure) => {
@@ -188,7 +176,7 @@ fn keep_current(journal: &Journal, chosen: &[Transaction], items: &[Item]) -> Re
     let transaction = journal
         .store()
         .transaction(id)?
-        .ok_or_else(|| failed(format!("Cannot undo: transaction {id} vanished")))?;
+        .ok_or_else(|| Failure::failed(format!("Cannot undo: transaction {id} vanished")))?;
     journal.commit_with(transaction, after, false)?;
     Ok(id)
 }
@@ -200,7 +188,7 @@ pub fn rollback(journal: &Journal, id: u64) -> Result<JournalRestored, Failure> 
     let transaction = journal
         .store()
         .transaction(id)?
-        .ok_or_else(|| failed(format!("Cannot roll back: transaction {id} vanished")))?;
+        .ok_or_else(|| Failure::failed(format!("Cannot roll back: transaction {id} vanished")))?;
     let chosen = std::slice::from_ref(&transaction);
     let items = plan_items(chosen);
     let targets = check_targets(journal, &items)?;
@@ -240,6 +228,14 @@ pub fn recover(journal: &Journal, log: &Log) -> Result<Vec<JournalRecovery>, Fai
         }
     }
     Ok(report)
+}
+
+impl Journal {
+    /// Begins a transaction (after settling a restore a failure left).
+    pub fn begin(&self, message: &str) -> Result<u64, Failure> {
+        settle(self)?;
+        self.begin_settled(message)
+    }
 }
 
 /// Settles a plan left unfinished (by a killed process, or by a failure in
@@ -363,15 +359,16 @@ fn check_targets(journal: &Journal, items: &[Item]) -> Result<Vec<Inside>, Failu
             let entry = item
                 .entry
                 .as_ref()
-                .ok_or_else(|| failed("Cannot restore: the journal holds an empty item".into()))?;
+                .ok_or_else(|| Failure::failed("Cannot restore: the journal holds an empty item"))?;
             let target = journal.root.resolve_stored(&entry.path)?;
             if let Ok(metadata) = std::fs::symlink_metadata(&target.absolute)
                 && metadata.is_dir()
             {
-                return Err(failed(format!(
-                    "Cannot restore {}: a folder stands there now; nothing was changed\nHint: move the folder away, then undo again",
+                return Err(Failure::failed(format!(
+                    "Cannot restore {}: a folder stands there now; nothing was changed",
                     entry.path
-                )));
+                ))
+                .with_hint("move the folder away, then undo again"));
             }
             Ok(target)
         })
@@ -404,7 +401,7 @@ fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<Vec<Strin
         if !entry.existed {
             continue;
         }
-        let fail = |why: String| failed(format!("Cannot restore {}: {why}; nothing was changed", entry.path));
+        let fail = |why: String| Failure::failed(format!("Cannot restore {}: {why}; nothing was changed", entry.path));
         if let Some(parent) = target.absolute.parent() {
             std::fs::create_dir_all(parent).map_err(|err| fail(describe(&err)))?;
         }
@@ -430,7 +427,7 @@ fn stage(journal: &Journal, plan: &Plan, targets: &[Inside]) -> Result<Vec<Strin
     // The staged copies and their names must be on disk before the plan
     // says "applying": synced all at once.
     sync_files(&staged_files, &folders)
-        .map_err(|err| failed(format!("Cannot restore: {}; nothing was changed", describe(&err))))?;
+        .map_err(|err| Failure::failed(format!("Cannot restore: {}; nothing was changed", describe(&err))))?;
     Ok(owners_kept)
 }
 
@@ -484,14 +481,10 @@ fn apply(journal: &Journal, plan: &Plan, resuming: bool) -> Result<(), Failure> 
         let entry = item
             .entry
             .as_ref()
-            .ok_or_else(|| failed("Cannot restore: the journal holds an empty item".into()))?;
+            .ok_or_else(|| Failure::failed("Cannot restore: the journal holds an empty item"))?;
         let target = journal.root.resolve_stored(&entry.path)?;
         let stop = |err: io::Error| {
-            failed(format!(
-                "Cannot restore {}: {}; the undo stopped part way\nHint: fix the cause, then open the journal again (for example `krepis undo --dry-run`): it finishes the undo",
-                entry.path,
-                describe(&err)
-            ))
+            Failure::failed(format!("Cannot restore {}: {}; the undo stopped part way", entry.path, describe(&err))).with_hint("fix the cause, then open the journal again (for example `krepis undo --dry-run`): it finishes the undo")
         };
         if entry.existed {
             let temp = staged(&target.absolute, plan.tag, index);

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::result::Failure;
+
 const CHUNK: usize = 1024 * 1024;
 
 /// What a streamed copy wrote.
@@ -19,7 +21,9 @@ pub struct Copied {
 
 /// Copies `source` into a new file `dest` (which must not exist), hashing
 /// as it goes, gives it `permissions` (if any) and syncs it, data and
-/// metadata, to disk. On failure the partial `dest` is removed.
+/// metadata, to disk. On failure the partial `dest` is removed. (The kernel
+/// copies through [`copy_new_with`]; the tests use this.)
+#[cfg(test)]
 pub fn copy_new(source: &mut impl Read, dest: &Path, permissions: Option<(u32, bool)>) -> io::Result<Copied> {
     copy_new_with(source, dest, permissions, true)
 }
@@ -186,6 +190,14 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
         let _ = dir;
         Ok(())
     }
+}
+
+/// The error for a snapshot whose bytes no longer match their hash.
+pub fn damaged(path: &str) -> Failure {
+    Failure::failed(format!(
+        "Cannot restore {path}: its snapshot in .krepis/snapshots is damaged (size or SHA-256 differs)"
+    ))
+    .with_hint("nothing was changed; the snapshot cannot be trusted, restore the file from elsewhere")
 }
 
 #[cfg(test)]

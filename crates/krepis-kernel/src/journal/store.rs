@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use prost::Message;
 
-use crate::control::Failure;
-use crate::files::failed;
-use crate::result::KrepisResult;
+use crate::result::{Failure, KrepisResult};
 
 /// The store's format: written at creation, checked at every open.
 pub(crate) const FORMAT: u64 = 2;
@@ -198,16 +196,12 @@ pub struct Store {
 
 /// The error for a store sled cannot use.
 pub fn store_error(action: &str, err: impl std::fmt::Display) -> Failure {
-    failed(format!(
-        "Cannot {action}: the journal's store failed ({err})\nHint: check the disk; if .krepis/journal is damaged, `krepis undo --repair` rebuilds it from the commit record, keeping the snapshots"
-    ))
+    Failure::failed(format!("Cannot {action}: the journal's store failed ({err})")).with_hint("check the disk; if .krepis/journal is damaged, `krepis undo --repair` rebuilds it from the commit record, keeping the snapshots")
 }
 
 /// The error for a store written by the previous format (no commit record).
 pub fn old_format(shown: &str) -> Failure {
-    failed(format!(
-        "Cannot open the journal in {shown}: it was written by an older Krepis (no commit record, format 1)\nHint: undo with the Krepis that wrote it, or move .krepis away (its undo history is lost); this one does not read it"
-    ))
+    Failure::failed(format!("Cannot open the journal in {shown}: it was written by an older Krepis (no commit record, format 1)")).with_hint("undo with the Krepis that wrote it, or move .krepis away (its undo history is lost); this one does not read it")
 }
 
 fn entry_key(id: u64, index: u64) -> [u8; 16] {
@@ -262,12 +256,7 @@ impl Store {
                 // Stores of this format are made with the segment size above.
                 old_format(shown)
             } else if text.contains("could not acquire lock") {
-                (
-                    KrepisResult::Busy,
-                    format!(
-                        "Cannot open the journal in {shown}: another process has it open\nHint: wait until that process closes its journal (or ends), then retry; `krepis undo --list` works meanwhile"
-                    ),
-                )
+                Failure::new(KrepisResult::Busy, format!("Cannot open the journal in {shown}: another process has it open")).with_hint("wait until that process closes its journal (or ends), then retry; `krepis undo --list` works meanwhile")
             } else {
                 store_error("open the journal", text)
             }
@@ -444,11 +433,12 @@ impl Store {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if entries.len() as u64 != header.count {
-            return Err(failed(format!(
-                "Cannot read transaction {id}: the journal's store holds {} of its {} entries; nothing was changed\nHint: `krepis undo --repair` rebuilds the store from the commit record, keeping the snapshots",
+            return Err(Failure::failed(format!(
+                "Cannot read transaction {id}: the journal's store holds {} of its {} entries; nothing was changed",
                 entries.len(),
                 header.count
-            )));
+            ))
+            .with_hint("`krepis undo --repair` rebuilds the store from the commit record, keeping the snapshots"));
         }
         Ok(Some(Transaction {
             header: Some(header),

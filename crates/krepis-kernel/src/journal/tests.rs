@@ -73,7 +73,7 @@ fn undo_restores_bytes_and_removes_created_files() {
     assert_eq!(project.read("new.txt"), None);
     assert!(with(handle, |j| j.history()).unwrap().is_empty());
     let err = with(handle, |j| restore::undo(j, steps(1))).unwrap_err();
-    assert!(err.1.contains("no committed transaction"), "{}", err.1);
+    assert!(err.render().contains("no committed transaction"), "{}", err.render());
     close(handle).unwrap();
 }
 
@@ -82,13 +82,13 @@ fn a_second_open_is_busy_and_close_rolls_back() {
     let project = Project::new("busy");
     project.write("a.txt", b"before");
     let (handle, _, _) = open(project.root(), false).unwrap();
-    assert_eq!(open(project.root(), false).unwrap_err().0, KrepisResult::Busy);
+    assert_eq!(open(project.root(), false).unwrap_err().code, KrepisResult::Busy);
     let id = with(handle, |j| j.begin("left open")).unwrap();
     with(handle, |j| j.track(id, "a.txt")).unwrap();
     project.write("a.txt", b"after");
     assert_eq!(close(handle).unwrap(), [id]);
     assert_eq!(project.read("a.txt").unwrap(), b"before");
-    assert_eq!(close(handle).unwrap_err().0, KrepisResult::UnknownHandle);
+    assert_eq!(close(handle).unwrap_err().code, KrepisResult::UnknownHandle);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn a_damaged_snapshot_changes_nothing() {
     std::fs::set_permissions(&blob, permissions).unwrap();
     std::fs::write(&blob, b"origin4l").unwrap();
     let err = with(handle, |j| restore::undo(j, steps(1))).unwrap_err();
-    assert!(err.1.contains("is damaged"), "{}", err.1);
+    assert!(err.render().contains("is damaged"), "{}", err.render());
     assert_eq!(project.read("a.txt").unwrap(), b"edited");
     let leftovers: Vec<_> = std::fs::read_dir(&project.0)
         .unwrap()
@@ -214,7 +214,11 @@ fn undo_refuses_a_file_changed_since_and_a_forced_undo_can_be_undone() {
     );
     project.write("a.txt", b"by hand");
     let err = with(handle, |j| restore::undo(j, steps(1))).unwrap_err();
-    assert!(err.1.contains("1 file changed since (a.txt)"), "{}", err.1);
+    assert!(
+        err.render().contains("1 file changed since (a.txt)"),
+        "{}",
+        err.render()
+    );
     assert_eq!(project.read("a.txt").unwrap(), b"by hand", "nothing was changed");
     let dry = with(handle, |j| {
         restore::undo(
@@ -344,8 +348,12 @@ fn a_store_that_lost_a_committed_transaction_is_refused_and_repaired() {
     with(handle, |j| j.store().remove(&[id], false)).unwrap();
     crash(handle);
     let err = open(project.root(), false).unwrap_err();
-    assert!(err.1.contains("holds less than its commit record"), "{}", err.1);
-    assert!(err.1.contains("--repair"), "{}", err.1);
+    assert!(
+        err.render().contains("holds less than its commit record"),
+        "{}",
+        err.render()
+    );
+    assert!(err.render().contains("--repair"), "{}", err.render());
     assert_eq!(project.read("a.txt").unwrap(), b"a1", "nothing was rolled back");
     assert_eq!(project.read("new.txt").unwrap(), b"n");
     let (handle, _, recovered) = open(project.root(), true).unwrap();
@@ -441,7 +449,7 @@ fn a_flip_in_the_commit_record_is_refused() {
     bytes[last] ^= 1;
     std::fs::write(&commits, &bytes).unwrap();
     let err = open(project.root(), false).unwrap_err();
-    assert!(err.1.contains("is damaged at byte"), "{}", err.1);
+    assert!(err.render().contains("is damaged at byte"), "{}", err.render());
     assert_eq!(project.read("a.txt").unwrap(), b"1");
 }
 
@@ -463,8 +471,8 @@ fn a_sparse_or_hard_linked_commit_record_is_refused_before_it_is_read() {
         .set_len(1 << 30)
         .unwrap();
     let err = open(project.root(), false).unwrap_err();
-    assert!(err.1.contains("sparse"), "{}", err.1);
-    assert!(list(project.root()).unwrap_err().1.contains("sparse"));
+    assert!(err.render().contains("sparse"), "{}", err.render());
+    assert!(list(project.root()).unwrap_err().render().contains("sparse"));
     assert_eq!(project.read("a.txt").unwrap(), b"1", "nothing rolled back");
     std::fs::write(&commits, &whole).unwrap();
     // A second name for the record, as if it were a file elsewhere.
@@ -474,7 +482,7 @@ fn a_sparse_or_hard_linked_commit_record_is_refused_before_it_is_read() {
     let id = with(handle, |j| j.begin("more")).unwrap();
     with(handle, |j| j.track(id, "a.txt")).unwrap();
     let err = with(handle, |j| j.commit(id)).unwrap_err();
-    assert!(err.1.contains("hard link"), "{}", err.1);
+    assert!(err.render().contains("hard link"), "{}", err.render());
     assert_eq!(std::fs::read(&elsewhere).unwrap(), whole, "the other name is unchanged");
     close(handle).unwrap();
 }
@@ -492,8 +500,8 @@ fn a_store_of_the_previous_format_is_refused_with_a_hint() {
         db.flush().unwrap();
     }
     let err = open(project.root(), false).unwrap_err();
-    assert!(err.1.contains("written by an older Krepis"), "{}", err.1);
-    assert!(err.1.contains("Hint:"), "{}", err.1);
+    assert!(err.render().contains("written by an older Krepis"), "{}", err.render());
+    assert!(err.render().contains("Hint:"), "{}", err.render());
     let db = sled::open(project.0.join(".krepis").join("journal")).unwrap();
     assert_eq!(db.tree_names().len(), 2, "nothing was added to the old store");
     drop(db);
@@ -571,8 +579,8 @@ fn links_at_every_level_of_the_journal_folder_are_refused() {
         std::os::unix::fs::symlink(&target, &linked).unwrap();
         let before = tree_listing(&elsewhere);
         let err = open(project.root(), false).unwrap_err();
-        assert!(err.1.contains("symbolic link"), "{level:?}: {}", err.1);
-        assert!(err.1.contains("Hint:"), "{}", err.1);
+        assert!(err.render().contains("symbolic link"), "{level:?}: {}", err.render());
+        assert!(err.render().contains("Hint:"), "{}", err.render());
         assert_eq!(tree_listing(&elsewhere), before, "{level:?}: something outside changed");
         assert!(list(project.root()).is_err() || level != PathBuf::new(), "{level:?}");
     }

@@ -3,8 +3,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use crate::control::Failure;
-use crate::result::KrepisResult;
+use crate::result::Failure;
 
 /// Reads `text` as an `ip:port` socket address (`[ip]:port` for IPv6).
 /// Host names are refused rather than resolved: resolving could block the
@@ -18,10 +17,10 @@ pub fn parse(text: &str, role: &str) -> Result<SocketAddr, Failure> {
         } else {
             "give an IP address and a port, such as 127.0.0.1:8080 or [::1]:8080"
         };
-        (
-            KrepisResult::Failed,
-            format!("Cannot start the server: {role} {text:?} is not an ip:port address\nHint: {hint}"),
-        )
+        Failure::failed(format!(
+            "Cannot start the server: {role} {text:?} is not an ip:port address"
+        ))
+        .with_hint(hint)
     })
 }
 
@@ -29,30 +28,24 @@ pub fn parse(text: &str, role: &str) -> Result<SocketAddr, Failure> {
 /// none twice.
 pub fn upstreams(texts: &[String]) -> Result<Vec<SocketAddr>, Failure> {
     if texts.is_empty() {
-        return Err((
-            KrepisResult::Failed,
-            "Cannot start the server: no upstreams given\nHint: pass upstreams: [\"127.0.0.1:8001\", …], the servers requests are forwarded to".to_owned(),
-        ));
+        return Err(Failure::failed("Cannot start the server: no upstreams given")
+            .with_hint("pass upstreams: [\"127.0.0.1:8001\", …], the servers requests are forwarded to"));
     }
     let mut seen = HashSet::new();
     let mut addresses = Vec::with_capacity(texts.len());
     for text in texts {
         let address = parse(text, "upstream")?;
         if address.port() == 0 {
-            return Err((
-                KrepisResult::Failed,
-                format!(
-                    "Cannot start the server: upstream {text} has port 0\nHint: give the port the upstream listens on"
-                ),
-            ));
+            return Err(
+                Failure::failed(format!("Cannot start the server: upstream {text} has port 0"))
+                    .with_hint("give the port the upstream listens on"),
+            );
         }
         if !seen.insert(address) {
-            return Err((
-                KrepisResult::Failed,
-                format!(
-                    "Cannot start the server: upstream {address} is listed twice\nHint: list each upstream once; requests go to each in turn"
-                ),
-            ));
+            return Err(
+                Failure::failed(format!("Cannot start the server: upstream {address} is listed twice"))
+                    .with_hint("list each upstream once; requests go to each in turn"),
+            );
         }
         addresses.push(address);
     }
@@ -80,12 +73,13 @@ mod tests {
             "::1:80",
             "127.0.0.1:80 ",
         ] {
-            let (code, message) = parse(text, "listen").unwrap_err();
-            assert_eq!(code, KrepisResult::Failed);
+            let failure = parse(text, "listen").unwrap_err();
+            assert_eq!(failure.code, crate::result::KrepisResult::Failed);
+            let message = failure.render();
             assert!(message.starts_with("Cannot start the server: listen"), "{message}");
             assert!(message.contains("\nHint: give an IP address"), "{message}");
         }
-        let (_, message) = parse("localhost:80", "upstream").unwrap_err();
+        let message = parse("localhost:80", "upstream").unwrap_err().render();
         assert!(message.contains("host names are not resolved"), "{message}");
     }
 
@@ -95,12 +89,17 @@ mod tests {
             upstreams(&["127.0.0.1:1".into(), "127.0.0.1:2".into()]).unwrap().len(),
             2
         );
-        assert!(upstreams(&[]).unwrap_err().1.contains("no upstreams"));
-        assert!(upstreams(&["127.0.0.1:0".into()]).unwrap_err().1.contains("port 0"));
+        assert!(upstreams(&[]).unwrap_err().render().contains("no upstreams"));
+        assert!(
+            upstreams(&["127.0.0.1:0".into()])
+                .unwrap_err()
+                .render()
+                .contains("port 0")
+        );
         assert!(
             upstreams(&["127.0.0.1:1".into(), "127.0.0.1:1".into()])
                 .unwrap_err()
-                .1
+                .render()
                 .contains("twice")
         );
     }

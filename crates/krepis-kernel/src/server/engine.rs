@@ -25,11 +25,11 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::Limits;
+use super::counters::Counters;
 use super::guard::Guarded;
-use super::proxy::{Counters, Proxy};
-use crate::control::Failure;
-use crate::result::KrepisResult;
+use super::limits::Limits;
+use super::proxy::Proxy;
+use crate::result::Failure;
 
 /// How long `stop` waits for the accept loop to close the listener (it
 /// does so as soon as it is scheduled).
@@ -52,11 +52,8 @@ pub struct Engine {
     stopped: Arc<AtomicBool>,
 }
 
-fn failed(action: &str, err: impl std::fmt::Display, hint: &str) -> Failure {
-    (
-        KrepisResult::Failed,
-        format!("Cannot start the server: {action} ({err})\nHint: {hint}"),
-    )
+fn cannot_start(action: &str, err: impl std::fmt::Display, hint: &str) -> Failure {
+    Failure::failed(format!("Cannot start the server: {action} ({err})")).with_hint(hint)
 }
 
 /// What a connection past the cap is told before it is closed.
@@ -74,7 +71,7 @@ fn refused() -> String {
 pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limits: Limits) -> Result<Engine, Failure> {
     let listener = std::net::TcpListener::bind(listen).map_err(|err| bind_failure(listen, &err))?;
     let address = listener.local_addr().map_err(|err| {
-        failed(
+        cannot_start(
             "the bound address cannot be read",
             err,
             "report this with your OS and Deno version",
@@ -82,14 +79,14 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limit
     })?;
     let local = local_addresses();
     if let Some(upstream) = upstreams.iter().find(|upstream| is_self(address, **upstream, &local)) {
-        return Err(failed(
+        return Err(cannot_start(
             &format!("upstream {upstream} is the server itself (listening on {address})"),
             "each request would be forwarded to itself without end",
             "list the servers behind the proxy as upstreams, not its own address",
         ));
     }
     listener.set_nonblocking(true).map_err(|err| {
-        failed(
+        cannot_start(
             "the listener cannot be made non-blocking",
             err,
             "report this with your OS and Deno version",
@@ -101,7 +98,7 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limit
         .enable_all()
         .build()
         .map_err(|err| {
-            failed(
+            cannot_start(
                 "its threads cannot be started",
                 err,
                 "free resources or ask for fewer threads",
@@ -110,7 +107,7 @@ pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limit
     let listener = {
         let _entered = runtime.enter();
         TcpListener::from_std(listener).map_err(|err| {
-            failed(
+            cannot_start(
                 "the listener cannot be registered",
                 err,
                 "report this with your OS and Deno version",
@@ -243,7 +240,7 @@ fn bind_failure(listen: SocketAddr, err: &std::io::Error) -> Failure {
         }
         _ => "check the listen address".to_owned(),
     };
-    failed(&format!("cannot listen on {listen}"), err, &hint)
+    cannot_start(&format!("cannot listen on {listen}"), err, &hint)
 }
 
 impl Engine {

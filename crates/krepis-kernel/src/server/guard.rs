@@ -29,7 +29,7 @@ use pingora_core::protocols::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::proxy::Counters;
+use super::counters::Counters;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
