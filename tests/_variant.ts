@@ -90,7 +90,7 @@ export function SURFACE_PATCH(source: string): string {
 /// An export the loader does not know: same ABI number, another surface.
 #[unsafe(no_mangle)]
 pub extern "C" fn krepis_variant_extra() -> u32 {
-    guard_value(0, || 7)
+    guard(|| 7)
 }
 `;
 }

@@ -66,7 +66,8 @@ impl KrepisResult {
 pub struct Failure {
     /// The result code the export returns.
     pub code: KrepisResult,
-    /// What could not be done and why, on one line.
+    /// What could not be done and why (a request's own text may run to more
+    /// lines, and [`Failure::with_last_line`] adds one when there is no hint).
     pub message: String,
     /// What to do about it, when the kernel knows.
     pub hint: Option<String>,
