@@ -346,7 +346,9 @@ export function graphOf(modules: Map<string, CrateModule>): CrateGraph {
   for (const { module, file, scope, path, glob } of written) {
     const full = resolve(path.split("::"), scope);
     if (!full) continue;
-    if (glob && full.length === 0) problems.push(`${file}: glob import of the crate root (${path}::*)`);
+    if (glob && full.length === 0) {
+      problems.push(`${file}: glob import of the crate root (${path}::*)`);
+    }
     let target = "crate";
     for (let n = full.length; n > 0; n--) {
       if (modules.has(pathOf(full.slice(0, n)))) {
@@ -484,7 +486,9 @@ export function violations(graph: CrateGraph): string[] {
   }
   for (const written of publicReexports(graph)) {
     problems.push(
-      `lib.rs: pub use ${written} (only proto is public; re-exported: ${PUBLIC_REEXPORTS.join(", ")})`,
+      `lib.rs: pub use ${written} (only proto is public; re-exported: ${
+        PUBLIC_REEXPORTS.join(", ")
+      })`,
     );
   }
   problems.push(...layerBreaks(graph), ...graph.problems);
@@ -513,8 +517,8 @@ async function planted(files: Record<string, string>): Promise<CrateGraph> {
 /** A small crate that keeps every rule, to plant one violation in at a time. */
 const GOOD: Record<string, string> = {
   "lib.rs":
-    "//! Crate.\nmod call;\nmod control;\nmod files;\nmod journal;\npub mod proto;\nmod result;\n",
-  "result.rs": "pub struct Failure { pub code: u32 }\n",
+    "//! Crate.\nmod call;\nmod control;\nmod files;\nmod journal;\npub mod proto;\nmod result;\n\npub use result::KrepisResult;\n",
+  "result.rs": "pub enum KrepisResult { Ok }\npub struct Failure { pub code: u32 }\n",
   "proto.rs": "pub struct Request;\n",
   "call.rs":
     "use crate::control;\nuse crate::result::Failure;\npub fn f() { control::handle(); }\n",
@@ -541,6 +545,23 @@ Deno.test("no kernel module but the C boundary imports the dispatcher", async ()
 
 Deno.test("the kernel's lib.rs makes only proto public", async () => {
   assert.deepEqual(publicModules(graphOf(await readCrate(KERNEL_SRC))), ["proto"]);
+});
+
+Deno.test("the kernel's lib.rs re-exports only KrepisResult", async () => {
+  const graph = graphOf(await readCrate(KERNEL_SRC));
+  assert.ok(/\bpub\s+use\s+result::KrepisResult\s*;/.test(graph.modules.get("crate")!.code));
+  assert.deepEqual(publicReexports(graph), []);
+  assert.deepEqual(graph.problems, []);
+});
+
+Deno.test("the kernel's modules import only modules of a lower layer", async () => {
+  const graph = graphOf(await readCrate(KERNEL_SRC));
+  const topLevel = [...graph.modules.keys()].filter((path) =>
+    path !== "crate" && !path.includes(":")
+  );
+  assert.deepEqual(LAYERS.flat().toSorted(), topLevel.toSorted(), "every module has one layer");
+  assert.ok(graph.imports.get("files")?.has("view"), "files' import of view is seen");
+  assert.deepEqual(layerBreaks(graph), []);
 });
 
 Deno.test("the kernel defines Failure in result.rs only", async () => {
@@ -640,4 +661,150 @@ Deno.test("the kernel layering check reads use trees, comments and strings as Ru
     code,
   );
   assert.ok(code.includes("crate::d::e"), code);
+});
+
+/** A planted crate where `files.rs` (a domain module) reads `body`. */
+const withFiles = (body: string) => planted({ ...GOOD, "files.rs": body });
+
+Deno.test("the kernel layering check fails a planted glob import of the crate root", async () => {
+  for (
+    const [file, glob] of [
+      ["files.rs", "use crate::*;"],
+      ["files.rs", "use super::*;"],
+      ["files.rs", "use self::super::*;"],
+      ["journal/store.rs", "use super::super::*;"],
+    ]
+  ) {
+    const graph = await planted({
+      ...GOOD,
+      [file]: `${glob}\npub fn put() -> Result<(), result::Failure> { control::handle() }\n`,
+    });
+    const module = file === "files.rs" ? "files" : "journal::store";
+    assert.ok(graph.imports.get(module)!.has("control"), glob);
+    assert.deepEqual(dispatcherImporters(graph), [module], glob);
+    assert.ok(
+      violations(graph).includes(
+        `${file}: glob import of the crate root (${glob.slice(4, -4)}::*)`,
+      ),
+      glob,
+    );
+  }
+  // A glob of a module's parent that is not the root is no violation of its own.
+  const tests = await planted({
+    ...GOOD,
+    "journal/store.rs": `${
+      GOOD["journal/store.rs"]
+    }#[cfg(test)]\nmod tests {\n    use super::*;\n}\n`,
+  });
+  assert.deepEqual(violations(tests), []);
+});
+
+Deno.test("the kernel layering check fails a planted import through a renamed crate root", async () => {
+  for (
+    const rename of ["use crate as k;", "use crate::{self as k};", "use self::super as k;"]
+  ) {
+    const graph = await withFiles(`${rename}\npub fn read() { k::control::handle(); }\n`);
+    assert.deepEqual(dispatcherImporters(graph), ["files"], rename);
+  }
+  const external = await planted({
+    ...GOOD,
+    "lib.rs": `extern crate self as k;\n${GOOD["lib.rs"]}`,
+  });
+  assert.ok(
+    violations(external).includes("lib.rs: extern crate self (names the crate root from anywhere)"),
+  );
+});
+
+Deno.test("the kernel layering check fails a planted import written with a raw identifier", async () => {
+  for (
+    const body of [
+      "use crate::r#control;\npub fn read() { r#control::handle(); }\n",
+      "pub fn read() { crate::r#control::r#handle(); }\n",
+    ]
+  ) {
+    assert.deepEqual(dispatcherImporters(await withFiles(body)), ["files"], body);
+  }
+});
+
+Deno.test("the kernel layering check resolves a path through the names a file binds with use", async () => {
+  for (
+    const body of [
+      "use crate::journal;\npub fn f() { journal::store::put().ok(); }\n",
+      "use crate::journal as j;\npub fn f() { j::store::put().ok(); }\n",
+      "use crate::journal::store as s;\npub fn f() { s::put().ok(); }\n",
+      "use crate::journal;\nuse journal::store;\npub fn f() { store::put().ok(); }\n",
+    ]
+  ) {
+    const graph = await planted({ ...GOOD, "call.rs": `${GOOD["call.rs"]}${body}` });
+    assert.ok(graph.imports.get("call")!.has("journal::store"), body);
+  }
+  // A local name that is no module (`Failure::from`) imports nothing new.
+  const local = await withFiles(
+    "use crate::result::Failure;\npub fn read() -> Result<(), Failure> { Err(Failure::from(1)) }\n",
+  );
+  assert.deepEqual([...local.imports.get("files")!], ["result"]);
+});
+
+Deno.test("the kernel layering check fails a planted public re-export in lib.rs", async () => {
+  for (
+    const [reexport, written] of [
+      ["pub use control::handle;", "control::handle"],
+      ["pub use crate::control::*;", "control::*"],
+      ["pub use result::KrepisResult as Code;", "result::KrepisResult as Code"],
+      ["pub(in crate) use files::{read};", "files::read"],
+    ]
+  ) {
+    const graph = await planted({ ...GOOD, "lib.rs": `${GOOD["lib.rs"]}${reexport}\n` });
+    assert.deepEqual(publicReexports(graph), [written], reexport);
+    assert.ok(violations(graph).some((v) => v.startsWith(`lib.rs: pub use ${written} `)), reexport);
+  }
+  const crateOnly = await planted({
+    ...GOOD,
+    "lib.rs": `${GOOD["lib.rs"]}pub(crate) use control::handle;\n`,
+  });
+  assert.deepEqual(publicReexports(crateOnly), []);
+});
+
+Deno.test("the kernel layering check fails a planted $crate path in a macro body", async () => {
+  for (
+    const body of [
+      "macro_rules! go {\n    () => { $crate::control::handle() };\n}\n",
+      "macro_rules! go {\n    () => {{ use $crate::control as c; c::handle() }};\n}\n",
+    ]
+  ) {
+    const graph = await withFiles(`${GOOD["files.rs"]}${body}`);
+    assert.deepEqual(dispatcherImporters(graph), ["files"], body);
+  }
+});
+
+Deno.test("the kernel layering check fails a planted import of a higher layer", async () => {
+  const upward = await planted({
+    ...GOOD,
+    "result.rs": `use crate::proto::Request;\n${GOOD["result.rs"]}`,
+  });
+  assert.deepEqual(circles(upward), []);
+  assert.deepEqual(layerBreaks(upward), ["result imports proto, a higher layer"]);
+  assert.ok(violations(upward).includes("result imports proto, a higher layer"));
+  const sideways = await planted({
+    ...GOOD,
+    "lib.rs": `mod abi;\n${GOOD["lib.rs"]}`,
+    "abi.rs": "pub fn version() { crate::call::f(); }\n",
+  });
+  assert.deepEqual(layerBreaks(sideways), ["abi imports call, of its own layer"]);
+  const unranked = await planted({
+    ...GOOD,
+    "lib.rs": `mod extra;\n${GOOD["lib.rs"]}`,
+    "extra.rs": "use crate::result::Failure;\n",
+  });
+  assert.deepEqual(layerBreaks(unranked), ["extra is in no layer"]);
+});
+
+Deno.test("the kernel layering check reads use aliases and globs", () => {
+  assert.deepEqual(useTreeEntries("crate::{self as k, a::{b as _, c}, d::*}"), [
+    { path: "crate", name: "k", glob: false },
+    { path: "crate::a::b", name: null, glob: false },
+    { path: "crate::a::c", name: "c", glob: false },
+    { path: "crate::d", name: null, glob: true },
+  ]);
+  assert.deepEqual(useTreeEntries("crate as k"), [{ path: "crate", name: "k", glob: false }]);
 });
