@@ -1,12 +1,14 @@
 /**
  * The kernel crate's one direction (crates/krepis-kernel/src): its modules,
  * read from the `mod` declarations down from lib.rs, and who imports whom,
- * read from `use crate::…`, `super::…` and `self::…` paths (in `use` trees
- * and written inline). The rules:
+ * read from every path a file writes (see {@link graphOf}). The rules:
  *
- * - no import circle: no two modules reach each other;
+ * - the layers of lib.rs's module doc, {@link LAYERS}: a module imports only
+ *   modules of a lower layer, so there is no import circle either;
  * - the dispatcher (`control`) is imported only by the C boundary (`call`);
- * - `proto` is the only public module of lib.rs;
+ * - `proto` is the only public module of lib.rs, and lib.rs re-exports
+ *   nothing but `result::KrepisResult`;
+ * - no glob import of the crate root, no `extern crate self`;
  * - `Failure`, the one error type, is defined in `result.rs` only.
  *
  * Each rule is also run on a small planted tree that breaks it, so that the
@@ -561,6 +563,11 @@ Deno.test("the kernel's modules import only modules of a lower layer", async () 
   );
   assert.deepEqual(LAYERS.flat().toSorted(), topLevel.toSorted(), "every module has one layer");
   assert.ok(graph.imports.get("files")?.has("view"), "files' import of view is seen");
+  // The layers are lib.rs's module doc list, one bullet a layer, bottom first.
+  const doc = (await Deno.readTextFile(join(KERNEL_SRC, "lib.rs"))).split("\n")
+    .filter((line) => line.startsWith("//! - "))
+    .map((line) => [...line.slice(0, line.indexOf(":")).matchAll(/`(\w+)`/g)].map((m) => m[1]));
+  assert.deepEqual(doc, LAYERS);
   assert.deepEqual(layerBreaks(graph), []);
 });
 
