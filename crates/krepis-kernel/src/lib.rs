@@ -5,11 +5,12 @@
 //! cbindgen; the Deno loader's symbol table and the ABI fingerprint are
 //! generated from that header.
 //!
-//! Modules, from the bottom up (a module imports only those below it;
+//! Modules, from the bottom up, one layer a line (a module imports only
+//! modules of a lower layer, never one of its own layer or a higher one;
 //! tests/kernel_layering_test.ts checks it):
 //! - `result`: result codes and `Failure`, the one error type;
-//! - `panic`: the panic boundary; `error`: the last error message, where a
-//!   failure is rendered to text once;
+//! - `panic`: the panic boundary;
+//! - `error`: the last error message, where a failure is rendered to text once;
 //! - `memory`, `fault`, `pin`, `build_info`, `proto`: leaves;
 //! - `view`: the zero-copy data plane (kernel-owned bytes lent by id);
 //! - `files`: opening files without hanging on a FIFO or overfilling memory;
@@ -20,9 +21,9 @@
 //! - `abi`, `call`: the ABI version exports and the protobuf control-plane
 //!   entry point with its buffer.
 //!
-//! Only `proto` is public (the conformance example encodes with it); every
-//! other module is private to the crate, its C surface reached through the
-//! `krepis_` symbols.
+//! Only `proto` is public (the conformance example encodes with it), and only
+//! `KrepisResult` is re-exported; every other module is private to the crate,
+//! its C surface reached through the `krepis_` symbols.
 
 mod abi;
 mod build_info;
