@@ -41,7 +41,7 @@
  * @module
  */
 
-import { absolute, join, normalize } from "./_path.ts";
+import { absolute, join, normalize } from "./_internal/path.ts";
 import {
   AbiMismatchError,
   CacheError,
@@ -57,9 +57,9 @@ import { load } from "./load.ts";
 import { cacheRoot } from "./cache_dir.ts";
 import { currentPlatform, resolveTarget, supportedTriples } from "./platform.ts";
 import { LOADER_ABI } from "./abi.ts";
-import { formatBytes, progressView } from "./_progress.ts";
-import { removeFile } from "./_cache.ts";
-import { asKrepisError } from "./_classify.ts";
+import { formatBytes, progressView } from "./_cli/progress.ts";
+import { removeFile } from "./_install/cache.ts";
+import { asKrepisError } from "./_internal/classify.ts";
 import {
   cachedLibraries,
   type CacheWalk,
@@ -67,10 +67,10 @@ import {
   untagged,
   verifyCache,
   walkCache,
-} from "./_cache_layout.ts";
-import { readEnv, readEnvFlag } from "./_env.ts";
-import { undoCommand } from "./_cli_undo.ts";
-import { parseMirror } from "./_http.ts";
+} from "./_install/cache_layout.ts";
+import { readEnv, readEnvFlag } from "./_internal/env.ts";
+import { undoCommand } from "./_cli/undo.ts";
+import { parseMirror } from "./_install/http.ts";
 import {
   type CommandSpec,
   errorText,
@@ -80,8 +80,8 @@ import {
   splitCommand,
   suggestion,
   writeAll,
-} from "./_command_line.ts";
-import { COMMANDS, EXIT_CODES, KREPIS } from "./_cli_commands.ts";
+} from "./_cli/command_line.ts";
+import { COMMANDS, EXIT_CODES, KREPIS } from "./_cli/commands.ts";
 
 export { EXIT_CODES };
 

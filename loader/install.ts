@@ -5,17 +5,17 @@
  * @module
  */
 
-import { absolute, join, normalize } from "./_path.ts";
+import { absolute, join, normalize } from "./_internal/path.ts";
 import { IntegrityError, NetworkError, OfflineError, PermissionError } from "./errors.ts";
 import type { AbiInfo } from "./abi.ts";
 import { VERSION } from "./version.ts";
 import { cacheRoot } from "./cache_dir.ts";
-import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
-import { asKrepisError } from "./_classify.ts";
-import { checkKeys } from "./_options.ts";
+import { ensureCacheRoot, isVersionName } from "./_install/cache_layout.ts";
+import { asKrepisError } from "./_internal/classify.ts";
+import { checkKeys } from "./_internal/options.ts";
 import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
-import { readEnvFlag } from "./_env.ts";
-import { PINNED, type PinnedChecksums } from "./_pinned.ts";
+import { readEnvFlag } from "./_internal/env.ts";
+import { PINNED, type PinnedChecksums } from "./_gen/pinned.ts";
 import {
   ensurePrivateDir,
   entryPaths,
@@ -25,12 +25,12 @@ import {
   withLock,
   writeAtomic,
   writeStamp,
-} from "./_cache.ts";
-import { cachedTrust, refuseAbi, releaseEntry, trustedKeys } from "./_trust.ts";
-import type { Progress } from "./_download.ts";
-export type { VerifyMode } from "./_cache.ts";
-export type { Progress } from "./_download.ts";
-export type { PinnedChecksums, PinnedFile } from "./_pinned.ts";
+} from "./_install/cache.ts";
+import { cachedTrust, refuseAbi, releaseEntry, trustedKeys } from "./_install/trust.ts";
+import type { Progress } from "./_install/download.ts";
+export type { VerifyMode } from "./_install/cache.ts";
+export type { Progress } from "./_install/download.ts";
+export type { PinnedChecksums, PinnedFile } from "./_gen/pinned.ts";
 export { VERSION } from "./version.ts";
 
 /** Options for {@linkcode install}. */
@@ -251,7 +251,7 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
 
   // 2. The cold path, one installer at a time per version and target. The
   // transfer machinery loads only now: a warm load never pays for it.
-  const transfer = await import("./_transfer.ts");
+  const transfer = await import("./_install/transfer.ts");
   const base = transfer.releaseBase(options.mirror, version);
   const lockPath = entryPaths(root, version, target.triple, "-", target.file).lock;
   try {

@@ -324,7 +324,7 @@ Deno.test("callRaw() needs the permissions of the typed API for files, journals 
   const script = `
     import { load } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
     import { encodeRequest } from ${
-    JSON.stringify(new URL("./_messages.ts", import.meta.url).href)
+    JSON.stringify(new URL("./_gen/messages.ts", import.meta.url).href)
   };
     using kernel = await load({ path: ${JSON.stringify(kernel)} });
     const denied = ${JSON.stringify(denied)};

@@ -7,10 +7,10 @@
  */
 
 import { UnsupportedPlatformError } from "./errors.ts";
-import { type TargetInfo, TARGETS } from "./_targets.ts";
-import { detectLibc } from "./_libc.ts";
+import { type TargetInfo, TARGETS } from "./_gen/targets.ts";
+import { detectLibc } from "./_internal/libc.ts";
 
-export type { TargetInfo } from "./_targets.ts";
+export type { TargetInfo } from "./_gen/targets.ts";
 
 /** A machine as the loader sees it. */
 export interface Platform {

@@ -32,7 +32,7 @@ async function keyIds(dir: string): Promise<string[]> {
   }
 }
 
-Deno.test("the committed loader/_keys.ts is the keygen template (no project key made here yet)", async () => {
+Deno.test("the committed loader/_gen/keys.ts is the keygen template (no project key made here yet)", async () => {
   assert.equal(
     await Deno.readTextFile(join(REPO_ROOT, "loader", "_keys.ts")),
     await formatTs(renderKeysModule([])),

@@ -10,13 +10,13 @@
  * deno task release publish --dist dist --to-dir mirror   # a mirror directory: mirror/v<version>/… (no JSR)
  * ```
  *
- * `keygen` writes the public half of a new key into `loader/_keys.ts` and
+ * `keygen` writes the public half of a new key into `loader/_gen/keys.ts` and
  * prints the secret once, for the `KREPIS_SIGNING_KEY` repository secret.
  *
  * The options, environment variables and exit codes are in the specs below
  * (`deno task release --help` prints them all); the conventions (help on
  * stdout with exit 0, usage errors naming the nearest valid word with exit
- * 2) are `loader/_command_line.ts`'s.
+ * 2) are `loader/_cli/command_line.ts`'s.
  *
  * @module
  */
@@ -34,7 +34,7 @@ import {
   splitCommand,
   USAGE_EXIT,
   type Values,
-} from "../loader/_command_line.ts";
+} from "../lib/task.ts";
 import { parseMinisignPublicKey } from "../loader/release.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { outputOrNull } from "../lib/process.ts";
@@ -146,7 +146,8 @@ const KEYGEN: CommandSpec & { options: typeof KEYGEN_OPTIONS } = {
   options: KEYGEN_OPTIONS,
   maxPositionals: 0,
   exitCodes: EXIT_CODES("_keys.ts already holds a key (without --force), or cannot be written"),
-  more: `Writes the public half into loader/_keys.ts (commit it) and prints the secret once: store
+  more:
+    `Writes the public half into loader/_gen/keys.ts (commit it) and prints the secret once: store
 it as the KREPIS_SIGNING_KEY repository secret, which the release workflow signs with.`,
 };
 
@@ -203,7 +204,7 @@ const TOP: CommandSpec & { options: Record<string, OptionSpec> } = {
   ],
   commands: {
     [VERSION_FORMS]: "cut: a dry run prints the plan; --execute bumps, commits, tags, pushes",
-    keygen: "make the signing key: public half into loader/_keys.ts, secret printed once",
+    keygen: "make the signing key: public half into loader/_gen/keys.ts, secret printed once",
     publish: "sign and publish builds (GitHub Release or mirror), pin checksums, JSR",
   },
   options: allOptions(),
@@ -220,7 +221,7 @@ function finish(output: { code: number; stdout: string; stderr: string }): never
   Deno.exit(output.code);
 }
 
-/** A usage error (exit 2) in the format of `loader/_command_line.ts`. */
+/** A usage error (exit 2) in the format of `loader/_cli/command_line.ts`. */
 function usageError(name: string, problem: string, hint: string): never {
   finish({
     code: USAGE_EXIT,

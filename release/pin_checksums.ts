@@ -1,5 +1,5 @@
 /**
- * Renders the loader's pinned-checksums module (`loader/_pinned.ts`) for a
+ * Renders the loader's pinned-checksums module (`loader/_gen/pinned.ts`) for a
  * release, so the published loader trusts its own version's kernels without
  * a signature.
  *
@@ -9,7 +9,7 @@
 import type { Manifest } from "../loader/release.ts";
 
 /**
- * The text of `loader/_pinned.ts` pinning the manifest's libraries
+ * The text of `loader/_gen/pinned.ts` pinning the manifest's libraries
  * (unformatted; `deno fmt` it).
  *
  * @param manifest The published manifest.

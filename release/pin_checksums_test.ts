@@ -5,7 +5,7 @@ import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { formatTs } from "../lib/format.ts";
 import { renderPinnedModule } from "./pin_checksums.ts";
 
-Deno.test("the committed loader/_pinned.ts is the release step's template with nothing pinned yet", async () => {
+Deno.test("the committed loader/_gen/pinned.ts is the release step's template with nothing pinned yet", async () => {
   const empty = await formatTs(
     renderPinnedModule({
       schema: 1,

@@ -28,10 +28,10 @@ const LOADER_ENTRY_POINTS = [
   "loader/mod.ts",
   "loader/release.ts",
   "loader/cli.ts",
-  "loader/_ffi.ts",
-  "loader/_messages.ts",
+  "loader/_gen/ffi.ts",
+  "loader/_gen/messages.ts",
   // The command-line conventions (help, suggestions, exit 2) every task shares with the CLI.
-  "loader/_command_line.ts",
+  "loader/_cli/command_line.ts",
 ];
 const INSIDE_LOADER = ["tools", "bench"];
 

@@ -4,7 +4,7 @@ import { classify } from "./dev.ts";
 
 Deno.test("classify() rebuilds for Rust, Cargo and schema changes, retests for TypeScript", () => {
   assert.equal(classify([`${REPO_ROOT}/crates/krepis-kernel/src/call.rs`]), "rebuild");
-  assert.equal(classify(["proto/krepis.proto", "loader/kernel.ts"]), "rebuild");
+  assert.equal(classify(["proto/krepis.proto", "loader/kernel/kernel.ts"]), "rebuild");
   assert.equal(classify(["crates/krepis-kernel/Cargo.toml"]), "rebuild");
   assert.equal(classify([`${REPO_ROOT}/loader/load.ts`]), "retest");
   assert.equal(classify(["README.md"]), null);

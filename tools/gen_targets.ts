@@ -1,5 +1,5 @@
 /**
- * Renders `loader/_targets.ts` from `matrix/targets.json`: the loader gets
+ * Renders `loader/_gen/targets.ts` from `matrix/targets.json`: the loader gets
  * the platform facts as data (triple, os, arch, libc, file name, features) without
  * importing build tooling.
  *
@@ -9,7 +9,7 @@
 import { parseTargetTable } from "../matrix/targets.ts";
 
 /**
- * Renders the text of `loader/_targets.ts` (unformatted; `deno fmt` it).
+ * Renders the text of `loader/_gen/targets.ts` (unformatted; `deno fmt` it).
  *
  * @param text The text of matrix/targets.json.
  * @returns TypeScript source.

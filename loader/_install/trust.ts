@@ -1,0 +1,224 @@
+/**
+ * Trust decisions: which keys are trusted, whether a signed manifest
+ * vouches for this release, whether its entry for a target fits the
+ * loader's table and pin, and whether its ABI fits this loader. Nothing
+ * here touches the network; `_transfer.ts` fetches, this decides.
+ *
+ * @module
+ */
+
+import { AbiMismatchError, IntegrityError, UnsupportedPlatformError } from "../errors.ts";
+import { LOADER_ABI } from "../abi.ts";
+import { VERSION } from "../version.ts";
+import { COMPRESSIONS, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "../manifest.ts";
+import { type MinisignPublicKey, parseMinisignPublicKey, verifyMinisign } from "../minisign.ts";
+import type { TargetInfo } from "../platform.ts";
+import { readEnv } from "../_internal/env.ts";
+import { PROJECT_KEYS } from "../_gen/keys.ts";
+import { readSmallFile } from "./cache.ts";
+import { join } from "../_internal/path.ts";
+
+/** The largest signature file the loader reads, in bytes. */
+export const MAX_SIGNATURE_SIZE = 4096;
+
+/** A pinned checksum of the library, trusted without a signature. */
+export interface Pin {
+  size: number;
+  sha256: string;
+}
+
+/** What vouches for a library: its size, hash, who vouched, and the signed ABI if any. */
+export interface Trusted {
+  size: number;
+  sha256: string;
+  /** `"pinned"`, or `signature by key <id>`. */
+  trust: string;
+  abi: Manifest["abi"] | null;
+}
+
+/** The largest public key file read, in bytes (a minisign `.pub` file is about 100). */
+const MAX_KEY_FILE_SIZE = 4096;
+
+/**
+ * A key as the user gave it: the key itself (one `RW…` line, or a whole
+ * `.pub` file's text), or the path of a `.pub` file, which is read.
+ */
+function keyText(given: string): string {
+  if (given.includes("\n") || /^\s*RW[A-Za-z0-9+/]+=*\s*$/.test(given)) return given;
+  // A signing secret given by mistake is named as such, and never echoed.
+  if (given.trim().startsWith("S1JTS")) {
+    throw new IntegrityError(
+      "Cannot use the public key given: it is a Krepis signing secret (the KREPIS_SIGNING_KEY text), not a public key\nHint: give the release's public key (the RW… line of its .pub file, or the file's path); keep the secret out of places a loader reads",
+    );
+  }
+  let bytes: Uint8Array;
+  try {
+    const info = Deno.statSync(given);
+    if (!info.isFile || info.size > MAX_KEY_FILE_SIZE) throw new Error("not a .pub file");
+    bytes = Deno.readFileSync(given);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    // Only a file name is echoed: the value may be a secret pasted by mistake.
+    const what = /\.pub$/i.test(given.trim())
+      ? `file ${JSON.stringify(given)}`
+      : `given (${given.length} characters)`;
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : "not a readable .pub file";
+    throw new IntegrityError(
+      `Cannot read the public key ${what}: it is neither a minisign public key nor a readable .pub file (${why})\nHint: give the key (the line after "untrusted comment:" in a minisign .pub file, starting with RW) or the .pub file's path`,
+    );
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * The trusted keys: the project's, then `extra`; `KREPIS_TRUSTED_KEY` is
+ * added only when `extra` is not given (an explicit list is the whole list).
+ * Each given key may be the path of a minisign `.pub` file.
+ */
+export function trustedKeys(extra: string[] | undefined): MinisignPublicKey[] {
+  const texts = [...PROJECT_KEYS, ...(extra ?? []).map(keyText)];
+  const fromEnv = readEnv("KREPIS_TRUSTED_KEY");
+  if (fromEnv && extra === undefined) texts.push(keyText(fromEnv));
+  return texts.map((text) => parseMinisignPublicKey(text));
+}
+
+/** Refuses a release whose declared ABI this loader cannot use. */
+export function refuseAbi(abi: Manifest["abi"], version: string): void {
+  if (abi.major === LOADER_ABI.major && abi.minor >= LOADER_ABI.minor) return;
+  throw new AbiMismatchError(
+    `Cannot install release ${version}: its ABI ${abi.major}.${abi.minor} does not fit this loader's ABI ${LOADER_ABI.major}.${LOADER_ABI.minor}\nHint: use @krepis/loader ${version}, or install version ${VERSION} that matches this loader`,
+    `v${version}`,
+    LOADER_ABI,
+    abi,
+  );
+}
+
+/**
+ * Verifies a manifest's minisign signature against the trusted keys and
+ * checks that its trusted comment names `manifest.json` of `version`.
+ *
+ * @returns The id of the key that signed.
+ * @throws {IntegrityError} When the signature does not verify or was made
+ *   for another file or release.
+ */
+export async function verifyManifestSignature(
+  bytes: Uint8Array,
+  signature: string,
+  keys: MinisignPublicKey[],
+  version: string,
+  what: string,
+): Promise<string> {
+  const verified = await verifyMinisign(bytes, signature, keys, what);
+  checkTrustedComment(verified.trustedComment, version, what);
+  return verified.keyId;
+}
+
+/**
+ * Refuses a signature whose trusted comment does not name `manifest.json`
+ * of this version: a valid signature of another release's manifest (or of
+ * another file) must not vouch for this one.
+ */
+function checkTrustedComment(comment: string, version: string, what: string): void {
+  const fields = new Map(
+    comment.split(/\s+/).filter(Boolean).map((field) => {
+      const at = field.indexOf(":");
+      return [field.slice(0, at), field.slice(at + 1)] as const;
+    }),
+  );
+  if (fields.get("file") !== "manifest.json" || fields.get("version") !== version) {
+    throw new IntegrityError(
+      `Cannot verify the signature of ${what}: its trusted comment ${
+        JSON.stringify(comment)
+      } does not name manifest.json of version ${version}\nHint: the release host serves a signature made for another file or release; check KREPIS_MIRROR`,
+    );
+  }
+}
+
+/**
+ * Trust for a cached entry without the network: a pin, or the cached
+ * manifest whose signature verifies again now (a key no longer trusted no
+ * longer vouches). Null when nothing cached vouches for this target; then
+ * `why.rejected` says why a cached manifest was refused, if one was.
+ */
+export async function cachedTrust(
+  root: string,
+  version: string,
+  target: TargetInfo,
+  keys: MinisignPublicKey[],
+  pin: Pin | undefined,
+  why: { rejected?: string } = {},
+): Promise<Trusted | null> {
+  let manifest: Manifest | null = null;
+  let trust = "";
+  let cachedBytes = false;
+  try {
+    // Only regular files of sane size: a FIFO or a link to /dev/zero planted
+    // in the cache must not hang or exhaust the loader.
+    const bytes = await readSmallFile(join(root, version, "manifest.json"), MAX_MANIFEST_SIZE);
+    const signatureBytes = await readSmallFile(
+      join(root, version, "manifest.json.minisig"),
+      MAX_SIGNATURE_SIZE,
+    );
+    if (!bytes || !signatureBytes) throw new Error("not cached");
+    cachedBytes = true;
+    const signature = new TextDecoder().decode(signatureBytes);
+    const keyId = await verifyManifestSignature(bytes, signature, keys, version, "manifest.json");
+    manifest = parseManifest(new TextDecoder().decode(bytes));
+    trust = `signature by key ${keyId}`;
+  } catch (error) {
+    manifest = null; // absent, damaged or no longer trusted: as if not cached
+    // Cached but refused (a key no longer trusted, another release's comment): say so.
+    if (cachedBytes) why.rejected = (error as Error).message.split("\n")[0];
+  }
+  if (pin) {
+    const signed = manifest?.version === version ? manifest.abi : null;
+    return { size: pin.size, sha256: pin.sha256, trust: "pinned", abi: signed };
+  }
+  if (!manifest || manifest.version !== version) return null;
+  const entry = manifest.targets.find((t) => t.triple === target.triple);
+  if (!entry || entry.file !== target.file) return null;
+  return { size: entry.size, sha256: entry.sha256, trust, abi: manifest.abi };
+}
+
+/** The manifest entry for the target, checked against the loader's own table and pin. */
+export function releaseEntry(manifest: Manifest, target: TargetInfo, pin: Pin | undefined) {
+  const entry = manifest.targets.find((t) => t.triple === target.triple);
+  if (!entry) {
+    throw new UnsupportedPlatformError(
+      `Cannot install the kernel for ${target.triple}: release ${manifest.version} does not include it (it has ${
+        manifest.targets.map((t) => t.triple).join(", ") || "no targets"
+      })\nHint: build the kernel yourself and set KREPIS_KERNEL_PATH, or use a release that ships ${target.triple}`,
+      target.triple,
+      manifest.targets.map((t) => t.triple),
+    );
+  }
+  const mismatch = (field: string, found: unknown, expected: unknown) =>
+    new IntegrityError(
+      `Cannot use the manifest entry for ${target.triple}: its ${field} is ${
+        JSON.stringify(found)
+      }, the loader expects ${
+        JSON.stringify(expected)
+      }\nHint: the manifest does not match this loader's target table; use the matching @krepis/loader release`,
+    );
+  if (entry.file !== target.file) throw mismatch("file", entry.file, target.file);
+  if (entry.os !== target.os || entry.arch !== target.arch || entry.libc !== target.libc) {
+    throw mismatch(
+      "platform",
+      `${entry.os}/${entry.arch}/${entry.libc}`,
+      `${target.os}/${target.arch}/${target.libc}`,
+    );
+  }
+  for (const name of COMPRESSIONS) {
+    const copy = entry.compressed[name];
+    const expected = `${target.file}.${name === "zstd" ? "zst" : "gz"}`;
+    if (copy && copy.file !== expected) {
+      throw mismatch(`compressed.${name}.file`, copy.file, expected);
+    }
+  }
+  if (pin && (entry.sha256 !== pin.sha256 || entry.size !== pin.size)) {
+    throw new IntegrityError(
+      `Cannot use the manifest entry for ${target.triple}: its checksum ${entry.sha256} is not the one pinned in @krepis/loader (${pin.sha256})\nHint: the release host serves a different build than this loader was released with`,
+    );
+  }
+  return entry;
+}
