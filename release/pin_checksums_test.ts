@@ -14,7 +14,7 @@ Deno.test("the committed loader/_gen/pinned.ts is the release step's template wi
       targets: [],
     }),
   );
-  assert.equal(await Deno.readTextFile(join(REPO_ROOT, "loader", "_pinned.ts")), empty);
+  assert.equal(await Deno.readTextFile(join(REPO_ROOT, "loader", "_gen", "pinned.ts")), empty);
 });
 
 Deno.test("renderPinnedModule() pins each target's size and hash for the version", async () => {
