@@ -13,24 +13,22 @@ import { cacheRoot } from "./cache_dir.ts";
 import { ensureCacheRoot, isVersionName } from "./_install/cache_layout.ts";
 import { asKrepisError } from "./_internal/classify.ts";
 import { checkKeys } from "./_internal/options.ts";
-import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
+import { resolveTarget, targetByTriple } from "./platform.ts";
+import type { TargetInfo } from "./types.ts";
 import { readEnvFlag } from "./_internal/env.ts";
-import { PINNED, type PinnedChecksums } from "./_gen/pinned.ts";
+import { PINNED } from "./_gen/pinned.ts";
 import {
   ensurePrivateDir,
   entryPaths,
   isCachedValid,
   removeStaleTemps,
-  type VerifyMode,
   withLock,
   writeAtomic,
   writeStamp,
 } from "./_install/cache.ts";
 import { cachedTrust, refuseAbi, releaseEntry, trustedKeys } from "./_install/trust.ts";
-import type { Progress } from "./_install/download.ts";
-export type { VerifyMode } from "./_install/cache.ts";
-export type { Progress } from "./_install/download.ts";
-export type { PinnedChecksums, PinnedFile } from "./_gen/pinned.ts";
+import type { PinnedChecksums, Progress, VerifyMode } from "./types.ts";
+export type { PinnedChecksums, PinnedFile, Progress, VerifyMode } from "./types.ts";
 export { VERSION } from "./version.ts";
 
 /** Options for {@linkcode install}. */

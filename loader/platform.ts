@@ -7,10 +7,11 @@
  */
 
 import { UnsupportedPlatformError } from "./errors.ts";
-import { type TargetInfo, TARGETS } from "./_gen/targets.ts";
+import { TARGETS } from "./_gen/targets.ts";
+import type { TargetInfo } from "./types.ts";
 import { detectLibc } from "./_internal/libc.ts";
 
-export type { TargetInfo } from "./_gen/targets.ts";
+export type { TargetInfo } from "./types.ts";
 
 /** A machine as the loader sees it. */
 export interface Platform {

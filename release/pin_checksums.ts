@@ -23,21 +23,7 @@ export function renderPinnedModule(manifest: Manifest): string {
 // of this loader version's own kernels. Empty until the first release.
 // Do not edit by hand.
 
-/** A pinned library checksum. */
-export interface PinnedFile {
-  /** Bytes of the library. */
-  readonly size: number;
-  /** SHA-256 (hex) of the library. */
-  readonly sha256: string;
-}
-
-/** Checksums pinned for one version, by target triple. */
-export interface PinnedChecksums {
-  /** The version they belong to. */
-  readonly version: string;
-  /** Triple → checksum. */
-  readonly targets: Readonly<Record<string, PinnedFile>>;
-}
+import type { PinnedChecksums } from "../types.ts";
 
 /** The checksums pinned in this package (none before the first release). */
 export const PINNED: PinnedChecksums = ${JSON.stringify({ version: manifest.version, targets })};

@@ -1,4 +1,4 @@
-import type { Progress } from "../_install/download.ts";
+import type { Progress } from "../types.ts";
 
 /** Renders download progress: a redrawn bar on a TTY, plain lines otherwise. */
 export interface ProgressView {

@@ -15,6 +15,7 @@
  * renamed. An installed file is never written in place.
  */
 
+import type { VerifyMode } from "../types.ts";
 import { CacheError } from "../errors.ts";
 import { isInUse } from "../_internal/os_error.ts";
 import { basename, dirname, join, normalize, sep as SEP } from "../_internal/path.ts";
@@ -413,9 +414,6 @@ export async function writeStamp(paths: EntryPaths, sha256: string): Promise<voi
   const stamp: Stamp = { ...fileIdentity(await Deno.lstat(paths.file)), sha256 };
   await writeAtomic(paths.stamp, new TextEncoder().encode(JSON.stringify(stamp)), 0o444);
 }
-
-/** How thoroughly a cached file is checked before use. */
-export type VerifyMode = "stamp" | "full";
 
 /**
  * Whether the cached library is present and still the verified bytes.

@@ -16,6 +16,7 @@ import { chunksWithIdleTimeout, fetchFollowing, HttpStatusError } from "./http.t
 import { sha256 } from "./hash.ts";
 import { gaveUp, Retryable, withRetries } from "./retry.ts";
 import type { Compression } from "../manifest.ts";
+import type { Progress } from "../types.ts";
 
 /** One copy of the library that can be fetched. */
 export interface Candidate {
@@ -35,16 +36,6 @@ export interface Tuning {
   idleMs: number;
   /** Absolute time (ms since epoch) after which no new attempt starts and transfers abort. */
   deadline: number;
-}
-
-/** Bytes received so far of one file. */
-export interface Progress {
-  /** The file being fetched. */
-  file: string;
-  /** Bytes received (including resumed ones). */
-  received: number;
-  /** Bytes expected. */
-  total: number;
 }
 
 /** One download: what to fetch, what it must decompress to, and where it goes. */

@@ -31,7 +31,8 @@ import {
 import { gaveUp, withRetries } from "./retry.ts";
 import { commitTemp, createTemp, discardTemp } from "./cache.ts";
 import { MAX_SIGNATURE_SIZE, type Pin, verifyManifestSignature } from "./trust.ts";
-import type { Candidate, Progress, Tuning } from "./download.ts";
+import type { Progress } from "../types.ts";
+import type { Candidate, Tuning } from "./download.ts";
 
 /** Where releases are downloaded from unless `KREPIS_MIRROR` says otherwise. */
 const DEFAULT_MIRROR = "https://github.com/krepis/krepis/releases/download";

@@ -12,7 +12,7 @@ import { LOADER_ABI } from "../abi.ts";
 import { VERSION } from "../version.ts";
 import { COMPRESSIONS, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "../manifest.ts";
 import { type MinisignPublicKey, parseMinisignPublicKey, verifyMinisign } from "../minisign.ts";
-import type { TargetInfo } from "../platform.ts";
+import type { TargetInfo } from "../types.ts";
 import { readEnv } from "../_internal/env.ts";
 import { PROJECT_KEYS } from "../_gen/keys.ts";
 import { readSmallFile } from "./cache.ts";
