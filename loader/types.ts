@@ -50,3 +50,19 @@ export interface Progress {
 
 /** How thoroughly a cached file is checked before use. */
 export type VerifyMode = "stamp" | "full";
+
+/** Where the CLI writes. */
+export interface CliIo {
+  /** Where results go (`Deno.stdout`). */
+  stdout: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
+  /** Where progress and errors go (`Deno.stderr`). */
+  stderr: { writeSync(p: Uint8Array): number; isTerminal(): boolean };
+}
+
+/** What a command did: its exit code and its `--json` document's own fields. */
+export interface Outcome {
+  /** The exit code. */
+  code: number;
+  /** The command's own fields of its `--json` document. */
+  report: Record<string, unknown>;
+}

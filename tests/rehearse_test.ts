@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { EXIT_CODES } from "../loader/_cli/commands.ts";
+import { EXIT_CODES } from "../loader/cli.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { JsrHost } from "../release/jsr_host.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";

@@ -7,39 +7,7 @@
 
 import type { CommandSpec, OptionSpec } from "./command_line.ts";
 import { VERSION } from "../version.ts";
-
-/** Exit codes of the `krepis` command, one per failure class. */
-export const EXIT_CODES = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  unsupported: 3,
-  integrity: 4,
-  abi: 5,
-  offline: 6,
-  network: 7,
-  cache: 8,
-  permission: 9,
-  journal: 10,
-} as const;
-
-const MEANING: Record<number, string> = {
-  0: "success",
-  1: "unexpected failure",
-  2: "usage error (unknown command or option, bad value)",
-  3: "platform or target not supported",
-  4: "integrity: bytes, manifest or signature did not verify, or a library is not loadable",
-  5: "ABI mismatch between this loader and the kernel",
-  6: "offline and not cached",
-  7: "network: unreachable, timed out, an HTTP error, or a URL refused by policy",
-  8: "cache: unsafe or foreign cache directory, disk full, file in use",
-  9: "permission: a Deno permission is missing (the hint names the flag)",
-  10: "journal: none here, held by another process, nothing to undo, damaged, outside the project",
-};
-
-function codes(...which: number[]): Record<number, string> {
-  return Object.fromEntries([0, 1, 2, ...which].map((code) => [code, MEANING[code]]));
-}
+import { codes, MEANING } from "./exit_codes.ts";
 
 const json: OptionSpec = {
   type: "boolean",

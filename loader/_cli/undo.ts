@@ -11,6 +11,8 @@ import { JournalError } from "../errors.ts";
 import type { InstallOptions } from "../install.ts";
 import type { JournalEntry, Recovery, Restored } from "../kernel/journal.ts";
 import { load } from "../load.ts";
+import type { Outcome } from "../types.ts";
+import { type Args, type Context, stringValue } from "./context.ts";
 
 /** What `krepis undo` was asked to do. */
 export interface UndoCommand {
@@ -202,4 +204,38 @@ export async function undoCommand(
     );
   }
   return done(report);
+}
+
+/** Runs `krepis undo`: checks `--steps`, `--prune` and `--keep`, then undoes, lists or prunes. */
+export async function run(context: Context, args: Args): Promise<Outcome | number> {
+  const { values } = args;
+  const stepsText = stringValue(args, "steps");
+  const steps = stepsText === undefined ? 1 : Number(stepsText);
+  if (!/^[1-9][0-9]*$/.test(stepsText ?? "1") || steps > 0xffff_ffff) {
+    return context.usageError(
+      `Cannot run krepis undo: --steps takes a positive whole number, not "${stepsText}"\nHint: --steps 1 undoes the last transaction\n`,
+    );
+  }
+  const keepText = stringValue(args, "keep");
+  if (
+    (keepText !== undefined) !== (values.prune === true) ||
+    (keepText !== undefined && !/^[0-9]+$/.test(keepText))
+  ) {
+    return context.usageError(
+      `Cannot run krepis undo: --prune takes --keep <n>, a whole number of transactions to keep${
+        keepText === undefined ? "" : `, not "${keepText}"`
+      }\nHint: krepis undo --prune --keep 10 keeps the newest 10\n`,
+    );
+  }
+  const undo = {
+    project: stringValue(args, "project"),
+    steps,
+    list: values.list === true,
+    force: values.force === true,
+    dryRun: values["dry-run"] === true,
+    keep: keepText === undefined ? undefined : Number(keepText),
+    repair: values.repair === true,
+    json: context.json,
+  };
+  return await undoCommand(undo, context.options, context.out, context.err);
 }
