@@ -8,6 +8,9 @@
 
 import type { Manifest } from "../loader/release.ts";
 
+/** The generated module's one import: its type from the public shapes. */
+const TYPES_IMPORT = 'import type { PinnedChecksums } from "../types.ts";';
+
 /**
  * The text of `loader/_gen/pinned.ts` pinning the manifest's libraries
  * (unformatted; `deno fmt` it).
@@ -23,7 +26,7 @@ export function renderPinnedModule(manifest: Manifest): string {
 // of this loader version's own kernels. Empty until the first release.
 // Do not edit by hand.
 
-import type { PinnedChecksums } from "../types.ts";
+${TYPES_IMPORT}
 
 /** The checksums pinned in this package (none before the first release). */
 export const PINNED: PinnedChecksums = ${JSON.stringify({ version: manifest.version, targets })};
