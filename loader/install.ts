@@ -5,6 +5,7 @@
  * @module
  */
 
+import { summaryOf } from "./_internal/summary.ts";
 import { absolute, join, normalize } from "./_internal/path.ts";
 import { IntegrityError, NetworkError, OfflineError, PermissionError } from "./errors.ts";
 import type { AbiInfo } from "./abi.ts";
@@ -226,10 +227,14 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
     const closed = error instanceof Deno.errors.NotCapable || error instanceof PermissionError ||
       error instanceof NetworkError || error instanceof Deno.errors.TimedOut;
     if (!why.rejected || !closed) return error;
-    const how = (error as Error).message.split("\n")[0];
+    const how = summaryOf(error);
     return new IntegrityError(
-      `Cannot use the cached kernel ${version} for ${target.triple}: the cached manifest at ${root} is signed by a key that is no longer trusted (${why.rejected}), and it could not be fetched again (${how})\nHint: trust the key that signed it (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` (network access, write access to the cache) to fetch the release signed by a trusted key`,
-      { cause: error },
+      `Cannot use the cached kernel ${version} for ${target.triple}: the cached manifest at ${root} is signed by a key that is no longer trusted (${why.rejected}), and it could not be fetched again (${how})`,
+      {
+        cause: error,
+        hint:
+          `trust the key that signed it (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` (network access, write access to the cache) to fetch the release signed by a trusted key`,
+      },
     );
   };
   try {
@@ -238,13 +243,20 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
     throw untrusted(error);
   }
   if (offline) {
-    throw new OfflineError(
-      why.rejected
-        ? `Cannot install the kernel ${version} for ${target.triple} offline: the cached manifest at ${root} is not trusted (${why.rejected})\nHint: trust its key (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` with network access`
-        : `Cannot install the kernel ${version} for ${target.triple} offline: it is not in the cache at ${root}${
+    throw why.rejected
+      ? new OfflineError(
+        `Cannot install the kernel ${version} for ${target.triple} offline: the cached manifest at ${root} is not trusted (${why.rejected})`,
+        {
+          hint:
+            "trust its key (KREPIS_TRUSTED_KEY or trustedKeys), or run `krepis init` with network access",
+        },
+      )
+      : new OfflineError(
+        `Cannot install the kernel ${version} for ${target.triple} offline: it is not in the cache at ${root}${
           cached ? " (the cached copy failed verification)" : ""
-        }\nHint: run \`krepis init\` with network access first, or unset KREPIS_OFFLINE`,
-    );
+        }`,
+        { hint: "run `krepis init` with network access first, or unset KREPIS_OFFLINE" },
+      );
   }
 
   // 2. The cold path, one installer at a time per version and target. The

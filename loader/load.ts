@@ -131,8 +131,8 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
     if (error instanceof Deno.errors.NotFound) {
       // Not a loadable file, as a file that is no library: an IntegrityError (code INTEGRITY).
       throw new IntegrityError(
-        `Cannot load kernel ${path}: no such file\nHint: build it with \`cargo build -p krepis-kernel\`, or fix ${source}`,
-        { cause: error },
+        `Cannot load kernel ${path}: no such file`,
+        { cause: error, hint: `build it with \`cargo build -p krepis-kernel\`, or fix ${source}` },
       );
     }
     throw error;

@@ -98,7 +98,7 @@ export async function verifyMinisign(
   what: string,
 ): Promise<VerifiedSignature> {
   const fail = (state: string, hint = "the file may be damaged or not from this release") =>
-    new IntegrityError(`Cannot verify the signature of ${what}: ${state}\nHint: ${hint}`);
+    new IntegrityError(`Cannot verify the signature of ${what}: ${state}`, { hint: `${hint}` });
   const lines = signature.split(/\r?\n/);
   const sigBytes = decodeBase64(lines[1]?.trim() ?? "");
   const trustedLine = lines[2] ?? "";

@@ -31,6 +31,8 @@ export {
   IntegrityError,
   JournalError,
   KernelError,
+  KrepisError,
+  type KrepisErrorOptions,
   NetworkError,
   OfflineError,
   PermissionError,

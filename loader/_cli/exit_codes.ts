@@ -6,16 +6,7 @@
  * @module
  */
 
-import {
-  AbiMismatchError,
-  CacheError,
-  IntegrityError,
-  JournalError,
-  NetworkError,
-  OfflineError,
-  PermissionError,
-  UnsupportedPlatformError,
-} from "../errors.ts";
+import { KrepisError } from "../errors.ts";
 
 /** Exit codes of the `krepis` command, one per failure class. */
 export const EXIT_CODES = {
@@ -52,20 +43,30 @@ export function codes(...which: number[]): Record<number, string> {
   return Object.fromEntries([0, 1, 2, ...which].map((code) => [code, MEANING[code]]));
 }
 
+/**
+ * The exit code of each error `code`: the row of the table a loader error
+ * class names. `KERNEL` and `SERVER` (a refused kernel call, a server that
+ * failed) are unexpected for a command, so exit 1.
+ */
+export const ERROR_EXITS: Readonly<Record<string, number>> = {
+  UNSUPPORTED_PLATFORM: EXIT_CODES.unsupported,
+  INTEGRITY: EXIT_CODES.integrity,
+  ABI_MISMATCH: EXIT_CODES.abi,
+  OFFLINE: EXIT_CODES.offline,
+  NETWORK: EXIT_CODES.network,
+  CACHE: EXIT_CODES.cache,
+  PERMISSION: EXIT_CODES.permission,
+  JOURNAL: EXIT_CODES.journal,
+  KERNEL: EXIT_CODES.failure,
+  SERVER: EXIT_CODES.failure,
+};
+
 /** The exit code for a failure. */
 export function exitCode(error: unknown): number {
-  // By class, never by message text: rewording a message changes no exit code.
-  if (error instanceof UnsupportedPlatformError) return EXIT_CODES.unsupported;
-  if (error instanceof IntegrityError) return EXIT_CODES.integrity;
-  if (error instanceof AbiMismatchError) return EXIT_CODES.abi;
-  if (error instanceof OfflineError) return EXIT_CODES.offline;
-  if (error instanceof NetworkError || error instanceof Deno.errors.TimedOut) {
-    return EXIT_CODES.network;
-  }
-  if (error instanceof CacheError) return EXIT_CODES.cache;
-  if (error instanceof JournalError) return EXIT_CODES.journal;
-  if (error instanceof PermissionError || error instanceof Deno.errors.NotCapable) {
-    return EXIT_CODES.permission;
-  }
+  // By code, never by message text: rewording a message changes no exit code.
+  if (error instanceof KrepisError) return ERROR_EXITS[error.code] ?? EXIT_CODES.failure;
+  // Deno's own classes for a timeout and a refused permission.
+  if (error instanceof Deno.errors.TimedOut) return EXIT_CODES.network;
+  if (error instanceof Deno.errors.NotCapable) return EXIT_CODES.permission;
   return EXIT_CODES.failure;
 }

@@ -14,6 +14,7 @@ import { cachedLibraries, walkCache } from "../_install/cache_layout.ts";
 import type { Outcome } from "../types.ts";
 import type { Context } from "./context.ts";
 import { EXIT_CODES } from "./exit_codes.ts";
+import { summaryOf } from "../_internal/summary.ts";
 
 /** Runs `krepis info`. */
 export async function run({ options, json, out }: Context): Promise<Outcome> {
@@ -23,7 +24,7 @@ export async function run({ options, json, out }: Context): Promise<Outcome> {
   try {
     target = resolveTarget(platform).triple;
   } catch (error) {
-    targetError = (error as Error).message.split("\n")[0];
+    targetError = summaryOf(error);
   }
   const root = options.cacheDir ?? cacheRoot();
   // Read-only: the walk makes nothing, and the kernel is opened only when it is cached.
@@ -43,7 +44,7 @@ export async function run({ options, json, out }: Context): Promise<Outcome> {
         capabilities: loaded.buildInfo().capabilities,
       };
     } catch (error) {
-      kernel = { error: (error as Error).message.split("\n")[0] };
+      kernel = { error: summaryOf(error) };
     }
   }
   const report = {

@@ -27,11 +27,14 @@ export async function run(context: Context, args: Args): Promise<Outcome | numbe
     // As the tasks do: the nearest triple first (still exit 3, not supported).
     const near = nearest(triple, supportedTriples());
     throw new UnsupportedPlatformError(
-      `Cannot find a kernel for target ${triple}: it is not shipped\nHint: ${
-        near ? `did you mean ${near}? ` : ""
-      }supported targets are ${supportedTriples().join(", ")}`,
+      `Cannot find a kernel for target ${triple}: it is not shipped`,
       triple,
       supportedTriples(),
+      {
+        hint: `${near ? `did you mean ${near}? ` : ""}supported targets are ${
+          supportedTriples().join(", ")
+        }`,
+      },
     );
   }
   return await init(context, triple, all);

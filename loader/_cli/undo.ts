@@ -49,14 +49,16 @@ function findProject(given: string | undefined): string {
       throw new JournalError(
         `Cannot find a journal: the project ${start} cannot be read (${
           error instanceof Error ? error.message : String(error)
-        })\nHint: pass --project <dir>, the project's root folder`,
+        })`,
         "FAILED",
+        { hint: `pass --project <dir>, the project's root folder` },
       );
     }
     if (!kind.isDirectory) {
       throw new JournalError(
-        `Cannot find a journal: the project ${start} is not a folder\nHint: pass --project <dir>, the project's root folder`,
+        `Cannot find a journal: the project ${start} is not a folder`,
         "FAILED",
+        { hint: `pass --project <dir>, the project's root folder` },
       );
     }
   }
@@ -73,8 +75,9 @@ function findProject(given: string | undefined): string {
         throw new JournalError(
           `Cannot find a journal in ${folder}: ${
             error instanceof Error ? error.message : String(error)
-          }\nHint: pass --project <dir>, the project's root folder`,
+          }`,
           "FAILED",
+          { hint: `pass --project <dir>, the project's root folder` },
         );
       }
     }
@@ -84,8 +87,12 @@ function findProject(given: string | undefined): string {
   }
   const where = given === undefined ? `${start} or any folder above it` : start;
   throw new JournalError(
-    `Cannot find a journal: no .krepis folder in ${where}\nHint: run in a project whose tools record changes with kernel.journal, or pass --project <dir>`,
+    `Cannot find a journal: no .krepis folder in ${where}`,
     "FAILED",
+    {
+      hint:
+        `run in a project whose tools record changes with kernel.journal, or pass --project <dir>`,
+    },
   );
 }
 

@@ -138,19 +138,22 @@ export async function ensurePrivateDir(
       throw new CacheError(
         `Cannot use the cache directory ${path}: it is not a directory${
           part ? " (a symlink?)" : ""
-        }\nHint: ${fix}`,
+        }`,
+        { hint: `${fix}` },
       );
     }
     if (info.mode !== null && (info.mode & 0o022) !== 0) {
       throw new CacheError(
         `Cannot use the cache directory ${path}: it is writable by other users (mode ${
           (info.mode & 0o777).toString(8)
-        })\nHint: ${fix}`,
+        })`,
+        { hint: `${fix}` },
       );
     }
     if (uid !== null && info.uid !== null && info.uid !== uid) {
       throw new CacheError(
-        `Cannot use the cache directory ${path}: it belongs to user ${info.uid}, not ${uid}\nHint: set KREPIS_CACHE_DIR to a directory you own`,
+        `Cannot use the cache directory ${path}: it belongs to user ${info.uid}, not ${uid}`,
+        { hint: `set KREPIS_CACHE_DIR to a directory you own` },
       );
     }
   }
@@ -205,7 +208,8 @@ export async function withLock<T>(
       throw new CacheError(
         `Cannot lock ${path}: it is ${
           info.isSymlink ? "a symlink" : "not a regular file"
-        }, which Krepis never makes\nHint: remove it, then run the command again`,
+        }, which Krepis never makes`,
+        { hint: `remove it, then run the command again` },
       );
     }
   } catch (error) {
@@ -221,7 +225,8 @@ export async function withLock<T>(
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new CacheError(
-          `Cannot install the kernel: another installer held ${path} until the deadline\nHint: wait for it to finish; if none is running, remove that lock file`,
+          `Cannot install the kernel: another installer held ${path} until the deadline`,
+          { hint: `wait for it to finish; if none is running, remove that lock file` },
         );
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
@@ -303,8 +308,8 @@ const DENO_FILE_OPS: FileOps = {
 
 function inUse(path: string, doing: string, cause: unknown): CacheError {
   return new CacheError(
-    `Cannot ${doing} ${path}: a process has it open or loaded, and Windows does not let such a file be replaced or removed\nHint: close the programs that use the Krepis kernel, then run the command again`,
-    { cause },
+    `Cannot ${doing} ${path}: a process has it open or loaded, and Windows does not let such a file be replaced or removed`,
+    { cause, hint: `close the programs that use the Krepis kernel, then run the command again` },
   );
 }
 

@@ -264,7 +264,8 @@ export async function ensureCacheRoot(root: string): Promise<void> {
     const info = await Deno.stat(root);
     if (!info.isDirectory) {
       throw new CacheError(
-        `Cannot use the cache directory ${root}: it is not a directory\nHint: set KREPIS_CACHE_DIR to a new or empty directory`,
+        `Cannot use the cache directory ${root}: it is not a directory`,
+        { hint: `set KREPIS_CACHE_DIR to a new or empty directory` },
       );
     }
     entries = await list(root);
@@ -286,9 +287,8 @@ export async function ensureCacheRoot(root: string): Promise<void> {
     throw new CacheError(
       `Cannot use the cache directory ${root}: it holds files Krepis did not make (${
         foreign.slice(0, 3).map((e) => e.name).join(", ")
-      }${
-        foreign.length > 3 ? ", …" : ""
-      }) and no ${TAG_FILE} of Krepis's\nHint: set KREPIS_CACHE_DIR (or --cache-dir) to a new or empty directory`,
+      }${foreign.length > 3 ? ", …" : ""}) and no ${TAG_FILE} of Krepis's`,
+      { hint: `set KREPIS_CACHE_DIR (or --cache-dir) to a new or empty directory` },
     );
   }
   const path = join(root, TAG_FILE);
@@ -307,7 +307,11 @@ export async function ensureCacheRoot(root: string): Promise<void> {
 /** The refusal for a root without Krepis's tag. */
 export function untagged(root: string, doing: string): CacheError {
   return new CacheError(
-    `Cannot ${doing} ${root}: it is not a Krepis cache (no ${TAG_FILE} written by Krepis), so nothing in it is Krepis's to change\nHint: check --cache-dir and KREPIS_CACHE_DIR; \`krepis init\` makes a cache in a new or empty directory`,
+    `Cannot ${doing} ${root}: it is not a Krepis cache (no ${TAG_FILE} written by Krepis), so nothing in it is Krepis's to change`,
+    {
+      hint:
+        `check --cache-dir and KREPIS_CACHE_DIR; \`krepis init\` makes a cache in a new or empty directory`,
+    },
   );
 }
 

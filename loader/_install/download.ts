@@ -152,10 +152,9 @@ async function attemptOnce(t: Transfer, state: { resumed: boolean }): Promise<vo
     const message =
       `Cannot download ${candidate.url.href}: the server answered ${status} ${response.statusText}`;
     throw new HttpStatusError(
-      status >= 500
-        ? message
-        : `${message}\nHint: check KREPIS_MIRROR; the release may not carry this file`,
+      message,
       status,
+      status >= 500 ? {} : { hint: "check KREPIS_MIRROR; the release may not carry this file" },
     );
   }
   const resumed = status === 206 && have > 0 &&
@@ -170,7 +169,8 @@ async function attemptOnce(t: Transfer, state: { resumed: boolean }): Promise<vo
     throw new IntegrityError(
       `Cannot download ${name}: the server announces ${
         have + announced
-      } bytes, the manifest says ${candidate.size}\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+      } bytes, the manifest says ${candidate.size}`,
+      { hint: `the release host serves another file under this name; check KREPIS_MIRROR` },
     );
   }
   if (!response.body) throw new Retryable(`the server sent no body for ${name}`);
@@ -191,7 +191,8 @@ async function attemptOnce(t: Transfer, state: { resumed: boolean }): Promise<vo
       // status 200): not a transfer cut short, and not worth a retry.
       await Deno.remove(partialPath).catch(() => {});
       throw new IntegrityError(
-        `Cannot verify ${name}: the server's whole answer holds ${announced} bytes, and the manifest lists ${candidate.size}\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+        `Cannot verify ${name}: the server's whole answer holds ${announced} bytes, and the manifest lists ${candidate.size}`,
+        { hint: `the release host serves another file under this name; check KREPIS_MIRROR` },
       );
     }
     throw new Retryable(`the transfer of ${name} ended at ${have} of ${candidate.size} bytes`);
@@ -199,7 +200,11 @@ async function attemptOnce(t: Transfer, state: { resumed: boolean }): Promise<vo
   if (sink.compressedDigest() !== candidate.sha256) {
     await sink.abandon();
     throw new IntegrityError(
-      `Cannot verify ${name}: its SHA-256 ${sink.compressedDigest()} is not ${candidate.sha256} from the verified manifest\nHint: the release host serves damaged or foreign bytes; nothing was cached. Retry later or use another KREPIS_MIRROR`,
+      `Cannot verify ${name}: its SHA-256 ${sink.compressedDigest()} is not ${candidate.sha256} from the verified manifest`,
+      {
+        hint:
+          `the release host serves damaged or foreign bytes; nothing was cached. Retry later or use another KREPIS_MIRROR`,
+      },
     );
   }
   await sink.finish();
@@ -239,7 +244,8 @@ async function receive(
     if (have + bytes.length > candidate.size) {
       controller.abort();
       throw new IntegrityError(
-        `Cannot download ${name}: the server sent more than the ${candidate.size} bytes the manifest lists\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+        `Cannot download ${name}: the server sent more than the ${candidate.size} bytes the manifest lists`,
+        { hint: `the release host serves another file under this name; check KREPIS_MIRROR` },
       );
     }
     // Every chunk reaches the partial file at once (a resume starts from
@@ -303,10 +309,8 @@ function diskError(error: unknown, where: string): Error {
   const message = error instanceof Error ? error.message : String(error);
   const full = isDiskFull(error);
   return new DiskError(
-    `Cannot write to ${where}: ${full ? "the disk is full" : message}\nHint: ${
-      full ? DISK_FULL_HINT : "check KREPIS_CACHE_DIR"
-    }`,
-    { cause: error },
+    `Cannot write to ${where}: ${full ? "the disk is full" : message}`,
+    { cause: error, hint: `${full ? DISK_FULL_HINT : "check KREPIS_CACHE_DIR"}` },
   );
 }
 
@@ -356,7 +360,8 @@ class Sink {
     const digest = this.#rawHash.digest("hex");
     if (this.#rawBytes !== this.raw.size || digest !== this.raw.sha256) {
       throw new IntegrityError(
-        `Cannot verify ${this.#name()}: the library it holds has ${this.#rawBytes} bytes with SHA-256 ${digest}, not ${this.raw.size} bytes with ${this.raw.sha256}\nHint: the release host serves damaged or foreign bytes; nothing was cached`,
+        `Cannot verify ${this.#name()}: the library it holds has ${this.#rawBytes} bytes with SHA-256 ${digest}, not ${this.raw.size} bytes with ${this.raw.sha256}`,
+        { hint: `the release host serves damaged or foreign bytes; nothing was cached` },
       );
     }
   }
@@ -372,7 +377,8 @@ class Sink {
       d.on("close", () => resolve());
       d.on("error", (error: Error) => {
         this.#failure ??= new IntegrityError(
-          `Cannot decompress ${this.#name()}: ${error.message}\nHint: the release host serves damaged bytes; nothing was cached`,
+          `Cannot decompress ${this.#name()}: ${error.message}`,
+          { hint: `the release host serves damaged bytes; nothing was cached` },
         );
         resolve();
       });
@@ -415,7 +421,8 @@ class Sink {
     if (this.#rawBytes > this.raw.size) {
       this.#fail(
         new IntegrityError(
-          `Cannot verify ${this.#name()}: it decompresses to more than the ${this.raw.size} bytes the manifest lists\nHint: the release host serves damaged or foreign bytes; nothing was cached`,
+          `Cannot verify ${this.#name()}: it decompresses to more than the ${this.raw.size} bytes the manifest lists`,
+          { hint: `the release host serves damaged or foreign bytes; nothing was cached` },
         ),
       );
       return;

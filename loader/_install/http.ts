@@ -4,15 +4,16 @@
  * Proxies: Deno's fetch honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`.
  */
 
-import { NetworkError } from "../errors.ts";
+import { type KrepisErrorOptions, NetworkError } from "../errors.ts";
+import { summaryOf } from "../_internal/summary.ts";
 const MAX_REDIRECTS = 5;
 
 /** An error's message with its cause (fetch's "fetch failed" says little alone). */
 export function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // Our own messages already name the URL; the caller names it again.
-  const first = error.message.split("\n")[0].replace(/^Cannot download \S+: /, "");
-  const cause = error.cause instanceof Error ? error.cause.message.split("\n")[0] : "";
+  const first = summaryOf(error).replace(/^Cannot download \S+: /, "");
+  const cause = error.cause instanceof Error ? summaryOf(error.cause) : "";
   return cause && !first.includes(cause) ? `${first} (${cause})` : first;
 }
 
@@ -30,7 +31,8 @@ export function checkUrl(url: URL): void {
   if (url.protocol === "https:") return;
   if (url.protocol === "http:" && isLoopback(url)) return;
   throw new PolicyError(
-    `Cannot download from ${url.href}: only https:// is allowed (plain http only on loopback)\nHint: set KREPIS_MIRROR to an https:// URL`,
+    `Cannot download from ${url.href}: only https:// is allowed (plain http only on loopback)`,
+    { hint: `set KREPIS_MIRROR to an https:// URL` },
   );
 }
 
@@ -64,8 +66,8 @@ export function parseMirror(text: string): URL | string {
 /** A non-2xx answer. */
 export class HttpStatusError extends NetworkError {
   declare readonly status: number;
-  constructor(message: string, status: number) {
-    super(message, { status });
+  constructor(message: string, status: number, options: KrepisErrorOptions = {}) {
+    super(message, { ...options, status });
     this.name = "HttpStatusError";
   }
 }
@@ -114,7 +116,8 @@ export async function fetchFollowing(
       const next = new URL(response.headers.get("location")!, url);
       if (url.protocol === "https:" && next.protocol !== "https:") {
         throw new PolicyError(
-          `Cannot download ${start.href}: it redirects from https to ${next.protocol} (${next.href})\nHint: the release host is misconfigured or tampered with; use another KREPIS_MIRROR`,
+          `Cannot download ${start.href}: it redirects from https to ${next.protocol} (${next.href})`,
+          { hint: `the release host is misconfigured or tampered with; use another KREPIS_MIRROR` },
         );
       }
       url = next;

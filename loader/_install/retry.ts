@@ -108,8 +108,9 @@ export async function withRetries<T>(
  */
 export function gaveUp(url: URL, lastError: unknown, detail: string, hint: string): Error {
   const reason = lastError === undefined ? "the deadline passed" : describe(lastError);
-  const message = `Cannot download ${url.href}: ${reason}${detail}\nHint: ${hint}`;
+  const message = `Cannot download ${url.href}: ${reason}${detail}`;
   return lastError instanceof TimeoutError
-    ? Object.assign(new TimeoutError(message), { cause: lastError })
-    : new NetworkError(message, { cause: lastError });
+    // Deno's own class, which has no hint field: the hint stays on the message's next line.
+    ? Object.assign(new TimeoutError(`${message}\nHint: ${hint}`), { cause: lastError })
+    : new NetworkError(message, { cause: lastError, hint });
 }

@@ -104,7 +104,8 @@ export async function fetchManifest(
   const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
   if (manifest.version !== version) {
     throw new IntegrityError(
-      `Cannot use the manifest at ${base.href}: it describes version ${manifest.version}, not ${version}\nHint: the release host serves another release under v${version}; check KREPIS_MIRROR`,
+      `Cannot use the manifest at ${base.href}: it describes version ${manifest.version}, not ${version}`,
+      { hint: `the release host serves another release under v${version}; check KREPIS_MIRROR` },
     );
   }
   return { manifest, manifestBytes, signature, trust };
@@ -120,15 +121,19 @@ export async function fetchSmall(url: URL, cap: number, tuning: Tuning): Promise
       if (response.status !== 200) {
         await response.body?.cancel();
         throw new HttpStatusError(
-          `Cannot download ${url.href}: the server answered ${response.status} ${response.statusText}\nHint: check KREPIS_MIRROR and that release ${
-            url.pathname.split("/").at(-2)
-          } exists there`,
+          `Cannot download ${url.href}: the server answered ${response.status} ${response.statusText}`,
           response.status,
+          {
+            hint: `check KREPIS_MIRROR and that release ${
+              url.pathname.split("/").at(-2)
+            } exists there`,
+          },
         );
       }
       return await readCapped(response, cap, tuning.idleMs, controller, () =>
         new IntegrityError(
-          `Cannot read ${url.href}: it is larger than ${cap} bytes\nHint: the release host serves another file under this name; check KREPIS_MIRROR`,
+          `Cannot read ${url.href}: it is larger than ${cap} bytes`,
+          { hint: `the release host serves another file under this name; check KREPIS_MIRROR` },
         ));
     } finally {
       clearTimeout(timer);
@@ -175,8 +180,8 @@ export async function fetchLibrary(
   for (const [i, candidate] of candidates.entries()) {
     const temp = await createTemp(finalPath).catch((error) => {
       throw new DiskError(
-        `Cannot create a temp file beside ${finalPath}: ${error.message}\nHint: check KREPIS_CACHE_DIR`,
-        { cause: error },
+        `Cannot create a temp file beside ${finalPath}: ${error.message}`,
+        { cause: error, hint: `check KREPIS_CACHE_DIR` },
       );
     });
     // Named by what it holds, so a partial of other bytes is never resumed.
@@ -194,7 +199,8 @@ export async function fetchLibrary(
       const written = (await temp.file.stat()).size;
       if (written !== entry.size) {
         throw new DiskError(
-          `Cannot write to the cache: the temp file holds ${written} bytes, not ${entry.size}\nHint: check the disk behind KREPIS_CACHE_DIR`,
+          `Cannot write to the cache: the temp file holds ${written} bytes, not ${entry.size}`,
+          { hint: `check the disk behind KREPIS_CACHE_DIR` },
         );
       }
       await commitTemp(temp, finalPath, 0o444).catch((error) => {
@@ -203,12 +209,15 @@ export async function fetchLibrary(
         throw new DiskError(
           `Cannot move the kernel into the cache: ${
             isDiskFull(error) ? "the disk is full" : error.message
-          }\nHint: ${
-            isDiskFull(error)
-              ? DISK_FULL_HINT
-              : `remove whatever stands at ${finalPath}, then run the command again`
           }`,
-          { cause: error },
+          {
+            cause: error,
+            hint: `${
+              isDiskFull(error)
+                ? DISK_FULL_HINT
+                : `remove whatever stands at ${finalPath}, then run the command again`
+            }`,
+          },
         );
       });
       await removePartials(dirname(finalPath));

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { summaryOf } from "../_internal/summary.ts";
 import { AbiMismatchError, IntegrityError, UnsupportedPlatformError } from "../errors.ts";
 import { LOADER_ABI } from "../abi.ts";
 import { VERSION } from "../version.ts";
@@ -48,7 +49,11 @@ function keyText(given: string): string {
   // A signing secret given by mistake is named as such, and never echoed.
   if (given.trim().startsWith("S1JTS")) {
     throw new IntegrityError(
-      "Cannot use the public key given: it is a Krepis signing secret (the KREPIS_SIGNING_KEY text), not a public key\nHint: give the release's public key (the RW… line of its .pub file, or the file's path); keep the secret out of places a loader reads",
+      "Cannot use the public key given: it is a Krepis signing secret (the KREPIS_SIGNING_KEY text), not a public key",
+      {
+        hint:
+          "give the release's public key (the RW… line of its .pub file, or the file's path); keep the secret out of places a loader reads",
+      },
     );
   }
   let bytes: Uint8Array;
@@ -64,7 +69,11 @@ function keyText(given: string): string {
       : `given (${given.length} characters)`;
     const why = error instanceof Deno.errors.NotFound ? "no such file" : "not a readable .pub file";
     throw new IntegrityError(
-      `Cannot read the public key ${what}: it is neither a minisign public key nor a readable .pub file (${why})\nHint: give the key (the line after "untrusted comment:" in a minisign .pub file, starting with RW) or the .pub file's path`,
+      `Cannot read the public key ${what}: it is neither a minisign public key nor a readable .pub file (${why})`,
+      {
+        hint:
+          `give the key (the line after "untrusted comment:" in a minisign .pub file, starting with RW) or the .pub file's path`,
+      },
     );
   }
   return new TextDecoder().decode(bytes);
@@ -86,10 +95,13 @@ export function trustedKeys(extra: string[] | undefined): MinisignPublicKey[] {
 export function refuseAbi(abi: Manifest["abi"], version: string): void {
   if (abi.major === LOADER_ABI.major && abi.minor >= LOADER_ABI.minor) return;
   throw new AbiMismatchError(
-    `Cannot install release ${version}: its ABI ${abi.major}.${abi.minor} does not fit this loader's ABI ${LOADER_ABI.major}.${LOADER_ABI.minor}\nHint: use @krepis/loader ${version}, or install version ${VERSION} that matches this loader`,
+    `Cannot install release ${version}: its ABI ${abi.major}.${abi.minor} does not fit this loader's ABI ${LOADER_ABI.major}.${LOADER_ABI.minor}`,
     `v${version}`,
     LOADER_ABI,
     abi,
+    {
+      hint: `use @krepis/loader ${version}, or install version ${VERSION} that matches this loader`,
+    },
   );
 }
 
@@ -129,7 +141,11 @@ function checkTrustedComment(comment: string, version: string, what: string): vo
     throw new IntegrityError(
       `Cannot verify the signature of ${what}: its trusted comment ${
         JSON.stringify(comment)
-      } does not name manifest.json of version ${version}\nHint: the release host serves a signature made for another file or release; check KREPIS_MIRROR`,
+      } does not name manifest.json of version ${version}`,
+      {
+        hint:
+          `the release host serves a signature made for another file or release; check KREPIS_MIRROR`,
+      },
     );
   }
 }
@@ -168,7 +184,7 @@ export async function cachedTrust(
   } catch (error) {
     manifest = null; // absent, damaged or no longer trusted: as if not cached
     // Cached but refused (a key no longer trusted, another release's comment): say so.
-    if (cachedBytes) why.rejected = (error as Error).message.split("\n")[0];
+    if (cachedBytes) why.rejected = summaryOf(error);
   }
   if (pin) {
     const signed = manifest?.version === version ? manifest.abi : null;
@@ -187,18 +203,24 @@ export function releaseEntry(manifest: Manifest, target: TargetInfo, pin: Pin | 
     throw new UnsupportedPlatformError(
       `Cannot install the kernel for ${target.triple}: release ${manifest.version} does not include it (it has ${
         manifest.targets.map((t) => t.triple).join(", ") || "no targets"
-      })\nHint: build the kernel yourself and set KREPIS_KERNEL_PATH, or use a release that ships ${target.triple}`,
+      })`,
       target.triple,
       manifest.targets.map((t) => t.triple),
+      {
+        hint:
+          `build the kernel yourself and set KREPIS_KERNEL_PATH, or use a release that ships ${target.triple}`,
+      },
     );
   }
   const mismatch = (field: string, found: unknown, expected: unknown) =>
     new IntegrityError(
       `Cannot use the manifest entry for ${target.triple}: its ${field} is ${
         JSON.stringify(found)
-      }, the loader expects ${
-        JSON.stringify(expected)
-      }\nHint: the manifest does not match this loader's target table; use the matching @krepis/loader release`,
+      }, the loader expects ${JSON.stringify(expected)}`,
+      {
+        hint:
+          `the manifest does not match this loader's target table; use the matching @krepis/loader release`,
+      },
     );
   if (entry.file !== target.file) throw mismatch("file", entry.file, target.file);
   if (entry.os !== target.os || entry.arch !== target.arch || entry.libc !== target.libc) {
@@ -217,7 +239,8 @@ export function releaseEntry(manifest: Manifest, target: TargetInfo, pin: Pin | 
   }
   if (pin && (entry.sha256 !== pin.sha256 || entry.size !== pin.size)) {
     throw new IntegrityError(
-      `Cannot use the manifest entry for ${target.triple}: its checksum ${entry.sha256} is not the one pinned in @krepis/loader (${pin.sha256})\nHint: the release host serves a different build than this loader was released with`,
+      `Cannot use the manifest entry for ${target.triple}: its checksum ${entry.sha256} is not the one pinned in @krepis/loader (${pin.sha256})`,
+      { hint: `the release host serves a different build than this loader was released with` },
     );
   }
   return entry;

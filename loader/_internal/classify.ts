@@ -6,15 +6,7 @@
  * directory where a file should be) a {@linkcode CacheError} with a hint.
  */
 
-import {
-  AbiMismatchError,
-  CacheError,
-  IntegrityError,
-  NetworkError,
-  OfflineError,
-  PermissionError,
-  UnsupportedPlatformError,
-} from "../errors.ts";
+import { CacheError, KrepisError } from "../errors.ts";
 import { DISK_FULL_HINT, isDiskFull, osErrorCode } from "./os_error.ts";
 import { permissionError } from "./permission.ts";
 
@@ -26,21 +18,21 @@ import { permissionError } from "./permission.ts";
  */
 export function asKrepisError(error: unknown, action: string, cacheDir?: string): unknown {
   if (error instanceof Deno.errors.NotCapable) return permissionError(error, action);
-  const ours = error instanceof AbiMismatchError || error instanceof UnsupportedPlatformError ||
-    error instanceof IntegrityError || error instanceof OfflineError ||
-    error instanceof CacheError || error instanceof NetworkError ||
-    error instanceof PermissionError || error instanceof Deno.errors.TimedOut ||
+  const ours = error instanceof KrepisError || error instanceof Deno.errors.TimedOut ||
     error instanceof TypeError;
   if (ours || !(error instanceof Error) || osErrorCode(error) === null) return error;
   const full = isDiskFull(error);
   return new CacheError(
     `Cannot ${action}${cacheDir ? ` (cache at ${cacheDir})` : ""}: ${
       full ? "the disk is full" : error.message
-    }\nHint: ${
-      full
-        ? DISK_FULL_HINT
-        : "check that KREPIS_CACHE_DIR (or --cache-dir) is a directory you can write, and remove whatever stands where the cache's files should be"
     }`,
-    { cause: error },
+    {
+      cause: error,
+      hint: `${
+        full
+          ? DISK_FULL_HINT
+          : "check that KREPIS_CACHE_DIR (or --cache-dir) is a directory you can write, and remove whatever stands where the cache's files should be"
+      }`,
+    },
   );
 }

@@ -1,6 +1,7 @@
 /** Deno's own permission refusals, turned into {@linkcode PermissionError}. */
 
 import { PermissionError } from "../errors.ts";
+import { summaryOf } from "./summary.ts";
 
 /**
  * The {@linkcode PermissionError} for Deno's own refusal (`Deno.errors.NotCapable`),
@@ -13,7 +14,7 @@ import { PermissionError } from "../errors.ts";
 export function permissionError(error: unknown, action: string): unknown {
   if (!(error instanceof Deno.errors.NotCapable)) return error;
   const flag = error.message.match(/--allow-[a-z]+/)?.[0] ?? "the --allow-… flag it names";
-  return new PermissionError(`Cannot ${action}: ${error.message.split("\n")[0]}`, flag, {
+  return new PermissionError(`Cannot ${action}: ${summaryOf(error)}`, flag, {
     cause: error,
   });
 }

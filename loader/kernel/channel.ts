@@ -5,7 +5,7 @@
  * @module
  */
 
-import { KernelError } from "../errors.ts";
+import { KernelError, type KrepisErrorOptions } from "../errors.ts";
 import { RESULT_NAMES, type SYMBOLS } from "../_gen/ffi.ts";
 import { allocate } from "../_codec/pool.ts";
 import { KERNEL_TOKEN } from "./token.ts";
@@ -31,14 +31,17 @@ const UNSUPPORTED = 9;
  * result name as the reason, and the kernel error as the cause.
  */
 export function rethrowAs<T>(
-  ApiError: new (message: string, reason: string, options?: ErrorOptions) => Error,
+  ApiError: new (message: string, reason: string, options?: KrepisErrorOptions) => Error,
   action: () => T,
 ): T {
   try {
     return action();
   } catch (error) {
     if (error instanceof KernelError) {
-      throw new ApiError(error.message, error.codeName, { cause: error });
+      throw new ApiError(error.summary, error.codeName, {
+        cause: error,
+        ...(error.hint === null ? {} : { hint: error.hint }),
+      });
     }
     throw error;
   }
@@ -126,9 +129,12 @@ export class Channel implements ViewRelease {
     const name = RESULT_NAMES[code] ?? `code ${code}`;
     // The kernel's messages already read "Cannot …"; a Fail request's is
     // the caller's own text.
-    const [first, ...rest] = message.split("\n");
+    const text = kernelText(message);
+    const [first, ...rest] = text.message.split("\n");
     const lead = first.startsWith("Cannot ") ? first : `Cannot complete the kernel call: ${first}`;
-    return new KernelError([`${lead} (${name})`, ...rest].join("\n"), code, name);
+    return new KernelError([`${lead} (${name})`, ...rest].join("\n"), code, name, {
+      ...(text.hint === undefined ? {} : { hint: text.hint }),
+    });
   }
 
   /**
@@ -150,9 +156,10 @@ export class Channel implements ViewRelease {
       ? `the ${this.#target} release kernel is built without it; the loader's README lists which targets have which capabilities`
       : "use the release kernel of the loader's version, which has it";
     throw new KernelError(
-      `Cannot ${action}: not available on ${this.#target} (this kernel lacks the "${capability}" capability; it has: ${has}) (UNSUPPORTED)\nHint: ${hint}`,
+      `Cannot ${action}: not available on ${this.#target} (this kernel lacks the "${capability}" capability; it has: ${has}) (UNSUPPORTED)`,
       UNSUPPORTED,
       "UNSUPPORTED",
+      { hint },
     );
   }
 
@@ -236,4 +243,15 @@ export class Channel implements ViewRelease {
     this.#library.close();
     this.#library = null;
   }
+}
+
+/**
+ * The kernel's error text as its message and its hint. The kernel's C
+ * boundary renders `message`, then `\nHint: hint` when there is one; this is
+ * the one place in the loader that reads a hint back out of a text.
+ */
+export function kernelText(text: string): { message: string; hint?: string } {
+  const at = text.indexOf("\nHint: ");
+  if (at < 0) return { message: text };
+  return { message: text.slice(0, at), hint: text.slice(at + "\nHint: ".length) };
 }

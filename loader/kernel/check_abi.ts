@@ -2,7 +2,7 @@ import type { AbiInfo } from "../abi.ts";
 import { AbiMismatchError } from "../errors.ts";
 
 const HINT =
-  "Hint: use a kernel built from the same Krepis release as @krepis/loader, or unset KREPIS_KERNEL_PATH to let the loader fetch the matching one";
+  "use a kernel built from the same Krepis release as @krepis/loader, or unset KREPIS_KERNEL_PATH to let the loader fetch the matching one";
 
 function show(abi: AbiInfo): string {
   return `${abi.major}.${abi.minor} (fingerprint ${abi.fingerprint.slice(0, 16)})`;
@@ -29,12 +29,11 @@ export function checkAbi(path: string, expected: AbiInfo, found: AbiInfo): void 
   }
   if (problem === undefined) return;
   throw new AbiMismatchError(
-    `Cannot load kernel ${path}: ${problem}; found ABI ${show(found)}, expected ${
-      show(expected)
-    }\n${HINT}`,
+    `Cannot load kernel ${path}: ${problem}; found ABI ${show(found)}, expected ${show(expected)}`,
     path,
     expected,
     found,
+    { hint: HINT },
   );
 }
 
@@ -47,12 +46,12 @@ export function missingSymbols(
 ): AbiMismatchError {
   const detail = cause instanceof Error ? cause.message : String(cause);
   const error = new AbiMismatchError(
-    `Cannot load kernel ${path}: its ABI ${found.major}.${found.minor} lacks a symbol this loader binds (${detail})\n${HINT}`,
+    `Cannot load kernel ${path}: its ABI ${found.major}.${found.minor} lacks a symbol this loader binds (${detail})`,
     path,
     expected,
     found,
+    { hint: HINT, cause },
   );
-  error.cause = cause;
   return error;
 }
 
@@ -60,11 +59,11 @@ export function missingSymbols(
 export function noAbi(path: string, expected: AbiInfo, cause: unknown): AbiMismatchError {
   const detail = cause instanceof Error ? cause.message : String(cause);
   const error = new AbiMismatchError(
-    `Cannot load kernel ${path}: it exports no krepis_abi_version/krepis_abi_fingerprint (${detail})\n${HINT}`,
+    `Cannot load kernel ${path}: it exports no krepis_abi_version/krepis_abi_fingerprint (${detail})`,
     path,
     expected,
     null,
+    { hint: HINT, cause },
   );
-  error.cause = cause;
   return error;
 }

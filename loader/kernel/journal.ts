@@ -145,8 +145,9 @@ function call<T>(action: () => T): T {
 
 function closedError(what: string, action: string): JournalError {
   return new JournalError(
-    `Cannot ${action}: the ${what} was closed\nHint: open the journal again with kernel.journal.open()`,
+    `Cannot ${action}: the ${what} was closed`,
     "CLOSED",
+    { hint: `open the journal again with kernel.journal.open()` },
   );
 }
 
@@ -483,8 +484,9 @@ export class Transaction implements Disposable {
   #open(action: string): bigint {
     if (this.#state !== "open") {
       throw new JournalError(
-        `Cannot ${action}: transaction ${this.id} is ${this.#state}\nHint: begin a new transaction`,
+        `Cannot ${action}: transaction ${this.id} is ${this.#state}`,
         "FAILED",
+        { hint: `begin a new transaction` },
       );
     }
     return this.#wire;

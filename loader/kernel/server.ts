@@ -181,8 +181,9 @@ function permit(address: string, role: string, action: string): void {
   throw new ServerError(
     `Cannot start the server: ${role} ${
       JSON.stringify(address)
-    } is not an ip:port address (FAILED)\nHint: give an IP address and a port, such as 127.0.0.1:8080 or [::1]:8080`,
+    } is not an ip:port address (FAILED)`,
     "FAILED",
+    { hint: `give an IP address and a port, such as 127.0.0.1:8080 or [::1]:8080` },
   );
 }
 
@@ -366,8 +367,9 @@ export class Server implements Disposable, AsyncDisposable {
     const handle = this.#handle;
     if (handle === null) {
       throw new ServerError(
-        `Cannot ${action}: the server was stopped\nHint: start another with kernel.server.start()`,
+        `Cannot ${action}: the server was stopped`,
         "CLOSED",
+        { hint: `start another with kernel.server.start()` },
       );
     }
     return call(() => this.#channel.request(action, build(handle)));
