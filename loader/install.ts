@@ -27,7 +27,8 @@ import {
   writeAtomic,
   writeStamp,
 } from "./_install/cache.ts";
-import { cachedTrust, refuseAbi, releaseEntry, trustedKeys } from "./_install/trust.ts";
+import { cachedTrust, releaseEntry } from "./_install/trust.ts";
+import { krepisMirror, refuseAbi, trustedKeys } from "./_internal/krepis_release.ts";
 import type { PinnedChecksums, Progress, VerifyMode } from "./types.ts";
 export type { PinnedChecksums, PinnedFile, Progress, VerifyMode } from "./types.ts";
 export { VERSION } from "./version.ts";
@@ -262,7 +263,7 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
   // 2. The cold path, one installer at a time per version and target. The
   // transfer machinery loads only now: a warm load never pays for it.
   const transfer = await import("./_install/transfer.ts");
-  const base = transfer.releaseBase(options.mirror, version);
+  const base = transfer.releaseBase(krepisMirror(options.mirror), version);
   const lockPath = entryPaths(root, version, target.triple, "-", target.file).lock;
   try {
     return await coldInstall();

@@ -9,7 +9,6 @@
  */
 
 import { dirname, join } from "../_internal/path.ts";
-import { readEnv } from "../_internal/env.ts";
 import { CacheError, IntegrityError } from "../errors.ts";
 import { DISK_FULL_HINT, isDiskFull } from "../_internal/os_error.ts";
 import {
@@ -34,16 +33,12 @@ import { MAX_SIGNATURE_SIZE, type Pin, verifyManifestSignature } from "./trust.t
 import type { Progress } from "../types.ts";
 import type { Candidate, Tuning } from "./download.ts";
 
-/** Where releases are downloaded from unless `KREPIS_MIRROR` says otherwise. */
-const DEFAULT_MIRROR = "https://github.com/krepis/krepis/releases/download";
-
 /**
- * The base URL of a release's files, `<mirror>/v<version>/`: the option,
- * else `KREPIS_MIRROR`, else the project's GitHub releases; https only,
+ * The base URL of a release's files, `<mirror>/v<version>/`; https only,
  * except on loopback.
  */
-export function releaseBase(mirror: string | undefined, version: string): URL {
-  const url = parseMirror(mirror ?? readEnv("KREPIS_MIRROR") ?? DEFAULT_MIRROR);
+export function releaseBase(mirror: string, version: string): URL {
+  const url = parseMirror(mirror);
   if (typeof url === "string") throw new PolicyError(url);
   const base = new URL(`${url.href.replace(/\/+$/, "")}/`);
   checkUrl(base);

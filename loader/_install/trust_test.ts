@@ -5,25 +5,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AbiMismatchError, IntegrityError, UnsupportedPlatformError } from "../errors.ts";
+import { IntegrityError, UnsupportedPlatformError } from "../errors.ts";
 import { LOADER_ABI } from "../abi.ts";
 import { formatManifest, type Manifest, manifestTrustedComment } from "../manifest.ts";
 import { parseMinisignPublicKey } from "../minisign.ts";
 import { targetByTriple } from "../platform.ts";
 import { TARGETS } from "../_gen/targets.ts";
-import {
-  cachedTrust,
-  refuseAbi,
-  releaseEntry,
-  trustedKeys,
-  verifyManifestSignature,
-} from "./trust.ts";
-import {
-  generateSigningKey,
-  publicKeyBase64,
-  publicKeyFile,
-  signMinisign,
-} from "../../release/minisign_sign.ts";
+import { cachedTrust, releaseEntry, verifyManifestSignature } from "./trust.ts";
+import { generateSigningKey, publicKeyBase64, signMinisign } from "../../release/minisign_sign.ts";
 
 const VERSION = "1.2.3";
 const target = TARGETS[0];
@@ -55,37 +44,6 @@ async function signed(manifest: Manifest, comment = manifestTrustedComment(manif
   const bytes = new TextEncoder().encode(formatManifest(manifest));
   return { key, bytes, signature: await signMinisign(key, bytes, comment) };
 }
-
-/** Runs `body` with KREPIS_TRUSTED_KEY set to `value` (or unset), then restores it. */
-async function withTrustedKeyEnv<T>(value: string | undefined, body: () => T | Promise<T>) {
-  const before = Deno.env.get("KREPIS_TRUSTED_KEY");
-  if (value === undefined) Deno.env.delete("KREPIS_TRUSTED_KEY");
-  else Deno.env.set("KREPIS_TRUSTED_KEY", value);
-  try {
-    return await body();
-  } finally {
-    if (before === undefined) Deno.env.delete("KREPIS_TRUSTED_KEY");
-    else Deno.env.set("KREPIS_TRUSTED_KEY", before);
-  }
-}
-
-Deno.test("trustedKeys: KREPIS_TRUSTED_KEY joins the project's keys unless a list is given", async () => {
-  const fromEnv = await generateSigningKey();
-  const given = await generateSigningKey();
-  await withTrustedKeyEnv(publicKeyBase64(fromEnv), () => {
-    const ids = (keys: { keyId: string }[]) => keys.map((k) => k.keyId);
-    assert.ok(
-      ids(trustedKeys(undefined)).includes(parseMinisignPublicKey(publicKeyBase64(fromEnv)).keyId),
-    );
-    // An explicit list is the whole list (besides the project's own keys).
-    const explicit = ids(trustedKeys([publicKeyFile(given)]));
-    assert.ok(explicit.includes(parseMinisignPublicKey(publicKeyBase64(given)).keyId));
-    assert.ok(!explicit.includes(parseMinisignPublicKey(publicKeyBase64(fromEnv)).keyId));
-  });
-  await withTrustedKeyEnv("not a key", () => {
-    assert.throws(() => trustedKeys(undefined), IntegrityError);
-  });
-});
 
 Deno.test("verifyManifestSignature accepts only a trusted key's signature of this release's manifest.json", async () => {
   const { key, bytes, signature } = await signed(manifestFor());
@@ -141,26 +99,6 @@ Deno.test("verifyManifestSignature accepts only a trusted key's signature of thi
       (e: Error) =>
         e instanceof IntegrityError && /does not name manifest\.json of version/.test(e.message),
     );
-  }
-});
-
-Deno.test("refuseAbi: the loader's major with its minor or newer passes, anything else is AbiMismatchError", () => {
-  const { major, minor, fingerprint } = LOADER_ABI;
-  refuseAbi({ major, minor, fingerprint }, VERSION);
-  refuseAbi({ major, minor: minor + 1, fingerprint: hex("f") }, VERSION);
-  for (
-    const abi of [{ major: major + 1, minor }, { major: major - 1, minor }, {
-      major,
-      minor: minor - 1,
-    }]
-  ) {
-    if (abi.minor < 0) continue;
-    assert.throws(() => refuseAbi({ ...abi, fingerprint }, VERSION), (e: Error) => {
-      assert.ok(e instanceof AbiMismatchError);
-      assert.match(e.message, new RegExp(`its ABI ${abi.major}\\.${abi.minor} does not fit`));
-      assert.match(e.message, /\nHint: /);
-      return true;
-    });
   }
 });
 
