@@ -4,7 +4,9 @@
  * (and its own), and from `loader/` only through its published entry
  * points and the generated files named here. Inside `loader/`, the wings
  * stay apart: `_install/` and `kernel/` never import each other, `_gen/`
- * imports only `_codec/` and `types.ts`, and only `cli.ts` reaches `_cli/`.
+ * imports only `_codec/` and `types.ts`, only `cli.ts` reaches `_cli/`, and
+ * `_install/` imports nothing that only Krepis knows (its version, ABI,
+ * keys, pins, environment).
  * Tests (`*_test.ts`, `tests/`) may import anything.
  *
  * Each rule is also checked against a planted violation in a temporary
@@ -44,6 +46,19 @@ const EXCEPTIONS: Record<string, string[]> = {
   // The benchmark measures the loader's own file hashing.
   "bench/distribution.ts": ["loader/_install/hash.ts"],
 };
+
+/**
+ * What only the Krepis side of the loader knows: its version, ABI, keys,
+ * pins, environment and release host. The install wing gets them passed in.
+ */
+const KREPIS_ONLY = [
+  "loader/version.ts",
+  "loader/abi.ts",
+  "loader/_gen/keys.ts",
+  "loader/_gen/pinned.ts",
+  "loader/_internal/env.ts",
+  "loader/_internal/krepis_release.ts",
+];
 
 async function* modules(root: string, dir: string): AsyncGenerator<string> {
   let entries: Deno.DirEntry[];
@@ -132,6 +147,11 @@ export async function wingProblems(root: string): Promise<string[]> {
           `${path} imports ${target}: generated files import only _codec/ and types.ts`,
         );
       }
+      if (under(path, "loader/_install") && KREPIS_ONLY.includes(target)) {
+        problems.push(
+          `${path} imports ${target}: the install wing is told about Krepis, never asks`,
+        );
+      }
       if (
         under(target, "loader/_cli") && path !== "loader/cli.ts" && !under(path, "loader/_cli")
       ) {
@@ -146,7 +166,7 @@ Deno.test("every folder imports only from the folders below it, and loader/ only
   assert.deepEqual(await folderProblems(REPO_ROOT), []);
 });
 
-Deno.test("the loader's wings stay apart: _install/ and kernel/ never meet, _gen/ imports only _codec/ and types.ts, only cli.ts reaches _cli/", async () => {
+Deno.test("the loader's wings stay apart: _install/ and kernel/ never meet, _install/ is told about Krepis, _gen/ imports only _codec/ and types.ts, only cli.ts reaches _cli/", async () => {
   assert.deepEqual(await wingProblems(REPO_ROOT), []);
 });
 
@@ -193,6 +213,9 @@ Deno.test("each layering rule fails on a planted violation, and passes the same 
     }, wingProblems],
     ["the kernel wing imports the install's", {
       "loader/kernel/x.ts": 'export { a } from "../_install/trust.ts";',
+    }, wingProblems],
+    ["the install wing asks for Krepis's keys", {
+      "loader/_install/x.ts": 'import { PROJECT_KEYS } from "../_gen/keys.ts";',
     }, wingProblems],
     ["a generated file imports a helper", {
       "loader/_gen/x.ts": 'import { a } from "../_internal/path.ts";',
