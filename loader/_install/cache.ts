@@ -139,7 +139,7 @@ export async function ensurePrivateDir(
         `Cannot use the cache directory ${path}: it is not a directory${
           part ? " (a symlink?)" : ""
         }`,
-        { hint: `${fix}` },
+        { hint: fix },
       );
     }
     if (info.mode !== null && (info.mode & 0o022) !== 0) {
@@ -147,7 +147,7 @@ export async function ensurePrivateDir(
         `Cannot use the cache directory ${path}: it is writable by other users (mode ${
           (info.mode & 0o777).toString(8)
         })`,
-        { hint: `${fix}` },
+        { hint: fix },
       );
     }
     if (uid !== null && info.uid !== null && info.uid !== uid) {

@@ -310,7 +310,7 @@ function diskError(error: unknown, where: string): Error {
   const full = isDiskFull(error);
   return new DiskError(
     `Cannot write to ${where}: ${full ? "the disk is full" : message}`,
-    { cause: error, hint: `${full ? DISK_FULL_HINT : "check KREPIS_CACHE_DIR"}` },
+    { cause: error, hint: full ? DISK_FULL_HINT : "check KREPIS_CACHE_DIR" },
   );
 }
 

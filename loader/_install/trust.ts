@@ -48,7 +48,7 @@ export async function verifyManifestSignature(
   version: string,
   what: string,
 ): Promise<string> {
-  const verified = await verifyMinisign(bytes, signature, keys, what);
+  const verified = await verifyMinisign(bytes, signature, { keys, what });
   checkTrustedComment(verified.trustedComment, version, what);
   return verified.keyId;
 }

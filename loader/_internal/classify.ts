@@ -28,11 +28,9 @@ export function asKrepisError(error: unknown, action: string, cacheDir?: string)
     }`,
     {
       cause: error,
-      hint: `${
-        full
-          ? DISK_FULL_HINT
-          : "check that KREPIS_CACHE_DIR (or --cache-dir) is a directory you can write, and remove whatever stands where the cache's files should be"
-      }`,
+      hint: full
+        ? DISK_FULL_HINT
+        : "check that KREPIS_CACHE_DIR (or --cache-dir) is a directory you can write, and remove whatever stands where the cache's files should be",
     },
   );
 }

@@ -197,7 +197,7 @@ export async function checkLibraryFile(
   const refuse = (
     why: string,
     hint = "point KREPIS_KERNEL_PATH at a kernel built for this machine",
-  ) => new IntegrityError(`Cannot load kernel ${path}: ${why}`, { hint: `${hint}` });
+  ) => new IntegrityError(`Cannot load kernel ${path}: ${why}`, { hint: hint });
   const info = await Deno.stat(path);
   if (!info.isFile) {
     const kind = info.isDirectory ? "a directory" : "not a regular file (a FIFO, socket or device)";
