@@ -193,6 +193,42 @@ export async function main(
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const { positionals } = parsed;
   if (word === "cache" && positionals.length) command = `cache ${positionals[0]}`;
+  const options = installOptions(spec, values, usageError);
+  if (typeof options === "number") return options;
+  const context: Context = {
+    io,
+    json,
+    out,
+    err,
+    options,
+    root: () => options.cacheDir ?? cacheRoot(),
+    usageError,
+    help,
+  };
+  try {
+    const outcome = await RUN[word as Word](context, { values, positionals });
+    if (typeof outcome === "number") return outcome;
+    if (json) document(outcome);
+    return outcome.code;
+  } catch (thrown) {
+    const error = asKrepisError(thrown, `run krepis ${word}`, options.cacheDir);
+    const message = error instanceof Error ? error.message : String(error);
+    if (json) document({ code: exitCode(error), report: { error: message } });
+    err(failure(message, `krepis ${word}`));
+    return exitCode(error);
+  }
+}
+
+/**
+ * The install options every fetching command shares, from its command line
+ * and the environment; a usage error (its exit code) for a mirror that is no
+ * URL or a `KREPIS_OFFLINE` that is neither yes nor no.
+ */
+function installOptions(
+  spec: CommandSpec,
+  values: Record<string, string | boolean | string[] | undefined>,
+  usageError: (message: string) => number,
+): InstallOptions | number {
   const string = (name: string) => values[name] as string | undefined;
   const mirror = string("mirror") ?? readEnv("KREPIS_MIRROR");
   if (mirror !== undefined && Object.hasOwn(spec.options, "mirror")) {
@@ -220,28 +256,7 @@ export async function main(
       : undefined,
     verify: string("verify") as "full" | "stamp" | undefined,
   };
-  const context: Context = {
-    io,
-    json,
-    out,
-    err,
-    options,
-    root: () => options.cacheDir ?? cacheRoot(),
-    usageError,
-    help,
-  };
-  try {
-    const outcome = await RUN[word as Word](context, { values, positionals });
-    if (typeof outcome === "number") return outcome;
-    if (json) document(outcome);
-    return outcome.code;
-  } catch (thrown) {
-    const error = asKrepisError(thrown, `run krepis ${word}`, options.cacheDir);
-    const message = error instanceof Error ? error.message : String(error);
-    if (json) document({ code: exitCode(error), report: { error: message } });
-    err(failure(message, `krepis ${word}`));
-    return exitCode(error);
-  }
+  return options;
 }
 
 if (import.meta.main) {

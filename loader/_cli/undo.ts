@@ -8,7 +8,6 @@
 
 import { absolute, dirname, join, normalize } from "../_internal/path.ts";
 import { JournalError } from "../errors.ts";
-import type { InstallOptions } from "../install.ts";
 import type { JournalEntry, Recovery, Restored } from "../kernel/journal.ts";
 import { load } from "../load.ts";
 import type { Outcome } from "../types.ts";
@@ -130,9 +129,7 @@ function noteRecovered(recovered: readonly Recovery[], err: (text: string) => vo
  */
 export async function undoCommand(
   command: UndoCommand,
-  options: InstallOptions,
-  out: (text: string) => void,
-  err: (text: string) => void,
+  { options, out, err }: Pick<Context, "options" | "out" | "err">,
 ): Promise<{ code: number; report: Record<string, unknown> }> {
   const project = findProject(command.project);
   using kernel = await load(options);
@@ -244,5 +241,5 @@ export async function run(context: Context, args: Args): Promise<Outcome | numbe
     repair: values.repair === true,
     json: context.json,
   };
-  return await undoCommand(undo, context.options, context.out, context.err);
+  return await undoCommand(undo, context);
 }
