@@ -21,7 +21,7 @@ import { installed } from "../lib/process.ts";
 import { cargoCommand, cargoOutput } from "../matrix/build.ts";
 import { packArtifact } from "../matrix/pack_artifact.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
-import { reportUncaught } from "../loader/_command_line.ts";
+import { reportUncaught } from "../lib/task.ts";
 
 // Run by `deno task bench`: a failure is written as every task writes one.
 reportUncaught("deno task bench");

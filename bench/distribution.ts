@@ -22,14 +22,14 @@
  */
 
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
-import { sha256File } from "../loader/_hash.ts";
+import { sha256File } from "../loader/_install/hash.ts";
 import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { installed } from "../lib/process.ts";
-import { reportUncaught } from "../loader/_command_line.ts";
+import { reportUncaught } from "../lib/task.ts";
 
 // Run by `deno task bench`: a failure is written as every task writes one.
 reportUncaught("deno task bench");

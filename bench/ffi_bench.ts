@@ -5,7 +5,7 @@
  */
 
 import { load } from "../loader/mod.ts";
-import { SYMBOLS } from "../loader/_ffi.ts";
+import { SYMBOLS } from "../loader/_gen/ffi.ts";
 
 const path = Deno.env.get("KREPIS_BENCH_KERNEL");
 if (!path) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { commandLine, printError } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../lib/task.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";

@@ -20,7 +20,7 @@
 import { join } from "node:path";
 import { load } from "../loader/mod.ts";
 import { outputOrNull } from "../lib/process.ts";
-import { reportUncaught } from "../loader/_command_line.ts";
+import { reportUncaught } from "../lib/task.ts";
 
 // Run by `deno task bench`: a failure is written as every task writes one.
 reportUncaught("deno task bench");

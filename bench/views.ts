@@ -18,9 +18,9 @@
 
 import { join } from "node:path";
 import { load } from "../loader/mod.ts";
-import { SYMBOLS } from "../loader/_ffi.ts";
-import { decodeResponse, encodeRequest } from "../loader/_messages.ts";
-import { reportUncaught } from "../loader/_command_line.ts";
+import { SYMBOLS } from "../loader/_gen/ffi.ts";
+import { decodeResponse, encodeRequest } from "../loader/_gen/messages.ts";
+import { reportUncaught } from "../lib/task.ts";
 
 // Run by `deno task bench`: a failure is written as every task writes one.
 reportUncaught("deno task bench");

@@ -85,7 +85,7 @@ async function expandMember(root: string, pattern: string): Promise<string[]> {
 
 if (import.meta.main) {
   // Loaded here, not at the top: importing this module stays free of the command line.
-  const { commandLine, exitUsage, printError } = await import("../loader/_command_line.ts");
+  const { commandLine, exitUsage, printError } = await import("./task.ts");
   const { values } = commandLine({
     name: "deno task versions",
     summary: "print every copy of the lock-step version and fail if any disagree",

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ABI_FINGERPRINT, ABI_MAJOR, ABI_MINOR } from "./_ffi.ts";
+import { ABI_FINGERPRINT, ABI_MAJOR, ABI_MINOR } from "./_gen/ffi.ts";
 
 /** An ABI version and the fingerprint of the exported surface. */
 export interface AbiInfo {

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { absolute, isAbsolute, join, normalize } from "./_path.ts";
-import { readEnv } from "./_env.ts";
+import { absolute, isAbsolute, join, normalize } from "./_internal/path.ts";
+import { readEnv } from "./_internal/env.ts";
 import { PermissionError } from "./errors.ts";
 
 /**

@@ -3,19 +3,63 @@
  * failures use the built-in classes (`Error`, `Deno.errors.NotFound`, ...).
  *
  * Messages read `Cannot <action>: <state>` and, where there is a fix, a
- * hint on the next line. Each class has a stable string `code` (what a
- * program tests, never the wording) and the hint on its own, as `hint`.
- * `KernelError.code` is the kernel's numeric result code instead.
+ * hint on the next line. Every class extends {@linkcode KrepisError}: a
+ * stable string `code` (what a program tests, never the wording, and the
+ * row of the CLI's exit-code table) and the hint on its own, as `hint`,
+ * passed in when the error is made, never read back out of the message.
+ * `KernelError` keeps the kernel's numeric result as `result`.
  *
  * @module
  */
 
 import type { AbiInfo } from "./abi.ts";
 
-/** The hint of a message: the text after its `Hint: ` line start, or null. */
-function hintOf(message: string): string | null {
-  const at = message.indexOf("\nHint: ");
-  return at < 0 ? null : message.slice(at + "\nHint: ".length);
+/** What every loader error takes besides its message: the hint, and the standard `cause`. */
+export interface KrepisErrorOptions extends ErrorOptions {
+  /** What to do about it, shown on the line after the message. */
+  hint?: string;
+}
+
+/**
+ * The one base class of the loader's errors: a stable string `code` and a
+ * `hint` passed in. The message shown is the given message with the hint on
+ * the next line (`Hint: …`).
+ *
+ * @example Telling a loader error apart
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CacheError, KrepisError } from "@krepis/loader";
+ *
+ * const error = new CacheError("Cannot write x: disk full", { hint: "free some space" });
+ * assert.ok(error instanceof KrepisError);
+ * assert.deepEqual([error.code, error.hint], ["CACHE", "free some space"]);
+ * assert.equal(error.message, "Cannot write x: disk full\nHint: free some space");
+ * ```
+ */
+export class KrepisError extends Error {
+  /** Stable, machine-readable condition, e.g. `"CACHE"`. */
+  readonly code: string;
+  /** What to do about it, or null. */
+  readonly hint: string | null;
+  /** The message without its hint line. */
+  readonly summary: string;
+
+  /**
+   * Builds the error.
+   *
+   * @param code The stable condition.
+   * @param message What could not be done and why (`Cannot <action>: <state>`).
+   * @param options The hint and the standard `cause`.
+   */
+  constructor(code: string, message: string, options: KrepisErrorOptions = {}) {
+    super(
+      options.hint === undefined ? message : `${message}\nHint: ${options.hint}`,
+      "cause" in options ? { cause: options.cause } : undefined,
+    );
+    this.code = code;
+    this.hint = options.hint ?? null;
+    this.summary = message;
+  }
 }
 
 /**
@@ -36,11 +80,9 @@ function hintOf(message: string): string | null {
  * assert.ok(error instanceof Error && error.found?.major === 2);
  * ```
  */
-export class AbiMismatchError extends Error {
+export class AbiMismatchError extends KrepisError {
   /** Stable, machine-readable condition: `"ABI_MISMATCH"`. */
-  readonly code: "ABI_MISMATCH" = "ABI_MISMATCH";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "ABI_MISMATCH";
   /** The library that was refused. */
   readonly path: string;
   /** The ABI this loader needs. */
@@ -51,15 +93,20 @@ export class AbiMismatchError extends Error {
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    * @param path The library that was refused.
    * @param expected The ABI this loader needs.
    * @param found The ABI the library reported, or `null`.
    */
-  constructor(message: string, path: string, expected: AbiInfo, found: AbiInfo | null) {
-    super(message);
+  constructor(
+    message: string,
+    path: string,
+    expected: AbiInfo,
+    found: AbiInfo | null,
+    options?: KrepisErrorOptions,
+  ) {
+    super("ABI_MISMATCH", message, options);
     this.name = "AbiMismatchError";
-    this.hint = hintOf(message);
     this.path = path;
     this.expected = expected;
     this.found = found;
@@ -69,32 +116,36 @@ export class AbiMismatchError extends Error {
 /**
  * The kernel answered a call with a result code other than OK.
  *
- * @example Reading the code of a failed call
+ * @example Reading the result of a failed call
  * ```ts
  * import assert from "node:assert/strict";
  * import { KernelError } from "@krepis/loader";
  *
- * const error = new KernelError("Cannot call the kernel: boom", 5, "FAILED");
- * assert.deepEqual([error.code, error.codeName], [5, "FAILED"]);
+ * const error = new KernelError("Cannot call the kernel: boom", 5, "FAILED", { hint: "retry" });
+ * assert.deepEqual([error.code, error.result, error.codeName], ["KERNEL", 5, "FAILED"]);
+ * assert.equal(error.hint, "retry");
  * ```
  */
-export class KernelError extends Error {
-  /** The numeric `KrepisResult` code. */
-  readonly code: number;
-  /** The code's name without the `KREPIS_RESULT_` prefix, e.g. `"MALFORMED_REQUEST"`. */
+export class KernelError extends KrepisError {
+  /** Stable, machine-readable condition: `"KERNEL"`. */
+  declare readonly code: "KERNEL";
+  /** The kernel's numeric `KrepisResult`. */
+  readonly result: number;
+  /** The result's name without the `KREPIS_RESULT_` prefix, e.g. `"MALFORMED_REQUEST"`. */
   readonly codeName: string;
 
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message.
-   * @param code The numeric result code.
-   * @param codeName The code's name.
+   * @param message What the kernel said, without its hint.
+   * @param result The numeric result.
+   * @param codeName The result's name.
+   * @param options The kernel's hint and the standard `cause`.
    */
-  constructor(message: string, code: number, codeName: string) {
-    super(message);
+  constructor(message: string, result: number, codeName: string, options?: KrepisErrorOptions) {
+    super("KERNEL", message, options);
     this.name = "KernelError";
-    this.code = code;
+    this.result = result;
     this.codeName = codeName;
   }
 }
@@ -111,11 +162,9 @@ export class KernelError extends Error {
  * assert.deepEqual(error.supported, ["x86_64-unknown-linux-gnu"]);
  * ```
  */
-export class UnsupportedPlatformError extends Error {
+export class UnsupportedPlatformError extends KrepisError {
   /** Stable, machine-readable condition: `"UNSUPPORTED_PLATFORM"`. */
-  readonly code: "UNSUPPORTED_PLATFORM" = "UNSUPPORTED_PLATFORM";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "UNSUPPORTED_PLATFORM";
   /** The platform found, e.g. `"linux/riscv64 (gnu)"`, or the triple asked for. */
   readonly platform: string;
   /** The triples that are supported. */
@@ -124,14 +173,18 @@ export class UnsupportedPlatformError extends Error {
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    * @param platform The platform found.
    * @param supported The supported triples.
    */
-  constructor(message: string, platform: string, supported: readonly string[]) {
-    super(message);
+  constructor(
+    message: string,
+    platform: string,
+    supported: readonly string[],
+    options?: KrepisErrorOptions,
+  ) {
+    super("UNSUPPORTED_PLATFORM", message, options);
     this.name = "UnsupportedPlatformError";
-    this.hint = hintOf(message);
     this.platform = platform;
     this.supported = supported;
   }
@@ -150,21 +203,18 @@ export class UnsupportedPlatformError extends Error {
  * assert.equal(error.name, "IntegrityError");
  * ```
  */
-export class IntegrityError extends Error {
+export class IntegrityError extends KrepisError {
   /** Stable, machine-readable condition: `"INTEGRITY"`. */
-  readonly code: "INTEGRITY" = "INTEGRITY";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "INTEGRITY";
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    * @param options Standard error options (`cause`).
    */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, options?: KrepisErrorOptions) {
+    super("INTEGRITY", message, options);
     this.name = "IntegrityError";
-    this.hint = hintOf(message);
   }
 }
 
@@ -181,20 +231,17 @@ export class IntegrityError extends Error {
  * assert.equal(error.name, "OfflineError");
  * ```
  */
-export class OfflineError extends Error {
+export class OfflineError extends KrepisError {
   /** Stable, machine-readable condition: `"OFFLINE"`. */
-  readonly code: "OFFLINE" = "OFFLINE";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "OFFLINE";
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    */
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: KrepisErrorOptions) {
+    super("OFFLINE", message, options);
     this.name = "OfflineError";
-    this.hint = hintOf(message);
   }
 }
 
@@ -213,21 +260,18 @@ export class OfflineError extends Error {
  * assert.equal(error.name, "CacheError");
  * ```
  */
-export class CacheError extends Error {
+export class CacheError extends KrepisError {
   /** Stable, machine-readable condition: `"CACHE"`. */
-  readonly code: "CACHE" = "CACHE";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "CACHE";
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    * @param options Standard error options (`cause`).
    */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, options?: KrepisErrorOptions) {
+    super("CACHE", message, options);
     this.name = "CacheError";
-    this.hint = hintOf(message);
   }
 }
 
@@ -245,24 +289,21 @@ export class CacheError extends Error {
  * assert.deepEqual([error.code, error.status], ["NETWORK", 404]);
  * ```
  */
-export class NetworkError extends Error {
+export class NetworkError extends KrepisError {
   /** Stable, machine-readable condition: `"NETWORK"`. */
-  readonly code: "NETWORK" = "NETWORK";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "NETWORK";
   /** The HTTP status, when the server answered with an error. */
   readonly status: number | null;
 
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    * @param options `status` (HTTP) and the standard `cause`.
    */
-  constructor(message: string, options: ErrorOptions & { status?: number } = {}) {
-    super(message, options);
+  constructor(message: string, options: KrepisErrorOptions & { status?: number } = {}) {
+    super("NETWORK", message, options);
     this.name = "NetworkError";
-    this.hint = hintOf(message);
     this.status = options.status ?? null;
   }
 }
@@ -280,11 +321,11 @@ export class NetworkError extends Error {
  * assert.equal(error.flag, "--allow-ffi");
  * ```
  */
-export class PermissionError extends Error {
+export class PermissionError extends KrepisError {
   /** Stable, machine-readable condition: `"PERMISSION"`. */
-  readonly code: "PERMISSION" = "PERMISSION";
+  declare readonly code: "PERMISSION";
   /** What to do about it: the flag to add. */
-  readonly hint: string;
+  declare readonly hint: string;
   /** The Deno flag that grants it, e.g. `--allow-net`. */
   readonly flag: string;
 
@@ -296,10 +337,11 @@ export class PermissionError extends Error {
    * @param options Standard error options (`cause`).
    */
   constructor(message: string, flag: string, options?: ErrorOptions) {
-    const hint = `run Deno with ${flag} (README: "Permissions" lists what each use needs)`;
-    super(`${message}\nHint: ${hint}`, options);
+    super("PERMISSION", message, {
+      ...options,
+      hint: `run Deno with ${flag} (README: "Permissions" lists what each use needs)`,
+    });
     this.name = "PermissionError";
-    this.hint = hint;
     this.flag = flag;
   }
 }
@@ -320,11 +362,9 @@ export class PermissionError extends Error {
  * assert.deepEqual([error.code, error.reason, error.hint], ["JOURNAL", "BUSY", "wait"]);
  * ```
  */
-export class JournalError extends Error {
+export class JournalError extends KrepisError {
   /** Stable, machine-readable condition: `"JOURNAL"`. */
-  readonly code: "JOURNAL" = "JOURNAL";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "JOURNAL";
   /**
    * The kernel's result name: `"BUSY"` (another process holds the journal),
    * `"UNKNOWN_HANDLE"` (closed journal, finished transaction), `"FAILED"`
@@ -336,14 +376,13 @@ export class JournalError extends Error {
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    * @param reason The kernel's result name.
    * @param options Standard error options (`cause`).
    */
-  constructor(message: string, reason: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, reason: string, options?: KrepisErrorOptions) {
+    super("JOURNAL", message, options);
     this.name = "JournalError";
-    this.hint = hintOf(message);
     this.reason = reason;
   }
 }
@@ -361,11 +400,9 @@ export class JournalError extends Error {
  * assert.deepEqual([error.code, error.reason, error.hint], ["SERVER", "FAILED", "listen on port 0"]);
  * ```
  */
-export class ServerError extends Error {
+export class ServerError extends KrepisError {
   /** Stable, machine-readable condition: `"SERVER"`. */
-  readonly code: "SERVER" = "SERVER";
-  /** What to do about it (the message's `Hint:` line), or null. */
-  readonly hint: string | null;
+  declare readonly code: "SERVER";
   /**
    * `"FAILED"` (the message says why: malformed address, port in use, …),
    * `"UNSUPPORTED"` (this kernel has no server engine), `"CLOSED"` (the
@@ -376,14 +413,13 @@ export class ServerError extends Error {
   /**
    * Builds the error; use the class only to check `instanceof`.
    *
-   * @param message The full message, hint included.
+   * @param message What could not be done and why, without the hint.
    * @param reason The kernel's result name, or `"CLOSED"`.
    * @param options Standard error options (`cause`).
    */
-  constructor(message: string, reason: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, reason: string, options?: KrepisErrorOptions) {
+    super("SERVER", message, options);
     this.name = "ServerError";
-    this.hint = hintOf(message);
     this.reason = reason;
   }
 }

@@ -3,6 +3,8 @@ import {
   AbiMismatchError,
   CacheError,
   IntegrityError,
+  KernelError,
+  KrepisError,
   LOADER_ABI,
   NetworkError,
   OfflineError,
@@ -30,18 +32,38 @@ function samples(message: string) {
   ] as const;
 }
 
-Deno.test("every error class has a stable code and the hint apart from the message", () => {
-  for (const [error, code] of samples("Cannot do it: because\nHint: do this instead")) {
+Deno.test("every error class has a stable code and the hint it was given, never one read from its message", () => {
+  for (const [error, code] of samples("Cannot do it: because\nHint: not a hint")) {
     assert.equal(error.code, code, error.name);
-    assert.equal(error.hint, error instanceof PermissionError ? error.hint : "do this instead");
+    assert.ok(error instanceof KrepisError, error.name);
+    // The text is the message as given; nothing is parsed back out of it.
+    if (!(error instanceof PermissionError)) assert.equal(error.hint, null, error.name);
   }
+  const cache = new CacheError("Cannot do it: because", { hint: "do this instead" });
+  assert.deepEqual([cache.hint, cache.summary], ["do this instead", "Cannot do it: because"]);
+  assert.equal(cache.message, "Cannot do it: because\nHint: do this instead");
   assert.equal(new CacheError("Cannot do it: because").hint, null);
+  const cause = new Error("disk");
+  assert.equal(new IntegrityError("Cannot x: y", { cause, hint: "h" }).cause, cause);
   const permission = new PermissionError("Cannot install the kernel: no network", "--allow-net");
   assert.equal(
     permission.message,
     `Cannot install the kernel: no network\nHint: ${permission.hint}`,
   );
   assert.match(permission.hint, /^run Deno with --allow-net/);
+});
+
+Deno.test("KernelError's code is a string like the others, the kernel's number its own field", () => {
+  const error = new KernelError("Cannot call the kernel: boom (FAILED)", 5, "FAILED", {
+    hint: "retry",
+  });
+  assert.deepEqual([error.code, error.result, error.codeName, error.hint], [
+    "KERNEL",
+    5,
+    "FAILED",
+    "retry",
+  ]);
+  assert.equal(error.message, "Cannot call the kernel: boom (FAILED)\nHint: retry");
 });
 
 Deno.test("the CLI's exit code follows the class, whatever the message says", () => {

@@ -5,32 +5,32 @@
  * @module
  */
 
-import { absolute, join, normalize } from "./_path.ts";
+import { summaryOf } from "./_internal/summary.ts";
+import { absolute, join, normalize } from "./_internal/path.ts";
 import { IntegrityError, NetworkError, OfflineError, PermissionError } from "./errors.ts";
 import type { AbiInfo } from "./abi.ts";
 import { VERSION } from "./version.ts";
 import { cacheRoot } from "./cache_dir.ts";
-import { ensureCacheRoot, isVersionName } from "./_cache_layout.ts";
-import { asKrepisError } from "./_classify.ts";
-import { checkKeys } from "./_options.ts";
-import { resolveTarget, targetByTriple, type TargetInfo } from "./platform.ts";
-import { readEnvFlag } from "./_env.ts";
-import { PINNED, type PinnedChecksums } from "./_pinned.ts";
+import { ensureCacheRoot, isVersionName } from "./_install/cache_layout.ts";
+import { asKrepisError } from "./_internal/classify.ts";
+import { checkKeys } from "./_internal/options.ts";
+import { resolveTarget, targetByTriple } from "./platform.ts";
+import type { TargetInfo } from "./types.ts";
+import { readEnvFlag } from "./_internal/env.ts";
+import { PINNED } from "./_gen/pinned.ts";
 import {
   ensurePrivateDir,
   entryPaths,
   isCachedValid,
   removeStaleTemps,
-  type VerifyMode,
   withLock,
   writeAtomic,
   writeStamp,
-} from "./_cache.ts";
-import { cachedTrust, refuseAbi, releaseEntry, trustedKeys } from "./_trust.ts";
-import type { Progress } from "./_download.ts";
-export type { VerifyMode } from "./_cache.ts";
-export type { Progress } from "./_download.ts";
-export type { PinnedChecksums, PinnedFile } from "./_pinned.ts";
+} from "./_install/cache.ts";
+import { cachedTrust, releaseEntry } from "./_install/trust.ts";
+import { krepisMirror, refuseAbi, trustedKeys } from "./_internal/krepis_release.ts";
+import type { PinnedChecksums, Progress, VerifyMode } from "./types.ts";
+export type { PinnedChecksums, PinnedFile, Progress, VerifyMode } from "./types.ts";
 export { VERSION } from "./version.ts";
 
 /** Options for {@linkcode install}. */
@@ -228,10 +228,14 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
     const closed = error instanceof Deno.errors.NotCapable || error instanceof PermissionError ||
       error instanceof NetworkError || error instanceof Deno.errors.TimedOut;
     if (!why.rejected || !closed) return error;
-    const how = (error as Error).message.split("\n")[0];
+    const how = summaryOf(error);
     return new IntegrityError(
-      `Cannot use the cached kernel ${version} for ${target.triple}: the cached manifest at ${root} is signed by a key that is no longer trusted (${why.rejected}), and it could not be fetched again (${how})\nHint: trust the key that signed it (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` (network access, write access to the cache) to fetch the release signed by a trusted key`,
-      { cause: error },
+      `Cannot use the cached kernel ${version} for ${target.triple}: the cached manifest at ${root} is signed by a key that is no longer trusted (${why.rejected}), and it could not be fetched again (${how})`,
+      {
+        cause: error,
+        hint:
+          `trust the key that signed it (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` (network access, write access to the cache) to fetch the release signed by a trusted key`,
+      },
     );
   };
   try {
@@ -240,19 +244,26 @@ async function installChecked(options: InstallOptions): Promise<Installation> {
     throw untrusted(error);
   }
   if (offline) {
-    throw new OfflineError(
-      why.rejected
-        ? `Cannot install the kernel ${version} for ${target.triple} offline: the cached manifest at ${root} is not trusted (${why.rejected})\nHint: trust its key (KREPIS_TRUSTED_KEY or trustedKeys), or run \`krepis init\` with network access`
-        : `Cannot install the kernel ${version} for ${target.triple} offline: it is not in the cache at ${root}${
+    throw why.rejected
+      ? new OfflineError(
+        `Cannot install the kernel ${version} for ${target.triple} offline: the cached manifest at ${root} is not trusted (${why.rejected})`,
+        {
+          hint:
+            "trust its key (KREPIS_TRUSTED_KEY or trustedKeys), or run `krepis init` with network access",
+        },
+      )
+      : new OfflineError(
+        `Cannot install the kernel ${version} for ${target.triple} offline: it is not in the cache at ${root}${
           cached ? " (the cached copy failed verification)" : ""
-        }\nHint: run \`krepis init\` with network access first, or unset KREPIS_OFFLINE`,
-    );
+        }`,
+        { hint: "run `krepis init` with network access first, or unset KREPIS_OFFLINE" },
+      );
   }
 
   // 2. The cold path, one installer at a time per version and target. The
   // transfer machinery loads only now: a warm load never pays for it.
-  const transfer = await import("./_transfer.ts");
-  const base = transfer.releaseBase(options.mirror, version);
+  const transfer = await import("./_install/transfer.ts");
+  const base = transfer.releaseBase(krepisMirror(options.mirror), version);
   const lockPath = entryPaths(root, version, target.triple, "-", target.file).lock;
   try {
     return await coldInstall();

@@ -4,17 +4,17 @@
  * @module
  */
 
-import { absolute } from "./_path.ts";
-import { permissionError } from "./_permission.ts";
+import { absolute } from "./_internal/path.ts";
+import { permissionError } from "./_internal/permission.ts";
 import { install, INSTALL_OPTION_KEYS, type InstallOptions } from "./install.ts";
-import { checkKeys } from "./_options.ts";
-import { readEnv } from "./_env.ts";
+import { checkKeys } from "./_internal/options.ts";
+import { readEnv } from "./_internal/env.ts";
 import { IntegrityError } from "./errors.ts";
 import { type AbiInfo, LOADER_ABI } from "./abi.ts";
-import { Kernel } from "./kernel.ts";
-import { SYMBOLS } from "./_ffi.ts";
-import { checkAbi, missingSymbols, noAbi } from "./_check_abi.ts";
-import { KERNEL_TOKEN } from "./_token.ts";
+import { Kernel } from "./kernel/kernel.ts";
+import { SYMBOLS } from "./_gen/ffi.ts";
+import { checkAbi, missingSymbols, noAbi } from "./kernel/check_abi.ts";
+import { KERNEL_TOKEN } from "./kernel/token.ts";
 
 /** Options for {@linkcode load}: where to find the kernel. */
 export interface LoadOptions extends InstallOptions {
@@ -121,7 +121,7 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
     // file is there: nothing more to do on the warm path.
     if (development !== undefined) {
       // Loaded only here: the warm path from the cache never needs it.
-      const { checkLibraryFile } = await import("./_library_file.ts");
+      const { checkLibraryFile } = await import("./kernel/library_file.ts");
       await checkLibraryFile(path);
     }
   } catch (error) {
@@ -131,8 +131,8 @@ async function loadChecked(options: LoadOptions): Promise<Kernel> {
     if (error instanceof Deno.errors.NotFound) {
       // Not a loadable file, as a file that is no library: an IntegrityError (code INTEGRITY).
       throw new IntegrityError(
-        `Cannot load kernel ${path}: no such file\nHint: build it with \`cargo build -p krepis-kernel\`, or fix ${source}`,
-        { cause: error },
+        `Cannot load kernel ${path}: no such file`,
+        { cause: error, hint: `build it with \`cargo build -p krepis-kernel\`, or fix ${source}` },
       );
     }
     throw error;

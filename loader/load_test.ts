@@ -68,7 +68,7 @@ Deno.test("echo() round-trips empty, small and 1 MiB payloads", async () => {
 Deno.test("callRaw() turns malformed bytes into MALFORMED_REQUEST", async () => {
   using kernel = await load({ path: await kernelPath() });
   const error = assertThrowsKernel(() => kernel.callRaw(new Uint8Array([0xff, 0xff, 0xff])));
-  assert.deepEqual([error.code, error.codeName], [3, "MALFORMED_REQUEST"]);
+  assert.deepEqual([error.code, error.result, error.codeName], ["KERNEL", 3, "MALFORMED_REQUEST"]);
   assert.match(
     error.message,
     /^Cannot decode the request: it is not a valid krepis\.v1\.Request \(.*\) \(MALFORMED_REQUEST\)$/,
@@ -80,9 +80,12 @@ Deno.test("callRaw() answers UNKNOWN_REQUEST to a request with no known kind", a
   const unknown = assertThrowsKernel(() => kernel.callRaw(new Uint8Array()));
   assert.equal(unknown.codeName, "UNKNOWN_REQUEST");
   assert.match(unknown.message, /^Cannot handle the request: .* \(UNKNOWN_REQUEST\)\nHint: /);
+  // The kernel's hint arrives as the error's own field, split once by the binding.
+  assert.ok(unknown.hint && !unknown.hint.includes("Hint:"), String(unknown.hint));
+  assert.ok(unknown.message.endsWith(`\nHint: ${unknown.hint}`));
   // Field 100 (varint): a request kind from a newer schema.
   assert.deepEqual(
-    assertThrowsKernel(() => kernel.callRaw(new Uint8Array([0xa0, 0x06, 1]))).code,
+    assertThrowsKernel(() => kernel.callRaw(new Uint8Array([0xa0, 0x06, 1]))).result,
     4,
   );
 });
@@ -324,7 +327,7 @@ Deno.test("callRaw() needs the permissions of the typed API for files, journals 
   const script = `
     import { load } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
     import { encodeRequest } from ${
-    JSON.stringify(new URL("./_messages.ts", import.meta.url).href)
+    JSON.stringify(new URL("./_gen/messages.ts", import.meta.url).href)
   };
     using kernel = await load({ path: ${JSON.stringify(kernel)} });
     const denied = ${JSON.stringify(denied)};

@@ -120,7 +120,8 @@ export function parseManifest(text: string): Manifest {
     throw new IntegrityError(
       `Cannot read the release manifest: schema ${
         JSON.stringify(root.schema)
-      } is not the supported schema ${MANIFEST_SCHEMA_VERSION}\nHint: use the @krepis/loader release that matches this manifest`,
+      } is not the supported schema ${MANIFEST_SCHEMA_VERSION}`,
+      { hint: `use the @krepis/loader release that matches this manifest` },
     );
   }
   const abi = object(root.abi, "abi");
@@ -254,7 +255,8 @@ export function formatManifest(manifest: Manifest): string {
 
 function malformed(field: string, problem: string): IntegrityError {
   return new IntegrityError(
-    `Cannot read the release manifest: ${field} ${problem}\nHint: the release host serves a damaged or foreign manifest; check KREPIS_MIRROR`,
+    `Cannot read the release manifest: ${field} ${problem}`,
+    { hint: `the release host serves a damaged or foreign manifest; check KREPIS_MIRROR` },
   );
 }
 

@@ -70,13 +70,21 @@ export function parseMinisignPublicKey(text: string): MinisignPublicKey {
   return { keyId: keyIdHex(bytes.subarray(2, 10)), publicKey: bytes.slice(10) };
 }
 
+/** What {@linkcode verifyMinisign} checks a signature against. */
+export interface VerifyMinisignOptions {
+  /** The trusted public keys; the signature must be made by one of them. */
+  keys: readonly MinisignPublicKey[];
+  /** The signed file's name, for messages, e.g. `"manifest.json"`. */
+  what: string;
+}
+
 /**
  * Verifies a minisign signature of `message` against trusted keys.
  *
  * @param message The signed bytes.
  * @param signature The text of the `.minisig` file.
- * @param keys The trusted public keys.
- * @param what What was signed, for messages (e.g. `"manifest.json"`).
+ * @param options The trusted public keys and what was signed, for messages
+ *   (e.g. `"manifest.json"`).
  * @returns The signing key's id and the trusted comment.
  * @throws {IntegrityError} When the signature file is malformed, uses the
  *   prehashed algorithm, names a key that is not trusted, or does not verify.
@@ -87,18 +95,42 @@ export function parseMinisignPublicKey(text: string): MinisignPublicKey {
  * import { IntegrityError } from "@krepis/loader";
  * import { verifyMinisign } from "@krepis/loader/release";
  *
- * const ok = await verifyMinisign(new Uint8Array(), "garbage", [], "x").then(() => true, (e) => !(e instanceof IntegrityError));
+ * const ok = await verifyMinisign(new Uint8Array(), "garbage", { keys: [], what: "x" }).then(() => true, (e) => !(e instanceof IntegrityError));
  * assert.ok(!ok);
  * ```
  */
 export async function verifyMinisign(
   message: Uint8Array,
   signature: string,
+  options: VerifyMinisignOptions,
+): Promise<VerifiedSignature>;
+/**
+ * The positional form of {@linkcode verifyMinisign}, kept for existing
+ * callers: `verifyMinisign(message, signature, keys, what)`.
+ *
+ * @param message The signed bytes.
+ * @param signature The `.minisig` file's text.
+ * @param keys The trusted public keys.
+ * @param what The signed file's name, for messages.
+ * @returns The verified signature.
+ */
+export async function verifyMinisign(
+  message: Uint8Array,
+  signature: string,
   keys: readonly MinisignPublicKey[],
   what: string,
+): Promise<VerifiedSignature>;
+export async function verifyMinisign(
+  message: Uint8Array,
+  signature: string,
+  keysOrOptions: readonly MinisignPublicKey[] | VerifyMinisignOptions,
+  whatGiven?: string,
 ): Promise<VerifiedSignature> {
+  const { keys, what } = isKeyList(keysOrOptions)
+    ? { keys: keysOrOptions, what: whatGiven ?? "the file" }
+    : keysOrOptions;
   const fail = (state: string, hint = "the file may be damaged or not from this release") =>
-    new IntegrityError(`Cannot verify the signature of ${what}: ${state}\nHint: ${hint}`);
+    new IntegrityError(`Cannot verify the signature of ${what}: ${state}`, { hint: hint });
   const lines = signature.split(/\r?\n/);
   const sigBytes = decodeBase64(lines[1]?.trim() ?? "");
   const trustedLine = lines[2] ?? "";
@@ -172,4 +204,10 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> | null {
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
+}
+
+function isKeyList(
+  value: readonly MinisignPublicKey[] | VerifyMinisignOptions,
+): value is readonly MinisignPublicKey[] {
+  return Array.isArray(value);
 }

@@ -31,13 +31,15 @@ export {
   IntegrityError,
   JournalError,
   KernelError,
+  KrepisError,
+  type KrepisErrorOptions,
   NetworkError,
   OfflineError,
   PermissionError,
   ServerError,
   UnsupportedPlatformError,
 } from "./errors.ts";
-export { type BuildInfo, Kernel } from "./kernel.ts";
+export { type BuildInfo, Kernel } from "./kernel/kernel.ts";
 export {
   type ForgetOptions,
   Journal,
@@ -49,15 +51,15 @@ export {
   type TrackedFile,
   Transaction,
   type UndoOptions,
-} from "./journal.ts";
+} from "./kernel/journal.ts";
 export {
   Server,
   type ServerOptions,
   Servers,
   type ServerStats,
   type StopOptions,
-} from "./server.ts";
-export { KernelView } from "./view.ts";
+} from "./kernel/server.ts";
+export { KernelView } from "./kernel/view.ts";
 export { load, type LoadOptions } from "./load.ts";
 export {
   currentPlatform,

@@ -13,6 +13,7 @@ Deno.test("the loader's main export is what a user of the kernel needs, and no r
     "Kernel",
     "KernelError",
     "KernelView",
+    "KrepisError",
     "LOADER_ABI",
     "NetworkError",
     "OfflineError",

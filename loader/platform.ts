@@ -7,10 +7,11 @@
  */
 
 import { UnsupportedPlatformError } from "./errors.ts";
-import { type TargetInfo, TARGETS } from "./_targets.ts";
-import { detectLibc } from "./_libc.ts";
+import { TARGETS } from "./_gen/targets.ts";
+import type { TargetInfo } from "./types.ts";
+import { detectLibc } from "./_internal/libc.ts";
 
-export type { TargetInfo } from "./_targets.ts";
+export type { TargetInfo } from "./types.ts";
 
 /** A machine as the loader sees it. */
 export interface Platform {
@@ -64,9 +65,13 @@ export function resolveTarget(platform: Platform = currentPlatform()): TargetInf
   const described = `${platform.os}/${platform.arch}${platform.libc ? ` (${platform.libc})` : ""}`;
   if (platform.os === "linux" && platform.libc === "musl") {
     throw new UnsupportedPlatformError(
-      `Cannot find a kernel for this platform: ${described}: musl libc builds are not shipped yet\nHint: use a glibc-based system or image (Debian, Ubuntu, Fedora), or build the kernel yourself and set KREPIS_KERNEL_PATH`,
+      `Cannot find a kernel for this platform: ${described}: musl libc builds are not shipped yet`,
       described,
       supportedTriples(),
+      {
+        hint:
+          `use a glibc-based system or image (Debian, Ubuntu, Fedora), or build the kernel yourself and set KREPIS_KERNEL_PATH`,
+      },
     );
   }
   const target = TARGETS.find((t) =>
@@ -74,11 +79,14 @@ export function resolveTarget(platform: Platform = currentPlatform()): TargetInf
   );
   if (!target) {
     throw new UnsupportedPlatformError(
-      `Cannot find a kernel for this platform: ${described} is not supported\nHint: supported targets are ${
-        supportedTriples().join(", ")
-      }; elsewhere build the kernel yourself and set KREPIS_KERNEL_PATH`,
+      `Cannot find a kernel for this platform: ${described} is not supported`,
       described,
       supportedTriples(),
+      {
+        hint: `supported targets are ${
+          supportedTriples().join(", ")
+        }; elsewhere build the kernel yourself and set KREPIS_KERNEL_PATH`,
+      },
     );
   }
   return target;
@@ -103,11 +111,10 @@ export function targetByTriple(triple: string): TargetInfo {
   const target = TARGETS.find((t) => t.triple === triple);
   if (!target) {
     throw new UnsupportedPlatformError(
-      `Cannot find a kernel for target ${triple}: it is not shipped\nHint: supported targets are ${
-        supportedTriples().join(", ")
-      }`,
+      `Cannot find a kernel for target ${triple}: it is not shipped`,
       triple,
       supportedTriples(),
+      { hint: `supported targets are ${supportedTriples().join(", ")}` },
     );
   }
   return target;

@@ -6,7 +6,7 @@ import {
   UnsupportedPlatformError,
 } from "./mod.ts";
 import { targetByTriple } from "./release.ts";
-import { libcFromMaps } from "./_libc.ts";
+import { libcFromMaps } from "./_internal/libc.ts";
 
 const cases = [
   [{ os: "linux", arch: "x86_64", libc: "gnu" }, "x86_64-unknown-linux-gnu", ".so"],

@@ -37,5 +37,6 @@ export {
   parseMinisignPublicKey,
   type VerifiedSignature,
   verifyMinisign,
+  type VerifyMinisignOptions,
 } from "./minisign.ts";
 export { targetByTriple } from "./platform.ts";

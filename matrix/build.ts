@@ -28,7 +28,7 @@
  * @module
  */
 
-import { commandLine, exitUsage, printError } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, printError } from "../lib/task.ts";
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo, rustcFor, type TargetRustc } from "../lib/toolchain.ts";

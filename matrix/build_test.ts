@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parse as parseToml } from "npm:smol-toml@^1.9.1";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
-import { SYMBOLS } from "../loader/_ffi.ts";
+import { SYMBOLS } from "../loader/_gen/ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
 import { runDeno } from "../tests/_cli.ts";

@@ -23,8 +23,8 @@
  * @module
  */
 
-import { commandLine, exitUsage, invocationPath, printError } from "../loader/_command_line.ts";
-import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_ffi.ts";
+import { commandLine, exitUsage, invocationPath, printError } from "../lib/task.ts";
+import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_gen/ffi.ts";
 import { type BinaryInfo, inspectBinary } from "./artifact/inspect.ts";
 import { compareGlibc } from "./artifact/elf.ts";
 import { compareVersions } from "./artifact/binary.ts";

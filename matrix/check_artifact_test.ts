@@ -18,7 +18,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_ffi.ts";
+import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_gen/ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { inspectBinary } from "./artifact/inspect.ts";
 import {

@@ -29,7 +29,7 @@
  */
 
 import { stringify } from "npm:yaml@^2.9.1";
-import { commandLine, printError } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../lib/task.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { loadTargetTable, type TargetRow } from "./targets.ts";
 

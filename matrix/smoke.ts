@@ -8,10 +8,10 @@
  * @module
  */
 
-import { commandLine, exitUsage, invocationPath, printError } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, invocationPath, printError } from "../lib/task.ts";
 import { load, LOADER_ABI, VERSION } from "../loader/mod.ts";
-import { SYMBOLS } from "../loader/_ffi.ts";
-import { decodeResponse, encodeRequest } from "../loader/_messages.ts";
+import { SYMBOLS } from "../loader/_gen/ffi.ts";
+import { decodeResponse, encodeRequest } from "../loader/_gen/messages.ts";
 import { loadTargetTable } from "./targets.ts";
 
 /** One line of the smoke report. */

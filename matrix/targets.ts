@@ -5,7 +5,7 @@
  * @module
  */
 
-import { nearest } from "../loader/_command_line.ts";
+import { nearest } from "../lib/task.ts";
 
 /** One row of matrix/targets.json. */
 export interface TargetRow {

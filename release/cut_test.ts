@@ -386,7 +386,7 @@ Deno.test("a full release end to end: cut, build, publish to a mirror, and the n
     { KREPIS_SIGNING_KEY: await exportSigningKey(key) },
   );
   assert.match(
-    await Deno.readTextFile(join(r.dir, "loader", "_pinned.ts")),
+    await Deno.readTextFile(join(r.dir, "loader", "_gen", "pinned.ts")),
     /"version": "0\.2\.0"/,
   );
   const server = ReleaseHost.start(mirror);

@@ -20,10 +20,10 @@ async function keygen(...args: string[]) {
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
-/** The key ids a `_keys.ts` trusts, read by importing it (a fresh copy each time). */
+/** The key ids a `_gen/keys.ts` trusts, read by importing it (a fresh copy each time). */
 async function keyIds(dir: string): Promise<string[]> {
   const copy = join(dir, `keys-${crypto.randomUUID()}.ts`);
-  await Deno.copyFile(join(dir, "_keys.ts"), copy);
+  await Deno.copyFile(join(dir, "_gen", "keys.ts"), copy);
   try {
     const module = await import(pathToFileURL(copy).href);
     return module.PROJECT_KEYS.map((k: string) => parseMinisignPublicKey(k).keyId);
@@ -32,15 +32,16 @@ async function keyIds(dir: string): Promise<string[]> {
   }
 }
 
-Deno.test("the committed loader/_keys.ts is the keygen template (no project key made here yet)", async () => {
+Deno.test("the committed loader/_gen/keys.ts is the keygen template (no project key made here yet)", async () => {
   assert.equal(
-    await Deno.readTextFile(join(REPO_ROOT, "loader", "_keys.ts")),
+    await Deno.readTextFile(join(REPO_ROOT, "loader", "_gen", "keys.ts")),
     await formatTs(renderKeysModule([])),
   );
 });
 
 Deno.test("deno task release keygen writes the public half and prints a secret that signs for it", async () => {
   const dir = await Deno.makeTempDir();
+  await Deno.mkdir(join(dir, "_gen"));
   try {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["task", "release", "keygen", "--loader-dir", dir],
@@ -51,7 +52,7 @@ Deno.test("deno task release keygen writes the public half and prints a secret t
     const text = new TextDecoder().decode(out.stdout);
     assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
     const secret = text.trim().split("\n").at(-1)!;
-    const module = await import(pathToFileURL(join(dir, "_keys.ts")).href);
+    const module = await import(pathToFileURL(join(dir, "_gen", "keys.ts")).href);
     assert.equal(module.PROJECT_KEYS.length, 1);
     const key = await importSigningKey(secret);
     const message = new TextEncoder().encode("manifest");
@@ -69,14 +70,15 @@ Deno.test("deno task release keygen writes the public half and prints a secret t
 
 Deno.test("deno task release keygen refuses to replace a project key without --force, and says what --force replaced", async () => {
   const dir = await Deno.makeTempDir();
+  await Deno.mkdir(join(dir, "_gen"));
   try {
     // The committed template lists no key: the first keygen is not a replacement.
-    await Deno.copyFile(join(REPO_ROOT, "loader", "_keys.ts"), join(dir, "_keys.ts"));
+    await Deno.copyFile(join(REPO_ROOT, "loader", "_gen", "keys.ts"), join(dir, "_gen", "keys.ts"));
     const first = await keygen("--loader-dir", dir);
     assert.equal(first.code, 0, first.stderr);
     const [firstId] = await keyIds(dir);
     assert.match(first.stdout, new RegExp(`^wrote the public key ${firstId} to `));
-    const written = await Deno.readTextFile(join(dir, "_keys.ts"));
+    const written = await Deno.readTextFile(join(dir, "_gen", "keys.ts"));
 
     const again = await keygen("--loader-dir", dir);
     assert.equal(again.code, 1, again.stdout);
@@ -84,10 +86,10 @@ Deno.test("deno task release keygen refuses to replace a project key without --f
     assert.match(
       again.stderr,
       new RegExp(
-        `^error: Cannot make a new signing key: .*_keys\\.ts already holds the project key ${firstId}\nHint: .*\`deno task release keygen --force\``,
+        `^error: Cannot make a new signing key: .*keys\\.ts already holds the project key ${firstId}\nHint: .*\`deno task release keygen --force\``,
       ),
     );
-    assert.equal(await Deno.readTextFile(join(dir, "_keys.ts")), written, "the key is kept");
+    assert.equal(await Deno.readTextFile(join(dir, "_gen", "keys.ts")), written, "the key is kept");
 
     const forced = await keygen("--loader-dir", dir, "--force");
     assert.equal(forced.code, 0, forced.stderr);
@@ -106,13 +108,14 @@ Deno.test("deno task release keygen refuses to replace a project key without --f
   }
 });
 
-Deno.test("keygen reads _keys.ts as text: its code is never run, and a file without the list is refused", async () => {
+Deno.test("keygen reads _gen/keys.ts as text: its code is never run, and a file without the list is refused", async () => {
   const dir = await Deno.makeTempDir();
+  await Deno.mkdir(join(dir, "_gen"));
   try {
     const marker = join(dir, "ran");
     // A key list that would, if imported, also write a file.
     await Deno.writeTextFile(
-      join(dir, "_keys.ts"),
+      join(dir, "_gen", "keys.ts"),
       `Deno.writeTextFileSync(${
         JSON.stringify(marker)
       }, "x");\nexport const PROJECT_KEYS: readonly string[] = [];\n`,
@@ -120,7 +123,7 @@ Deno.test("keygen reads _keys.ts as text: its code is never run, and a file with
     const empty = await keygen("--loader-dir", dir);
     assert.equal(empty.code, 0, empty.stderr);
     assert.equal(await Deno.stat(marker).then(() => true, () => false), false, "not run");
-    await Deno.writeTextFile(join(dir, "_keys.ts"), "export const PROJECT_KEYS = 5;\n");
+    await Deno.writeTextFile(join(dir, "_gen", "keys.ts"), "export const PROJECT_KEYS = 5;\n");
     const broken = await keygen("--loader-dir", dir);
     assert.equal(broken.code, 1);
     assert.match(
@@ -128,7 +131,7 @@ Deno.test("keygen reads _keys.ts as text: its code is never run, and a file with
       /^error: Cannot read the project keys in .*: it has no PROJECT_KEYS list\nHint: /,
     );
     assert.equal(
-      await Deno.readTextFile(join(dir, "_keys.ts")),
+      await Deno.readTextFile(join(dir, "_gen", "keys.ts")),
       "export const PROJECT_KEYS = 5;\n",
     );
   } finally {

@@ -1,12 +1,12 @@
 /**
- * Renders `loader/_keys.ts`, the minisign public keys the loader trusts for
+ * Renders `loader/_gen/keys.ts`, the minisign public keys the loader trusts for
  * signed release manifests (written by `deno task release keygen`).
  *
  * @module
  */
 
 /**
- * The text of `loader/_keys.ts` (unformatted; `deno fmt` it).
+ * The text of `loader/_gen/keys.ts` (unformatted; `deno fmt` it).
  *
  * @param keys Base64 minisign public keys.
  * @returns TypeScript source.

@@ -10,13 +10,13 @@
  * deno task release publish --dist dist --to-dir mirror   # a mirror directory: mirror/v<version>/… (no JSR)
  * ```
  *
- * `keygen` writes the public half of a new key into `loader/_keys.ts` and
+ * `keygen` writes the public half of a new key into `loader/_gen/keys.ts` and
  * prints the secret once, for the `KREPIS_SIGNING_KEY` repository secret.
  *
  * The options, environment variables and exit codes are in the specs below
  * (`deno task release --help` prints them all); the conventions (help on
  * stdout with exit 0, usage errors naming the nearest valid word with exit
- * 2) are `loader/_command_line.ts`'s.
+ * 2) are `loader/_cli/command_line.ts`'s.
  *
  * @module
  */
@@ -34,7 +34,7 @@ import {
   splitCommand,
   USAGE_EXIT,
   type Values,
-} from "../loader/_command_line.ts";
+} from "../lib/task.ts";
 import { parseMinisignPublicKey } from "../loader/release.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { outputOrNull } from "../lib/process.ts";
@@ -73,14 +73,15 @@ const CUT_OPTIONS = {
 const LOADER_DIR: OptionSpec = {
   type: "string",
   value: "<dir>",
-  help: "the loader package: keygen writes its _keys.ts, publish its _pinned.ts (default loader/)",
+  help:
+    "the loader package: keygen writes its _gen/keys.ts, publish its _gen/pinned.ts (default loader/)",
 };
 
 const KEYGEN_OPTIONS = {
   "loader-dir": LOADER_DIR,
   force: {
     type: "boolean",
-    help: "replace the key _keys.ts already holds (releases it signed stop verifying)",
+    help: "replace the key _gen/keys.ts already holds (releases it signed stop verifying)",
   },
 } satisfies Record<string, OptionSpec>;
 
@@ -145,8 +146,9 @@ const KEYGEN: CommandSpec & { options: typeof KEYGEN_OPTIONS } = {
   usage: ["[--loader-dir <dir>] [--force]"],
   options: KEYGEN_OPTIONS,
   maxPositionals: 0,
-  exitCodes: EXIT_CODES("_keys.ts already holds a key (without --force), or cannot be written"),
-  more: `Writes the public half into loader/_keys.ts (commit it) and prints the secret once: store
+  exitCodes: EXIT_CODES("_gen/keys.ts already holds a key (without --force), or cannot be written"),
+  more:
+    `Writes the public half into loader/_gen/keys.ts (commit it) and prints the secret once: store
 it as the KREPIS_SIGNING_KEY repository secret, which the release workflow signs with.`,
 };
 
@@ -169,7 +171,7 @@ const PUBLISH: CommandSpec & { options: typeof PUBLISH_OPTIONS } = {
   exitCodes: EXIT_CODES("refused or failed (the stages after a failed one did not run)"),
   more: `In order: plan (the builds in --dist), sign (manifest.json.minisig, SHA256SUMS), host (a
 GitHub Release, or a mirror directory with --to-dir), pin the checksums into the loader's
-_pinned.ts, publish @krepis/loader to JSR (skipped with --to-dir unless --jsr).`,
+_gen/pinned.ts, publish @krepis/loader to JSR (skipped with --to-dir unless --jsr).`,
 };
 
 /** Every option of every command, with the commands that take it, for the top-level help. */
@@ -203,7 +205,7 @@ const TOP: CommandSpec & { options: Record<string, OptionSpec> } = {
   ],
   commands: {
     [VERSION_FORMS]: "cut: a dry run prints the plan; --execute bumps, commits, tags, pushes",
-    keygen: "make the signing key: public half into loader/_keys.ts, secret printed once",
+    keygen: "make the signing key: public half into loader/_gen/keys.ts, secret printed once",
     publish: "sign and publish builds (GitHub Release or mirror), pin checksums, JSR",
   },
   options: allOptions(),
@@ -220,7 +222,7 @@ function finish(output: { code: number; stdout: string; stderr: string }): never
   Deno.exit(output.code);
 }
 
-/** A usage error (exit 2) in the format of `loader/_command_line.ts`. */
+/** A usage error (exit 2) in the format of `loader/_cli/command_line.ts`. */
 function usageError(name: string, problem: string, hint: string): never {
   finish({
     code: USAGE_EXIT,
@@ -257,7 +259,7 @@ async function tagNotes(): Promise<string> {
   return out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
 }
 
-/** The ids of the keys a `_keys.ts` holds (none when it is missing or lists none). */
+/** The ids of the keys a `_gen/keys.ts` holds (none when it is missing or lists none). */
 async function projectKeyIds(keysPath: string): Promise<string[]> {
   try {
     await Deno.stat(keysPath);
@@ -290,7 +292,11 @@ async function projectKeyIds(keysPath: string): Promise<string[]> {
  * verify with the new loader.
  */
 async function keygen(values: Values<typeof KEYGEN_OPTIONS>): Promise<void> {
-  const keysPath = join(userPath(values["loader-dir"]) ?? join(REPO_ROOT, "loader"), "_keys.ts");
+  const keysPath = join(
+    userPath(values["loader-dir"]) ?? join(REPO_ROOT, "loader"),
+    "_gen",
+    "keys.ts",
+  );
   const old = await projectKeyIds(keysPath);
   if (old.length && !values.force) {
     throw new Error(
@@ -373,7 +379,9 @@ async function publishRelease(values: Values<typeof PUBLISH_OPTIONS>): Promise<v
         throw new Error(
           `Cannot publish @krepis/loader to JSR: deno ${
             args.map((arg) => arg === token ? "<JSR_TOKEN>" : arg).join(" ")
-          } exited with ${status.code}\nHint: the release is hosted and its checksums are pinned in ${loaderDir}/_pinned.ts; fix what deno publish reported above, then run \`deno publish\` in ${loaderDir}`,
+          } exited with ${status.code}\nHint: the release is hosted and its checksums are pinned in ${
+            join(loaderDir, "_gen", "pinned.ts")
+          }; fix what deno publish reported above, then run \`deno publish\` in ${loaderDir}`,
         );
       }
     },

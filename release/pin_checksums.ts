@@ -1,5 +1,5 @@
 /**
- * Renders the loader's pinned-checksums module (`loader/_pinned.ts`) for a
+ * Renders the loader's pinned-checksums module (`loader/_gen/pinned.ts`) for a
  * release, so the published loader trusts its own version's kernels without
  * a signature.
  *
@@ -8,8 +8,11 @@
 
 import type { Manifest } from "../loader/release.ts";
 
+/** The generated module's one import: its type from the public shapes. */
+const TYPES_IMPORT = 'import type { PinnedChecksums } from "../types.ts";';
+
 /**
- * The text of `loader/_pinned.ts` pinning the manifest's libraries
+ * The text of `loader/_gen/pinned.ts` pinning the manifest's libraries
  * (unformatted; `deno fmt` it).
  *
  * @param manifest The published manifest.
@@ -23,21 +26,7 @@ export function renderPinnedModule(manifest: Manifest): string {
 // of this loader version's own kernels. Empty until the first release.
 // Do not edit by hand.
 
-/** A pinned library checksum. */
-export interface PinnedFile {
-  /** Bytes of the library. */
-  readonly size: number;
-  /** SHA-256 (hex) of the library. */
-  readonly sha256: string;
-}
-
-/** Checksums pinned for one version, by target triple. */
-export interface PinnedChecksums {
-  /** The version they belong to. */
-  readonly version: string;
-  /** Triple → checksum. */
-  readonly targets: Readonly<Record<string, PinnedFile>>;
-}
+${TYPES_IMPORT}
 
 /** The checksums pinned in this package (none before the first release). */
 export const PINNED: PinnedChecksums = ${JSON.stringify({ version: manifest.version, targets })};

@@ -5,7 +5,7 @@ import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { formatTs } from "../lib/format.ts";
 import { renderPinnedModule } from "./pin_checksums.ts";
 
-Deno.test("the committed loader/_pinned.ts is the release step's template with nothing pinned yet", async () => {
+Deno.test("the committed loader/_gen/pinned.ts is the release step's template with nothing pinned yet", async () => {
   const empty = await formatTs(
     renderPinnedModule({
       schema: 1,
@@ -14,7 +14,7 @@ Deno.test("the committed loader/_pinned.ts is the release step's template with n
       targets: [],
     }),
   );
-  assert.equal(await Deno.readTextFile(join(REPO_ROOT, "loader", "_pinned.ts")), empty);
+  assert.equal(await Deno.readTextFile(join(REPO_ROOT, "loader", "_gen", "pinned.ts")), empty);
 });
 
 Deno.test("renderPinnedModule() pins each target's size and hash for the version", async () => {

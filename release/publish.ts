@@ -17,6 +17,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import type { Manifest } from "../loader/release.ts";
 import { loadTargetTable } from "../matrix/targets.ts";
 import { formatTs } from "../lib/format.ts";
@@ -44,7 +45,7 @@ export interface PublishOptions {
   host: Host;
   /** Publish only these targets. @default {every target in the table} */
   targets?: string[];
-  /** The loader package directory whose `_pinned.ts` is written. */
+  /** The loader package directory whose `_gen/pinned.ts` is written. */
   loaderDir: string;
   /** Publishes the loader to JSR (runs last, when `jsr` holds). */
   publishJsr: (loaderDir: string) => Promise<void>;
@@ -134,11 +135,13 @@ async function pin(
   log: (line: string) => void,
 ): Promise<PinnedLoader> {
   await Deno.writeTextFile(
-    `${loaderDir}/_pinned.ts`,
+    join(loaderDir, "_gen", "pinned.ts"),
     await formatTs(renderPinnedModule(release.manifest)),
   );
   log(
-    `pin: wrote the checksums of ${release.manifest.targets.length} target(s) into ${loaderDir}/_pinned.ts`,
+    `pin: wrote the checksums of ${release.manifest.targets.length} target(s) into ${
+      join(loaderDir, "_gen", "pinned.ts")
+    }`,
   );
   return { release, loaderDir };
 }

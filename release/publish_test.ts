@@ -85,7 +85,7 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
   await using w = await workspace();
   const api = new GitHubApi();
   const steps: string[] = [];
-  const pinnedBefore = await Deno.readTextFile(join(w.loaderDir, "_pinned.ts"));
+  const pinnedBefore = await Deno.readTextFile(join(w.loaderDir, "_gen", "pinned.ts"));
   const options = {
     dist: w.dist,
     key: await generateSigningKey(),
@@ -95,7 +95,9 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
     publishJsr: async (dir: string) => {
       steps.push(
         `jsr after pin: ${
-          (await Deno.readTextFile(join(dir, "_pinned.ts"))).includes(w.fragment.target.sha256)
+          (await Deno.readTextFile(join(dir, "_gen", "pinned.ts"))).includes(
+            w.fragment.target.sha256,
+          )
         }`,
       );
     },
@@ -105,7 +107,7 @@ Deno.test("publish(): GitHub host, then pinned checksums, then JSR; a failed upl
     api.failUpload = { from: 3, status: 500 };
     await assert.rejects(publish(options), /^Error: Cannot upload .*: GitHub answered 500/);
     assert.equal(
-      await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")),
+      await Deno.readTextFile(join(w.loaderDir, "_gen", "pinned.ts")),
       pinnedBefore,
       "nothing pinned after a failed upload",
     );
@@ -215,7 +217,7 @@ Deno.test("deno task release publish --to-dir: a mirror whose checksums and sign
   );
   assert.doesNotMatch(run.stdout + run.stderr, /JSR publish step finished/);
   assert.match(
-    await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")),
+    await Deno.readTextFile(join(w.loaderDir, "_gen", "pinned.ts")),
     new RegExp(w.fragment.target.sha256),
   );
   await assertVerifiableMirror(w.out, key);
@@ -262,7 +264,7 @@ Deno.test("deno task release publish to GitHub with no network says it cannot re
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closed = `http://127.0.0.1:${listener.addr.port}`;
   listener.close();
-  const pinnedBefore = await Deno.readTextFile(join(w.loaderDir, "_pinned.ts"));
+  const pinnedBefore = await Deno.readTextFile(join(w.loaderDir, "_gen", "pinned.ts"));
   const run = await publishTask(
     [
       "--dist",
@@ -292,7 +294,7 @@ Deno.test("deno task release publish to GitHub with no network says it cannot re
     ),
   );
   assert.doesNotMatch(run.stderr, /GitHub answered|GITHUB_TOKEN/);
-  assert.equal(await Deno.readTextFile(join(w.loaderDir, "_pinned.ts")), pinnedBefore);
+  assert.equal(await Deno.readTextFile(join(w.loaderDir, "_gen", "pinned.ts")), pinnedBefore);
 });
 
 Deno.test("deno task release publish refuses a missing target, a missing or malformed signing key, and a missing --dist or dist folder", async () => {

@@ -19,7 +19,7 @@ import {
   exitUsage,
   invocationPath,
   printError,
-} from "../loader/_command_line.ts";
+} from "../lib/task.ts";
 import { ReleaseHost } from "./serve_dir.ts";
 
 /**

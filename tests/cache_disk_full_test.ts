@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { NO_TMPFS, unshare } from "./_tmpfs.ts";
 import { skipIf } from "./_tools.ts";
 
-const LAYOUT = new URL("../loader/_cache_layout.ts", import.meta.url).href;
+const LAYOUT = new URL("../loader/_install/cache_layout.ts", import.meta.url).href;
 
 Deno.test(
   skipIf("a full disk while CACHEDIR.TAG is written: an error, and no temp file left", NO_TMPFS),

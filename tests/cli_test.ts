@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LOADER_ABI, resolveTarget, supportedTriples, VERSION } from "../loader/mod.ts";
-import { TARGETS } from "../loader/_targets.ts";
-import { TAG_FILE, TAG_TEXT } from "../loader/_cache_layout.ts";
+import { TARGETS } from "../loader/_gen/targets.ts";
+import { TAG_FILE, TAG_TEXT } from "../loader/_install/cache_layout.ts";
 import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 import { writeRelease } from "../release/write_release.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";

@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
-import { COMMANDS, EXIT_CODES, KREPIS } from "../loader/_cli_commands.ts";
+import { EXIT_CODES } from "../loader/cli.ts";
+import { COMMANDS, KREPIS } from "../loader/_cli/commands.ts";
 import { runCli } from "./_cli.ts";
 import { hostedRelease } from "./_hosted_release.ts";
 import { snapshotTree } from "./_fs.ts";

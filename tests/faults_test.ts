@@ -21,7 +21,7 @@ import { signMinisign } from "../release/minisign_sign.ts";
 import { partialBody } from "./_partial_body.ts";
 import { type ReleaseFixture, releaseFixture } from "./_release_fixture.ts";
 import { type HostedRelease, hostedRelease } from "./_hosted_release.ts";
-import { ensureCacheRoot as ensureTagged } from "../loader/_cache_layout.ts";
+import { ensureCacheRoot as ensureTagged } from "../loader/_install/cache_layout.ts";
 import { withEnv } from "./_env.ts";
 import { outputWithin, skipIf, when, WINDOWS, without } from "./_tools.ts";
 import { canSymlink } from "./_fs.ts";

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
-import { LOADER_ENV } from "../loader/_env.ts";
+import { LOADER_ENV } from "../loader/_internal/env.ts";
 import { within } from "../lib/process.ts";
 import { releaseFixture } from "./_release_fixture.ts";
 import { runDeno } from "./_cli.ts";

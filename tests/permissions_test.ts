@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { install, VERSION } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { hostedRelease } from "./_hosted_release.ts";
-import { LOADER_ENV } from "../loader/_env.ts";
+import { LOADER_ENV } from "../loader/_internal/env.ts";
 import { generateSigningKey, publicKeyBase64 } from "../release/minisign_sign.ts";
 
 const MOD = pathToFileURL(join(REPO_ROOT, "loader", "mod.ts")).href;

@@ -21,8 +21,8 @@ import {
   encodeResponse,
   type RequestInit,
   type ResponseInit,
-} from "../loader/_messages.ts";
-import { Reader, WireError, Writer } from "../loader/_wire.ts";
+} from "../loader/_gen/messages.ts";
+import { Reader, WireError, Writer } from "../loader/_codec/wire.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import {
   Color,

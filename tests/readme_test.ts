@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
-import { LOADER_ENV } from "../loader/_env.ts";
-import { COMMANDS, EXIT_CODES } from "../loader/_cli_commands.ts";
+import { LOADER_ENV } from "../loader/_internal/env.ts";
+import { EXIT_CODES } from "../loader/cli.ts";
+import { COMMANDS } from "../loader/_cli/commands.ts";
 import { runCli } from "./_cli.ts";
 
 const readme = await Deno.readTextFile(join(REPO_ROOT, "README.md"));

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { EXIT_CODES } from "../loader/_cli_commands.ts";
+import { EXIT_CODES } from "../loader/cli.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { JsrHost } from "../release/jsr_host.ts";
 import { ReleaseHost } from "../release/serve_dir.ts";
@@ -62,7 +62,7 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
     );
     assert.equal(manifest.version, version);
     const pinned = await Deno.readTextFile(
-      join(keep, "jsr", "@krepis", "loader", version!, "_pinned.ts"),
+      join(keep, "jsr", "@krepis", "loader", version!, "_gen", "pinned.ts"),
     );
     for (const target of manifest.targets) assert.ok(pinned.includes(target.sha256), target.triple);
     // The cut wrote the tag's notes on top of the changelog, in the release commit.
@@ -71,10 +71,10 @@ Deno.test("deno task rehearse publishes a release and installs it as a user, on 
 
     // The project key ships inside the package too: the rehearsal's, committed by the key stage.
     const keys = await Deno.readTextFile(
-      join(keep, "jsr", "@krepis", "loader", version!, "_keys.ts"),
+      join(keep, "jsr", "@krepis", "loader", version!, "_gen", "keys.ts"),
     );
-    assert.equal(keys, await Deno.readTextFile(join(keep, "repo", "loader", "_keys.ts")));
-    assert.notEqual(keys, await Deno.readTextFile(join(REPO_ROOT, "loader", "_keys.ts")));
+    assert.equal(keys, await Deno.readTextFile(join(keep, "repo", "loader", "_gen", "keys.ts")));
+    assert.notEqual(keys, await Deno.readTextFile(join(REPO_ROOT, "loader", "_gen", "keys.ts")));
     const requests = await Deno.readTextFile(join(keep, "jsr-requests.log"));
     assert.match(
       requests,

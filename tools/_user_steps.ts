@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LOADER_ENV } from "../loader/_env.ts";
+import { LOADER_ENV } from "../loader/_internal/env.ts";
 
 /** One command of a user's path, as the README gives it. */
 export interface UserStep {

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { commandLine, exitUsage, invocationPath } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, invocationPath } from "../lib/task.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { buildTarget } from "../matrix/build.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { commandLine, printError } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../lib/task.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 
 /** What a set of changed paths calls for. */

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { classify } from "./dev.ts";
 
 Deno.test("classify() rebuilds for Rust, Cargo and schema changes, retests for TypeScript", () => {
   assert.equal(classify([`${REPO_ROOT}/crates/krepis-kernel/src/call.rs`]), "rebuild");
-  assert.equal(classify(["proto/krepis.proto", "loader/kernel.ts"]), "rebuild");
+  assert.equal(classify(["proto/krepis.proto", "loader/kernel/kernel.ts"]), "rebuild");
   assert.equal(classify(["crates/krepis-kernel/Cargo.toml"]), "rebuild");
   assert.equal(classify([`${REPO_ROOT}/loader/load.ts`]), "retest");
   assert.equal(classify(["README.md"]), null);
@@ -47,7 +48,7 @@ Deno.test("the dev loop builds, tests, then reruns the tests when a TypeScript f
     await waitFor(/\[dev\] green in/, 1);
     assert.match(seen, /\[dev\] rebuilding the kernel/);
     // Touch (not edit) a loader test file.
-    const file = `${REPO_ROOT}/loader/_pool_test.ts`;
+    const file = join(REPO_ROOT, "loader", "_codec", "pool_test.ts");
     const now = new Date();
     await Deno.utime(file, now, now);
     await waitFor(/\[dev\] green in/, 2);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { commandLine, printError } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../lib/task.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { hostFeatures } from "../matrix/targets.ts";

@@ -3,18 +3,18 @@
  *
  * 1. builds the kernel, whose build script renders `krepis.h` with cbindgen,
  *    and copies it to `crates/krepis-kernel/include/krepis.h`;
- * 2. renders `loader/_ffi.ts` from that header;
- * 3. renders the protobuf codecs: `loader/_messages.ts` from
+ * 2. renders `loader/_gen/ffi.ts` from that header;
+ * 3. renders the protobuf codecs: `loader/_gen/messages.ts` from
  *    `proto/krepis.proto`, and `tests/conformance/_messages.ts` from
  *    `proto/conformance.proto` (the conformance tests' messages);
- * 4. renders `loader/_targets.ts` from `matrix/targets.json`.
+ * 4. renders `loader/_gen/targets.ts` from `matrix/targets.json`.
  *
  * With `--check`, writes nothing and exits 1 naming the stale files.
  *
  * @module
  */
 
-import { commandLine, printError } from "../loader/_command_line.ts";
+import { commandLine, printError } from "../lib/task.ts";
 import { cargoBuild, REPO_ROOT } from "../lib/cargo_build.ts";
 import { formatTs } from "../lib/format.ts";
 import { renderFfiModule } from "./gen_ffi.ts";
@@ -24,13 +24,13 @@ import { renderTargetsModule } from "./gen_targets.ts";
 /** Repository-relative paths of the generated files. */
 export const GENERATED = {
   header: "crates/krepis-kernel/include/krepis.h",
-  ffi: "loader/_ffi.ts",
-  messages: "loader/_messages.ts",
+  ffi: "loader/_gen/ffi.ts",
+  messages: "loader/_gen/messages.ts",
   proto: "proto/krepis.proto",
   conformanceMessages: "tests/conformance/_messages.ts",
   conformanceProto: "proto/conformance.proto",
   targetTable: "matrix/targets.json",
-  targets: "loader/_targets.ts",
+  targets: "loader/_gen/targets.ts",
 } as const;
 
 /**
@@ -48,14 +48,16 @@ export async function renderAll(header: string): Promise<Map<string, string>> {
     [GENERATED.ffi, await formatTs(await renderFfiModule(header, proto))],
     [
       GENERATED.messages,
-      await formatTs(renderCodecModule(proto, { source: GENERATED.proto, wire: "./_wire.ts" })),
+      await formatTs(
+        renderCodecModule(proto, { source: GENERATED.proto, wire: "../_codec/wire.ts" }),
+      ),
     ],
     [
       GENERATED.conformanceMessages,
       await formatTs(
         renderCodecModule(conformance, {
           source: GENERATED.conformanceProto,
-          wire: "../../loader/_wire.ts",
+          wire: "../../loader/_codec/wire.ts",
         }),
       ),
     ],

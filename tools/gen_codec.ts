@@ -1,9 +1,9 @@
 /**
  * Renders TypeScript encoders and decoders for every message of a proto3
- * file: `proto/krepis.proto` → `loader/_messages.ts` (what the loader uses)
+ * file: `proto/krepis.proto` → `loader/_gen/messages.ts` (what the loader uses)
  * and `proto/conformance.proto` → `tests/conformance/_messages.ts` (what the
  * conformance tests compare with protobufjs and prost). The output imports
- * only `loader/_wire.ts`, so nothing from npm is on the loader's run-time
+ * only `loader/_codec/wire.ts`, so nothing from npm is on the loader's run-time
  * path; protobufjs parses the `.proto` here, at generation time only.
  *
  * Supported: every scalar type, enums, nested messages, `repeated` (numbers
@@ -157,7 +157,7 @@ const ENUM: Scalar = { ...SCALARS.int32 };
  *
  * @param proto The `.proto` text.
  * @param options `source`: the path named in the header; `wire`: the import
- *   specifier of `_wire.ts` from the output file.
+ *   specifier of `loader/_codec/wire.ts` from the output file.
  * @returns TypeScript source (unformatted; `deno fmt` it).
  * @throws {Error} On a construct the generator does not support.
  */

@@ -1,5 +1,5 @@
 /**
- * Renders `loader/_ffi.ts` (the Deno symbol table, the ABI version, the ABI
+ * Renders `loader/_gen/ffi.ts` (the Deno symbol table, the ABI version, the ABI
  * fingerprint and the result codes) from `include/krepis.h`, the header
  * cbindgen renders from the kernel's Rust source. Signatures are never
  * copied by hand.
@@ -41,7 +41,7 @@ export function denoType(type: string, position: "param" | "result"): string {
 }
 
 /**
- * Renders the text of `loader/_ffi.ts` (unformatted; `deno fmt` it).
+ * Renders the text of `loader/_gen/ffi.ts` (unformatted; `deno fmt` it).
  *
  * @param header The text of krepis.h.
  * @param proto The text of krepis.proto (for the fingerprint).

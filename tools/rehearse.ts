@@ -5,7 +5,7 @@
  * 1. clone: a bare `origin` made from this repository's HEAD, and a clean
  *    clone of it (uncommitted changes are not part of a release);
  * 2. key: `deno task release keygen --force` in the clone (a rehearsal key:
- *    its public half is committed into `loader/_keys.ts`, as the project's
+ *    its public half is committed into `loader/_gen/keys.ts`, as the project's
  *    is, so it ships inside the package);
  * 3. cut: `deno task release <version> --execute` (bump, commit, tag, push
  *    to the bare origin; the gate it runs is `--gate`);
@@ -14,7 +14,7 @@
  *    checks (the gate builds this machine's alone: macOS and Windows need
  *    their own machines, and a cross build doubles the cost);
  * 5. publish: `deno task release publish` to the GitHub stand-in through
- *    octokit, which pins the checksums into `loader/_pinned.ts` and then runs
+ *    octokit, which pins the checksums into `loader/_gen/pinned.ts` and then runs
  *    the real `deno publish --token` against the JSR stand-in (the times of
  *    its host, pin and JSR parts are printed apart);
  * 6. as a user, in an empty folder outside the repository, with a fresh Deno
@@ -29,12 +29,7 @@
  */
 
 import { join, resolve } from "node:path";
-import {
-  commandLine,
-  type CommandSpec,
-  invocationPath,
-  printError,
-} from "../loader/_command_line.ts";
+import { commandLine, type CommandSpec, invocationPath, printError } from "../lib/task.ts";
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { GitHubApi } from "../release/github_stand_in.ts";

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { commandLine, exitUsage, printError } from "../loader/_command_line.ts";
+import { commandLine, exitUsage, printError } from "../lib/task.ts";
 import { ACTIONLINT_VERSION, actionlintPath } from "./actionlint.ts";
 import {
   ARM64_DENO_PACKAGE,

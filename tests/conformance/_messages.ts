@@ -18,7 +18,7 @@ import {
   VARINT,
   WireError,
   type Writer,
-} from "../../loader/_wire.ts";
+} from "../../loader/_codec/wire.ts";
 
 /** `krepis.conformance.v1.Color` (an int32 on the wire; unknown values are kept). */
 export const Color = {
