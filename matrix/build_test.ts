@@ -13,7 +13,8 @@ import { parse as parseToml } from "npm:smol-toml@^1.9.1";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
-import { cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
+import { buildPlan, cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
+import { BUILD_STD_ARGS } from "../tools/build_std.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 
@@ -83,17 +84,50 @@ Deno.test("the table refuses rows whose features are not a list of names", () =>
 });
 
 Deno.test("cargoEnv() passes the table's MACOSX_DEPLOYMENT_TARGET to macOS builds only", () => {
-  assert.deepEqual(cargoEnv(targetRow(rows, "x86_64-apple-darwin")), {
+  assert.deepEqual(cargoEnv(targetRow(rows, "x86_64-apple-darwin"), "darwin"), {
     CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
     MACOSX_DEPLOYMENT_TARGET: "10.12",
   });
-  assert.deepEqual(cargoEnv(targetRow(rows, "aarch64-apple-darwin")), {
+  assert.deepEqual(cargoEnv(targetRow(rows, "aarch64-apple-darwin"), "darwin"), {
     CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
     MACOSX_DEPLOYMENT_TARGET: "11.0",
   });
   for (const row of rows.filter((r) => r.os !== "darwin")) {
-    assert.deepEqual(cargoEnv(row), { CARGO_TARGET_DIR: `${REPO_ROOT}/target` });
+    for (const os of ["linux", "darwin", "windows"] as const) {
+      assert.deepEqual(cargoEnv(row, os), { CARGO_TARGET_DIR: `${REPO_ROOT}/target` });
+    }
   }
+});
+
+Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built from source, all symbols hidden but the exports", () => {
+  const row = targetRow(rows, "aarch64-apple-darwin");
+  assert.equal(row.tool, "cargo", "the table (and so the macOS runners) keeps cargo");
+  assert.deepEqual(buildPlan(row, "darwin"), { tool: "cargo", buildStd: false });
+  assert.deepEqual(buildPlan(row, "linux"), { tool: "cargo-zigbuild", buildStd: true });
+  assert.deepEqual(buildPlan(targetRow(rows, "x86_64-unknown-linux-gnu"), "linux"), {
+    tool: "cargo-zigbuild",
+    buildStd: false,
+  });
+  assert.deepEqual(cargoCommand(row, "dev", "krepis-kernel", true, "linux"), [
+    "cargo",
+    "zigbuild",
+    "--locked",
+    ...BUILD_STD_ARGS,
+    "-p",
+    "krepis-kernel",
+    "--no-default-features",
+    "--features",
+    "journal,server",
+    "--target",
+    "aarch64-apple-darwin",
+  ]);
+  assert.deepEqual(cargoCommand(row, "dev", "krepis-kernel", true, "darwin")[1], "build");
+  assert.deepEqual(cargoEnv(row, "linux"), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "11.0",
+    CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS: "-Zdefault-visibility=hidden",
+    CFLAGS_aarch64_apple_darwin: "-fvisibility=hidden",
+  });
 });
 
 Deno.test("parseTargetTable() wants a deployment target on macOS rows and only there", () => {
