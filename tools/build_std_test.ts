@@ -152,6 +152,30 @@ Deno.test("damage() passes an intact copy and names a missing file, a changed so
   }
 });
 
+Deno.test("damage() names a missing link to rust-objcopy's LLVM library", async () => {
+  const sysroot = await Deno.makeTempDir();
+  try {
+    await fakeCopy(sysroot, "1.95.0");
+    const exe = Deno.build.os === "windows" ? ".exe" : "";
+    const host = join(sysroot, "lib", "rustlib", "x86_64-unknown-linux-gnu");
+    await Deno.mkdir(join(host, "bin"), { recursive: true });
+    await Deno.writeTextFile(join(host, "bin", `rust-objcopy${exe}`), "objcopy");
+    await Deno.writeTextFile(join(sysroot, "lib", "libLLVM.so.22.1-rust-1.95.0-stable"), "llvm");
+    assert.match(
+      (await damage(sysroot, "1.95.0"))!,
+      /libLLVM\.so\.22\.1-rust-1\.95\.0-stable is missing \(rust-objcopy's LLVM library\)/,
+    );
+    await Deno.mkdir(join(host, "lib"));
+    await Deno.link(
+      join(sysroot, "lib", "libLLVM.so.22.1-rust-1.95.0-stable"),
+      join(host, "lib", "libLLVM.so.22.1-rust-1.95.0-stable"),
+    );
+    assert.equal(await damage(sysroot, "1.95.0"), null);
+  } finally {
+    await Deno.remove(sysroot, { recursive: true });
+  }
+});
+
 Deno.test("buildStdEnv() sets RUSTC to the copy, allows -Z on stable and puts the copy's bin first", () => {
   const sysroot = join("tools", "build-std", "1.95.0", "toolchain");
   const rustc = join(sysroot, "bin", "rustc");

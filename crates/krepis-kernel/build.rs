@@ -58,11 +58,16 @@ fn main() {
 ///   another OS) refuses the flag; it signs arm64 output ad hoc itself, and
 ///   the x86_64 file stays unsigned there (macOS does not require a
 ///   signature on x86_64).
+/// - `-dead_strip_dylibs`: a dylib none of whose symbols is used is not
+///   loaded. The `libc` crate asks for `libiconv` on every Apple target; the
+///   kernel calls none of it, so neither Apple's linker nor zig's (which
+///   also loads the `libcharset` that `libiconv` re-exports) adds it.
 /// - The minimum macOS comes from `MACOSX_DEPLOYMENT_TARGET` (matrix/build.ts
 ///   sets the table's); relink when it changes.
 fn macos_link_args() {
     let target = env::var("TARGET").expect("TARGET");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libkrepis_kernel-{target}.dylib");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-dead_strip_dylibs");
     if !linker_is_zig() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-adhoc_codesign");
     }
