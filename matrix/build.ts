@@ -332,7 +332,8 @@ export async function buildTarget(
 ): Promise<BuildResult> {
   const profile = options.profile ?? "release";
   const distDir = options.distDir ?? `${REPO_ROOT}/dist`;
-  const sccache = await hasSccache();
+  // A std built from source builds without sccache (tools/build_std.ts says why).
+  const sccache = !buildPlan(row).buildStd && await hasSccache();
   if (sccache) await run(["sccache", "--zero-stats"], {}, false);
   const { library: output, rustc } = await compileTarget(row, {
     profile,

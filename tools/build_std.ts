@@ -57,9 +57,10 @@ const DEBIAN_SUITES =
  * The environment a cargo build with {@linkcode BUILD_STD_ARGS} needs:
  * `RUSTC` (this sysroot), `RUSTC_BOOTSTRAP=1` (`-Z` flags on stable), and
  * `PATH` with the copy's `bin` first (so a `cargo` that cargo-zigbuild
- * starts is the copy's). `RUSTC_WRAPPER` is emptied: sccache does not cache
- * the std's crates (their paths are outside the workspace), and a wrapper
- * adds a process per crate.
+ * starts is the copy's). `RUSTC_WRAPPER` is emptied: these builds run
+ * without sccache, which has not been shown to cache `-Zbuild-std` builds
+ * correctly (the std is compiled with this toolchain's source paths and
+ * `RUSTC_BOOTSTRAP`).
  *
  * @param t The toolchain.
  * @param path The PATH to extend. @default {Deno.env.get("PATH")}
