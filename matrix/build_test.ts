@@ -252,6 +252,32 @@ Deno.test("a target no compiler here has a std for stops before cargo and says h
   });
 });
 
+Deno.test({
+  name:
+    "a macOS build on another OS without the prepared std source stops before cargo and names setup",
+  // On macOS the macOS rows build natively, with rustup's std.
+  ignore: Deno.build.os === "darwin",
+  async fn() {
+    const tools = await Deno.makeTempDir();
+    const before = Deno.env.get("KREPIS_TOOLS_DIR");
+    Deno.env.set("KREPIS_TOOLS_DIR", tools);
+    try {
+      const row = targetRow(rows, "aarch64-apple-darwin");
+      await assert.rejects(() => compileTarget(row, { verbose: false }), (error: Error) => {
+        assert.equal(
+          error.message,
+          "Cannot build aarch64-apple-darwin: the std source for -Zbuild-std is not prepared\nHint: deno task setup --build --target aarch64-apple-darwin",
+        );
+        return true;
+      });
+    } finally {
+      if (before === undefined) Deno.env.delete("KREPIS_TOOLS_DIR");
+      else Deno.env.set("KREPIS_TOOLS_DIR", before);
+      await Deno.remove(tools, { recursive: true });
+    }
+  },
+});
+
 Deno.test("the std hint names deno task setup only for the route it knows: aarch64 Linux on x86_64 Linux", () => {
   const aarch64 = targetRow(rows, "aarch64-unknown-linux-gnu");
   const hint = stdHint(aarch64);
