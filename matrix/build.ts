@@ -29,7 +29,7 @@
  * Linux; the workflows build them on macOS runners with the table's
  * `cargo`): with cargo-zigbuild and zig as the linker, and a std built from
  * source (`-Zbuild-std`) with the toolchain copy that `deno task setup
- * --build --target <triple>` prepares (tools/build_std.ts). zig's linker
+ * --build --target <triple>` prepares (lib/build_std.ts). zig's linker
  * ignores rustc's list of exports, so every Rust symbol is compiled hidden
  * (`-Zdefault-visibility=hidden`, the std included) and every C file with
  * `-fvisibility=hidden`: what is left exported is what rustc exports on
@@ -50,7 +50,7 @@ import {
   formatReport,
   mergeSignature,
 } from "./check_artifact.ts";
-import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
+import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../lib/build_std.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
 
 /** Options for {@linkcode buildTarget}. */
@@ -81,7 +81,7 @@ export interface BuildResult {
 export interface BuildPlan {
   /** The cargo front end. */
   tool: string;
-  /** The std is built from source (`-Zbuild-std`, the toolchain copy of tools/build_std.ts). */
+  /** The std is built from source (`-Zbuild-std`, the toolchain copy of lib/build_std.ts). */
   buildStd: boolean;
 }
 

@@ -14,7 +14,7 @@ import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildPlan, cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
-import { BUILD_STD_ARGS } from "../tools/build_std.ts";
+import { BUILD_STD_ARGS } from "../lib/build_std.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 

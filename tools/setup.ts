@@ -45,7 +45,7 @@ type Install =
   | { rustup: string }
   /** An npm package installed into a private prefix (`--force`: it may be for another CPU). */
   | { npm: string; prefix: string }
-  /** The std source for `-Zbuild-std`, fetched and linked into a toolchain copy (tools/build_std.ts). */
+  /** The std source for `-Zbuild-std`, fetched and linked into a toolchain copy (lib/build_std.ts). */
   | { buildStd: true }
   | { unavailable: string };
 
