@@ -25,6 +25,16 @@
  * sccache on the machine it is used (`RUSTC_WRAPPER`) and its hit
  * statistics are printed.
  *
+ * macOS rows build on another OS too (a test of the same source, here on
+ * Linux; the workflows build them on macOS runners with the table's
+ * `cargo`): with cargo-zigbuild and zig as the linker, and a std built from
+ * source (`-Zbuild-std`) with the toolchain copy that `deno task setup
+ * --build --target <triple>` prepares (lib/build_std.ts). zig's linker
+ * ignores rustc's list of exports, so every Rust symbol is compiled hidden
+ * (`-Zdefault-visibility=hidden`, the std included) and every C file with
+ * `-fvisibility=hidden`: what is left exported is what rustc exports on
+ * every OS. See {@linkcode buildPlan}.
+ *
  * @module
  */
 
@@ -34,7 +44,13 @@ import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo, rustcFor, type TargetRustc } from "../lib/toolchain.ts";
 import { type Fragment, writeFragmentDir } from "./fragment.ts";
 
-import { checkArtifact, checkCodeSignature, formatReport } from "./check_artifact.ts";
+import {
+  checkArtifact,
+  checkCodeSignature,
+  formatReport,
+  mergeSignature,
+} from "./check_artifact.ts";
+import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../lib/build_std.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
 
 /** Options for {@linkcode buildTarget}. */
@@ -61,21 +77,47 @@ export interface BuildResult {
   rustc: TargetRustc;
 }
 
+/** How a row is built on a host. */
+export interface BuildPlan {
+  /** The cargo front end. */
+  tool: string;
+  /** The std is built from source (`-Zbuild-std`, the toolchain copy of lib/build_std.ts). */
+  buildStd: boolean;
+}
+
+/**
+ * How `row` is built on a host of `hostOs`: the table's tool, except a
+ * macOS row on another OS, which builds with cargo-zigbuild on a std built
+ * from source (rustup has no macOS std off macOS here, and Apple's linker
+ * runs on macOS only). The table, and so the workflows, keep `cargo` on the
+ * macOS runners.
+ *
+ * @param row The target.
+ * @param hostOs The OS building. @default {Deno.build.os}
+ */
+export function buildPlan(row: TargetRow, hostOs: typeof Deno.build.os = Deno.build.os): BuildPlan {
+  if (row.os === "darwin" && hostOs !== "darwin") return { tool: "cargo-zigbuild", buildStd: true };
+  return { tool: row.tool, buildStd: false };
+}
+
 /**
  * The cargo command line for a target row (`pkg`: the package, default the
- * kernel; `locked`: pass `--locked`, default true).
+ * kernel; `locked`: pass `--locked`, default true; `hostOs`: the OS
+ * building, see {@linkcode buildPlan}).
  */
 export function cargoCommand(
   row: TargetRow,
   profile: "release" | "dev",
   pkg = "krepis-kernel",
   locked = true,
+  hostOs: typeof Deno.build.os = Deno.build.os,
 ): string[] {
+  const plan = buildPlan(row, hostOs);
   const profileArgs = profile === "release" ? ["--release"] : [];
-  const lockedArgs = locked ? ["--locked"] : [];
+  const lockedArgs = [...(locked ? ["--locked"] : []), ...(plan.buildStd ? BUILD_STD_ARGS : [])];
   // The table, not cargo's defaults, decides what a target's kernel has.
   const featureArgs = ["--no-default-features", "--features", row.features.join(",")];
-  if (row.tool === "cargo-zigbuild") {
+  if (plan.tool === "cargo-zigbuild") {
     const target = row.glibcFloor ? `${row.triple}.${row.glibcFloor}` : row.triple;
     return [
       "cargo",
@@ -89,7 +131,7 @@ export function cargoCommand(
       target,
     ];
   }
-  if (row.tool === "cargo") {
+  if (plan.tool === "cargo") {
     return [
       "cargo",
       "build",
@@ -102,7 +144,7 @@ export function cargoCommand(
       row.triple,
     ];
   }
-  throw new Error(`Cannot build ${row.triple}: unknown tool ${row.tool} in matrix/targets.json`);
+  throw new Error(`Cannot build ${row.triple}: unknown tool ${plan.tool} in matrix/targets.json`);
 }
 
 /**
@@ -110,17 +152,29 @@ export function cargoCommand(
  * one: `CARGO_TARGET_DIR` pinned to `<repo>/target` (where
  * {@linkcode cargoOutput} looks), and for macOS rows the table's
  * `MACOSX_DEPLOYMENT_TARGET`, so the minimum macOS the dylib asks for is the
- * table's and not whatever the runner or rustc defaults to.
+ * table's and not whatever the runner or rustc defaults to. A macOS row
+ * built on another OS ({@linkcode buildPlan}) compiles every Rust symbol
+ * (`CARGO_TARGET_<TRIPLE>_RUSTFLAGS`) and C symbol (`CFLAGS_<triple>`)
+ * hidden unless exported, because zig's linker ignores rustc's export list.
  *
  * @param row The target.
+ * @param hostOs The OS building. @default {Deno.build.os}
  * @returns Variables to set.
  */
-export function cargoEnv(row: TargetRow): Record<string, string> {
+export function cargoEnv(
+  row: TargetRow,
+  hostOs: typeof Deno.build.os = Deno.build.os,
+): Record<string, string> {
   // cargoOutput() reads <repo>/target: never let an inherited
   // CARGO_TARGET_DIR send the build elsewhere and leave a stale file there.
   const env: Record<string, string> = { CARGO_TARGET_DIR: `${REPO_ROOT}/target` };
   if (row.os === "darwin" && row.macosDeploymentTarget) {
     env.MACOSX_DEPLOYMENT_TARGET = row.macosDeploymentTarget;
+  }
+  if (row.os === "darwin" && buildPlan(row, hostOs).buildStd) {
+    const triple = row.triple.replaceAll("-", "_");
+    env[`CARGO_TARGET_${triple.toUpperCase()}_RUSTFLAGS`] = "-Zdefault-visibility=hidden";
+    env[`CFLAGS_${triple}`] = "-fvisibility=hidden";
   }
   return env;
 }
@@ -178,6 +232,26 @@ export async function compileTarget(
     locked = true,
   } = options;
   const env = cargoEnv(row);
+  if (buildPlan(row).buildStd) {
+    const toolchain = await buildStdToolchain();
+    if (!toolchain) {
+      throw new Error(
+        `Cannot build ${row.triple}: the std source for -Zbuild-std is not prepared\nHint: deno task setup --build --target ${row.triple}`,
+      );
+    }
+    Object.assign(env, buildStdEnv(toolchain));
+    const rustc: TargetRustc = {
+      rustc: toolchain.rustc,
+      version: `rustc ${toolchain.version}`,
+      alternative: true,
+    };
+    if (verbose) {
+      console.log(
+        `build: ${row.triple} with cargo-zigbuild and a std built from source (${toolchain.sysroot})`,
+      );
+    }
+    return { library: await runCargo(row, profile, pkg, locked, cwd, env, verbose), rustc };
+  }
   const rustc = await rustcFor(row.triple);
   if (!rustc) {
     throw new Error(
@@ -189,6 +263,18 @@ export async function compileTarget(
   if (rustc.alternative) env.RUSTC = rustc.rustc;
   if (verbose) console.log(`build: ${row.triple} with ${describeRustc(rustc)}`);
   if (await hasSccache() && !Deno.env.get("RUSTC_WRAPPER")) env.RUSTC_WRAPPER = "sccache";
+  return { library: await runCargo(row, profile, pkg, locked, cwd, env, verbose), rustc };
+}
+
+async function runCargo(
+  row: TargetRow,
+  profile: "release" | "dev",
+  pkg: string,
+  locked: boolean,
+  cwd: string,
+  env: Record<string, string>,
+  verbose: boolean,
+): Promise<string> {
   const [cmd, ...args] = cargoCommand(row, profile, pkg, locked);
   const status = await new Deno.Command(cmd, {
     args,
@@ -202,13 +288,13 @@ export async function compileTarget(
       `Cannot build ${row.triple}: ${[cmd, ...args].join(" ")} exited with ${status.code}${
         verbose ? "" : `\n${new TextDecoder().decode(status.stderr)}`
       }\nHint: ${
-        row.tool === "cargo-zigbuild"
-          ? "install cargo-zigbuild and ziglang (deno task setup --build)"
+        buildPlan(row).tool === "cargo-zigbuild"
+          ? `install cargo-zigbuild and ziglang (deno task setup --build --target ${row.triple})`
           : `build on a ${row.runner} runner`
       }`,
     );
   }
-  return { library: cargoOutput(row, profile, pkg), rustc };
+  return cargoOutput(row, profile, pkg);
 }
 
 /** "rustc 1.95.0 (…) from rustup", or the alternative's path and why it was chosen. */
@@ -246,7 +332,8 @@ export async function buildTarget(
 ): Promise<BuildResult> {
   const profile = options.profile ?? "release";
   const distDir = options.distDir ?? `${REPO_ROOT}/dist`;
-  const sccache = await hasSccache();
+  // A std built from source builds without sccache (tools/build_std.ts says why).
+  const sccache = !buildPlan(row).buildStd && await hasSccache();
   if (sccache) await run(["sccache", "--zero-stats"], {}, false);
   const { library: output, rustc } = await compileTarget(row, {
     profile,
@@ -254,9 +341,13 @@ export async function buildTarget(
   });
   const stats = sccache ? await sccacheSummary() : null;
   const bytes = await Deno.readFile(output);
-  const report = checkArtifact(bytes, row);
+  const report = checkArtifact(bytes, row, undefined, undefined, {
+    release: profile === "release",
+  });
   const signature = await checkCodeSignature(output);
-  report.codeSignature = signature.codeSignature;
+  report.codeSignature = signature.problem
+    ? signature.codeSignature
+    : mergeSignature(report.codeSignature, signature.codeSignature);
   if (signature.problem) report.problems.push(signature.problem);
   console.log(formatReport(output, row, report));
   if (report.problems.length) {

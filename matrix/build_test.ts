@@ -13,7 +13,8 @@ import { parse as parseToml } from "npm:smol-toml@^1.9.1";
 import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_gen/ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
-import { cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
+import { buildPlan, cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
+import { BUILD_STD_ARGS } from "../lib/build_std.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 
@@ -83,17 +84,50 @@ Deno.test("the table refuses rows whose features are not a list of names", () =>
 });
 
 Deno.test("cargoEnv() passes the table's MACOSX_DEPLOYMENT_TARGET to macOS builds only", () => {
-  assert.deepEqual(cargoEnv(targetRow(rows, "x86_64-apple-darwin")), {
+  assert.deepEqual(cargoEnv(targetRow(rows, "x86_64-apple-darwin"), "darwin"), {
     CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
     MACOSX_DEPLOYMENT_TARGET: "10.12",
   });
-  assert.deepEqual(cargoEnv(targetRow(rows, "aarch64-apple-darwin")), {
+  assert.deepEqual(cargoEnv(targetRow(rows, "aarch64-apple-darwin"), "darwin"), {
     CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
     MACOSX_DEPLOYMENT_TARGET: "11.0",
   });
   for (const row of rows.filter((r) => r.os !== "darwin")) {
-    assert.deepEqual(cargoEnv(row), { CARGO_TARGET_DIR: `${REPO_ROOT}/target` });
+    for (const os of ["linux", "darwin", "windows"] as const) {
+      assert.deepEqual(cargoEnv(row, os), { CARGO_TARGET_DIR: `${REPO_ROOT}/target` });
+    }
   }
+});
+
+Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built from source, all symbols hidden but the exports", () => {
+  const row = targetRow(rows, "aarch64-apple-darwin");
+  assert.equal(row.tool, "cargo", "the table (and so the macOS runners) keeps cargo");
+  assert.deepEqual(buildPlan(row, "darwin"), { tool: "cargo", buildStd: false });
+  assert.deepEqual(buildPlan(row, "linux"), { tool: "cargo-zigbuild", buildStd: true });
+  assert.deepEqual(buildPlan(targetRow(rows, "x86_64-unknown-linux-gnu"), "linux"), {
+    tool: "cargo-zigbuild",
+    buildStd: false,
+  });
+  assert.deepEqual(cargoCommand(row, "dev", "krepis-kernel", true, "linux"), [
+    "cargo",
+    "zigbuild",
+    "--locked",
+    ...BUILD_STD_ARGS,
+    "-p",
+    "krepis-kernel",
+    "--no-default-features",
+    "--features",
+    "journal,server",
+    "--target",
+    "aarch64-apple-darwin",
+  ]);
+  assert.deepEqual(cargoCommand(row, "dev", "krepis-kernel", true, "darwin")[1], "build");
+  assert.deepEqual(cargoEnv(row, "linux"), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "11.0",
+    CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS: "-Zdefault-visibility=hidden",
+    CFLAGS_aarch64_apple_darwin: "-fvisibility=hidden",
+  });
 });
 
 Deno.test("parseTargetTable() wants a deployment target on macOS rows and only there", () => {
@@ -216,6 +250,32 @@ Deno.test("a target no compiler here has a std for stops before cargo and says h
     );
     return true;
   });
+});
+
+Deno.test({
+  name:
+    "a macOS build on another OS without the prepared std source stops before cargo and names setup",
+  // On macOS the macOS rows build natively, with rustup's std.
+  ignore: Deno.build.os === "darwin",
+  async fn() {
+    const tools = await Deno.makeTempDir();
+    const before = Deno.env.get("KREPIS_TOOLS_DIR");
+    Deno.env.set("KREPIS_TOOLS_DIR", tools);
+    try {
+      const row = targetRow(rows, "aarch64-apple-darwin");
+      await assert.rejects(() => compileTarget(row, { verbose: false }), (error: Error) => {
+        assert.equal(
+          error.message,
+          "Cannot build aarch64-apple-darwin: the std source for -Zbuild-std is not prepared\nHint: deno task setup --build --target aarch64-apple-darwin",
+        );
+        return true;
+      });
+    } finally {
+      if (before === undefined) Deno.env.delete("KREPIS_TOOLS_DIR");
+      else Deno.env.set("KREPIS_TOOLS_DIR", before);
+      await Deno.remove(tools, { recursive: true });
+    }
+  },
 });
 
 Deno.test("the std hint names deno task setup only for the route it knows: aarch64 Linux on x86_64 Linux", () => {

@@ -6,7 +6,11 @@
  *   match the target, and the file is a shared library;
  * - on Linux, the highest `GLIBC_x.y` symbol version required is at most the
  *   target's glibc floor;
- * - the exported `krepis_*` symbols are exactly the loader's symbol table;
+ * - the exported `krepis_*` symbols are exactly the loader's symbol table,
+ *   and nothing else is exported but the C API of a linked crate that
+ *   rustc's export list names on every OS ({@linkcode DEPENDENCY_C_API}):
+ *   a linker that ignores that list (zig's, for Mach-O) would export
+ *   every Rust and C symbol;
  * - the ABI fingerprint the loader expects is embedded in the file;
  * - the imported libraries (ELF `DT_NEEDED`, PE import and delay-load DLLs,
  *   Mach-O `LC_LOAD_DYLIB`) are listed, and any a fresh machine of the OS
@@ -16,8 +20,11 @@
  * - on macOS, the install name (`LC_ID_DYLIB`) is `@rpath/<release file
  *   name>` and the minimum macOS version is at most the table's
  *   `macosDeploymentTarget`;
- * - on a Mac, `codesign -v` accepts the file's signature (elsewhere the
- *   report says the signature was not checked);
+ * - on macOS targets, the code signature's page hashes match the file
+ *   (verified from the bytes on any OS; required on arm64, which maps only
+ *   signed code), and on a Mac `codesign -v` accepts it too;
+ * - with `release`, a Mach-O file is stripped (no local or debug symbols
+ *   left);
  * - the size is reported.
  *
  * @module
@@ -29,6 +36,7 @@ import { type BinaryInfo, inspectBinary } from "./artifact/inspect.ts";
 import { compareGlibc } from "./artifact/elf.ts";
 import { compareVersions } from "./artifact/binary.ts";
 import { refuseImport } from "./artifact/imports.ts";
+import { verifyCodeSignature } from "./artifact/codesign.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
 
 /** The outcome of the checks. */
@@ -43,6 +51,23 @@ export interface ArtifactReport {
   codeSignature: string;
   /** One `expected …, found …` line per failed check; empty when all pass. */
   problems: string[];
+}
+
+/**
+ * Exports allowed besides the loader's symbols: the C API that the `brotli`
+ * crate (pulled in by the server engine's compression) defines with
+ * `#[no_mangle]`, which rustc's export list for a cdylib includes on every
+ * OS (the Linux build exports it too).
+ */
+export const DEPENDENCY_C_API: RegExp = /^C?Br(otli|occoli)[A-Z]\w*$/;
+
+/** Symbols a Mach-O linker defines in every dylib (zig's leaves them external). */
+const MACHO_LINKER_SYMBOLS = new Set(["_mh_dylib_header", "__dso_handle"]);
+
+/** Options for {@linkcode checkArtifact}. */
+export interface CheckOptions {
+  /** A release build: a Mach-O file must be stripped. @default {false} */
+  release?: boolean;
 }
 
 /** Options for {@linkcode checkArtifactFile} and {@linkcode checkCodeSignature}. */
@@ -66,6 +91,7 @@ const FORMATS: Record<string, BinaryInfo["format"]> = {
  * @param target The target row it was built for.
  * @param symbols The symbols the loader binds. @default the loader's table
  * @param fingerprint The ABI fingerprint the loader expects. @default the loader's
+ * @param options `release`: the file must be stripped (Mach-O).
  * @returns The report; `problems` lists what failed.
  */
 export function checkArtifact(
@@ -73,6 +99,7 @@ export function checkArtifact(
   target: TargetRow,
   symbols: readonly string[] = Object.keys(SYMBOLS),
   fingerprint: string = ABI_FINGERPRINT,
+  options: CheckOptions = {},
 ): ArtifactReport {
   const info = inspectBinary(bytes, target.file);
   const problems: string[] = [];
@@ -105,6 +132,17 @@ export function checkArtifact(
       }`,
     );
   }
+  const foreign = info.exports.filter((name) =>
+    !name.startsWith("krepis_") && !DEPENDENCY_C_API.test(name) &&
+    !(info.format === "macho" && MACHO_LINKER_SYMBOLS.has(name))
+  );
+  if (foreign.length) {
+    problems.push(
+      `exports: expected only the loader's symbols (and brotli's C API), found ${foreign.length} more: ${
+        foreign.slice(0, 5).join(", ")
+      }${foreign.length > 5 ? ", …" : ""}`,
+    );
+  }
   if (!includesAscii(bytes, fingerprint)) {
     problems.push(`ABI fingerprint: expected ${fingerprint.slice(0, 16)}… embedded, found none`);
   }
@@ -128,16 +166,47 @@ export function checkArtifact(
         }`,
       );
     }
+    if (options.release && (info.localSymbols || info.debugSymbols)) {
+      problems.push(
+        `stripped: expected no local or debug symbols in a release build, found ${info.localSymbols} local, ${info.debugSymbols} debug`,
+      );
+    }
   }
-  return {
-    info,
-    size: bytes.length,
-    glibcMax,
-    codeSignature: Deno.build.os === "darwin"
-      ? "not checked (bytes only: checkArtifactFile runs codesign -v)"
-      : "not checked (not on macOS)",
-    problems,
-  };
+  let codeSignature = Deno.build.os === "darwin"
+    ? "not checked (bytes only: checkArtifactFile runs codesign -v)"
+    : "not checked (not on macOS)";
+  if (info.format === "macho") {
+    const signature = verifyCodeSignature(bytes);
+    if (!signature.signed) {
+      codeSignature = "none";
+      if (info.arch === "aarch64") {
+        problems.push(
+          "code signature: expected one (arm64 macOS maps only signed code), found none",
+        );
+      }
+    } else if (signature.problem) {
+      codeSignature = "invalid";
+      problems.push(
+        `code signature: expected every page hash to match, found ${signature.problem}`,
+      );
+    } else {
+      codeSignature = `valid (${signature.adhoc ? "ad hoc" : "with an identity"}${
+        signature.linkerSigned ? ", by the linker" : ""
+      }; ${signature.pages} ${signature.hash} page hashes verified)`;
+    }
+  }
+  return { info, size: bytes.length, glibcMax, codeSignature, problems };
+}
+
+/**
+ * The code signature line when the byte-level check (Mach-O) and
+ * `codesign -v` (on a Mac) both say something; only one when the other
+ * did not run.
+ */
+export function mergeSignature(fromBytes: string, fromCodesign: string): string {
+  if (fromBytes.startsWith("not checked")) return fromCodesign;
+  if (fromCodesign.startsWith("not checked")) return fromBytes;
+  return `${fromBytes}; ${fromCodesign}`;
 }
 
 function includesAscii(bytes: Uint8Array, text: string): boolean {
@@ -214,11 +283,13 @@ export async function checkCodeSignature(
 export async function checkArtifactFile(
   path: string,
   target: TargetRow,
-  options: CheckFileOptions = {},
+  options: CheckFileOptions & CheckOptions = {},
 ): Promise<ArtifactReport> {
-  const report = checkArtifact(await Deno.readFile(path), target);
+  const report = checkArtifact(await Deno.readFile(path), target, undefined, undefined, options);
   const signature = await checkCodeSignature(path, options);
-  report.codeSignature = signature.codeSignature;
+  report.codeSignature = signature.problem
+    ? signature.codeSignature
+    : mergeSignature(report.codeSignature, signature.codeSignature);
   if (signature.problem) report.problems.push(signature.problem);
   return report;
 }
@@ -233,7 +304,9 @@ export function formatReport(path: string, target: TargetRow, report: ArtifactRe
     line("size", `${report.size} bytes`),
     line(
       "exports",
-      `${info.exports.filter((n) => n.startsWith("krepis_")).length} krepis_* symbols`,
+      `${info.exports.filter((n) => n.startsWith("krepis_")).length} krepis_* symbols, ${
+        info.exports.filter((n) => !n.startsWith("krepis_")).length
+      } others`,
     ),
     line("imports", info.imports.length ? info.imports.join(", ") : "none"),
   ];
@@ -242,6 +315,14 @@ export function formatReport(path: string, target: TargetRow, report: ArtifactRe
   }
   if (info.format === "macho") {
     lines.push(line("install name", info.installName ?? "none"));
+    lines.push(
+      line(
+        "symbols",
+        info.localSymbols || info.debugSymbols
+          ? `${info.localSymbols} local, ${info.debugSymbols} debug (not stripped)`
+          : "stripped (no local or debug symbols)",
+      ),
+    );
   }
   if (target.macosDeploymentTarget) {
     lines.push(
@@ -260,13 +341,17 @@ if (import.meta.main) {
   const { values, positionals } = commandLine({
     name: "deno task check-artifact",
     summary: "run the post-build checks every built kernel must pass before it ships",
-    usage: ["<file> --target <triple>"],
+    usage: ["<file> --target <triple> [--release]"],
     maxPositionals: 1,
     options: {
       target: {
         type: "string",
         value: "<triple>",
         help: "the row of matrix/targets.json the file was built for (required)",
+      },
+      release: {
+        type: "boolean",
+        help: "a release build: a Mach-O file must also be stripped",
       },
     },
     exitCodes: {
@@ -275,8 +360,10 @@ if (import.meta.main) {
       2: "usage error",
     },
     more: `Checks: format and CPU, shared library, the glibc floor (Linux), the exported
-krepis_* symbols, the embedded ABI fingerprint, the imported libraries, the install
-name and minimum macOS (macOS), and on a Mac \`codesign -v\`.`,
+krepis_* symbols and nothing else (but brotli's C API), the embedded ABI fingerprint,
+the imported libraries, the install name, minimum macOS and the code signature's page
+hashes (macOS; on a Mac \`codesign -v\` too), and with --release that a Mach-O file is
+stripped.`,
   });
   const [path] = positionals;
   if (!path || !values.target) {
@@ -292,7 +379,7 @@ name and minimum macOS (macOS), and on a Mac \`codesign -v\`.`,
   }
   let report;
   try {
-    report = await checkArtifactFile(invocationPath(path), target);
+    report = await checkArtifactFile(invocationPath(path), target, { release: values.release });
   } catch (error) {
     printError(
       error instanceof Deno.errors.NotFound

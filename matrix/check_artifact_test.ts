@@ -21,6 +21,7 @@ import { createHash } from "node:crypto";
 import { ABI_FINGERPRINT, SYMBOLS } from "../loader/_gen/ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { inspectBinary } from "./artifact/inspect.ts";
+import { verifyCodeSignature } from "./artifact/codesign.ts";
 import {
   checkArtifact,
   checkArtifactFile,
@@ -41,29 +42,40 @@ interface FixtureOptions {
   args?: string[];
   /** More C source lines. */
   source?: string[];
+  /** A C expression (of integer or pointer type) the first export evaluates, so what it calls is linked. */
+  call?: string;
 }
 
 /** C source exporting the loader's symbols as stubs (generated from the symbol table). */
 function fixtureSource(
-  { omit, newGlibc = false, fingerprint = true, source = [] }: FixtureOptions,
+  { omit, newGlibc = false, fingerprint = true, source = [], call }: FixtureOptions,
 ): string {
   const lines = [
     "#include <stddef.h>",
     "#ifdef _WIN32",
     "#define EXPORT __declspec(dllexport)",
     "__declspec(dllimport) unsigned long __stdcall GetCurrentProcessId(void);",
-    "EXPORT unsigned long fixture_pid(void) { return GetCurrentProcessId(); }",
+    "static unsigned long fixture_pid(void) { return GetCurrentProcessId(); }",
     "int __stdcall DllMainCRTStartup(void *h, unsigned long r, void *p) { (void)h; (void)r; (void)p; return 1; }",
     "#else",
     '#define EXPORT __attribute__((visibility("default")))',
     "#include <unistd.h>",
-    "EXPORT long fixture_pid(void) { return getpid(); }",
+    "static long fixture_pid(void) { return (long)getpid(); }",
     "#endif",
     `static const char fingerprint[] = "${fingerprint ? ABI_FINGERPRINT : "none"}";`,
   ];
-  for (const name of Object.keys(SYMBOLS)) {
-    if (name === omit) continue;
-    lines.push(`EXPORT const char *${name}(void) { return fingerprint; }`);
+  // The first export calls fixture_pid, so the C library's (or KERNEL32's)
+  // import stays; fixture_pid itself is not exported (only the loader's
+  // symbols are).
+  lines.push(...source);
+  for (const [i, name] of Object.keys(SYMBOLS).filter((n) => n !== omit).entries()) {
+    lines.push(
+      `EXPORT const char *${name}(void) { return ${
+        i === 0
+          ? `(fixture_pid()${call ? ` + (long)(${call})` : ""}) ? fingerprint : 0`
+          : "fingerprint"
+      }; }`,
+    );
   }
   if (newGlibc) {
     lines.push(
@@ -71,7 +83,6 @@ function fixtureSource(
       "EXPORT long krepis_fixture_random(void) { char b[4]; return getrandom(b, 4, 0); }",
     );
   }
-  lines.push(...source);
   return lines.join("\n") + "\n";
 }
 
@@ -288,8 +299,9 @@ Deno.test("checkArtifact() refuses an ELF library that needs a library beyond gl
       args: [`-L${dir}`, "-lkrepis_fixture_dep"],
       source: [
         "int krepis_fixture_dep_value(void);",
-        "EXPORT int fixture_dep(void) { return krepis_fixture_dep_value(); }",
+        "static int fixture_dep(void) { return krepis_fixture_dep_value(); }",
       ],
+      call: "fixture_dep()",
     }),
     row("x86_64-unknown-linux-gnu"),
   );
@@ -319,10 +331,12 @@ Deno.test("checkArtifact() refuses a DLL that imports the MSVC runtime or a DLL 
         args: libs,
         source: [
           ...dlls.map(([, symbol]) => `void *${symbol}(void);`),
-          `EXPORT void *fixture_imports(int i) { return ${
+          "static volatile int fixture_index;",
+          `static void *fixture_imports(int i) { return ${
             dlls.map(([, symbol], i) => `i == ${i} ? ${symbol}() : `).join("")
           }NULL; }`,
         ],
+        call: "fixture_imports(fixture_index) != NULL",
       }),
       row(triple),
     );
@@ -354,8 +368,9 @@ Deno.test("checkArtifact() refuses a Mach-O library that loads a dylib macOS lac
       args: [`-L${dir}`, "-lkrepis_fixture_dep"],
       source: [
         "int krepis_fixture_dep_value(void);",
-        "EXPORT int fixture_dep(void) { return krepis_fixture_dep_value(); }",
+        "static int fixture_dep(void) { return krepis_fixture_dep_value(); }",
       ],
+      call: "fixture_dep()",
     }),
     row("aarch64-apple-darwin"),
   );
@@ -489,9 +504,11 @@ Deno.test("formatReport() lists imports, install name, minimum macOS and the cod
     new RegExp(`^  install name {4}@rpath/${target.file.replaceAll(".", "\\.")}$`, "m"),
   );
   assert.match(text, /^ {2}minimum macOS {3}11\.0 \(deployment target 11\.0\)$/m);
-  if (Deno.build.os !== "darwin") {
-    assert.match(text, /^ {2}code signature {2}not checked \(not on macOS\)$/m);
-  }
+  assert.match(
+    text,
+    /^ {2}code signature {2}valid \(ad hoc, by the linker; \d+ SHA-256 page hashes verified\)$/m,
+  );
+  assert.match(text, /^ {2}exports {9}9 krepis_\* symbols, 2 others$/m);
   assert.doesNotMatch(text, /FAIL/);
 });
 
@@ -525,4 +542,87 @@ Deno.test("checkCodeSignature() runs codesign -v only on macOS and reports its f
   });
   assert.deepEqual(report.problems, [failed.problem]);
   assert.equal(report.codeSignature, "invalid");
+});
+
+Deno.test("checkArtifact() verifies an arm64 dylib's ad hoc signature page by page and refuses a changed byte", async () => {
+  const target = row("aarch64-apple-darwin");
+  const bytes = await macFixture("aarch64-macos.11.0", target.triple);
+  const signed = verifyCodeSignature(bytes);
+  assert.ok(signed.signed && signed.adhoc && signed.problem === null, JSON.stringify(signed));
+  assert.ok(signed.pages > 0);
+  assert.deepEqual(checkArtifact(bytes, target).problems, []);
+  // A padding byte after the load commands, in the first hashed page: nothing but the hash notices.
+  const changed = bytes.slice();
+  const at = 32 + new DataView(changed.buffer).getUint32(20, true) + 8;
+  changed[at] ^= 1;
+  const report = checkArtifact(changed, target);
+  assert.equal(report.codeSignature, "invalid");
+  assert.deepEqual(report.problems, [
+    `code signature: expected every page hash to match, found 1 of ${signed.pages} page hashes do not match (first: page ${
+      Math.floor(at / 16384)
+    }, bytes ${Math.floor(at / 16384) * 16384}…)`,
+  ]);
+});
+
+Deno.test("checkArtifact() requires a signature on arm64 macOS only", async () => {
+  const arm = row("aarch64-apple-darwin");
+  const bytes = (await macFixture("aarch64-macos.11.0", arm.triple)).slice();
+  // Turn LC_CODE_SIGNATURE (0x1d) into LC_DATA_IN_CODE (0x29), same layout: no signature left.
+  const view = new DataView(bytes.buffer);
+  let at = 32;
+  for (let i = 0; i < view.getUint32(16, true); i++) {
+    if (view.getUint32(at, true) === 0x1d) view.setUint32(at, 0x29, true);
+    at += view.getUint32(at + 4, true);
+  }
+  assert.deepEqual(verifyCodeSignature(bytes), { signed: false });
+  assert.deepEqual(checkArtifact(bytes, arm).problems, [
+    "code signature: expected one (arm64 macOS maps only signed code), found none",
+  ]);
+  const intel = row("x86_64-apple-darwin");
+  const x86 = checkArtifact(await macFixture("x86_64-macos.10.12", intel.triple), intel);
+  assert.deepEqual(x86.problems, []);
+  assert.ok(["none", "valid"].some((s) => x86.codeSignature.startsWith(s)), x86.codeSignature);
+});
+
+Deno.test("checkArtifact() refuses any export beyond the loader's symbols, brotli's C API and the linker's own", async () => {
+  for (
+    const [zigTarget, triple] of [
+      ["x86_64-linux-gnu.2.17", "x86_64-unknown-linux-gnu"],
+      ["aarch64-macos.11.0", "aarch64-apple-darwin"],
+    ]
+  ) {
+    const source = [
+      '__attribute__((visibility("default"))) int BrotliDecoderIsFinished(void) { return 1; }',
+      '__attribute__((visibility("default"))) int fixture_extra(void) { return 2; }',
+    ];
+    const options = { source, args: [`-Wl,-install_name,@rpath/${row(triple).file}`] };
+    const bytes = triple.includes("apple")
+      ? await macFixture(zigTarget, triple, { source })
+      : await fixture(zigTarget, options);
+    assert.deepEqual(checkArtifact(bytes, row(triple)).problems, [
+      "exports: expected only the loader's symbols (and brotli's C API), found 1 more: fixture_extra",
+    ], triple);
+  }
+});
+
+Deno.test("checkArtifact() with release refuses a Mach-O file that still has local or debug symbols", async () => {
+  const target = row("x86_64-apple-darwin");
+  const source = [
+    "static int fixture_local(int x) { return x * 3; }",
+    "int (*volatile fixture_use)(int) = fixture_local;",
+  ];
+  const bytes = await macFixture("x86_64-macos.10.12", target.triple, {
+    source,
+    args: ["-g", "-O0"],
+  });
+  const info = checkArtifact(bytes, target, undefined, undefined, { release: true });
+  assert.ok(
+    (info.info.localSymbols ?? 0) + (info.info.debugSymbols ?? 0) > 0,
+    JSON.stringify(info.info),
+  );
+  assert.match(
+    info.problems.join("\n"),
+    /^stripped: expected no local or debug symbols in a release build, found \d+ local, \d+ debug$/m,
+  );
+  assert.ok(!checkArtifact(bytes, target).problems.some((p) => p.startsWith("stripped")));
 });

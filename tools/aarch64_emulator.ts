@@ -44,13 +44,8 @@ export const QEMU_AARCH64 = "qemu-aarch64-static";
 /** The cross sysroot of Debian's `libc6-arm64-cross`. */
 export const CROSS_SYSROOT = "/usr/aarch64-linux-gnu";
 
-/** The private tools directory (`KREPIS_TOOLS_DIR`, default `~/.cache/krepis-tools`). */
-export function toolsDir(): string {
-  const dir = Deno.env.get("KREPIS_TOOLS_DIR");
-  if (dir) return dir;
-  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
-  return join(home, ".cache", "krepis-tools");
-}
+import { toolsDir } from "../lib/tools_dir.ts";
+export { toolsDir };
 
 /** Where `deno task setup` installs the arm64 Deno package (an npm prefix). */
 export function arm64DenoPrefix(): string {

@@ -52,16 +52,38 @@ fn main() {
 ///   would then look for. The release renames the file after the build, so
 ///   the name is the shipped one, not cargo's `libkrepis_kernel.dylib`;
 ///   `deno task check-artifact` checks it against the table.
-/// - `-adhoc_codesign`: the linker signs arm64 output ad hoc by default, but
-///   not x86_64; signing both lets the check run `codesign -v` on every
-///   macOS target alike.
+/// - `-adhoc_codesign`: Apple's linker signs arm64 output ad hoc by default,
+///   but not x86_64; signing both lets the check run `codesign -v` on every
+///   macOS target alike. zig's linker (cargo-zigbuild, building macOS on
+///   another OS) refuses the flag; it signs arm64 output ad hoc itself, and
+///   the x86_64 file stays unsigned there (macOS does not require a
+///   signature on x86_64).
+/// - `-dead_strip_dylibs`: a dylib none of whose symbols is used is not
+///   loaded. The `libc` crate asks for `libiconv` on every Apple target; the
+///   kernel calls none of it, so neither Apple's linker nor zig's (which
+///   also loads the `libcharset` that `libiconv` re-exports) adds it.
 /// - The minimum macOS comes from `MACOSX_DEPLOYMENT_TARGET` (matrix/build.ts
 ///   sets the table's); relink when it changes.
 fn macos_link_args() {
     let target = env::var("TARGET").expect("TARGET");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libkrepis_kernel-{target}.dylib");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-adhoc_codesign");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-dead_strip_dylibs");
+    if !linker_is_zig() {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-adhoc_codesign");
+    }
     println!("cargo:rerun-if-env-changed=MACOSX_DEPLOYMENT_TARGET");
+}
+
+/// Whether the target's linker is zig's: cargo-zigbuild sets
+/// `CARGO_TARGET_<TRIPLE>_LINKER` to its `zigcc-…` wrapper, which cargo passes
+/// to build scripts as `RUSTC_LINKER`.
+fn linker_is_zig() -> bool {
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    env::var("RUSTC_LINKER").is_ok_and(|linker| {
+        Path::new(&linker)
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("zigcc"))
+    })
 }
 
 fn compile_proto(proto_dir: &Path) {

@@ -31,6 +31,10 @@ export interface BinaryInfo {
    * or when the file names none.
    */
   minMacos: string | null;
+  /** Mach-O: symbols in the symbol table that are neither external nor debug entries (0 once stripped). */
+  localSymbols?: number;
+  /** Mach-O: debug (stab) entries in the symbol table (0 once stripped). */
+  debugSymbols?: number;
 }
 
 /**

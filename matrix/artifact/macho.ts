@@ -3,7 +3,8 @@
  * external symbols it defines (LC_SYMTAB), the dylibs it loads
  * (LC_LOAD_DYLIB and its weak, re-export, lazy and upward forms), its own
  * install name (LC_ID_DYLIB), and the minimum macOS version
- * (LC_BUILD_VERSION for the macOS platform, or LC_VERSION_MIN_MACOSX).
+ * (LC_BUILD_VERSION for the macOS platform, or LC_VERSION_MIN_MACOSX), and
+ * how many local and debug (stab) symbols are left (none once stripped).
  *
  * @module
  */
@@ -34,6 +35,8 @@ export function readMachO(bytes: Uint8Array, what: string): BinaryInfo {
   const filetype = r.u32(12);
   const ncmds = r.u32(16);
   const exports: string[] = [];
+  let localSymbols = 0;
+  let debugSymbols = 0;
   const imports: string[] = [];
   let installName: string | null = null;
   let minMacos: string | null = null;
@@ -50,6 +53,8 @@ export function readMachO(bytes: Uint8Array, what: string): BinaryInfo {
       for (let s = 0; s < nsyms; s++) {
         const entry = symoff + s * 16;
         const type = r.u8(entry + 4);
+        if ((type & N_STAB) !== 0) debugSymbols++;
+        else if ((type & N_EXT) === 0) localSymbols++;
         if ((type & N_STAB) !== 0 || (type & N_EXT) === 0 || (type & N_TYPE) !== N_SECT) continue;
         const name = r.cstring(stroff + r.u32(entry));
         exports.push(name.startsWith("_") ? name.slice(1) : name);
@@ -75,6 +80,8 @@ export function readMachO(bytes: Uint8Array, what: string): BinaryInfo {
     imports,
     installName,
     minMacos,
+    localSymbols,
+    debugSymbols,
   };
 }
 
