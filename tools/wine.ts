@@ -28,6 +28,7 @@
  */
 
 import { join } from "node:path";
+import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { outputWithin } from "../lib/process.ts";
 import { toolsDir } from "./aarch64_emulator.ts";
 
@@ -306,7 +307,7 @@ export interface WineCommandOptions {
 /**
  * The command line that runs `argv` (a Windows program and its arguments,
  * or a program of the root such as `wineserver`) in the Wine root. The
- * repository (the current folder) and the Windows Deno are always bound.
+ * repository, the current folder and the Windows Deno are always bound.
  *
  * @param wine What the probe found.
  * @param argv The program to run and its arguments; a `.exe` is started through `wine`.
@@ -318,7 +319,14 @@ export function wineCommand(
   argv: string[],
   options: WineCommandOptions = {},
 ): [string, ...string[]] {
-  const binds = [Deno.cwd(), windowsDenoPrefix(), ...(options.binds ?? [])];
+  const cwd = Deno.cwd();
+  const inRepo = cwd === REPO_ROOT || cwd.startsWith(`${REPO_ROOT}/`);
+  const binds = [
+    REPO_ROOT,
+    ...(inRepo ? [] : [cwd]),
+    windowsDenoPrefix(),
+    ...(options.binds ?? []),
+  ];
   const env = {
     HOME: "/root",
     PATH: "/usr/bin:/bin",
@@ -429,4 +437,29 @@ async function probe(): Promise<WineProbe> {
     };
   }
   return { wine: { ...wine, version: lines[0] } };
+}
+
+/** Variables passed on to the program by `deno run tools/wine.ts`. */
+const PASSED_ON = /^(KREPIS_|RUST_|NO_COLOR$|CARGO_PKG_|CARGO_MANIFEST_DIR$)/;
+
+if (import.meta.main) {
+  // `deno run --allow-all tools/wine.ts <program.exe> [args…]`: runs one
+  // Windows program under Wine and exits with its code; cargo's target
+  // runner for x86_64-pc-windows-gnu (the kernel's unit tests).
+  const found = await wineProbe();
+  if (!("wine" in found)) {
+    console.error(
+      `error: Cannot run ${Deno.args[0] ?? "a program"} under Wine: ${
+        "missing" in found ? found.missing : found.broken
+      }\nHint: deno task setup makes the Wine root and installs the Windows Deno`,
+    );
+    Deno.exit(1);
+  }
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(Deno.env.toObject())) {
+    if (PASSED_ON.test(name)) env[name] = value;
+  }
+  const [cmd, ...args] = wineCommand(found.wine, Deno.args, { env });
+  const status = await new Deno.Command(cmd, { args, stdin: "inherit" }).spawn().status;
+  Deno.exit(status.code);
 }
