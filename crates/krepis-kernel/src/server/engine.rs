@@ -11,7 +11,7 @@
 //! answered `503` and closed at once, so no number of clients can take the
 //! host process's last file descriptors.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -186,6 +186,7 @@ fn is_self(address: SocketAddr, upstream: SocketAddr, local: &[IpAddr]) -> bool 
 /// Every IP of this machine's interfaces (empty when they cannot be read).
 #[cfg(unix)]
 fn local_addresses() -> Vec<IpAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
     let mut addresses = Vec::new();
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
@@ -382,6 +383,7 @@ impl Drop for Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn at(text: &str) -> SocketAddr {
         text.parse().unwrap()
