@@ -334,6 +334,11 @@ export function wineCommand(
     WINEDEBUG: "-all",
     // Wine's first run would offer to install Mono and Gecko; nothing here uses them.
     WINEDLLOVERRIDES: "mscoree,mshtml=",
+    // The Windows Deno on the Windows side's PATH, for what runs `deno` by name
+    // (a `deno install -g` shim).
+    WINEPATH: windowsPath(
+      join(windowsDenoPrefix(), "node_modules", ...WINDOWS_DENO_PACKAGE.split("/")),
+    ),
     ...options.env,
   };
   const program = argv[0].toLowerCase().endsWith(".exe") ? ["wine", ...argv] : argv;
