@@ -25,6 +25,7 @@ import {
   QEMU_AARCH64,
 } from "./aarch64_emulator.ts";
 import { rustcFor } from "../lib/toolchain.ts";
+import { buildStdToolchain, ensureBuildStdToolchain } from "./build_std.ts";
 import {
   ensureWineRoot,
   WINDOWS_DENO_PACKAGE,
@@ -54,6 +55,8 @@ type Install =
   | { rustup: string }
   /** An npm package installed into a private prefix (`--force`: it may be for another CPU). */
   | { npm: string; prefix: string }
+  /** The std source for `-Zbuild-std`, fetched and linked into a toolchain copy (tools/build_std.ts). */
+  | { buildStd: true }
   | { unavailable: string };
 
 /** One tool the gate or a build needs. */
@@ -92,6 +95,14 @@ function python(): Promise<string> {
 }
 
 const AARCH64_LINUX = "aarch64-unknown-linux-gnu";
+
+/**
+ * Whether building `triple` on this host needs the std built from source:
+ * macOS and Windows targets built on Linux, where rustup has no std for them.
+ */
+export function needsBuildStd(triple: string, hostOs: Os = Deno.build.os): boolean {
+  return hostOs === "linux" && /-apple-darwin$|-pc-windows-/.test(triple);
+}
 const WINE_ONLY = "Windows x86_64 runs under Wine on x86_64 Linux only; the Wine tests are skipped";
 const WINDOWS_HERE_ONLY =
   "Windows kernels are built off Windows on Linux only (a Windows runner builds the real one)";
@@ -159,6 +170,19 @@ export const TOOLS: Tool[] = [
       default: {
         unavailable:
           "only x86_64 Linux builds aarch64 Linux here (arm64 Linux has it natively); the emulated arm64 test is skipped",
+      },
+    },
+  },
+  {
+    name: "std source",
+    purpose: "the Rust std's source (Debian's rust-src) for macOS and Windows builds on Linux",
+    build: (triple) => needsBuildStd(triple),
+    check: async () => (await buildStdToolchain()) !== null,
+    install: {
+      linux: { buildStd: true },
+      default: {
+        unavailable:
+          "only Linux builds other OSes' kernels from a std built from source; native builds use rustup's std",
       },
     },
   },
@@ -470,6 +494,10 @@ async function installWith(how: Install): Promise<void> {
       "--loglevel=error",
       how.npm,
     ]);
+  }
+  if ("buildStd" in how) {
+    await ensureBuildStdToolchain((line) => console.log(`setup: ${line}`));
+    return;
   }
   if ("brew" in how) return await run("brew", ["install", how.brew]);
   if ("go" in how) return await run("go", ["install", how.go]);
