@@ -365,7 +365,46 @@ export async function damage(sysroot: string, version: string): Promise<string |
   if (size.files !== stamp.files || size.bytes !== stamp.bytes) {
     return `its source has ${size.files} files, ${size.bytes} bytes; ${stamp.files} files, ${stamp.bytes} bytes were unpacked`;
   }
+  const unlinked = await llvmLinks(sysroot, false);
+  if (unlinked.length) return `${unlinked[0]} is missing (rust-objcopy's LLVM library)`;
   return null;
+}
+
+/**
+ * rustup's `rust-objcopy` (which rustc runs to strip Mach-O files) looks
+ * for its LLVM library beside itself (`lib/rustlib/<host>/lib`), where
+ * rustup does not put it: rustc's `strip` then fails. The copy gets a link
+ * to the toolchain's `lib/libLLVM*` there (rustup's own files are not
+ * changed). Returns the links still missing (none after a repair).
+ */
+async function llvmLinks(sysroot: string, repair: boolean): Promise<string[]> {
+  const missing: string[] = [];
+  const libDir = join(sysroot, "lib");
+  const llvm: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(libDir)) {
+      if (entry.isFile && entry.name.startsWith("libLLVM")) llvm.push(entry.name);
+    }
+    for await (const host of Deno.readDir(join(libDir, "rustlib"))) {
+      const hostDir = join(libDir, "rustlib", host.name);
+      if (!(await exists(join(hostDir, "bin", exe("rust-objcopy"))))) continue;
+      for (const name of llvm) {
+        const link = join(hostDir, "lib", name);
+        if (await exists(link)) continue;
+        if (!repair) {
+          missing.push(link);
+          continue;
+        }
+        await Deno.mkdir(join(hostDir, "lib"), { recursive: true });
+        await Deno.link(join(libDir, name), link).catch(() =>
+          Deno.copyFile(join(libDir, name), link)
+        );
+      }
+    }
+  } catch {
+    // no lib/ or rustlib/: the file checks name what is missing
+  }
+  return missing;
 }
 
 function toolchainAt(sysroot: string, version: string): BuildStdToolchain {
@@ -438,6 +477,8 @@ export async function ensureBuildStdToolchain(
   const { version } = rustup;
   const base = join(dir, version);
   const sysroot = copyDir(dir, version);
+  // A copy made before the LLVM link was added gets it in place.
+  if (await exists(join(sysroot, MADE_BY_KREPIS))) await llvmLinks(sysroot, true);
   const why = await damage(sysroot, version);
   if (why === null) return toolchainAt(sysroot, version);
   if (await exists(sysroot)) {
@@ -523,6 +564,7 @@ export async function ensureBuildStdToolchain(
   await Deno.remove(unpacked, { recursive: true });
   const size = await treeSize(join(rustSrc, "rust", "library"));
   const stamp: Stamp = { version, package: `rust-src=${pkg}`, sha256: digest, ...size };
+  await llvmLinks(partial, true);
   await Deno.writeTextFile(join(partial, STAMP), JSON.stringify(stamp, null, 2) + "\n");
   await Deno.rename(partial, sysroot);
   const left = await damage(sysroot, version);
