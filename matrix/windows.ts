@@ -24,6 +24,7 @@
 
 import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
+import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
 import type { TargetRow } from "./targets.ts";
 
 /** A twin: the GNU triple built from the same source as an MSVC row. */
@@ -343,4 +344,51 @@ export async function buildWindowsHere(
   const library = join(dir, twin.file);
   await Deno.copyFile(twinCargoOutput(twin, profile), library);
   return { checks, twin, library, seconds };
+}
+
+/** The Python that has zig (`ziglang` from PyPI), as cargo-zigbuild finds it. */
+async function zigPython(): Promise<string> {
+  for (const python of ["python3", "python"]) {
+    try {
+      const ok = await new Deno.Command(python, {
+        args: ["-m", "ziglang", "version"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (ok.success) return python;
+    } catch {
+      // not this one
+    }
+  }
+  throw new Error(
+    "Cannot build for aarch64 Windows here: no Python with zig\nHint: deno task setup --build installs ziglang",
+  );
+}
+
+/**
+ * `deno task build --target <windows-msvc>` off Windows: finds the std
+ * source (the toolchain copy `deno task setup --build --target <triple>`
+ * makes), then {@linkcode buildWindowsHere}.
+ *
+ * @param row A Windows MSVC row.
+ * @param options The twin's profile, verbosity, unit tests.
+ * @returns What {@linkcode buildWindowsHere} did.
+ * @throws {Error} When the std source is missing, or a check or the build fails.
+ */
+export async function buildWindowsTarget(
+  row: TargetRow,
+  options: Omit<WindowsHereOptions, "std" | "zigCc"> = {},
+): Promise<WindowsHereResult> {
+  const toolchain = await buildStdToolchain();
+  if (!toolchain) {
+    throw new Error(
+      `Cannot build ${row.triple} here: no Rust std source for -Zbuild-std\nHint: deno task setup --build --target ${row.triple}`,
+    );
+  }
+  const zigCc = TWINS[row.triple]?.cc === "zig" ? await zigCcWrapper(await zigPython()) : undefined;
+  return await buildWindowsHere(row, {
+    ...options,
+    std: { cargo: toolchain.cargo, env: buildStdEnv(toolchain), args: BUILD_STD_ARGS },
+    zigCc,
+  });
 }
