@@ -114,7 +114,8 @@ function ccKey(triple: string): string {
  * mingw-w64's gcc for x86_64, zig for aarch64 (a small wrapper, as cargo
  * and the `cc` crate take one program). For the MSVC triples, the archive
  * is made by `llvm-lib` (lib.exe's options), since the `cc` crate asks for
- * lib.exe there.
+ * lib.exe there, and CMake (libz-ng-sys) uses Ninja instead of a Visual
+ * Studio generator.
  *
  * @param triple A Windows triple (MSVC or GNU).
  * @param zigCc The zig C compiler wrapper for aarch64 (see {@linkcode zigCcWrapper}).
@@ -136,7 +137,11 @@ export function windowsCcEnv(triple: string, zigCc?: string): Record<string, str
       env[`CARGO_TARGET_${key.toUpperCase()}_LINKER`] = zigCc;
     }
   }
-  if (triple.endsWith("-msvc")) env[`AR_${key}`] = "llvm-lib";
+  if (triple.endsWith("-msvc")) {
+    env[`AR_${key}`] = "llvm-lib";
+    // libz-ng-sys builds with CMake, which asks for a Visual Studio generator for MSVC.
+    env[`CMAKE_GENERATOR_${key}`] = "Ninja";
+  }
   return env;
 }
 
@@ -339,11 +344,43 @@ export async function buildWindowsHere(
       `build the unit tests of ${twin.triple}`,
     );
   }
+  const library = await copyTwin(twin, profile);
+  return { checks, twin, library, seconds };
+}
+
+/**
+ * Copies the twin cargo built to {@linkcode twinDir} under its twin name,
+ * without its symbols and debug information (a dev DLL is ~90 MB with them,
+ * 33 MB without; the export table stays), since every
+ * test that publishes the kernel compresses it: minutes under Wine).
+ *
+ * @param twin The twin's row.
+ * @param profile The profile it was built with.
+ * @returns The copy's path.
+ */
+export async function copyTwin(twin: TargetRow, profile: "release" | "dev"): Promise<string> {
   const dir = twinDir(twin.triple);
   await Deno.mkdir(dir, { recursive: true });
   const library = join(dir, twin.file);
+  await Deno.remove(library).catch(() => {});
   await Deno.copyFile(twinCargoOutput(twin, profile), library);
-  return { checks, twin, library, seconds };
+  const strip = twin.arch === "x86_64" ? "x86_64-w64-mingw32-strip" : "llvm-strip";
+  const stripped = await new Deno.Command(strip, {
+    args: ["--strip-all", library],
+    stdout: "null",
+    stderr: "piped",
+  }).output().catch((error: Error) => ({
+    success: false,
+    stderr: new TextEncoder().encode(error.message),
+  }));
+  if (!stripped.success) {
+    throw new Error(
+      `Cannot strip the test twin ${library}: ${
+        new TextDecoder().decode(stripped.stderr).trim()
+      }\nHint: deno task setup --build installs mingw-w64 (x86_64) and llvm (aarch64)`,
+    );
+  }
+  return library;
 }
 
 /** The Python that has zig (`ziglang` from PyPI), as cargo-zigbuild finds it. */

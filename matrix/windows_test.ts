@@ -37,6 +37,7 @@ Deno.test("windowsCcEnv() gives mingw-w64 for x86_64, zig for aarch64, and llvm-
   assert.deepEqual(windowsCcEnv("x86_64-pc-windows-msvc"), {
     CC_x86_64_pc_windows_msvc: "x86_64-w64-mingw32-gcc",
     AR_x86_64_pc_windows_msvc: "llvm-lib",
+    CMAKE_GENERATOR_x86_64_pc_windows_msvc: "Ninja",
   });
   assert.deepEqual(windowsCcEnv("x86_64-pc-windows-gnu"), {
     CC_x86_64_pc_windows_gnu: "x86_64-w64-mingw32-gcc",
@@ -51,5 +52,6 @@ Deno.test("windowsCcEnv() gives mingw-w64 for x86_64, zig for aarch64, and llvm-
   assert.deepEqual(windowsCcEnv("aarch64-pc-windows-msvc", "/zcc"), {
     CC_aarch64_pc_windows_msvc: "/zcc",
     AR_aarch64_pc_windows_msvc: "llvm-lib",
+    CMAKE_GENERATOR_aarch64_pc_windows_msvc: "Ninja",
   });
 });

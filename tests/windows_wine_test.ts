@@ -23,14 +23,7 @@ import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { outputWithin } from "../lib/process.ts";
 import { checkArtifact } from "../matrix/check_artifact.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
-import {
-  type StdSource,
-  twinCargoOutput,
-  twinCommand,
-  twinDir,
-  twinRow,
-  windowsCcEnv,
-} from "../matrix/windows.ts";
+import { copyTwin, type StdSource, twinCommand, twinRow, windowsCcEnv } from "../matrix/windows.ts";
 import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
 import { windowsPath, type Wine, wineCommand, wineProbe } from "../tools/wine.ts";
 import { has, skipIf } from "./_tools.ts";
@@ -109,10 +102,7 @@ function twinLibrary(): Promise<string> {
       BUILD_LIMIT_MS,
     );
     assert.ok(output.success, new TextDecoder().decode(output.stderr));
-    await Deno.mkdir(twinDir(twin.triple), { recursive: true });
-    const library = join(twinDir(twin.triple), twin.file);
-    await Deno.copyFile(twinCargoOutput(twin, "dev"), library);
-    return library;
+    return await copyTwin(twin, "dev");
   })();
   return built;
 }

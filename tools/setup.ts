@@ -237,11 +237,13 @@ export const TOOLS: Tool[] = [
   },
   {
     name: "llvm-lib",
-    purpose: "archives build scripts' C code when Windows MSVC is type-checked off Windows",
+    purpose:
+      "llvm-lib, CMake and Ninja: build scripts' C code when Windows MSVC is type-checked off Windows",
     build: (triple) => triple.endsWith("-pc-windows-msvc"),
-    check: () => has("llvm-lib", ["/help"]),
+    check: async () => await has("llvm-lib", ["/help"]) && await has("cmake") && await has("ninja"),
     install: {
-      linux: { apt: "llvm" },
+      // CMake and Ninja: libz-ng-sys's build script, for the MSVC check.
+      linux: { apt: "llvm cmake ninja-build" },
       default: { unavailable: WINDOWS_HERE_ONLY },
     },
   },
