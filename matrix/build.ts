@@ -36,7 +36,7 @@ import { type Fragment, writeFragmentDir } from "./fragment.ts";
 
 import { checkArtifact, checkCodeSignature, formatReport } from "./check_artifact.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
-import { buildWindowsTarget } from "./windows.ts";
+import { buildWindowsTarget, checkTwin } from "./windows.ts";
 
 /** Options for {@linkcode buildTarget}. */
 export interface BuildOptions {
@@ -318,7 +318,7 @@ async function buildWindowsHereMain(row: TargetRow, profile: "release" | "dev"):
   try {
     const started = performance.now();
     const result = await buildWindowsTarget(row, { profile });
-    const report = checkArtifact(await Deno.readFile(result.library), result.twin);
+    const report = checkTwin(await Deno.readFile(result.library), result.twin);
     console.log(formatReport(result.library, result.twin, report));
     for (const check of result.checks) {
       console.log(

@@ -26,6 +26,8 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
 import type { TargetRow } from "./targets.ts";
+import { type ArtifactReport, checkArtifact } from "./check_artifact.ts";
+import { refuseImport } from "./artifact/imports.ts";
 
 /** A twin: the GNU triple built from the same source as an MSVC row. */
 export interface TwinSpec {
@@ -428,4 +430,34 @@ export async function buildWindowsTarget(
     std: { cargo: toolchain.cargo, env: buildStdEnv(toolchain), args: BUILD_STD_ARGS },
     zigCc,
   });
+}
+
+/**
+ * The twin's own C runtime: mingw-w64 links Windows' `msvcrt.dll`, which
+ * is in System32 of every Windows. The post-build checks refuse it for
+ * what ships (the MSVC DLL links its runtime statically, checked on its
+ * runner); for a twin it is expected.
+ */
+export const TWIN_RUNTIME = /^msvcrt\.dll$/i;
+
+/**
+ * The post-build checks on a twin: every check of `check-artifact` (format,
+ * CPU, shared library, exactly the table's exports, the ABI fingerprint,
+ * only system imports), with {@linkcode TWIN_RUNTIME} allowed.
+ *
+ * @param bytes The twin DLL.
+ * @param twin The twin's row.
+ * @returns The report.
+ */
+export function checkTwin(bytes: Uint8Array, twin: TargetRow): ArtifactReport {
+  const report = checkArtifact(bytes, twin);
+  const refused = report.info.imports.flatMap((name) => {
+    const reason = TWIN_RUNTIME.test(name) ? null : refuseImport(report.info.format, name);
+    return reason ? [`${name} (${reason})`] : [];
+  });
+  report.problems = report.problems.filter((p) => !p.startsWith("imports: "));
+  if (refused.length) {
+    report.problems.push(`imports: expected only system libraries, found ${refused.join(", ")}`);
+  }
+  return report;
 }

@@ -21,9 +21,15 @@ import { join } from "node:path";
 import { resolveTarget } from "../loader/mod.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { outputWithin } from "../lib/process.ts";
-import { checkArtifact } from "../matrix/check_artifact.ts";
 import { loadTargetTable, targetRow } from "../matrix/targets.ts";
-import { copyTwin, type StdSource, twinCommand, twinRow, windowsCcEnv } from "../matrix/windows.ts";
+import {
+  checkTwin,
+  copyTwin,
+  type StdSource,
+  twinCommand,
+  twinRow,
+  windowsCcEnv,
+} from "../matrix/windows.ts";
 import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
 import { windowsPath, type Wine, wineCommand, wineProbe } from "../tools/wine.ts";
 import { has, skipIf } from "./_tools.ts";
@@ -173,7 +179,8 @@ Deno.test(
   skipIf("the test twin x86_64-pc-windows-gnu builds and passes the post-build checks", skip),
   async () => {
     const library = await twinLibrary();
-    const report = checkArtifact(await Deno.readFile(library), twin);
+    const report = checkTwin(await Deno.readFile(library), twin);
+    assert.ok(report.info.imports.some((name) => /^msvcrt\.dll$/i.test(name)), "mingw's runtime");
     assert.deepEqual(report.problems, []);
     assert.equal(report.info.format, "pe");
     assert.equal(report.info.arch, "x86_64");

@@ -25,7 +25,7 @@ import { outputWithin } from "../lib/process.ts";
 import { buildTarget } from "../matrix/build.ts";
 import { checkArtifact } from "../matrix/check_artifact.ts";
 import { loadTargetTable, type TargetRow } from "../matrix/targets.ts";
-import { buildWindowsTarget, TWINS } from "../matrix/windows.ts";
+import { buildWindowsTarget, checkTwin, TWINS } from "../matrix/windows.ts";
 import { aarch64Emulator, emulatedDeno } from "./aarch64_emulator.ts";
 import { ensureBuildStdToolchain } from "./build_std.ts";
 import { windowsPath, wineCommand, wineProbe } from "./wine.ts";
@@ -181,7 +181,7 @@ async function platform(
           result.checks.map((c) => c.features.join(",")).join("; ")
         }), test twin ${result.twin.triple} built, ${profile} (${took()})`,
       };
-      const report = checkArtifact(await Deno.readFile(library), result.twin);
+      const report = checkTwin(await Deno.readFile(library), result.twin);
       checked = report.problems.length
         ? { failed: `the twin: ${report.problems.join("; ")}` }
         : { ok: `the twin: ${report.info.format}, ${report.info.arch}, the table's exports` };
