@@ -23,7 +23,6 @@ import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { preferRustupCargo } from "../lib/toolchain.ts";
 import { outputWithin } from "../lib/process.ts";
 import { buildTarget } from "../matrix/build.ts";
-import { checkArtifact } from "../matrix/check_artifact.ts";
 import { loadTargetTable, type TargetRow } from "../matrix/targets.ts";
 import { buildWindowsTarget, checkTwin, TWINS } from "../matrix/windows.ts";
 import { aarch64Emulator, emulatedDeno } from "./aarch64_emulator.ts";
