@@ -161,11 +161,12 @@ export async function zigCcWrapper(python: string): Promise<string> {
   const path = join(dir, "zig-cc-aarch64-windows");
   const script = `#!/bin/sh
 # zig's C compiler and linker for aarch64-windows-gnu: the test twin's.
-# rustc's options that zig does not take are left out.
+# rustc's options that zig does not take, and the cc crate's --target (an
+# LLVM triple zig does not parse), are left out.
 for a in "$@"; do
   shift
   case "$a" in
-    -lgcc_s|-lgcc|-lgcc_eh|-lunwind|-Wl,--disable-auto-image-base|-Wl,--large-address-aware|-nodefaultlibs|-fno-use-linker-plugin) ;;
+    --target=*|-lgcc_s|-lgcc|-lgcc_eh|-lunwind|-Wl,--disable-auto-image-base|-Wl,--large-address-aware|-nodefaultlibs|-fno-use-linker-plugin) ;;
     *) set -- "$@" "$a" ;;
   esac
 done
