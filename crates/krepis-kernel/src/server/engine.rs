@@ -72,6 +72,10 @@ fn refused() -> String {
 
 /// Binds `listen` and starts serving with `threads` worker threads.
 pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limits: Limits) -> Result<Engine, Failure> {
+    // An IPv4-mapped IPv6 address is bound as the IPv4 address it maps, on
+    // every OS: Windows refuses to bind the mapped spelling (its IPv6
+    // sockets are IPv6-only), where Linux and macOS take either.
+    let listen = SocketAddr::new(canonical(listen.ip()), listen.port());
     let listener = std::net::TcpListener::bind(listen).map_err(|err| bind_failure(listen, &err))?;
     let address = listener.local_addr().map_err(|err| {
         failed(
