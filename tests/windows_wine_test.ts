@@ -283,7 +283,7 @@ Deno.test(
     }
     assert.deepEqual(
       Object.keys(counts).sort(),
-      [...WINE_TEST_FILES].sort(),
+      [...wineFiles].sort(),
       run.stdout + run.stderr,
     );
     assert.equal(run.code, 0, run.stdout + run.stderr);
