@@ -212,8 +212,26 @@ export function msvcCheckCommand(row: TargetRow, features: string[], std: StdSou
 }
 
 /**
+ * The std crates a twin builds from source: the std source's, plus `test`
+ * (the unit-test harness). `cargo test` adds `test` by itself, and a std of
+ * other crates is another std: everything above it would be built twice.
+ * Asking for it in the DLL's build too lets the DLL and the unit tests share
+ * one build of every dependency.
+ *
+ * @param args cargo's `-Zbuild-std=…` arguments.
+ * @returns The same, with `test` among the crates.
+ */
+export function withTestCrate(args: readonly string[]): string[] {
+  return args.map((arg) =>
+    arg.startsWith("-Zbuild-std=") && !arg.split("=")[1].split(",").includes("test")
+      ? `${arg},test`
+      : arg
+  );
+}
+
+/**
  * The cargo command line that builds (or, with `test`, builds the unit tests
- * of) a twin.
+ * of) a twin, with the std crates of {@linkcode withTestCrate}.
  *
  * @param twin The twin's row.
  * @param profile The cargo profile.
@@ -240,7 +258,7 @@ export function twinCommand(
     twin.features.join(","),
     "--target",
     twin.triple,
-    ...std.args,
+    ...withTestCrate(std.args),
   ];
 }
 

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { loadTargetTable, targetRow } from "./targets.ts";
-import { rowOrTwin, twinDir, twinRow, windowsCcEnv, withServer } from "./windows.ts";
+import {
+  rowOrTwin,
+  twinCommand,
+  twinDir,
+  twinRow,
+  windowsCcEnv,
+  withServer,
+  withTestCrate,
+} from "./windows.ts";
 
 const rows = await loadTargetTable();
 
@@ -54,4 +62,18 @@ Deno.test("windowsCcEnv() gives mingw-w64 for x86_64, zig for aarch64, and llvm-
     AR_aarch64_pc_windows_msvc: "llvm-lib",
     CMAKE_GENERATOR_aarch64_pc_windows_msvc: "Ninja",
   });
+});
+
+Deno.test("a twin's DLL and its unit tests build the same std (with test), so they share every dependency", () => {
+  assert.deepEqual(withTestCrate(["-Zbuild-std=std,panic_abort,panic_unwind"]), [
+    "-Zbuild-std=std,panic_abort,panic_unwind,test",
+  ]);
+  assert.deepEqual(withTestCrate(["-Zbuild-std=std,test", "-j2"]), ["-Zbuild-std=std,test", "-j2"]);
+  const twin = twinRow(targetRow(rows, "x86_64-pc-windows-msvc"));
+  const std = { cargo: "cargo", env: {}, args: ["-Zbuild-std=std,panic_unwind"] };
+  const dll = twinCommand(twin, "dev", std);
+  const tests = twinCommand(twin, "dev", std, true);
+  assert.equal(dll.at(-1), "-Zbuild-std=std,panic_unwind,test");
+  assert.equal(tests.at(-1), dll.at(-1));
+  assert.deepEqual(tests.slice(1, 3), ["test", "--no-run"]);
 });
