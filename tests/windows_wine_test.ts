@@ -228,7 +228,8 @@ Deno.test(
     assert.ok(output.success, stdout + new TextDecoder().decode(output.stderr));
     assert.ok(result, stdout);
     assert.equal(result[3], "0");
-    assert.ok(Number(result[2]) > 50, `only ${result[2]} unit tests ran`);
+    // 50 on Windows (the others are Unix-only: FIFOs, modes, owners, links).
+    assert.ok(Number(result[2]) >= 40, `only ${result[2]} unit tests ran`);
   },
 );
 
