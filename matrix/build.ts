@@ -37,6 +37,7 @@ import { type Fragment, writeFragmentDir } from "./fragment.ts";
 import { checkArtifact, checkCodeSignature, formatReport } from "./check_artifact.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
 import { buildWindowsTarget, checkTwin } from "./windows.ts";
+import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
 
 /** Options for {@linkcode buildTarget}. */
 export interface BuildOptions {
@@ -317,7 +318,10 @@ async function sccacheSummary(): Promise<string> {
 async function buildWindowsHereMain(row: TargetRow, profile: "release" | "dev"): Promise<never> {
   try {
     const started = performance.now();
-    const result = await buildWindowsTarget(row, { profile });
+    const toolchain = await buildStdToolchain();
+    const std = toolchain &&
+      { cargo: toolchain.cargo, env: buildStdEnv(toolchain), args: BUILD_STD_ARGS };
+    const result = await buildWindowsTarget(row, std, { profile });
     const report = checkTwin(await Deno.readFile(result.library), result.twin);
     console.log(formatReport(result.library, result.twin, report));
     for (const check of result.checks) {

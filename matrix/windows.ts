@@ -24,7 +24,6 @@
 
 import { join } from "node:path";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
-import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
 import type { TargetRow } from "./targets.ts";
 import { type ArtifactReport, checkArtifact } from "./check_artifact.ts";
 import { refuseImport } from "./artifact/imports.ts";
@@ -424,31 +423,29 @@ async function zigPython(): Promise<string> {
 }
 
 /**
- * `deno task build --target <windows-msvc>` off Windows: finds the std
+ * `deno task build --target <windows-msvc>` off Windows: with the std
  * source (the toolchain copy `deno task setup --build --target <triple>`
- * makes), then {@linkcode buildWindowsHere}.
+ * makes, tools/build_std.ts), and zig's wrapper for aarch64, then
+ * {@linkcode buildWindowsHere}.
  *
  * @param row A Windows MSVC row.
+ * @param std The std source, or null when there is none here.
  * @param options The twin's profile, verbosity, unit tests.
  * @returns What {@linkcode buildWindowsHere} did.
  * @throws {Error} When the std source is missing, or a check or the build fails.
  */
 export async function buildWindowsTarget(
   row: TargetRow,
+  std: StdSource | null,
   options: Omit<WindowsHereOptions, "std" | "zigCc"> = {},
 ): Promise<WindowsHereResult> {
-  const toolchain = await buildStdToolchain();
-  if (!toolchain) {
+  if (!std) {
     throw new Error(
       `Cannot build ${row.triple} here: no Rust std source for -Zbuild-std\nHint: deno task setup --build --target ${row.triple}`,
     );
   }
   const zigCc = TWINS[row.triple]?.cc === "zig" ? await zigCcWrapper(await zigPython()) : undefined;
-  return await buildWindowsHere(row, {
-    ...options,
-    std: { cargo: toolchain.cargo, env: buildStdEnv(toolchain), args: BUILD_STD_ARGS },
-    zigCc,
-  });
+  return await buildWindowsHere(row, { ...options, std, zigCc });
 }
 
 /**

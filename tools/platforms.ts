@@ -26,7 +26,7 @@ import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, type TargetRow } from "../matrix/targets.ts";
 import { buildWindowsTarget, checkTwin, TWINS } from "../matrix/windows.ts";
 import { aarch64Emulator, emulatedDeno } from "./aarch64_emulator.ts";
-import { ensureBuildStdToolchain } from "./build_std.ts";
+import { BUILD_STD_ARGS, buildStdEnv, ensureBuildStdToolchain } from "./build_std.ts";
 import { windowsPath, wineCommand, wineProbe } from "./wine.ts";
 
 /** How this machine can run a target's kernel. */
@@ -172,8 +172,9 @@ async function platform(
   if (row.os === "windows" && host.os !== "windows") {
     try {
       // The std source is made if missing (setup's way), then the checks and the twin.
-      await ensureBuildStdToolchain();
-      const result = await buildWindowsTarget(row, { profile });
+      const toolchain = await ensureBuildStdToolchain();
+      const std = { cargo: toolchain.cargo, env: buildStdEnv(toolchain), args: BUILD_STD_ARGS };
+      const result = await buildWindowsTarget(row, std, { profile });
       library = result.library;
       built = {
         ok: `${row.triple} type-checked (${
