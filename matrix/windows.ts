@@ -175,6 +175,28 @@ exec ${python} -m ziglang cc -target aarch64-windows-gnu "$@"
   return path;
 }
 
+/**
+ * Writes a CMake toolchain file for aarch64 Windows with zig's wrapper as
+ * the C compiler. Without it, CMake (libz-ng-sys) takes this machine's CPU
+ * for the target's and configures x86 code.
+ *
+ * @param zigCc The zig C compiler wrapper ({@linkcode zigCcWrapper}).
+ * @returns The file's path (under `target/`).
+ */
+export async function arm64CmakeToolchain(zigCc: string): Promise<string> {
+  const path = join(REPO_ROOT, "target", "test-twins", "aarch64-windows.cmake");
+  await Deno.writeTextFile(
+    path,
+    `# aarch64 Windows for CMake, with zig's C compiler: the test twin's and the MSVC check's.
+set(CMAKE_SYSTEM_NAME Windows)
+set(CMAKE_SYSTEM_PROCESSOR ARM64)
+set(CMAKE_C_COMPILER ${zigCc})
+set(CMAKE_C_COMPILER_TARGET aarch64)
+`,
+  );
+  return path;
+}
+
 /** The build-std toolchain's parts the Windows builds use. */
 export interface StdSource {
   /** The cargo to run. */
@@ -274,6 +296,8 @@ export interface WindowsHereOptions {
   profile?: "release" | "dev";
   /** The zig C compiler wrapper, for aarch64 (see {@linkcode zigCcWrapper}). */
   zigCc?: string;
+  /** The CMake toolchain file, for aarch64 (see {@linkcode arm64CmakeToolchain}). */
+  cmakeToolchain?: string;
   /** Print cargo's output. @default {true} */
   verbose?: boolean;
   /** Also build the kernel's unit tests for the twin (`cargo test --no-run`). @default {false} */
@@ -337,9 +361,13 @@ export async function buildWindowsHere(
 ): Promise<WindowsHereResult> {
   const { std, profile = "dev", verbose = true } = options;
   const twin = twinRow(row);
+  const cmake = (triple: string): Record<string, string> =>
+    options.cmakeToolchain
+      ? { [`CMAKE_TOOLCHAIN_FILE_${ccKey(triple)}`]: options.cmakeToolchain }
+      : {};
   const checks = [];
   for (const features of [row.features, withServer(row)]) {
-    const env = { ...std.env, ...windowsCcEnv(row.triple, options.zigCc) };
+    const env = { ...std.env, ...windowsCcEnv(row.triple, options.zigCc), ...cmake(row.triple) };
     const seconds = await cargo(
       msvcCheckCommand(row, features, std),
       env,
@@ -349,7 +377,7 @@ export async function buildWindowsHere(
     checks.push({ features, seconds });
     if (features.join(",") === withServer(row).join(",")) break;
   }
-  const env = { ...std.env, ...windowsCcEnv(twin.triple, options.zigCc) };
+  const env = { ...std.env, ...windowsCcEnv(twin.triple, options.zigCc), ...cmake(twin.triple) };
   const seconds = await cargo(
     twinCommand(twin, profile, std),
     env,
@@ -445,7 +473,8 @@ export async function buildWindowsTarget(
     );
   }
   const zigCc = TWINS[row.triple]?.cc === "zig" ? await zigCcWrapper(await zigPython()) : undefined;
-  return await buildWindowsHere(row, { ...options, std, zigCc });
+  const cmakeToolchain = zigCc ? await arm64CmakeToolchain(zigCc) : undefined;
+  return await buildWindowsHere(row, { ...options, std, zigCc, cmakeToolchain });
 }
 
 /**
