@@ -161,11 +161,13 @@ export async function zigCcWrapper(python: string): Promise<string> {
   const script = `#!/bin/sh
 # zig's C compiler and linker for aarch64-windows-gnu: the test twin's.
 # rustc's options that zig does not take, and the cc crate's --target (an
-# LLVM triple zig does not parse), are left out.
+# LLVM triple zig does not parse), are left out; rustc's export list (a
+# .def file passed with -Wl,) goes to zig as an input file.
 for a in "$@"; do
   shift
   case "$a" in
-    --target=*|-lgcc_s|-lgcc|-lgcc_eh|-lunwind|-Wl,--disable-auto-image-base|-Wl,--large-address-aware|-nodefaultlibs|-fno-use-linker-plugin) ;;
+    --target=*|--unwindlib=none|-nolibc|-lgcc_s|-lgcc|-lgcc_eh|-lunwind|-Wl,--disable-auto-image-base|-Wl,--large-address-aware|-nodefaultlibs|-fno-use-linker-plugin) ;;
+    -Wl,*.def) set -- "$@" "\${a#-Wl,}" ;;
     *) set -- "$@" "$a" ;;
   esac
 done
