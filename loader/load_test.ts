@@ -12,8 +12,7 @@ import {
   resolveTarget,
   VERSION,
 } from "./mod.ts";
-import { kernelPath } from "../tests/_kernel.ts";
-import { hostFeatures } from "../matrix/targets.ts";
+import { kernelFeatures, kernelPath, kernelTarget } from "../tests/_kernel.ts";
 import { withEnv } from "../tests/_env.ts";
 import { cCompiler, skipIf, WINDOWS } from "../tests/_tools.ts";
 import { runScript } from "../tests/_script.ts";
@@ -46,13 +45,13 @@ Deno.test("buildInfo() describes the build that was loaded", async () => {
   using kernel = await load({ path: await kernelPath() });
   const info = kernel.buildInfo();
   assert.deepEqual(info.version, kernel.version);
-  assert.deepEqual(info.target, host.triple);
+  assert.deepEqual(info.target, kernelTarget());
   assert.deepEqual(info.profile, "debug");
   assert.match(info.rustc, /^rustc \d+\.\d+\.\d+/);
   assert.match(info.gitCommit, /^([0-9a-f]{40}|unknown)$/);
   // This target's row of matrix/targets.json chose the features (cargo adds
   // "default" when a build relied on the default set).
-  const features = (await hostFeatures()) ?? ["journal", "server"];
+  const features = (await kernelFeatures()) ?? ["journal", "server"];
   assert.deepEqual(info.features.filter((f) => f !== "default"), features);
   assert.deepEqual(info.capabilities, ["view", ...features]);
 });

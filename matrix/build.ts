@@ -52,6 +52,7 @@ import {
 } from "./check_artifact.ts";
 import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../lib/build_std.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
+import { buildWindowsTarget, checkTwin } from "./windows.ts";
 
 /** Options for {@linkcode buildTarget}. */
 export interface BuildOptions {
@@ -399,6 +400,49 @@ async function sccacheSummary(): Promise<string> {
   }
 }
 
+/**
+ * A Windows MSVC row off Windows: the type-checks and the GNU test twin
+ * (matrix/windows.ts), its post-build checks, then exit (nothing goes to
+ * dist/: a twin is never a release artifact).
+ */
+async function buildWindowsHereMain(row: TargetRow, profile: "release" | "dev"): Promise<never> {
+  try {
+    const started = performance.now();
+    const toolchain = await buildStdToolchain();
+    const std = toolchain &&
+      { cargo: toolchain.cargo, env: buildStdEnv(toolchain), args: BUILD_STD_ARGS };
+    const result = await buildWindowsTarget(row, std, { profile });
+    const report = checkTwin(await Deno.readFile(result.library), result.twin);
+    console.log(formatReport(result.library, result.twin, report));
+    for (const check of result.checks) {
+      console.log(
+        `type-checked ${row.triple} with ${check.features.join(",")} in ${
+          check.seconds.toFixed(0)
+        } s`,
+      );
+    }
+    console.log(
+      `built the test twin ${result.twin.triple} (${profile}) in ${
+        result.seconds.toFixed(0)
+      } s: ${result.library}`,
+    );
+    console.log(
+      `total ${
+        ((performance.now() - started) / 1000).toFixed(0)
+      } s; the ${row.triple} DLL itself is built on a ${row.runner} runner`,
+    );
+    if (report.problems.length) {
+      throw new Error(
+        `Cannot accept the test twin of ${row.triple}: ${report.problems.join("; ")}`,
+      );
+    }
+    Deno.exit(0);
+  } catch (error) {
+    printError((error as Error).message, "deno task build");
+    Deno.exit(1);
+  }
+}
+
 if (import.meta.main) {
   const { values } = commandLine({
     name: "deno task build",
@@ -441,6 +485,7 @@ with rustup's toolchain first on PATH (an inherited RUSTC or CARGO is dropped).`
   } catch (error) {
     exitUsage((error as Error).message);
   }
+  if (row.os === "windows" && Deno.build.os !== "windows") await buildWindowsHereMain(row, profile);
   try {
     const result = await buildTarget(row, { profile });
     console.log(`\nwrote ${result.dir}/ (${row.file}, .zst, .gz, fragment.json)`);

@@ -12,6 +12,19 @@ import { join } from "node:path";
 export const WINDOWS: boolean = Deno.build.os === "windows";
 
 /**
+ * True when this is Windows Deno under Wine (tests/windows_wine_test.ts sets
+ * `KREPIS_UNDER_WINE=1`): a test that Wine cannot show is skipped with its
+ * reason, and listed in docs/testing.md.
+ */
+export const UNDER_WINE: boolean = WINDOWS && (() => {
+  try {
+    return Deno.env.get("KREPIS_UNDER_WINE") === "1";
+  } catch {
+    return false;
+  }
+})();
+
+/**
  * The file `command` would run as, searched on PATH (with PATHEXT on
  * Windows), or null.
  */

@@ -17,6 +17,7 @@ import { hostFeatures } from "../matrix/targets.ts";
  */
 const SLOW_SUITES = [
   "tests/aarch64_emulated_test.ts",
+  "tests/windows_wine_test.ts",
   "tests/rehearse_test.ts",
   "tests/release_dir_test.ts",
   "tests/abi_variant_test.ts",
@@ -152,7 +153,7 @@ const steps: Step[] = [
   },
   {
     name:
-      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, workflows, release, the release rehearsal: a host-target release build, octokit and deno publish to loopback stand-ins, a user's install)",
+      "deno test --doc (loader, kernel ABI, clients, codegen, install, faults, CLI, demo, matrix, aarch64 under qemu, Windows x86_64 under Wine, workflows, release, the release rehearsal: a host-target release build, octokit and deno publish to loopback stand-ins, a user's install)",
     run: () =>
       command(deno, [
         "test",

@@ -26,6 +26,14 @@ import {
 } from "./aarch64_emulator.ts";
 import { rustcFor } from "../lib/toolchain.ts";
 import { buildStdToolchain, ensureBuildStdToolchain } from "./build_std.ts";
+import {
+  ensureWineRoot,
+  WINDOWS_DENO_PACKAGE,
+  WINDOWS_DENO_VERSION,
+  windowsDenoPath,
+  windowsDenoPrefix,
+  wineRootState,
+} from "./wine.ts";
 import { resolveTarget } from "../loader/mod.ts";
 
 type Os = typeof Deno.build.os;
@@ -39,6 +47,8 @@ type Install =
    * `debianOnly`: the packages exist in Debian only (not Ubuntu).
    */
   | { apt: string; arch?: string; debianOnly?: boolean }
+  /** The Debian trixie root with Wine 10, made by mmdebstrap (tools/wine.ts). */
+  | { wineRoot: true }
   | { brew: string }
   | { go: string }
   /** `rustup target add`. */
@@ -93,6 +103,9 @@ const AARCH64_LINUX = "aarch64-unknown-linux-gnu";
 export function needsBuildStd(triple: string, hostOs: Os = Deno.build.os): boolean {
   return hostOs === "linux" && /-apple-darwin$|-pc-windows-/.test(triple);
 }
+const WINE_ONLY = "Windows x86_64 runs under Wine on x86_64 Linux only; the Wine tests are skipped";
+const WINDOWS_HERE_ONLY =
+  "Windows kernels are built off Windows on Linux only (a Windows runner builds the real one)";
 const EMULATION_ONLY =
   "arm64 Linux is emulated on x86_64 Linux only; the emulated arm64 test is skipped";
 
@@ -210,6 +223,68 @@ export const TOOLS: Tool[] = [
         prefix: arm64DenoPrefix(),
       },
       default: { unavailable: EMULATION_ONLY },
+    },
+  },
+  {
+    name: "mingw-w64",
+    purpose: "the Windows x86_64 test twin's C compiler and linker (GNU C runtime)",
+    build: (triple) => triple === "x86_64-pc-windows-msvc",
+    check: () => has("x86_64-w64-mingw32-gcc"),
+    install: {
+      linux: { apt: "mingw-w64" },
+      default: { unavailable: WINDOWS_HERE_ONLY },
+    },
+  },
+  {
+    name: "llvm-lib",
+    purpose:
+      "llvm-lib, CMake and Ninja: build scripts' C code when Windows MSVC is type-checked off Windows",
+    build: (triple) => triple.endsWith("-pc-windows-msvc"),
+    check: async () => await has("llvm-lib", ["/help"]) && await has("cmake") && await has("ninja"),
+    install: {
+      // CMake and Ninja: libz-ng-sys's build script, for the MSVC check.
+      linux: { apt: "llvm cmake ninja-build" },
+      default: { unavailable: WINDOWS_HERE_ONLY },
+    },
+  },
+  {
+    name: "mmdebstrap",
+    purpose: "makes the Debian trixie root that holds Wine 10",
+    build: false,
+    check: () => has("mmdebstrap", ["--version"]),
+    install: {
+      "linux-x86_64": { apt: "mmdebstrap" },
+      default: { unavailable: WINE_ONLY },
+    },
+  },
+  {
+    name: "wine root",
+    purpose:
+      "Wine 10 (Debian trixie) in the tools folder, runs Windows Deno and the Windows kernel",
+    build: false,
+    check: async () => "ok" in await wineRootState(),
+    install: {
+      "linux-x86_64": { wineRoot: true },
+      default: { unavailable: WINE_ONLY },
+    },
+  },
+  {
+    name: "windows deno",
+    purpose: `Deno ${WINDOWS_DENO_VERSION} for Windows x86_64, run under Wine`,
+    build: false,
+    check: async () => {
+      try {
+        return (await Deno.stat(windowsDenoPath())).isFile;
+      } catch {
+        return false;
+      }
+    },
+    install: {
+      "linux-x86_64": {
+        npm: `${WINDOWS_DENO_PACKAGE}@${WINDOWS_DENO_VERSION}`,
+        prefix: windowsDenoPrefix(),
+      },
+      default: { unavailable: WINE_ONLY },
     },
   },
   {
@@ -396,6 +471,10 @@ async function isDebian(): Promise<boolean> {
 }
 
 async function installWith(how: Install): Promise<void> {
+  if ("wineRoot" in how) {
+    await ensureWineRoot((line) => console.log(line));
+    return;
+  }
   if ("pip" in how) return await pip(how.pip);
   if ("apt" in how) {
     if (how.debianOnly && !(await isDebian())) {

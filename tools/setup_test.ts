@@ -28,6 +28,24 @@ Deno.test("qemu, the arm64 libc and the arm64 Deno are installed on x86_64 Linux
   }
 });
 
+Deno.test("mmdebstrap, the Wine root and the Windows Deno are installed on x86_64 Linux only, for the gate", () => {
+  for (const name of ["mmdebstrap", "wine root", "windows deno"]) {
+    const plan = installPlan(tool(name), { os: "linux", arch: "x86_64" });
+    assert.ok(Array.isArray(plan) && plan.length === 1, name);
+    for (
+      const host of [{ os: "linux", arch: "aarch64" }, { os: "windows", arch: "x86_64" }] as const
+    ) {
+      assert.ok("unavailable" in installPlan(tool(name), host), `${name} on ${host.os}`);
+    }
+    assert.equal(needed(tool(name)), true, name);
+    assert.equal(needed(tool(name), { targets: ["x86_64-pc-windows-msvc"] }), false, name);
+  }
+  // A Windows build here needs the twin's linker and an archiver for the MSVC check.
+  assert.equal(needed(tool("mingw-w64"), { targets: ["x86_64-pc-windows-msvc"] }), true);
+  assert.equal(needed(tool("mingw-w64"), { targets: ["x86_64-unknown-linux-gnu"] }), false);
+  assert.equal(needed(tool("llvm-lib"), { targets: ["aarch64-pc-windows-msvc"] }), true);
+});
+
 Deno.test("setup --build installs the aarch64 std only for an aarch64 Linux build, and emulation never", () => {
   assert.equal(needed(tool("aarch64 std"), { targets: ["aarch64-unknown-linux-gnu"] }), true);
   assert.equal(needed(tool("aarch64 std"), { targets: ["x86_64-unknown-linux-gnu"] }), false);

@@ -82,8 +82,9 @@ function fileIdentity(info: Deno.FileInfo) {
  * there could swap a verified library and its stamp.
  *
  * On Windows, the symlink and not-a-directory checks run as everywhere; the
- * mode and owner checks cannot (Deno reports neither there), and Krepis does
- * not read ACLs. The default cache, under `%LOCALAPPDATA%`, inherits the
+ * mode and owner checks cannot (Deno reports no owner there, and its mode
+ * only mirrors the read-only attribute: 0o666 for every writable folder),
+ * and Krepis does not read ACLs. The default cache, under `%LOCALAPPDATA%`, inherits the
  * profile's ACL (the user, SYSTEM and Administrators only); a
  * `KREPIS_CACHE_DIR` elsewhere is trusted as given (README: "The cache on
  * Windows").
@@ -142,7 +143,9 @@ export async function ensurePrivateDir(
         { hint: fix },
       );
     }
-    if (info.mode !== null && (info.mode & 0o022) !== 0) {
+    // Windows: Deno reports a mode made from the read-only attribute (0o666
+    // for any writable folder); it says nothing of other users (ACLs do).
+    if (Deno.build.os !== "windows" && info.mode !== null && (info.mode & 0o022) !== 0) {
       throw new CacheError(
         `Cannot use the cache directory ${path}: it is writable by other users (mode ${
           (info.mode & 0o777).toString(8)

@@ -8,12 +8,18 @@ import { runScript } from "../../tests/_script.ts";
 const text = new TextEncoder();
 const read = (path: string) => Deno.readTextFile(path).catch(() => null);
 
-async function project(): Promise<string> {
+/**
+ * A temp project, removed when it is disposed. Declared with `await using`
+ * before the kernel and the journal, it is disposed after them: Windows
+ * refuses to remove a folder while the journal holds files in it open
+ * (OS error 145, "directory not empty").
+ */
+async function project(): Promise<{ root: string } & AsyncDisposable> {
   const root = await Deno.makeTempDir({ prefix: "krepis-journal-" });
   await Deno.mkdir(join(root, "src"));
   await Deno.writeTextFile(join(root, "src", "a.ts"), "one\n");
   await Deno.writeTextFile(join(root, "README.md"), "readme\n");
-  return root;
+  return { root, [Symbol.asyncDispose]: () => Deno.remove(root, { recursive: true }) };
 }
 
 function rejects(reason: string, pattern: RegExp) {
@@ -27,7 +33,8 @@ function rejects(reason: string, pattern: RegExp) {
 }
 
 Deno.test("track, commit, history and undo restore real files, through load()", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   using kernel = await load({ path: await kernelPath() });
   assert.ok(kernel.buildInfo().capabilities.includes("journal"));
   using journal = kernel.journal.open(root);
@@ -85,11 +92,11 @@ Deno.test("track, commit, history and undo restore real files, through load()", 
     () => journal.undo(),
     rejects("FAILED", /^Cannot undo: the journal holds no committed transaction/),
   );
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("undo restores exact bytes and permissions, and several steps at once", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   const script = join(root, "run.sh");
   const bytes = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => (i * 7919) % 251);
   await Deno.writeFile(script, bytes);
@@ -124,11 +131,11 @@ Deno.test("undo restores exact bytes and permissions, and several steps at once"
   assert.deepEqual(undone.transactions.map((t) => t.message), ["round 3", "round 2", "round 1"]);
   assert.deepEqual(await Deno.readFile(script), bytes);
   if (!WINDOWS) assert.equal((await Deno.stat(script)).mode! & 0o7777, 0o751);
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("rollback and an uncommitted `using` transaction put files back", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   const file = join(root, "src", "a.ts");
   using kernel = await load({ path: await kernelPath() });
   using journal = kernel.journal.open(root);
@@ -152,11 +159,11 @@ Deno.test("rollback and an uncommitted `using` transaction put files back", asyn
   }
   assert.equal(await read(file), "one\n");
   assert.deepEqual(journal.history(), []);
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("track() refuses paths outside the root, through .. or a symbolic link, and the journal itself", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   const outside = await Deno.makeTempDir({ prefix: "krepis-outside-" });
   await Deno.writeTextFile(join(outside, "secret"), "s");
   using kernel = await load({ path: await kernelPath() });
@@ -183,12 +190,12 @@ Deno.test("track() refuses paths outside the root, through .. or a symbolic link
     assert.throws(() => tx.track(path), rejects("FAILED", /^Cannot track /), path);
   }
   assert.equal(await read(join(outside, "secret")), "s");
-  await Deno.remove(root, { recursive: true });
   await Deno.remove(outside, { recursive: true });
 });
 
 Deno.test("a journal open in one process is BUSY for another, and free once closed", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   const library = await kernelPath();
   using kernel = await load({ path: library });
   const journal = kernel.journal.open(root);
@@ -212,11 +219,11 @@ Deno.test("a journal open in one process is BUSY for another, and free once clos
   assert.equal(await child(), "BUSY");
   journal.close();
   assert.equal(await child(), "opened");
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("snapshot() lends the tracked bytes as a view; closed objects refuse", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   using kernel = await load({ path: await kernelPath() });
   const journal = kernel.journal.open(root);
   const tx = journal.begin();
@@ -231,11 +238,11 @@ Deno.test("snapshot() lends the tracked bytes as a view; closed objects refuse",
   journal.close();
   assert.throws(() => journal.begin(), rejects("CLOSED", /the journal was closed/));
   assert.throws(() => journal.history(), rejects("CLOSED", /the journal was closed/));
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("closing the kernel closes its journals and rolls back what is open", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   const kernel = await load({ path: await kernelPath() });
   const journal = kernel.journal.open(root);
   const tx = journal.begin();
@@ -247,7 +254,6 @@ Deno.test("closing the kernel closes its journals and rolls back what is open", 
   using again = await load({ path: await kernelPath() });
   using reopened = again.journal.open(root);
   assert.deepEqual(reopened.recovered, []);
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test({
@@ -256,7 +262,8 @@ Deno.test({
     when(WINDOWS, "symbolic links need a privilege on Windows"),
   ),
   fn: async () => {
-    const root = await project();
+    await using temp = await project();
+    const root = temp.root;
     using kernel = await load({ path: await kernelPath() });
     const journal = kernel.journal.open(root);
     const tx = journal.begin();
@@ -279,7 +286,6 @@ Deno.test({
         /\.krepis is a symbolic link; nothing was read, written or removed through it/,
       ),
     );
-    await Deno.remove(root, { recursive: true });
     await Deno.remove(other, { recursive: true });
   },
 });
@@ -288,7 +294,8 @@ Deno.test("undo() brings back a file's owner and group (as root)", {
   // Only root may give a file to another user; Windows has no uid.
   ignore: Deno.build.os === "windows" || Deno.uid() !== 0,
 }, async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   const file = join(root, "owned.txt");
   await Deno.writeTextFile(file, "theirs");
   await Deno.chown(file, 4321, 4322);
@@ -307,11 +314,11 @@ Deno.test("undo() brings back a file's owner and group (as root)", {
   const info = await Deno.stat(file);
   assert.deepEqual([info.uid, info.gid], [4321, 4322]);
   assert.equal(await read(file), "theirs");
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("forget() keeps the newest transactions; history() reports snapshot bytes", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   using kernel = await load({ path: await kernelPath() });
   using journal = kernel.journal.open(root);
   const ids: number[] = [];
@@ -337,11 +344,11 @@ Deno.test("forget() keeps the newest transactions; history() reports snapshot by
   const dry = journal.undo({ dryRun: true });
   assert.deepEqual([dry.dryRun, dry.restored, dry.changed], [true, ["README.md"], []]);
   assert.equal(await read(join(root, "README.md")), "333");
-  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("trackAll() tracks many files at once, stops at the first refused path, and undo restores them", async () => {
-  const root = await project();
+  await using temp = await project();
+  const root = temp.root;
   const names = Array.from({ length: 50 }, (_, i) => `many/f${i}.txt`);
   await Deno.mkdir(join(root, "many"));
   for (const name of names) await Deno.writeTextFile(join(root, name), `v0 ${name}`);
@@ -364,5 +371,4 @@ Deno.test("trackAll() tracks many files at once, stops at the first refused path
   journal.undo();
   for (const name of names) assert.equal(await read(join(root, name)), `v0 ${name}`);
   assert.equal(await read(join(root, "many", "extra.txt")), null);
-  await Deno.remove(root, { recursive: true });
 });

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { KernelError, load, ServerError } from "../mod.ts";
 import { decodeResponse, encodeRequest, type RequestInit } from "../_gen/messages.ts";
-import { kernelPath } from "../../tests/_kernel.ts";
+import { kernelFeatures, kernelPath, kernelTarget } from "../../tests/_kernel.ts";
 import { freePort } from "../../tests/_net.ts";
 import { runScript } from "../../tests/_script.ts";
 import { skipIf, when } from "../../tests/_tools.ts";
-import { hostFeatures } from "../../matrix/targets.ts";
 
 // This target's release kernel (and so the kernel the tests build) may be
 // built without the engine: then the refusal is what is tested.
-const ENGINE = (await hostFeatures())?.includes("server") ?? true;
-const NO_ENGINE = when(!ENGINE, `the ${Deno.build.target} kernel has no server engine`);
+const ENGINE = (await kernelFeatures())?.includes("server") ?? true;
+const NO_ENGINE = when(!ENGINE, `the ${kernelTarget()} kernel has no server engine`);
 
 /** A `Deno.serve` upstream answering `name` (after `delayMs`, if given). */
 function upstream(
@@ -486,7 +485,7 @@ Deno.test(
       refuses(
         "UNSUPPORTED",
         new RegExp(
-          `^Cannot start a server: not available on ${Deno.build.target} [^]*\\nHint: the ${Deno.build.target} release kernel is built without it`,
+          `^Cannot start a server: not available on ${kernelTarget()} [^]*\\nHint: the ${kernelTarget()} release kernel is built without it`,
         ),
       ),
     );

@@ -43,11 +43,18 @@ pub fn open_regular(path: &Path, links: Links) -> io::Result<(File, Metadata)> {
     #[cfg(windows)]
     {
         use std::os::windows::fs::OpenOptionsExt;
+        // FILE_FLAG_BACKUP_SEMANTICS: a directory opens too (without it,
+        // Windows refuses with "access denied"), so that the type check
+        // below refuses it with the same error as on every other OS.
+        const BACKUP_SEMANTICS: u32 = 0x0200_0000;
         // FILE_FLAG_OPEN_REPARSE_POINT: open a symbolic link itself, so
         // that the type check below sees and refuses it.
-        if links == Links::Refuse {
-            options.custom_flags(0x0020_0000);
-        }
+        const OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+        options.custom_flags(if links == Links::Refuse {
+            BACKUP_SEMANTICS | OPEN_REPARSE_POINT
+        } else {
+            BACKUP_SEMANTICS
+        });
     }
     let file = options.open(path)?;
     let metadata = file.metadata()?;

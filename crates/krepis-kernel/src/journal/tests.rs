@@ -588,6 +588,7 @@ fn links_at_every_level_of_the_journal_folder_are_refused() {
 }
 
 /// Every file under `dir` with its bytes.
+#[cfg(unix)]
 fn tree_listing(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     if dir.is_file() {

@@ -11,7 +11,7 @@
 //! answered `503` and closed at once, so no number of clients can take the
 //! host process's last file descriptors.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -69,6 +69,10 @@ fn refused() -> String {
 
 /// Binds `listen` and starts serving with `threads` worker threads.
 pub fn start(listen: SocketAddr, upstreams: &[SocketAddr], threads: usize, limits: Limits) -> Result<Engine, Failure> {
+    // An IPv4-mapped IPv6 address is bound as the IPv4 address it maps, on
+    // every OS: Windows refuses to bind the mapped spelling (its IPv6
+    // sockets are IPv6-only), where Linux and macOS take either.
+    let listen = SocketAddr::new(canonical(listen.ip()), listen.port());
     let listener = std::net::TcpListener::bind(listen).map_err(|err| bind_failure(listen, &err))?;
     let address = listener.local_addr().map_err(|err| {
         cannot_start(
@@ -183,6 +187,7 @@ fn is_self(address: SocketAddr, upstream: SocketAddr, local: &[IpAddr]) -> bool 
 /// Every IP of this machine's interfaces (empty when they cannot be read).
 #[cfg(unix)]
 fn local_addresses() -> Vec<IpAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
     let mut addresses = Vec::new();
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
@@ -379,6 +384,7 @@ impl Drop for Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn at(text: &str) -> SocketAddr {
         text.parse().unwrap()
