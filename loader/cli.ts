@@ -16,7 +16,7 @@
  * ```
  *
  * Each command's options, environment variables and exit codes are in its
- * `--help` (made from `_cli_commands.ts`). An unknown command, option or
+ * `--help` (made from `_cli/commands.ts`). An unknown command, option or
  * value is exit 2 with the nearest valid word. With `--json` every command
  * prints one indented JSON document on stdout: `ok` (boolean), `code` (the
  * exit code), `command` (e.g. `"cache ls"`), the command's own fields, and

@@ -358,7 +358,9 @@ export class PermissionError extends KrepisError {
  * import assert from "node:assert/strict";
  * import { JournalError } from "@krepis/loader";
  *
- * const error = new JournalError("Cannot open the journal in /p/.krepis: another process has it open\nHint: wait", "BUSY");
+ * const error = new JournalError("Cannot open the journal in /p/.krepis: another process has it open", "BUSY", {
+ *   hint: "wait",
+ * });
  * assert.deepEqual([error.code, error.reason, error.hint], ["JOURNAL", "BUSY", "wait"]);
  * ```
  */
@@ -396,7 +398,11 @@ export class JournalError extends KrepisError {
  * import { ServerError } from "@krepis/loader";
  * import assert from "node:assert/strict";
  *
- * const error = new ServerError("Cannot start the server: cannot listen on 127.0.0.1:80 (in use) (FAILED)\nHint: listen on port 0", "FAILED");
+ * const error = new ServerError(
+ *   "Cannot start the server: cannot listen on 127.0.0.1:80 (in use) (FAILED)",
+ *   "FAILED",
+ *   { hint: "listen on port 0" },
+ * );
  * assert.deepEqual([error.code, error.reason, error.hint], ["SERVER", "FAILED", "listen on port 0"]);
  * ```
  */

@@ -64,7 +64,8 @@ export function parseMinisignPublicKey(text: string): MinisignPublicKey {
       // Never echoed whole: a secret key pasted by mistake must not reach a log.
       `Cannot read the public key (${line.length} characters, starting ${
         JSON.stringify(line.slice(0, 4))
-      }): it is not a minisign Ed25519 public key\nHint: give the second line of a minisign .pub file (it starts with RW)`,
+      }): it is not a minisign Ed25519 public key`,
+      { hint: "give the second line of a minisign .pub file (it starts with RW)" },
     );
   }
   return { keyId: keyIdHex(bytes.subarray(2, 10)), publicKey: bytes.slice(10) };

@@ -1,6 +1,6 @@
 /**
  * Which machine is this: OS, CPU and (on Linux) C library, and the shipped
- * target that runs on it. The facts are the data table in `_targets.ts`,
+ * target that runs on it. The facts are the data table in `_gen/targets.ts`,
  * generated from `matrix/targets.json`.
  *
  * @module

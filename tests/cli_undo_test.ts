@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { EXIT_CODES } from "../loader/cli.ts";
 import { load } from "../loader/mod.ts";
 import { CLI, cliEnv } from "./_cli.ts";
 import { kernelPath } from "./_kernel.ts";
@@ -211,6 +212,32 @@ Deno.test("krepis undo --project naming a file is exit 10 with a JournalError", 
     /^Cannot find a journal: the project .* is not a folder/,
   );
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "krepis undo --project naming a path under a file is the journal's error: exit 10, one hint",
+  // Windows reports a path under a file as not found, not as a file in the way.
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "krepis-cli-undo-file-" });
+    await Deno.writeTextFile(join(dir, "plain.txt"), "not a folder");
+    const run = await krepis(dir, "--project", join(dir, "plain.txt", "x"));
+    assert.equal(run.code, EXIT_CODES.journal, run.stderr);
+    assert.match(run.stderr, /Cannot /);
+    assert.equal(
+      run.stderr.split("\n").filter((line) => line.startsWith("Hint:")).length,
+      1,
+      run.stderr,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name),
+      ["plain.txt"],
+      "nothing was written",
+    );
+    assert.equal(await Deno.readTextFile(join(dir, "plain.txt")), "not a folder");
+    await Deno.remove(dir, { recursive: true });
+  },
 });
 
 Deno.test("krepis undo --prune --keep 1 forgets the oldest transaction and frees its snapshots", async () => {

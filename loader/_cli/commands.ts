@@ -1,6 +1,6 @@
 /**
  * What each `krepis` command accepts: the specs its `--help`, its checks
- * and its suggestions are made from (see `_command_line.ts`).
+ * and its suggestions are made from (see `command_line.ts`).
  *
  * @module
  */

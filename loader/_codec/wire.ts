@@ -220,7 +220,7 @@ export class Writer {
 
   /**
    * Bytes written so far, copied into a region of their own (small ones are
-   * carved from a shared slab: see `_pool.ts`).
+   * carved from a shared slab: see `pool.ts`).
    */
   finish(): Uint8Array {
     const out = allocate(this.#pos);

@@ -1,8 +1,8 @@
 /**
  * Transfers on a cache miss: the release's manifest and signature, then the
  * library itself (its zstd copy, else gzip, else the file as it is), with the
- * one retry policy of `_retry.ts`. What the fetched bytes are worth is decided
- * in `_trust.ts`; this module only moves them. Loaded by `install()` only when
+ * one retry policy of `retry.ts`. What the fetched bytes are worth is decided
+ * in `trust.ts`; this module only moves them. Loaded by `install()` only when
  * the cache cannot serve, so a warm load never pays for it.
  *
  * @module

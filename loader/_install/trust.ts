@@ -2,7 +2,7 @@
  * Trust decisions: which keys are trusted, whether a signed manifest
  * vouches for this release, whether its entry for a target fits the
  * loader's table and pin, and whether its ABI fits this loader. Nothing
- * here touches the network; `_transfer.ts` fetches, this decides.
+ * here touches the network; `transfer.ts` fetches, this decides.
  *
  * @module
  */
