@@ -99,7 +99,7 @@ Deno.test("cargoEnv() passes the table's MACOSX_DEPLOYMENT_TARGET to macOS build
   }
 });
 
-Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built from source, all symbols hidden but the exports", () => {
+Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built from source and links with rust-lld", () => {
   const row = targetRow(rows, "aarch64-apple-darwin");
   assert.equal(row.tool, "cargo", "the table (and so the macOS runners) keeps cargo");
   assert.deepEqual(buildPlan(row, "darwin"), { tool: "cargo", buildStd: false });
@@ -122,12 +122,29 @@ Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built f
     "aarch64-apple-darwin",
   ]);
   assert.deepEqual(cargoCommand(row, "dev", "krepis-kernel", true, "darwin")[1], "build");
-  assert.deepEqual(cargoEnv(row, "linux"), {
+  const linker = { lld: "/t/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld", syslibroot: "/s" };
+  // No Rust or C flag: the code compiled is the macOS runners'; only the linker differs.
+  assert.deepEqual(cargoEnv(row, "linux", linker), {
     CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
     MACOSX_DEPLOYMENT_TARGET: "11.0",
-    CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS: "-Zdefault-visibility=hidden",
-    CFLAGS_aarch64_apple_darwin: "-fvisibility=hidden",
+    CARGO_TARGET_AARCH64_APPLE_DARWIN_LINKER: linker.lld,
+    KREPIS_MACOS_SYSLIBROOT: "/s",
   });
+  assert.deepEqual(cargoEnv(targetRow(rows, "x86_64-apple-darwin"), "windows", linker), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "10.12",
+    CARGO_TARGET_X86_64_APPLE_DARWIN_LINKER: linker.lld,
+    KREPIS_MACOS_SYSLIBROOT: "/s",
+  });
+  // On macOS the linker is Apple's, whatever is passed.
+  assert.deepEqual(cargoEnv(row, "darwin", linker), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "11.0",
+  });
+  assert.throws(
+    () => cargoEnv(row, "linux"),
+    /^Error: Cannot build aarch64-apple-darwin on linux: no linker named\nHint: /,
+  );
 });
 
 Deno.test("parseTargetTable() wants a deployment target on macOS rows and only there", () => {
@@ -168,7 +185,7 @@ Deno.test(".cargo/config.toml links the C runtime statically for every Windows M
 
 Deno.test("the build script's macOS install name is @rpath/ and the table's file name", async () => {
   const buildRs = await Deno.readTextFile(`${REPO_ROOT}/crates/krepis-kernel/build.rs`);
-  const match = buildRs.match(/-Wl,-install_name,@rpath\/(libkrepis_kernel-\{target\}\.dylib)/);
+  const match = buildRs.match(/"-install_name"[^@]*"@rpath\/(libkrepis_kernel-\{target\}\.dylib)"/);
   assert.ok(match, "build.rs sets no @rpath install name");
   for (const row of rows.filter((r) => r.os === "darwin")) {
     assert.equal(match[1].replace("{target}", row.triple), row.file);
