@@ -10,7 +10,10 @@
  * `-syslibroot`: {@linkcode ensureSyslibroot} makes a directory in the tools
  * folder whose `usr/lib/libSystem.tbd` is the one zig ships
  * (`<zig lib>/libc/darwin/libSystem.tbd`, the libSystem of a current macOS
- * SDK) and whose `usr/lib/libiconv.tbd` is {@linkcode LIBICONV_TBD}, the
+ * SDK, less the architectures lld does not know, see
+ * {@linkcode libSystemForLld}), with `libc.tbd` and `libm.tbd` the same
+ * stub (as in Apple's SDK, where they are links to it: rustc passes `-lc
+ * -lm`), and whose `usr/lib/libiconv.tbd` is {@linkcode LIBICONV_TBD}, the
  * stub of the `libiconv` that the `libc` crate asks for on every Apple
  * target (`-dead_strip_dylibs` leaves it out of the dylib, since nothing
  * calls it, but the linker must find it).
@@ -36,6 +39,24 @@ exports:
     symbols:         [ _iconv, _iconv_close, _iconv_open ]
 ...
 `;
+
+/**
+ * zig's `libSystem.tbd` as LLVM's lld reads it: every `targets: [ … ]` list
+ * without the architectures that have a variant suffix (`arm64e.x1-macos`,
+ * which newer SDK stubs list and lld 22 refuses as "unknown architecture").
+ * The other entries (`arm64e`, `x86_64`, `x86_64h`, both platforms) stay;
+ * lld links arm64 against an arm64e stub, the same CPU type.
+ *
+ * @param text zig's `libSystem.tbd`.
+ */
+export function libSystemForLld(text: string): string {
+  return text.replace(/(targets:\s*)\[([^\]]*)\]/g, (_all, head: string, list: string) => {
+    const keep = list.split(",").map((entry) => entry.trim()).filter((entry) =>
+      entry && !/^[a-z0-9_]+\.[a-z0-9]+-/.test(entry)
+    );
+    return `${head}[ ${keep.join(", ")} ]`;
+  });
+}
 
 /** The marker written first into a directory this module makes (so only such a one is ever changed). */
 const MADE_BY_KREPIS = "krepis-syslibroot.made";
@@ -123,7 +144,8 @@ async function readText(path: string): Promise<string | null> {
 
 /**
  * Makes (or brings up to date) the `-syslibroot` directory: `usr/lib/libSystem.tbd`
- * copied from zig, `usr/lib/libiconv.tbd` from {@linkcode LIBICONV_TBD}. A
+ * (and `libc.tbd`, `libm.tbd`) from zig's ({@linkcode libSystemForLld}),
+ * `usr/lib/libiconv.tbd` from {@linkcode LIBICONV_TBD}. A
  * file that differs from what it should be is written again, so a damaged
  * or stale stub never survives a build. A directory there that this module
  * did not make (no marker) is refused, never changed.
@@ -154,8 +176,11 @@ export async function ensureSyslibroot(
   const lib = join(dir, "usr", "lib");
   await Deno.mkdir(lib, { recursive: true });
   if (!present) await Deno.writeTextFile(marker, "made by deno task build\n");
+  const libSystemTbd = libSystemForLld(await Deno.readTextFile(source));
   const wanted: Record<string, string> = {
-    "libSystem.tbd": await Deno.readTextFile(source),
+    "libSystem.tbd": libSystemTbd,
+    "libc.tbd": libSystemTbd,
+    "libm.tbd": libSystemTbd,
     "libiconv.tbd": LIBICONV_TBD,
   };
   for (const [name, text] of Object.entries(wanted)) {

@@ -9,6 +9,7 @@ import {
   darwinLinker,
   ensureSyslibroot,
   LIBICONV_TBD,
+  libSystemForLld,
   rustcHost,
   rustLldPath,
   zigLibDir,
@@ -30,6 +31,32 @@ Deno.test("zigLibDir() reads zig env's ZON and older zig's JSON, and nothing els
   assert.equal(zigLibDir(""), null);
 });
 
+Deno.test("libSystemForLld() drops the architecture variants lld does not know and keeps the rest", () => {
+  const zig = `--- !tapi-tbd
+tbd-version:     4
+targets:         [ x86_64-macos, x86_64-maccatalyst, arm64e-macos, arm64e-maccatalyst,
+                   arm64e.x1-macos, arm64e.x1-maccatalyst ]
+install-name:    '/usr/lib/libSystem.B.dylib'
+exports:
+  - targets:         [ arm64e.x1-macos, arm64-macos, x86_64h-macos ]
+    symbols:         [ _memcpy ]
+...
+`;
+  assert.equal(
+    libSystemForLld(zig),
+    `--- !tapi-tbd
+tbd-version:     4
+targets:         [ x86_64-macos, x86_64-maccatalyst, arm64e-macos, arm64e-maccatalyst ]
+install-name:    '/usr/lib/libSystem.B.dylib'
+exports:
+  - targets:         [ arm64-macos, x86_64h-macos ]
+    symbols:         [ _memcpy ]
+...
+`,
+  );
+  assert.equal(libSystemForLld("no lists here\n"), "no lists here\n");
+});
+
 Deno.test("rustcHost() and rustLldPath() find rust-lld under the toolchain's host triple", () => {
   const verbose =
     "rustc 1.95.0 (abc 2026-01-01)\nbinary: rustc\nhost: x86_64-unknown-linux-gnu\nrelease: 1.95.0\n";
@@ -45,7 +72,7 @@ Deno.test("rustcHost() and rustLldPath() find rust-lld under the toolchain's hos
   );
 });
 
-Deno.test("ensureSyslibroot() writes zig's libSystem and the iconv stub, and repairs a changed stub", async () => {
+Deno.test("ensureSyslibroot() writes zig's libSystem (also as libc and libm) and the iconv stub, and repairs a changed stub", async () => {
   const tmp = await Deno.makeTempDir();
   try {
     const libSystem = join(tmp, "libSystem.tbd");
@@ -56,10 +83,13 @@ Deno.test("ensureSyslibroot() writes zig's libSystem and the iconv stub, and rep
     const dir = join(tmp, "root");
     assert.equal(await ensureSyslibroot(dir, libSystem), dir);
     const lib = join(dir, "usr", "lib");
-    assert.equal(
-      await Deno.readTextFile(join(lib, "libSystem.tbd")),
-      await Deno.readTextFile(libSystem),
-    );
+    for (const name of ["libSystem.tbd", "libc.tbd", "libm.tbd"]) {
+      assert.equal(
+        await Deno.readTextFile(join(lib, name)),
+        libSystemForLld(await Deno.readTextFile(libSystem)),
+        name,
+      );
+    }
     assert.equal(await Deno.readTextFile(join(lib, "libiconv.tbd")), LIBICONV_TBD);
     assert.match(LIBICONV_TBD, /install-name:\s+'\/usr\/lib\/libiconv\.2\.dylib'/);
     // A damaged stub and a newer zig's libSystem are both written again.
