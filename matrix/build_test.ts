@@ -14,7 +14,10 @@ import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_gen/ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildPlan, cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
-import { BUILD_STD_ARGS } from "../lib/build_std.ts";
+import { BUILD_STD_ARGS, buildStdToolchain } from "../lib/build_std.ts";
+import { darwinLinker } from "../lib/macos_link.ts";
+import { inspectBinary } from "./artifact/inspect.ts";
+import { verifyCodeSignature } from "./artifact/codesign.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 
@@ -145,6 +148,110 @@ Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built f
     () => cargoEnv(row, "linux"),
     /^Error: Cannot build aarch64-apple-darwin on linux: no linker named\nHint: /,
   );
+});
+
+const buildStd = Deno.build.os === "darwin" ? null : await buildStdToolchain();
+
+/** Whether `python3 -m ziglang` runs (cargo-zigbuild's zig). */
+async function hasZig(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("python3", {
+      args: ["-m", "ziglang", "version"],
+      stdout: "null",
+      stderr: "null",
+    }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "rust-lld off macOS links a dylib with only the listed exports, no unused library, the minimum macOS and a verified ad hoc signature",
+  // Needs the toolchain copy of `deno task setup --build --target aarch64-apple-darwin` (never
+  // made on macOS, which links with Apple's linker) and zig to compile the C objects.
+  ignore: buildStd === null || !(await hasZig()),
+  async fn() {
+    const tmp = await Deno.makeTempDir();
+    const tools = Deno.env.get("KREPIS_TOOLS_DIR");
+    Deno.env.set("KREPIS_TOOLS_DIR", tmp);
+    try {
+      const linker = await darwinLinker(buildStd!.rustc, buildStd!.sysroot);
+      const source = `${tmp}/fixture.c`;
+      // Both functions have default visibility: only the export list keeps one out.
+      await Deno.writeTextFile(
+        source,
+        "#include <unistd.h>\nlong kept_fn(void) { return (long)getpid(); }\nlong dropped_fn(void) { return 2; }\n",
+      );
+      await Deno.writeTextFile(`${tmp}/list`, "_kept_fn\n");
+      for (const row of rows.filter((r) => r.os === "darwin")) {
+        const arch = row.arch === "aarch64" ? "arm64" : row.arch;
+        const object = `${tmp}/${row.arch}.o`;
+        const zig = await new Deno.Command("python3", {
+          args: [
+            "-m",
+            "ziglang",
+            "cc",
+            "-O2",
+            "-target",
+            `${row.arch}-macos.${row.macosDeploymentTarget}`,
+            "-c",
+            source,
+            "-o",
+            object,
+          ],
+          stderr: "piped",
+        }).output();
+        assert.ok(zig.success, new TextDecoder().decode(zig.stderr));
+        const dylib = `${tmp}/${row.file}`;
+        // What rustc and the kernel's build.rs hand rust-lld for a cdylib, in short.
+        const lld = await new Deno.Command(linker.lld, {
+          args: [
+            "-flavor",
+            "darwin",
+            "-arch",
+            arch,
+            "-platform_version",
+            "macos",
+            row.macosDeploymentTarget!,
+            row.macosDeploymentTarget!,
+            "-dylib",
+            "-exported_symbols_list",
+            `${tmp}/list`,
+            object,
+            "-lSystem",
+            "-lc",
+            "-lm",
+            "-liconv",
+            "-install_name",
+            `@rpath/${row.file}`,
+            "-dead_strip_dylibs",
+            "-adhoc_codesign",
+            "-syslibroot",
+            linker.syslibroot,
+            "-o",
+            dylib,
+          ],
+          stderr: "piped",
+        }).output();
+        assert.ok(lld.success, new TextDecoder().decode(lld.stderr));
+        const bytes = await Deno.readFile(dylib);
+        const info = inspectBinary(bytes, dylib);
+        assert.equal(info.format, "macho");
+        assert.equal(info.arch, row.arch);
+        assert.deepEqual(info.exports, ["kept_fn"], row.triple);
+        assert.deepEqual(info.imports, ["/usr/lib/libSystem.B.dylib"], row.triple);
+        assert.equal(info.installName, `@rpath/${row.file}`);
+        assert.equal(info.minMacos, row.macosDeploymentTarget);
+        const signature = verifyCodeSignature(bytes);
+        assert.ok(signature.signed && signature.adhoc && signature.problem === null, row.triple);
+      }
+    } finally {
+      if (tools === undefined) Deno.env.delete("KREPIS_TOOLS_DIR");
+      else Deno.env.set("KREPIS_TOOLS_DIR", tools);
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
 });
 
 Deno.test("parseTargetTable() wants a deployment target on macOS rows and only there", () => {
