@@ -96,17 +96,13 @@ fn macos_link_args() {
     println!("cargo:rerun-if-env-changed=MACOSX_DEPLOYMENT_TARGET");
 }
 
-/// Whether the target's linker is LLVM's lld run directly (`rust-lld`, which
-/// rustc runs with `-flavor darwin` for an Apple target): the linker cargo
-/// passes rustc (`CARGO_TARGET_<TRIPLE>_LINKER`) reaches build scripts as
-/// `RUSTC_LINKER`.
+/// Whether the target's linker is rustup's `rust-lld`, which rustc, going by
+/// that name, runs itself as `ld64.lld` (`-flavor darwin`) for an Apple
+/// target, with no C compiler between: the linker cargo passes rustc
+/// (`CARGO_TARGET_<TRIPLE>_LINKER`) reaches build scripts as `RUSTC_LINKER`.
 fn linker_is_lld() -> bool {
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
-    env::var("RUSTC_LINKER").is_ok_and(|linker| {
-        Path::new(&linker)
-            .file_stem()
-            .is_some_and(|name| name == "rust-lld" || name == "ld64")
-    })
+    env::var("RUSTC_LINKER").is_ok_and(|linker| Path::new(&linker).file_stem().is_some_and(|name| name == "rust-lld"))
 }
 
 /// Whether the target's linker is zig's: cargo-zigbuild's `zigcc-…` wrapper
