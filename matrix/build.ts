@@ -27,13 +27,12 @@
  *
  * macOS rows build on another OS too (a test of the same source, here on
  * Linux; the workflows build them on macOS runners with the table's
- * `cargo`): with cargo-zigbuild and zig as the linker, and a std built from
+ * `cargo`): with cargo-zigbuild (zig compiles the C code), a std built from
  * source (`-Zbuild-std`) with the toolchain copy that `deno task setup
- * --build --target <triple>` prepares (lib/build_std.ts). zig's linker
- * ignores rustc's list of exports, so every Rust symbol is compiled hidden
- * (`-Zdefault-visibility=hidden`, the std included) and every C file with
- * `-fvisibility=hidden`: what is left exported is what rustc exports on
- * every OS. See {@linkcode buildPlan}.
+ * --build --target <triple>` prepares (lib/build_std.ts), and rustup's
+ * `rust-lld` as the linker, run as `ld64.lld` (lib/macos_link.ts): like
+ * Apple's linker it honours rustc's list of exports, which zig's linker
+ * ignores. See {@linkcode buildPlan} and {@linkcode cargoEnv}.
  *
  * @module
  */
@@ -51,6 +50,7 @@ import {
   mergeSignature,
 } from "./check_artifact.ts";
 import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../lib/build_std.ts";
+import { type DarwinLinker, darwinLinker } from "../lib/macos_link.ts";
 import { loadTargetTable, type TargetRow, targetRow } from "./targets.ts";
 import { buildWindowsTarget, checkTwin } from "./windows.ts";
 
@@ -88,10 +88,11 @@ export interface BuildPlan {
 
 /**
  * How `row` is built on a host of `hostOs`: the table's tool, except a
- * macOS row on another OS, which builds with cargo-zigbuild on a std built
- * from source (rustup has no macOS std off macOS here, and Apple's linker
- * runs on macOS only). The table, and so the workflows, keep `cargo` on the
- * macOS runners.
+ * macOS row on another OS, which builds with cargo-zigbuild (zig as the C
+ * compiler) on a std built from source (rustup has no macOS std off macOS
+ * here, and Apple's linker runs on macOS only; {@linkcode cargoEnv} names
+ * the linker). The table, and so the workflows, keep `cargo` on the macOS
+ * runners.
  *
  * @param row The target.
  * @param hostOs The OS building. @default {Deno.build.os}
@@ -154,17 +155,25 @@ export function cargoCommand(
  * {@linkcode cargoOutput} looks), and for macOS rows the table's
  * `MACOSX_DEPLOYMENT_TARGET`, so the minimum macOS the dylib asks for is the
  * table's and not whatever the runner or rustc defaults to. A macOS row
- * built on another OS ({@linkcode buildPlan}) compiles every Rust symbol
- * (`CARGO_TARGET_<TRIPLE>_RUSTFLAGS`) and C symbol (`CFLAGS_<triple>`)
- * hidden unless exported, because zig's linker ignores rustc's export list.
+ * built on another OS ({@linkcode buildPlan}) links with `linker`:
+ * `CARGO_TARGET_<TRIPLE>_LINKER` is rustup's `rust-lld` (cargo-zigbuild
+ * sets its zig wrapper there only when the variable is unset, and still
+ * names zig as the C compiler, `CC_<triple>`), which rustc runs as
+ * `ld64.lld` with rustc's export list, and `KREPIS_MACOS_SYSLIBROOT` names
+ * the system libraries' stubs, which the kernel's `build.rs` passes as
+ * `-syslibroot`. No Rust or C flag changes: the code compiled is the
+ * runners'.
  *
  * @param row The target.
  * @param hostOs The OS building. @default {Deno.build.os}
+ * @param linker A macOS row's linker off macOS (lib/macos_link.ts); required there.
  * @returns Variables to set.
+ * @throws {Error} A macOS row off macOS without `linker`.
  */
 export function cargoEnv(
   row: TargetRow,
   hostOs: typeof Deno.build.os = Deno.build.os,
+  linker?: DarwinLinker,
 ): Record<string, string> {
   // cargoOutput() reads <repo>/target: never let an inherited
   // CARGO_TARGET_DIR send the build elsewhere and leave a stale file there.
@@ -173,9 +182,14 @@ export function cargoEnv(
     env.MACOSX_DEPLOYMENT_TARGET = row.macosDeploymentTarget;
   }
   if (row.os === "darwin" && buildPlan(row, hostOs).buildStd) {
-    const triple = row.triple.replaceAll("-", "_");
-    env[`CARGO_TARGET_${triple.toUpperCase()}_RUSTFLAGS`] = "-Zdefault-visibility=hidden";
-    env[`CFLAGS_${triple}`] = "-fvisibility=hidden";
+    if (!linker) {
+      throw new Error(
+        `Cannot build ${row.triple} on ${hostOs}: no linker named\nHint: pass darwinLinker()'s result (lib/macos_link.ts)`,
+      );
+    }
+    const triple = row.triple.replaceAll("-", "_").toUpperCase();
+    env[`CARGO_TARGET_${triple}_LINKER`] = linker.lld;
+    env.KREPIS_MACOS_SYSLIBROOT = linker.syslibroot;
   }
   return env;
 }
@@ -232,7 +246,6 @@ export async function compileTarget(
     verbose = true,
     locked = true,
   } = options;
-  const env = cargoEnv(row);
   if (buildPlan(row).buildStd) {
     const toolchain = await buildStdToolchain();
     if (!toolchain) {
@@ -240,7 +253,10 @@ export async function compileTarget(
         `Cannot build ${row.triple}: the std source for -Zbuild-std is not prepared\nHint: deno task setup --build --target ${row.triple}`,
       );
     }
-    Object.assign(env, buildStdEnv(toolchain));
+    const linker = row.os === "darwin"
+      ? await darwinLinker(toolchain.rustc, toolchain.sysroot)
+      : undefined;
+    const env = { ...cargoEnv(row, Deno.build.os, linker), ...buildStdEnv(toolchain) };
     const rustc: TargetRustc = {
       rustc: toolchain.rustc,
       version: `rustc ${toolchain.version}`,
@@ -248,11 +264,14 @@ export async function compileTarget(
     };
     if (verbose) {
       console.log(
-        `build: ${row.triple} with cargo-zigbuild and a std built from source (${toolchain.sysroot})`,
+        `build: ${row.triple} with cargo-zigbuild, a std built from source (${toolchain.sysroot})${
+          linker ? ` and ${linker.lld} as ld64.lld (-syslibroot ${linker.syslibroot})` : ""
+        }`,
       );
     }
     return { library: await runCargo(row, profile, pkg, locked, cwd, env, verbose), rustc };
   }
+  const env = cargoEnv(row);
   const rustc = await rustcFor(row.triple);
   if (!rustc) {
     throw new Error(

@@ -14,7 +14,10 @@ import { LOADER_ABI, resolveTarget, VERSION } from "../loader/mod.ts";
 import { SYMBOLS } from "../loader/_gen/ffi.ts";
 import { REPO_ROOT } from "../lib/cargo_build.ts";
 import { buildPlan, cargoCommand, cargoEnv, compileTarget, stdHint } from "./build.ts";
-import { BUILD_STD_ARGS } from "../lib/build_std.ts";
+import { BUILD_STD_ARGS, buildStdToolchain } from "../lib/build_std.ts";
+import { darwinLinker } from "../lib/macos_link.ts";
+import { inspectBinary } from "./artifact/inspect.ts";
+import { verifyCodeSignature } from "./artifact/codesign.ts";
 import { runDeno } from "../tests/_cli.ts";
 import { loadTargetTable, parseTargetTable, targetRow } from "./targets.ts";
 
@@ -99,7 +102,7 @@ Deno.test("cargoEnv() passes the table's MACOSX_DEPLOYMENT_TARGET to macOS build
   }
 });
 
-Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built from source, all symbols hidden but the exports", () => {
+Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built from source and links with rust-lld", () => {
   const row = targetRow(rows, "aarch64-apple-darwin");
   assert.equal(row.tool, "cargo", "the table (and so the macOS runners) keeps cargo");
   assert.deepEqual(buildPlan(row, "darwin"), { tool: "cargo", buildStd: false });
@@ -122,12 +125,133 @@ Deno.test("a macOS row on another OS builds with cargo-zigbuild on a std built f
     "aarch64-apple-darwin",
   ]);
   assert.deepEqual(cargoCommand(row, "dev", "krepis-kernel", true, "darwin")[1], "build");
-  assert.deepEqual(cargoEnv(row, "linux"), {
+  const linker = { lld: "/t/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld", syslibroot: "/s" };
+  // No Rust or C flag: the code compiled is the macOS runners'; only the linker differs.
+  assert.deepEqual(cargoEnv(row, "linux", linker), {
     CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
     MACOSX_DEPLOYMENT_TARGET: "11.0",
-    CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS: "-Zdefault-visibility=hidden",
-    CFLAGS_aarch64_apple_darwin: "-fvisibility=hidden",
+    CARGO_TARGET_AARCH64_APPLE_DARWIN_LINKER: linker.lld,
+    KREPIS_MACOS_SYSLIBROOT: "/s",
   });
+  assert.deepEqual(cargoEnv(targetRow(rows, "x86_64-apple-darwin"), "windows", linker), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "10.12",
+    CARGO_TARGET_X86_64_APPLE_DARWIN_LINKER: linker.lld,
+    KREPIS_MACOS_SYSLIBROOT: "/s",
+  });
+  // On macOS the linker is Apple's, whatever is passed.
+  assert.deepEqual(cargoEnv(row, "darwin", linker), {
+    CARGO_TARGET_DIR: `${REPO_ROOT}/target`,
+    MACOSX_DEPLOYMENT_TARGET: "11.0",
+  });
+  assert.throws(
+    () => cargoEnv(row, "linux"),
+    /^Error: Cannot build aarch64-apple-darwin on linux: no linker named\nHint: /,
+  );
+});
+
+const buildStd = Deno.build.os === "darwin" ? null : await buildStdToolchain();
+
+/** Whether `python3 -m ziglang` runs (cargo-zigbuild's zig). */
+async function hasZig(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("python3", {
+      args: ["-m", "ziglang", "version"],
+      stdout: "null",
+      stderr: "null",
+    }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "rust-lld off macOS links a dylib with only the listed exports, no unused library, the minimum macOS and a verified ad hoc signature",
+  // Needs the toolchain copy of `deno task setup --build --target aarch64-apple-darwin` (never
+  // made on macOS, which links with Apple's linker) and zig to compile the C objects.
+  ignore: buildStd === null || !(await hasZig()),
+  async fn() {
+    const tmp = await Deno.makeTempDir();
+    const tools = Deno.env.get("KREPIS_TOOLS_DIR");
+    Deno.env.set("KREPIS_TOOLS_DIR", tmp);
+    try {
+      const linker = await darwinLinker(buildStd!.rustc, buildStd!.sysroot);
+      const source = `${tmp}/fixture.c`;
+      // Both functions have default visibility: only the export list keeps one out.
+      await Deno.writeTextFile(
+        source,
+        "#include <unistd.h>\nlong kept_fn(void) { return (long)getpid(); }\nlong dropped_fn(void) { return 2; }\n",
+      );
+      await Deno.writeTextFile(`${tmp}/list`, "_kept_fn\n");
+      for (const row of rows.filter((r) => r.os === "darwin")) {
+        const arch = row.arch === "aarch64" ? "arm64" : row.arch;
+        const object = `${tmp}/${row.arch}.o`;
+        const zig = await new Deno.Command("python3", {
+          args: [
+            "-m",
+            "ziglang",
+            "cc",
+            "-O2",
+            "-target",
+            `${row.arch}-macos.${row.macosDeploymentTarget}`,
+            "-c",
+            source,
+            "-o",
+            object,
+          ],
+          stderr: "piped",
+        }).output();
+        assert.ok(zig.success, new TextDecoder().decode(zig.stderr));
+        const dylib = `${tmp}/${row.file}`;
+        // What rustc and the kernel's build.rs hand rust-lld for a cdylib, in short.
+        const lld = await new Deno.Command(linker.lld, {
+          args: [
+            "-flavor",
+            "darwin",
+            "-arch",
+            arch,
+            "-platform_version",
+            "macos",
+            row.macosDeploymentTarget!,
+            row.macosDeploymentTarget!,
+            "-dylib",
+            "-exported_symbols_list",
+            `${tmp}/list`,
+            object,
+            "-lSystem",
+            "-lc",
+            "-lm",
+            "-liconv",
+            "-install_name",
+            `@rpath/${row.file}`,
+            "-dead_strip_dylibs",
+            "-adhoc_codesign",
+            "-syslibroot",
+            linker.syslibroot,
+            "-o",
+            dylib,
+          ],
+          stderr: "piped",
+        }).output();
+        assert.ok(lld.success, new TextDecoder().decode(lld.stderr));
+        const bytes = await Deno.readFile(dylib);
+        const info = inspectBinary(bytes, dylib);
+        assert.equal(info.format, "macho");
+        assert.equal(info.arch, row.arch);
+        assert.deepEqual(info.exports, ["kept_fn"], row.triple);
+        assert.deepEqual(info.imports, ["/usr/lib/libSystem.B.dylib"], row.triple);
+        assert.equal(info.installName, `@rpath/${row.file}`);
+        assert.equal(info.minMacos, row.macosDeploymentTarget);
+        const signature = verifyCodeSignature(bytes);
+        assert.ok(signature.signed && signature.adhoc && signature.problem === null, row.triple);
+      }
+    } finally {
+      if (tools === undefined) Deno.env.delete("KREPIS_TOOLS_DIR");
+      else Deno.env.set("KREPIS_TOOLS_DIR", tools);
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
 });
 
 Deno.test("parseTargetTable() wants a deployment target on macOS rows and only there", () => {
@@ -168,7 +292,7 @@ Deno.test(".cargo/config.toml links the C runtime statically for every Windows M
 
 Deno.test("the build script's macOS install name is @rpath/ and the table's file name", async () => {
   const buildRs = await Deno.readTextFile(`${REPO_ROOT}/crates/krepis-kernel/build.rs`);
-  const match = buildRs.match(/-Wl,-install_name,@rpath\/(libkrepis_kernel-\{target\}\.dylib)/);
+  const match = buildRs.match(/"-install_name"[^@]*"@rpath\/(libkrepis_kernel-\{target\}\.dylib)"/);
   assert.ok(match, "build.rs sets no @rpath install name");
   for (const row of rows.filter((r) => r.os === "darwin")) {
     assert.equal(match[1].replace("{target}", row.triple), row.file);

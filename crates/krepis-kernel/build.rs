@@ -52,33 +52,62 @@ fn main() {
 ///   would then look for. The release renames the file after the build, so
 ///   the name is the shipped one, not cargo's `libkrepis_kernel.dylib`;
 ///   `deno task check-artifact` checks it against the table.
-/// - `-adhoc_codesign`: Apple's linker signs arm64 output ad hoc by default,
-///   but not x86_64; signing both lets the check run `codesign -v` on every
-///   macOS target alike. zig's linker (cargo-zigbuild, building macOS on
-///   another OS) refuses the flag; it signs arm64 output ad hoc itself, and
-///   the x86_64 file stays unsigned there (macOS does not require a
-///   signature on x86_64).
+/// - `-adhoc_codesign`: Apple's linker and LLVM's `ld64.lld` sign arm64
+///   output ad hoc by default, but not x86_64; signing both lets the check
+///   verify the signature of every macOS target alike.
 /// - `-dead_strip_dylibs`: a dylib none of whose symbols is used is not
 ///   loaded. The `libc` crate asks for `libiconv` on every Apple target; the
-///   kernel calls none of it, so neither Apple's linker nor zig's (which
-///   also loads the `libcharset` that `libiconv` re-exports) adds it.
+///   kernel calls none of it, so the linker leaves it out.
 /// - The minimum macOS comes from `MACOSX_DEPLOYMENT_TARGET` (matrix/build.ts
 ///   sets the table's); relink when it changes.
+///
+/// On macOS the linker is Apple's, driven by the C compiler (`-Wl,` args).
+/// Built on another OS (matrix/build.ts), the linker is rustup's `rust-lld`
+/// itself, which rustc runs as `ld64.lld` (`-flavor darwin`) with plain
+/// arguments; `KREPIS_MACOS_SYSLIBROOT` then names the directory whose
+/// `usr/lib` holds the text stubs (`.tbd`) of the system libraries, passed
+/// as `-syslibroot`.
 fn macos_link_args() {
     let target = env::var("TARGET").expect("TARGET");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libkrepis_kernel-{target}.dylib");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-dead_strip_dylibs");
+    let mut args = vec![
+        "-install_name".to_owned(),
+        format!("@rpath/libkrepis_kernel-{target}.dylib"),
+        "-dead_strip_dylibs".to_owned(),
+    ];
+    // zig's linker (a hand-run `cargo zigbuild`) refuses the flag and signs arm64 by itself.
     if !linker_is_zig() {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-adhoc_codesign");
+        args.push("-adhoc_codesign".to_owned());
+    }
+    println!("cargo:rerun-if-env-changed=KREPIS_MACOS_SYSLIBROOT");
+    if linker_is_lld() {
+        if let Ok(root) = env::var("KREPIS_MACOS_SYSLIBROOT") {
+            args.extend(["-syslibroot".to_owned(), root]);
+        }
+        for arg in args {
+            println!("cargo:rustc-cdylib-link-arg={arg}");
+        }
+    } else {
+        // `-Wl,a,b` hands `a b` to the linker; the install name and its value are one pair.
+        println!("cargo:rustc-cdylib-link-arg=-Wl,{},{}", args[0], args[1]);
+        for arg in &args[2..] {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,{arg}");
+        }
     }
     println!("cargo:rerun-if-env-changed=MACOSX_DEPLOYMENT_TARGET");
 }
 
-/// Whether the target's linker is zig's: cargo-zigbuild sets
-/// `CARGO_TARGET_<TRIPLE>_LINKER` to its `zigcc-…` wrapper, which cargo passes
-/// to build scripts as `RUSTC_LINKER`.
-fn linker_is_zig() -> bool {
+/// Whether the target's linker is rustup's `rust-lld`, which rustc, going by
+/// that name, runs itself as `ld64.lld` (`-flavor darwin`) for an Apple
+/// target, with no C compiler between: the linker cargo passes rustc
+/// (`CARGO_TARGET_<TRIPLE>_LINKER`) reaches build scripts as `RUSTC_LINKER`.
+fn linker_is_lld() -> bool {
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    env::var("RUSTC_LINKER").is_ok_and(|linker| Path::new(&linker).file_stem().is_some_and(|name| name == "rust-lld"))
+}
+
+/// Whether the target's linker is zig's: cargo-zigbuild's `zigcc-…` wrapper
+/// (its default, unless `CARGO_TARGET_<TRIPLE>_LINKER` names another).
+fn linker_is_zig() -> bool {
     env::var("RUSTC_LINKER").is_ok_and(|linker| {
         Path::new(&linker)
             .file_name()
