@@ -7,8 +7,9 @@
  * `trixie-backports` suite carries `rust-src` of the same upstream versions.
  * {@linkcode ensureBuildStdToolchain} fetches the one whose upstream version
  * equals `rustc -V`'s through a private apt view (its own configuration,
- * lists, cache and an empty package status, passed with `APT_CONFIG`: the
- * system's apt setup is read for its archive address only, never changed),
+ * lists, cache and an empty package status, passed with `APT_CONFIG`: of
+ * the system's apt setup only the archive address and the `Acquire::`
+ * settings are read, never its hooks, and nothing of it is changed),
  * unpacks it with `dpkg-deb -x`, and puts its `library/` into a copy of
  * rustup's toolchain (hard links where the file system allows) at
  * `lib/rustlib/src/rust`, all under the tools directory
@@ -218,14 +219,24 @@ function oneLineEntries(text: string): SourceEntry[] {
  * status and this source list only) and `sources.list` (`<suite> main` of
  * `archive`).
  *
+ * apt reads the `APT_CONFIG` file first, then every file of
+ * `Dir::Etc::Parts` and then `Dir::Etc::Main`: both point into the private
+ * directory (an empty folder, a file never written), so none of the
+ * system's settings or hooks (`APT::Update::Post-Invoke…`, which write
+ * system state) apply. The system's `Acquire::` settings, how this machine
+ * reaches its archive (a proxy, a snapshot's expired `Valid-Until`), are
+ * carried over as `acquire`.
+ *
  * @param dir The private apt directory.
  * @param archive The Debian archive.
  * @param root Whether apt runs as root (its download sandbox user is then root too).
+ * @param acquire The system's `Acquire::` lines ({@linkcode acquireSettings}).
  */
 export function aptView(
   dir: string,
   archive: DebianArchive,
   root: boolean,
+  acquire: string[] = [],
 ): { conf: string; sources: string } {
   const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
   const lines = [
@@ -236,6 +247,9 @@ export function aptView(
     `Dir::Etc::SourceParts ${q(join(dir, "parts"))};`,
     `Dir::Etc::Preferences ${q(join(dir, "preferences"))};`,
     `Dir::Etc::PreferencesParts ${q(join(dir, "parts"))};`,
+    `Dir::Etc::Parts ${q(join(dir, "parts"))};`,
+    `Dir::Etc::Main ${q(join(dir, "main.conf"))};`,
+    ...acquire.filter((line) => !line.startsWith("Acquire::Languages")),
     `Acquire::Languages "none";`,
   ];
   if (root) lines.push(`APT::Sandbox::User "root";`);
@@ -243,6 +257,18 @@ export function aptView(
     conf: lines.join("\n") + "\n",
     sources: `deb [signed-by=${archive.keyring}] ${archive.uri} ${DEBIAN_SUITE} main\n`,
   };
+}
+
+/**
+ * The `Acquire::` lines of `apt-config dump` (how this machine reaches its
+ * archive), each a complete `key "value";` line; nothing else.
+ *
+ * @param dump The output of `apt-config dump`.
+ */
+export function acquireSettings(dump: string): string[] {
+  return dump.split("\n").map((line) => line.trim()).filter((line) =>
+    /^Acquire::[A-Za-z0-9:_.-]+ "[^"\n]*";$/.test(line)
+  );
 }
 
 /** Where the copies live: `<tools>/build-std`. */
@@ -450,6 +476,40 @@ async function sha256(path: string): Promise<string> {
 }
 
 /** Removes a copy this module made (it has the marker); refuses anything else. */
+/**
+ * Makes `dir` (the version's work folder: apt view, download, unpacked
+ * source) ours, or checks that it is: a new folder gets the marker; an
+ * existing one without it is refused, so nothing in a folder this code did
+ * not make is ever removed or rewritten.
+ */
+async function claimWorkDir(dir: string): Promise<void> {
+  const marker = join(dir, MADE_BY_KREPIS);
+  if (await exists(marker)) return;
+  // A folder whose copy this code made (before the folder got a marker of its own) is ours.
+  for (const copy of ["toolchain", "toolchain.partial"]) {
+    if (await exists(join(dir, copy, MADE_BY_KREPIS))) {
+      await Deno.writeTextFile(marker, "");
+      return;
+    }
+  }
+  let empty = true;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      // The copy itself carries its own marker and is checked on its own.
+      if (entry.name !== "toolchain" && entry.name !== "toolchain.partial") empty = false;
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (!empty) {
+    throw new Error(
+      `Cannot prepare the std source in ${dir}: it holds files deno task setup did not make (no ${MADE_BY_KREPIS})\nHint: move the folder away (or set KREPIS_TOOLS_DIR to another folder), then run deno task setup --build --target <triple> again`,
+    );
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(marker, "");
+}
+
 async function removeOwnCopy(dir: string): Promise<void> {
   if (!(await exists(dir))) return;
   if (!(await exists(join(dir, MADE_BY_KREPIS)))) {
@@ -492,11 +552,15 @@ export async function ensureBuildStdToolchain(
       `Cannot fetch the Rust std source: no Debian archive among this system's apt sources (/etc/apt)\nHint: this needs a Debian (or Debian-based with Debian's archive configured) Linux with apt-get and dpkg-deb`,
     );
   }
+  // Everything below is removed or rewritten: only in a folder this code made.
+  await claimWorkDir(base);
   const aptDir = join(base, "apt");
   for (const sub of ["lists/partial", "cache/archives/partial", "parts", "download"]) {
     await Deno.mkdir(join(aptDir, ...sub.split("/")), { recursive: true });
   }
-  const view = aptView(aptDir, archive, Deno.uid() === 0);
+  // The system's own settings, read without the private view.
+  const acquire = acquireSettings(await capture("apt-config", ["dump"]));
+  const view = aptView(aptDir, archive, Deno.uid() === 0, acquire);
   await Deno.writeTextFile(join(aptDir, "apt.conf"), view.conf);
   await Deno.writeTextFile(join(aptDir, "sources.list"), view.sources);
   await Deno.writeTextFile(join(aptDir, "status"), "");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  acquireSettings,
   aptView,
   BUILD_STD_ARGS,
   buildStdEnv,
@@ -51,7 +52,18 @@ Deno.test("aptView() keeps apt's lists, cache, status and sources in its own dir
     const line = view.conf.split("\n").find((l) => l.startsWith(`${key} `));
     assert.ok(line?.includes(dir), `${key}: ${line}`);
   }
+  // The system's parts and main file are never read: both point into the private folder.
+  for (const key of ["Dir::Etc::Parts", "Dir::Etc::Main"]) {
+    const line = view.conf.split("\n").find((l) => l.startsWith(`${key} `));
+    assert.ok(line?.includes(dir), `${key}: ${line}`);
+  }
   assert.ok(!view.conf.includes("Sandbox"));
+  const carried = aptView(dir, { uri: "u", keyring: "k" }, false, [
+    `Acquire::Check-Valid-Until "false";`,
+    `Acquire::Languages "en";`,
+  ]).conf;
+  assert.ok(carried.includes(`Acquire::Check-Valid-Until "false";`), carried);
+  assert.ok(!carried.includes(`Acquire::Languages "en";`), carried);
   assert.ok(
     aptView(dir, { uri: "u", keyring: "k" }, true).conf.includes(`APT::Sandbox::User "root";`),
   );
@@ -59,6 +71,23 @@ Deno.test("aptView() keeps apt's lists, cache, status and sources in its own dir
     view.sources,
     "deb [signed-by=/k.gpg] http://mirror.example/debian trixie-backports main\n",
   );
+});
+
+Deno.test("acquireSettings() keeps the system's Acquire:: lines only, never its hooks", () => {
+  const dump = [
+    `APT::Update::Post-Invoke-Success "";`,
+    `APT::Update::Post-Invoke-Success:: "appstreamcli refresh";`,
+    `Acquire::Check-Valid-Until "false";`,
+    `Acquire::http::Proxy "http://proxy.example:3128";`,
+    `DPkg::Post-Invoke:: "touch /tmp/x";`,
+    `Acquire::Retries "3";`,
+    `Acquire::odd "half`,
+  ].join("\n");
+  assert.deepEqual(acquireSettings(dump), [
+    `Acquire::Check-Valid-Until "false";`,
+    `Acquire::http::Proxy "http://proxy.example:3128";`,
+    `Acquire::Retries "3";`,
+  ]);
 });
 
 Deno.test("debianArchive() finds the Debian archive in one-line and deb822 sources, skipping security and others", async () => {
@@ -215,6 +244,35 @@ async function hasApt(): Promise<boolean> {
     return false;
   }
 }
+
+Deno.test({
+  name:
+    "ensureBuildStdToolchain() refuses a version folder holding files it did not make, and leaves them",
+  // The refusal comes after rustc -V and the archive lookup: Debian-like Linux only.
+  ignore: Deno.build.os !== "linux" || !(await hasApt()),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "build-std-foreign-" });
+    try {
+      const rustc = new TextDecoder().decode(
+        (await new Deno.Command("rustc", { args: ["-V"], stdout: "piped" }).output()).stdout,
+      );
+      const version = rustVersion(rustc);
+      assert.ok(version, `not a stable rustc: ${rustc}`);
+      const mine = join(dir, version, "apt", "apt.conf");
+      await Deno.mkdir(join(dir, version, "apt"), { recursive: true });
+      await Deno.writeTextFile(mine, "a user's file");
+      await assert.rejects(
+        () => ensureBuildStdToolchain(() => {}, dir),
+        (error: Error) =>
+          /^Cannot prepare the std source in .*: it holds files deno task setup did not make/
+            .test(error.message) && error.message.includes("\nHint: "),
+      );
+      assert.equal(await Deno.readTextFile(mine), "a user's file");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
 
 Deno.test({
   name:
