@@ -183,6 +183,12 @@ export function checkArtifact(
         problems.push(
           "code signature: expected one (arm64 macOS maps only signed code), found none",
         );
+      } else if (options.release) {
+        // The release build signs both CPUs ad hoc (build.rs: -adhoc_codesign), so a
+        // missing signature on x86_64 means the link lost the flag.
+        problems.push(
+          "code signature: expected one in a release build (the build signs every macOS dylib ad hoc), found none",
+        );
       }
     } else if (signature.problem) {
       codeSignature = "invalid";

@@ -564,7 +564,7 @@ Deno.test("checkArtifact() verifies an arm64 dylib's ad hoc signature page by pa
   ]);
 });
 
-Deno.test("checkArtifact() requires a signature on arm64 macOS only", async () => {
+Deno.test("checkArtifact() requires a signature on arm64 macOS, and on x86_64 in a release build", async () => {
   const arm = row("aarch64-apple-darwin");
   const bytes = (await macFixture("aarch64-macos.11.0", arm.triple)).slice();
   // Turn LC_CODE_SIGNATURE (0x1d) into LC_DATA_IN_CODE (0x29), same layout: no signature left.
@@ -582,6 +582,23 @@ Deno.test("checkArtifact() requires a signature on arm64 macOS only", async () =
   const x86 = checkArtifact(await macFixture("x86_64-macos.10.12", intel.triple), intel);
   assert.deepEqual(x86.problems, []);
   assert.ok(["none", "valid"].some((s) => x86.codeSignature.startsWith(s)), x86.codeSignature);
+  // A release build signs both CPUs (build.rs): there an unsigned x86_64 dylib is refused.
+  const x86Bytes = (await macFixture("x86_64-macos.10.12", intel.triple)).slice();
+  const x86View = new DataView(x86Bytes.buffer);
+  at = 32;
+  for (let i = 0; i < x86View.getUint32(16, true); i++) {
+    if (x86View.getUint32(at, true) === 0x1d) x86View.setUint32(at, 0x29, true);
+    at += x86View.getUint32(at + 4, true);
+  }
+  const unsigned = checkArtifact(x86Bytes, intel, undefined, undefined, { release: true }).problems
+    .filter((p) => p.startsWith("code signature"));
+  assert.deepEqual(unsigned, [
+    "code signature: expected one in a release build (the build signs every macOS dylib ad hoc), found none",
+  ]);
+  assert.deepEqual(
+    checkArtifact(x86Bytes, intel).problems.filter((p) => p.startsWith("code signature")),
+    [],
+  );
 });
 
 Deno.test("checkArtifact() refuses any export beyond the loader's symbols, brotli's C API and the linker's own", async () => {

@@ -157,6 +157,9 @@ export function verifyCodeSignature(bytes: Uint8Array): CodeSignatureInfo {
       }
       continue;
     }
+    if (!inFile(at, 8)) {
+      return { ...info, pages: nCodeSlots, problem: `special slot -${n} points outside the file` };
+    }
     const length = be(at + 4);
     if (!inFile(at, length) || !same(digest(bytes.subarray(at, at + length)), want)) {
       return { ...info, pages: nCodeSlots, problem: `special slot -${n}'s hash does not match` };
