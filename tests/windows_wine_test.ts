@@ -31,7 +31,7 @@ import {
   windowsCcEnv,
 } from "../matrix/windows.ts";
 import { BUILD_STD_ARGS, buildStdEnv, buildStdToolchain } from "../tools/build_std.ts";
-import { windowsPath, type Wine, wineCommand, wineProbe } from "../tools/wine.ts";
+import { windowsPath, type Wine, WINE_ROOT_ONLY, wineCommand, wineProbe } from "../tools/wine.ts";
 import { has, skipIf } from "./_tools.ts";
 
 /**
@@ -72,6 +72,8 @@ const probe = await wineProbe();
 /** Why Windows x86_64 cannot run here, or null (a broken Wine is not a reason: it fails). */
 const skip = HOST !== "x86_64-unknown-linux-gnu"
   ? "Windows x86_64 runs under Wine on x86_64 Linux only"
+  : Deno.uid() !== 0
+  ? WINE_ROOT_ONLY
   : toolchain === null
   ? "no Rust std source for -Zbuild-std here (deno task setup fetches it)"
   : !has("x86_64-w64-mingw32-gcc")

@@ -26,7 +26,12 @@ import { buildTarget } from "../matrix/build.ts";
 import { loadTargetTable, type TargetRow } from "../matrix/targets.ts";
 import { buildWindowsTarget, checkTwin, TWINS } from "../matrix/windows.ts";
 import { aarch64Emulator, emulatedDeno } from "./aarch64_emulator.ts";
-import { BUILD_STD_ARGS, buildStdEnv, ensureBuildStdToolchain } from "./build_std.ts";
+import {
+  BUILD_STD_ARGS,
+  buildStdEnv,
+  debianArchive,
+  ensureBuildStdToolchain,
+} from "./build_std.ts";
 import { windowsPath, wineCommand, wineProbe } from "./wine.ts";
 
 /** How this machine can run a target's kernel. */
@@ -67,10 +72,60 @@ export function runPlan(row: TargetRow, host: Host): RunPlan {
       return { how: "cannot", why: "arm64 Wine under qemu hangs at its first child process" };
     }
   }
+  if (row.os === "darwin" && host.os === "darwin") {
+    return {
+      how: "cannot",
+      why:
+        `deno task platforms runs only this Mac's own ${host.arch} kernel, not the ${row.arch} one`,
+    };
+  }
   if (row.os === "darwin") {
     return { how: "cannot", why: "nothing here runs a Mach-O file (a macOS runner does)" };
   }
   return { how: "cannot", why: `no way to run ${row.os} ${row.arch} on ${host.os} ${host.arch}` };
+}
+
+/** What a host can build with, besides its OS and CPU. */
+export interface BuildHost extends Host {
+  /** Whether apt and a Debian archive are there (the std source for `-Zbuild-std` comes from it). */
+  apt: boolean;
+}
+
+/**
+ * Whether this machine can build a row at all, decided before building: a
+ * macOS row off macOS and a Windows row off Windows need the std source
+ * for `-Zbuild-std`, which is made from the Debian archive, so they are
+ * buildable only on Linux with apt and a Debian archive.
+ *
+ * @param row The target.
+ * @param host The machine, with whether apt and a Debian archive are there.
+ * @returns `{ cannot: why }` when the row cannot be built here, else null.
+ * @example
+ * ```ts
+ * import { hostCapability } from "./platforms.ts";
+ * import { loadTargetTable, targetRow } from "../matrix/targets.ts";
+ * const row = targetRow(await loadTargetTable(), "aarch64-apple-darwin");
+ * hostCapability(row, { os: "windows", arch: "x86_64", apt: false }); // { cannot: "…" }
+ * ```
+ */
+export function hostCapability(row: TargetRow, host: BuildHost): { cannot: string } | null {
+  const foreign = (row.os === "darwin" && host.os !== "darwin") ||
+    (row.os === "windows" && host.os !== "windows");
+  if (!foreign) return null;
+  const what = row.os === "darwin" ? "a macOS row off macOS" : "a Windows row off Windows";
+  if (host.os !== "linux") {
+    return {
+      cannot:
+        `${what} is built only on Linux with apt and a Debian archive (its std source), not on ${host.os}`,
+    };
+  }
+  if (!host.apt) {
+    return {
+      cannot:
+        `${what} needs the std source made from a Debian archive, and this Linux has no apt with one`,
+    };
+  }
+  return null;
 }
 
 /** One step's outcome: done, failed (with why), or not possible here (with why). */
@@ -157,12 +212,34 @@ async function smoke(
   };
 }
 
+/**
+ * The run step's outcome when the Wine probe found no working Wine: a part
+ * `deno task setup` makes here (the Wine root, the Windows Deno) is a
+ * failure with that hint, since this machine can do it; anything else it
+ * cannot do here.
+ *
+ * @param probe What the probe found, without a working Wine.
+ * @returns The outcome.
+ */
+export function wineOutcome(
+  probe: { missing: string; setup?: boolean } | { broken: string },
+): Outcome {
+  if ("broken" in probe) return { failed: probe.broken };
+  if (probe.setup) return { failed: `not set up: run deno task setup (${probe.missing})` };
+  return { cannot: probe.missing };
+}
+
 /** What one target gives on this machine. */
 async function platform(
   row: TargetRow,
   profile: "release" | "dev",
-  host: Host,
+  host: BuildHost,
 ): Promise<PlatformRow> {
+  const capability = hostCapability(row, host);
+  if (capability) {
+    const notBuilt = { cannot: "not built here" };
+    return { triple: row.triple, built: capability, checked: notBuilt, ran: notBuilt };
+  }
   const plan = runPlan(row, host);
   let library: string;
   let built: Outcome;
@@ -228,9 +305,24 @@ async function platform(
     if ("wine" in probe) {
       ran = await smoke(wineCommand(probe.wine, [probe.wine.deno, ...SMOKE, windowsPath(library)]));
       if ("ok" in ran) ran = { ok: `Windows Deno under ${probe.wine.version}: ${ran.ok}` };
-    } else ran = "missing" in probe ? { cannot: probe.missing } : { failed: probe.broken };
+    } else ran = wineOutcome(probe);
   }
   return { triple: row.triple, built, checked, ran };
+}
+
+/** Whether apt-get runs here and the apt sources name a Debian archive. */
+async function hasApt(): Promise<boolean> {
+  try {
+    const ok = (await new Deno.Command("apt-get", {
+      args: ["--version"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output()).success;
+    return ok && (await debianArchive()) !== null;
+  } catch {
+    return false;
+  }
 }
 
 if (import.meta.main) {
@@ -274,7 +366,11 @@ source) and a GNU test twin (${
       exitUsage(`Cannot report ${triple}: it is not a row of matrix/targets.json`);
     }
   }
-  const host = { os: Deno.build.os, arch: Deno.build.arch };
+  const host: BuildHost = {
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    apt: Deno.build.os === "linux" && await hasApt(),
+  };
   console.log(`platforms: on ${resolveTarget().triple}, ${profile} builds`);
   const report: PlatformRow[] = [];
   for (const row of rows.filter((r) => wanted.includes(r.triple))) {

@@ -92,7 +92,11 @@ export function windowsDenoPath(): string {
  * ```
  */
 export function windowsPath(path: string): string {
-  if (!path.startsWith("/")) throw new Error(`Cannot map ${path} to Wine's Z: drive: not absolute`);
+  if (!path.startsWith("/")) {
+    throw new Error(
+      `Cannot map ${path} to Wine's Z: drive: not absolute\nHint: pass an absolute path (path.resolve() gives one)`,
+    );
+  }
   return `Z:${path.replaceAll("/", "\\")}`;
 }
 
@@ -209,28 +213,81 @@ export async function wineRootState(
   return { ok: stamp };
 }
 
+/** The marker Krepis writes into the Wine root's work folder before mmdebstrap runs. */
+export const WINE_WORK_MARKER = ".krepis-wine-work.json";
+
+/** The one-line reason the Wine root is not made or entered by another user than root. */
+export const WINE_ROOT_ONLY =
+  "the Wine root is made and entered as root only; not yet tried as another user";
+
+/** The work folder the Wine root is made in (`<root>.work`, mmdebstrap writing into its `root`). */
+export function wineWorkDir(): string {
+  return `${wineRoot()}.work`;
+}
+
+/**
+ * Removes a folder Krepis made, known by a marker file in it; a folder
+ * without the marker is refused, and a removal that fails is reported.
+ *
+ * @param dir The folder (absent: nothing to do).
+ * @param marker The marker's name inside it.
+ * @param what What the folder is, for the error.
+ * @throws {Error} `Cannot remove …` when the marker is missing or the removal fails.
+ */
+export async function removeOurs(dir: string, marker: string, what: string): Promise<void> {
+  try {
+    await Deno.lstat(dir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  let mark: Deno.FileInfo | null = null;
+  try {
+    mark = await Deno.lstat(join(dir, marker));
+  } catch {
+    // no marker
+  }
+  if (!mark?.isFile) {
+    throw new Error(
+      `Cannot remove ${what} ${dir}: it has no ${marker}, so Krepis did not make it\nHint: move it away yourself, or set KREPIS_TOOLS_DIR`,
+    );
+  }
+  try {
+    await Deno.remove(dir, { recursive: true });
+  } catch (error) {
+    throw new Error(
+      `Cannot remove ${what} ${dir}: ${
+        (error as Error).message
+      }\nHint: remove it by hand (as the user that made it), then run deno task setup again`,
+    );
+  }
+}
+
 /**
  * Makes the Wine root when it is absent or damaged (a damaged one, which
  * carries Krepis's stamp, is removed first; a folder without the stamp is
- * never touched). `mmdebstrap` writes into `<root>.partial`, the stamp is
- * written last, and only then is it renamed into place.
+ * never touched). The work folder {@linkcode wineWorkDir} gets Krepis's
+ * marker first, `mmdebstrap` writes into its `root`, the stamp is written
+ * last, and only then is that renamed into place. A work folder left by a
+ * stopped run is removed only when it carries the marker.
  *
  * @param log Where progress lines go. @default {console.log}
  * @returns The root.
- * @throws {Error} When mmdebstrap fails, no Debian mirror is configured, or a foreign folder is in the way.
+ * @throws {Error} When not run as root, mmdebstrap fails, no Debian mirror is configured, or a folder Krepis did not make is in the way.
  */
 export async function ensureWineRoot(log: (line: string) => void = console.log): Promise<string> {
   const root = wineRoot();
   const state = await wineRootState(root);
   if ("ok" in state) return root;
+  if (Deno.uid() !== 0) {
+    throw new Error(
+      `Cannot make the Wine root: ${WINE_ROOT_ONLY}\nHint: run deno task setup as root to have it, or go without the Wine suite`,
+    );
+  }
   if ("foreign" in state) {
     throw new Error(
       `Cannot make the Wine root: ${state.foreign}\nHint: move it away, or set KREPIS_TOOLS_DIR`,
     );
-  }
-  if ("damaged" in state) {
-    log(`setup: the Wine root at ${root} is damaged (${state.damaged}): making it again`);
-    await Deno.remove(root, { recursive: true });
   }
   const mirror = debianMirror(await aptSources());
   if (!mirror) {
@@ -238,10 +295,20 @@ export async function ensureWineRoot(log: (line: string) => void = console.log):
       "Cannot make the Wine root: no Debian mirror in /etc/apt/sources.list or sources.list.d\nHint: this needs a Debian host whose apt sources name the main archive",
     );
   }
-  const partial = `${root}.partial`;
-  // A partial root is ours by its name: a stopped run left it.
-  await Deno.remove(partial, { recursive: true }).catch(() => {});
+  if ("damaged" in state) {
+    log(`setup: the Wine root at ${root} is damaged (${state.damaged}): making it again`);
+    await removeOurs(root, WINE_STAMP, "the damaged Wine root");
+  }
+  const work = wineWorkDir();
+  // A work folder left by a stopped run: removed only if it carries our marker.
+  await removeOurs(work, WINE_WORK_MARKER, "the Wine root's work folder");
   await Deno.mkdir(toolsDir(), { recursive: true });
+  await Deno.mkdir(work);
+  await Deno.writeTextFile(
+    join(work, WINE_WORK_MARKER),
+    JSON.stringify({ made: new Date().toISOString(), for: root }) + "\n",
+  );
+  const partial = join(work, "root");
   const args = [
     "--variant=apt",
     `--include=${WINE_PACKAGES.join(",")}`,
@@ -271,6 +338,7 @@ export async function ensureWineRoot(log: (line: string) => void = console.log):
   };
   await Deno.writeTextFile(join(partial, WINE_STAMP), JSON.stringify(stamp, null, 2) + "\n");
   await Deno.rename(partial, root);
+  await removeOurs(work, WINE_WORK_MARKER, "the Wine root's work folder");
   return root;
 }
 
@@ -365,9 +433,13 @@ export function wineCommand(
 
 /**
  * What the probe found: a working Wine; a part that is `missing` here (a
- * reason to skip); or every part present but `broken` together (a failure).
+ * reason to skip; `setup` when `deno task setup` makes that part on this
+ * machine); or every part present but `broken` together (a failure).
  */
-export type WineProbe = { wine: Wine } | { missing: string } | { broken: string };
+export type WineProbe =
+  | { wine: Wine }
+  | { missing: string; setup?: boolean }
+  | { broken: string };
 
 let probed: Promise<WineProbe> | undefined;
 
@@ -387,15 +459,20 @@ async function probe(): Promise<WineProbe> {
   if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
     return { missing: "Wine runs Windows x86_64 programs here on x86_64 Linux only" };
   }
+  if (Deno.uid() !== 0) return { missing: WINE_ROOT_ONLY };
   const state = await wineRootState();
   if ("absent" in state) {
-    return { missing: `no Wine root at ${wineRoot()} (deno task setup makes it with mmdebstrap)` };
+    return {
+      missing: `no Wine root at ${wineRoot()} (deno task setup makes it with mmdebstrap)`,
+      setup: true,
+    };
   }
   if (!("ok" in state)) {
     return {
       missing: `the Wine root is not usable: ${
         "damaged" in state ? state.damaged : state.foreign
       } (deno task setup makes it again)`,
+      setup: "damaged" in state,
     };
   }
   try {
@@ -404,6 +481,7 @@ async function probe(): Promise<WineProbe> {
     return {
       missing:
         `no Windows Deno at ${windowsDenoPath()} (deno task setup installs ${WINDOWS_DENO_PACKAGE}@${WINDOWS_DENO_VERSION})`,
+      setup: true,
     };
   }
   const namespaces = await outputWithin(

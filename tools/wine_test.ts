@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   debianMirror,
+  removeOurs,
   windowsPath,
   WINE_KEY_FILES,
   WINE_STAMP,
   WINE_SUITE,
+  WINE_WORK_MARKER,
   wineRootState,
 } from "./wine.ts";
 
@@ -30,7 +32,10 @@ Deno.test("debianMirror() takes the main archive from deb822 or one-line sources
 
 Deno.test("windowsPath() maps an absolute path to Wine's Z: drive and refuses a relative one", () => {
   assert.equal(windowsPath("/work/repo/a.dll"), "Z:\\work\\repo\\a.dll");
-  assert.throws(() => windowsPath("repo/a.dll"), /not absolute/);
+  assert.throws(
+    () => windowsPath("repo/a.dll"),
+    /^Error: Cannot map repo\/a\.dll .*: not absolute\nHint: /,
+  );
 });
 
 Deno.test("wineRootState() tells an absent, foreign, damaged and complete root apart", async () => {
@@ -57,6 +62,33 @@ Deno.test("wineRootState() tells an absent, foreign, damaged and complete root a
     );
     await Deno.remove(join(root, WINE_KEY_FILES[0]));
     assert.deepEqual(await wineRootState(root), { damaged: `${WINE_KEY_FILES[0]} is missing` });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("removeOurs() refuses a work folder without Krepis's marker and removes one with it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "krepis-wine-work-" });
+  try {
+    const work = join(dir, "wine-trixie.work");
+    await removeOurs(work, WINE_WORK_MARKER, "the work folder"); // absent: nothing to do
+    await Deno.mkdir(join(work, "root"), { recursive: true });
+    await Deno.writeTextFile(join(work, "root", "keep"), "not ours");
+    await assert.rejects(
+      () => removeOurs(work, WINE_WORK_MARKER, "the work folder"),
+      /^Error: Cannot remove the work folder .*: it has no \.krepis-wine-work\.json, so Krepis did not make it\nHint: /,
+    );
+    assert.equal(await Deno.readTextFile(join(work, "root", "keep")), "not ours", "left as it was");
+    // A folder named like the marker is not the marker.
+    await Deno.mkdir(join(work, WINE_WORK_MARKER));
+    await assert.rejects(
+      () => removeOurs(work, WINE_WORK_MARKER, "the work folder"),
+      /no \.krepis/,
+    );
+    await Deno.remove(join(work, WINE_WORK_MARKER));
+    await Deno.writeTextFile(join(work, WINE_WORK_MARKER), "{}");
+    await removeOurs(work, WINE_WORK_MARKER, "the work folder");
+    await assert.rejects(() => Deno.lstat(work), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
