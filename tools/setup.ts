@@ -32,6 +32,7 @@ import {
   WINDOWS_DENO_VERSION,
   windowsDenoPath,
   windowsDenoPrefix,
+  WINE_ROOT_ONLY,
   wineRootState,
 } from "./wine.ts";
 import { resolveTarget } from "../loader/mod.ts";
@@ -77,6 +78,11 @@ export interface Tool {
    * else `default`. A list is tried in order until one way works.
    */
   install: Partial<Record<Os | `${Os}-${typeof Deno.build.arch}` | "default", Install | Install[]>>;
+  /**
+   * Why this machine cannot have it though its OS and CPU could (e.g. not
+   * root), found when setup runs; null when it can.
+   */
+  unavailableHere?: () => string | null;
 }
 
 async function has(command: string, args: string[] = ["--version"]): Promise<boolean> {
@@ -267,6 +273,10 @@ export const TOOLS: Tool[] = [
       "linux-x86_64": { wineRoot: true },
       default: { unavailable: WINE_ONLY },
     },
+    unavailableHere: () =>
+      Deno.build.os === "linux" && Deno.uid() !== 0
+        ? `${WINE_ROOT_ONLY}; the Wine tests are skipped`
+        : null,
   },
   {
     name: "windows deno",
@@ -552,7 +562,8 @@ export async function setup(
       results.push({ tool, outcome: "present" as const });
       continue;
     }
-    const plan = installPlan(tool, host);
+    const here = tool.unavailableHere?.() ?? null;
+    const plan = here === null ? installPlan(tool, host) : { unavailable: here };
     if ("unavailable" in plan) {
       results.push({ tool, outcome: "unavailable" as const, reason: plan.unavailable });
       continue;
