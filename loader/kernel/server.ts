@@ -312,7 +312,12 @@ export class Servers {
  * be answered (an upstream served by `Deno.serve` in the same process).
  */
 export class Server implements Disposable, AsyncDisposable {
-  /** The bound address (with the port picked when listening on port 0). */
+  /**
+   * The bound address (with the port picked when listening on port 0). An
+   * IPv4-mapped listen address (`::ffff:127.0.0.1`) is bound, and reported,
+   * as the IPv4 address it maps (`127.0.0.1`): the same connections reach
+   * it, and Windows refuses the mapped spelling.
+   */
   readonly address: Deno.NetAddr;
   /** The connection cap in force: `maxConnections`, or its default. */
   readonly maxConnections: number;
